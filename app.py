@@ -1,0 +1,125 @@
+"""stackscope: a Plotly Dash dashboard for a small ops stack.
+
+    python app.py [--host H] [--port P] [--config FILE]   serve the dashboard
+    python app.py check [--config FILE]                    probe every service once
+    gunicorn app:server                                    serve with gunicorn
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import dash_bootstrap_components as dbc
+import diskcache
+from dash import Dash, DiskcacheManager
+
+from callbacks import build_deps, register_all
+from config import Config, ConfigError, load_config
+from datasources.cache import Cache
+from datasources.probes import ProbeResult, probe_all
+from layouts.shell import shell
+
+log = logging.getLogger("stackscope")
+
+
+def create_app(config: Config, cache: Cache | None = None) -> Dash:
+    """Build the Dash app for ``config``; tests pass their own cache."""
+    deps = build_deps(config, cache)
+    jobs = diskcache.Cache(str(Path(config.cache.dir) / "jobs"))
+    app = Dash(
+        __name__,
+        title="stackscope",
+        external_stylesheets=[dbc.themes.BOOTSTRAP],
+        health_endpoint="health",
+        background_callback_manager=DiskcacheManager(jobs),
+    )
+    app.layout = shell(config)
+    register_all(app, deps)
+    return app
+
+
+def __getattr__(name: str):
+    # `gunicorn app:server` and `from app import app` build the app lazily, from the
+    # environment's configuration, so importing create_app stays free of side effects.
+    if name in ("app", "server"):
+        built = _app_from_environment()
+        globals().update(app=built, server=built.server)
+        return globals()[name]
+    raise AttributeError(name)
+
+
+def _app_from_environment() -> Dash:
+    try:
+        return create_app(load_config())
+    except ConfigError as exc:
+        print(f"stackscope: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command line: serve by default, or a subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="FILE",
+                        help="TOML configuration (default: $STACKSCOPE_CONFIG, ./stackscope.toml)")
+    parser = argparse.ArgumentParser(prog="app.py", description=__doc__.splitlines()[0],
+                                     parents=[common])
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8050)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("check", parents=[common],
+                   help="probe every service once; exit 0 if all are up, 1 if any is down")
+    return parser.parse_args(argv)
+
+
+def check(config: Config, out=sys.stdout) -> int:
+    """Probe every service once and print a table; 0 when all are up, 1 otherwise."""
+    results = probe_all(config.services)
+    out.write(format_table(results) + "\n")
+    up = sum(r.up for r in results)
+    out.write(f"{up}/{len(results)} services up\n")
+    return 0 if up == len(results) else 1
+
+
+def format_table(results: Sequence[ProbeResult]) -> str:
+    """A plain-text table: name, kind, target, state, latency, detail."""
+    rows = [("NAME", "KIND", "TARGET", "STATE", "LATENCY", "DETAIL")]
+    for r in results:
+        latency = f"{r.latency_ms:.1f} ms" if r.latency_ms is not None else "-"
+        rows.append((r.name, r.kind, r.target, "up" if r.up else "DOWN", latency, r.detail))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  "
+                     + row[-1] for row in rows)
+
+
+def serve(config: Config) -> None:
+    """Serve the dashboard with waitress (a production WSGI server, threads, no reloader)."""
+    import waitress
+
+    dash_app = create_app(config)
+    host, port = config.server.host, config.server.port
+    log.info("stackscope on http://%s:%s (config: %s)", host, port, config.source)
+    waitress.serve(dash_app.server, host=host, port=port, threads=16, ident="stackscope")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        config = load_config(args.config, flags={"server.host": getattr(args, "host", None),
+                                                 "server.port": getattr(args, "port", None)})
+    except ConfigError as exc:
+        print(f"stackscope: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "check":
+        return check(config)
+    serve(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

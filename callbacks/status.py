@@ -1,0 +1,38 @@
+"""Status tab callbacks: probe on the interval, render cards; Pause and Refresh now."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, ctx
+
+from layouts import ids
+from layouts import status as view
+from layouts.common import result_notice
+
+
+def register(app, deps) -> None:
+    """Wire the Status tab."""
+
+    @app.callback(
+        Output(ids.STATUS_SUMMARY, "children"),
+        Output(ids.STATUS_CHECKED, "children"),
+        Output(ids.STATUS_CARDS, "children"),
+        Output(ids.STATUS_ERROR, "children"),
+        Input(ids.STATUS_INTERVAL, "n_intervals"),
+        Input(ids.STATUS_REFRESH, "n_clicks"),
+    )
+    def refresh(_ticks, _clicks):
+        result = deps.status.snapshot(force=ctx.triggered_id == ids.STATUS_REFRESH)
+        probes = result.value or []
+        return (view.summary_text(probes), view.checked_text(probes),
+                view.cards(probes, deps.status.uptime(), deps.status.latency()),
+                result_notice(result))
+
+    @app.callback(
+        Output(ids.STATUS_INTERVAL, "disabled"),
+        Output(ids.STATUS_PAUSE, "children"),
+        Input(ids.STATUS_PAUSE, "n_clicks"),
+        State(ids.STATUS_INTERVAL, "disabled"),
+        prevent_initial_call=True,
+    )
+    def pause(_clicks, paused):
+        return (not paused, "Pause" if paused else "Resume")

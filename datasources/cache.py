@@ -1,0 +1,239 @@
+"""The cache layer every datasource call goes through: throttle, single flight, stale, backoff.
+
+- A call whose key was answered less than ``ttl`` seconds ago is answered from the cache.
+- Identical calls at the same time, from threads or from processes sharing the directory,
+  make one upstream call: the others wait on a lock kept in the cache itself, then read.
+- When the upstream is unreachable, the last good value comes back marked stale, with the
+  error; after consecutive failures the upstream is left alone for 1, 2, 4 … ``backoff_max`` s.
+- A query the upstream rejects (``QueryError``) is an answer, not an outage: it is returned
+  as an error, never hidden behind stale data.
+- A deleted or corrupted cache directory is rebuilt; if that fails, calls go straight through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import diskcache
+
+from datasources.errors import DatasourceError, Unreachable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_STORE_ERRORS = (sqlite3.Error, OSError, EOFError, ValueError, TypeError, AttributeError)
+
+
+@dataclass(frozen=True)
+class Result(Generic[T]):
+    """What a panel gets: a value or an error, and whether the value is stale."""
+
+    value: T | None = None
+    error: DatasourceError | None = None
+    stale: bool = False
+    fetched_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def stale_badge(self) -> str | None:
+        """'stale since HH:MM:SS — Prometheus unreachable: connection refused', if stale."""
+        if not self.stale or self.fetched_at is None:
+            return None
+        since = time.strftime("%H:%M:%S", time.localtime(self.fetched_at))
+        return f"stale since {since} — {self.error.describe() if self.error else 'unknown'}"
+
+
+def cache_key(*parts: Any) -> str:
+    """A stable key for a request: readable prefix, hashed parameters."""
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    digest = hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+    return f"{parts[0]}:{digest}"
+
+
+@dataclass
+class _Entry:
+    value: Any
+    error: DatasourceError | None
+    fetched_at: float
+
+
+class Cache:
+    """Disk-backed cache shared by threads and processes using the same directory."""
+
+    def __init__(self, directory: str | os.PathLike, *, now: Callable[[], float] = time.time,
+                 backoff_base: float = 1.0, backoff_max: float = 30.0,
+                 lock_expire: float = 120.0):
+        self.directory = Path(directory)
+        self.now = now
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.lock_expire = lock_expire
+        self._guard = threading.Lock()
+        self._store: diskcache.Cache | None = None
+        self._open()
+
+    # --- public ---------------------------------------------------------------------------
+
+    def get(self, key: str, fetch: Callable[[], T], *, ttl: float, upstream: str,
+            force: bool = False) -> Result[T]:
+        """Answer ``key`` from the cache when fresh, else call ``fetch`` once for everyone."""
+        asked_at = self.now()
+        entry = self._read(key)
+        if entry and not force and asked_at - entry.fetched_at < ttl:
+            return self._answer(entry)
+        waiting = self._backoff_left(upstream)
+        if waiting > 0:
+            return self._stale(key, entry, self._backoff_error(upstream, waiting))
+        store = self._usable()
+        if store is None:
+            return self._call(key, fetch, upstream, None)
+        try:
+            lock = diskcache.Lock(store, f"lock:{key}", expire=self.lock_expire)
+            lock.acquire()
+        except _STORE_ERRORS:
+            return self._call(key, fetch, upstream, None)
+        try:
+            entry = self._read(key)
+            # Someone else fetched while we waited for the lock: their answer is ours too.
+            if (entry and entry.fetched_at >= asked_at) or (
+                    entry and not force and self.now() - entry.fetched_at < ttl):
+                return self._answer(entry)
+            return self._call(key, fetch, upstream, entry)
+        finally:
+            with contextlib.suppress(_STORE_ERRORS):
+                lock.release()
+
+    def last_good(self, key: str) -> Result | None:
+        """The last good value stored under ``key`` (stale or not), without fetching."""
+        good = self._safe(lambda s: s.get(f"good:{key}"))
+        return Result(value=good.value, fetched_at=good.fetched_at) if good else None
+
+    def failures(self, upstream: str) -> int:
+        """Consecutive failures recorded for ``upstream``."""
+        state = self._safe(lambda s: s.get(f"backoff:{upstream}"))
+        return state[0] if state else 0
+
+    def close(self) -> None:
+        with self._guard:
+            if self._store is not None:
+                with contextlib.suppress(_STORE_ERRORS):
+                    self._store.close()
+                self._store = None
+
+    # --- fetching -------------------------------------------------------------------------
+
+    def _call(self, key, fetch, upstream, previous: _Entry | None) -> Result:
+        try:
+            value = fetch()
+        except DatasourceError as exc:
+            if not exc.serve_stale:
+                self._reset_backoff(upstream)
+                self._write(key, _Entry(None, exc, self.now()))
+                return Result(error=exc, fetched_at=self.now())
+            self._record_failure(upstream, exc)
+            return self._stale(key, previous, exc)
+        entry = _Entry(value, None, self.now())
+        self._reset_backoff(upstream)
+        self._write(key, entry)
+        self._safe(lambda s: s.set(f"good:{key}", entry))
+        return Result(value=value, fetched_at=entry.fetched_at)
+
+    def _answer(self, entry: _Entry) -> Result:
+        return Result(value=entry.value, error=entry.error, fetched_at=entry.fetched_at)
+
+    def _stale(self, key, entry: _Entry | None, error: DatasourceError) -> Result:
+        good = entry if entry and entry.error is None else self._safe(
+            lambda s: s.get(f"good:{key}"))
+        if good is None:
+            return Result(error=error)
+        return Result(value=good.value, error=error, stale=True, fetched_at=good.fetched_at)
+
+    # --- backoff --------------------------------------------------------------------------
+
+    def _backoff_left(self, upstream: str) -> float:
+        state = self._safe(lambda s: s.get(f"backoff:{upstream}"))
+        return max(0.0, state[1] - self.now()) if state else 0.0
+
+    def _backoff_error(self, upstream: str, waiting: float) -> DatasourceError:
+        state = self._safe(lambda s: s.get(f"backoff:{upstream}"))
+        last = state[2] if state else None
+        reason = last.message if last else "failing"
+        return Unreachable(upstream, f"{reason} (next try in {waiting:.0f} s)",
+                           status=getattr(last, "status", None))
+
+    def _record_failure(self, upstream: str, exc: DatasourceError) -> None:
+        def update(store):
+            with store.transact():
+                failures = (store.get(f"backoff:{upstream}") or (0, 0, None))[0] + 1
+                delay = min(self.backoff_base * 2 ** (failures - 1), self.backoff_max)
+                store.set(f"backoff:{upstream}", (failures, self.now() + delay, exc))
+        self._safe(update)
+
+    def _reset_backoff(self, upstream: str) -> None:
+        self._safe(lambda s: s.delete(f"backoff:{upstream}"))
+
+    # --- the store, surviving a deleted or corrupted directory ----------------------------
+
+    def _read(self, key: str) -> _Entry | None:
+        return self._safe(lambda s: s.get(f"entry:{key}"))
+
+    def _write(self, key: str, entry: _Entry) -> None:
+        self._safe(lambda s: s.set(f"entry:{key}", entry))
+
+    def _safe(self, op: Callable[[diskcache.Cache], Any]) -> Any:
+        for _ in range(2):
+            store = self._usable()
+            if store is None:
+                return None
+            try:
+                return op(store)
+            except _STORE_ERRORS as exc:
+                log.warning("cache at %s failed (%s); reopening", self.directory, exc)
+                self._reopen(corrupt=isinstance(exc, sqlite3.DatabaseError))
+        return None
+
+    def _usable(self) -> diskcache.Cache | None:
+        if self._store is None or not self.directory.is_dir():
+            self._reopen()
+        return self._store
+
+    def _open(self) -> None:
+        try:
+            self._store = diskcache.Cache(str(self.directory))
+        except _STORE_ERRORS as exc:
+            log.warning("cache at %s unusable (%s); rebuilding it", self.directory, exc)
+            self._rebuild()
+
+    def _reopen(self, corrupt: bool = False) -> None:
+        with self._guard:
+            old, self._store = self._store, None
+            if old is not None:
+                with contextlib.suppress(_STORE_ERRORS):
+                    old.close()
+            if corrupt:
+                self._rebuild()
+            else:
+                self._open()
+
+    def _rebuild(self) -> None:
+        try:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self._store = diskcache.Cache(str(self.directory))
+        except _STORE_ERRORS as exc:
+            log.error("cache at %s cannot be used (%s); calls go straight through",
+                      self.directory, exc)
+            self._store = None

@@ -1,0 +1,1 @@
+"""Dash components only: no callbacks, no HTTP."""

@@ -1,0 +1,152 @@
+"""Configuration: precedence, defaults, and bad values named with file, key and value."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import SETTINGS, TABLES, ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_defaults_are_the_services_guide_stack(tmp_path):
+    config = load_config(env={}, cwd=tmp_path)
+    assert config.source == "built-in defaults"
+    assert [(s.name, s.kind, s.port, s.path) for s in config.services] == [
+        ("Redis", "tcp", 6379, "/"), ("Prometheus", "http", 9090, "/-/ready"),
+        ("Loki", "http", 3100, "/ready"), ("Promtail", "http", 9080, "/ready"),
+        ("NGINX", "http", 80, "/"), ("Backend API", "http", 8000, "/health"),
+        ("Frontend", "http", 3000, "/")]
+    assert (config.refresh.status, config.refresh.metrics, config.refresh.logs) == (3, 5, 10)
+    assert config.server.port == 8050
+
+
+def test_precedence_is_flag_then_env_then_file_then_default(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[prometheus]\nurl = "http://127.0.0.1:1"\n[server]\nport = 9001\n')
+    env = {"STACKSCOPE_PROMETHEUS_URL": "http://127.0.0.1:2"}
+    assert load_config(str(path), env={}).prometheus.url == "http://127.0.0.1:1"
+    assert load_config(str(path), env=env).prometheus.url == "http://127.0.0.1:2"
+    assert load_config(str(path), env={}, flags={"server.port": 9002}).server.port == 9002
+    assert load_config(str(path), env={}).server.port == 9001
+    assert load_config(str(path), env={}).loki.url == "http://127.0.0.1:3100"
+
+
+def test_file_is_found_by_env_then_working_directory(tmp_path):
+    (tmp_path / "stackscope.toml").write_text("[server]\nport = 9100\n")
+    other = tmp_path / "other.toml"
+    other.write_text("[server]\nport = 9200\n")
+    assert load_config(env={}, cwd=tmp_path).server.port == 9100
+    assert load_config(env={"STACKSCOPE_CONFIG": str(other)}, cwd=tmp_path).server.port == 9200
+
+
+def test_services_table_shape(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('''
+[[services]]
+name = "Prometheus"
+kind = "http"
+host = "127.0.0.1"
+port = 9090
+path = "/-/ready"
+timeout = 1.0
+group = "monitoring"
+expect_status = [200, 399]
+keyword = "Ready"
+
+[[services]]
+name = "Redis"
+kind = "tcp"
+port = 6379
+''')
+    prom, redis = load_config(str(path), env={}).services
+    assert prom.target == "http://127.0.0.1:9090/-/ready"
+    assert (prom.timeout, prom.group, prom.expect_status, prom.keyword) == (
+        1.0, "monitoring", (200, 399), "Ready")
+    assert redis.target == "tcp://127.0.0.1:6379"
+    assert (redis.timeout, redis.group) == (2.0, "")
+
+
+def test_secrets_come_from_env(tmp_path):
+    env = {"STACKSCOPE_PROMETHEUS_BEARER_TOKEN": "s3cret", "STACKSCOPE_LOKI_USERNAME": "u",
+           "STACKSCOPE_LOKI_PASSWORD": "p", "STACKSCOPE_LOKI_TENANT": "team-a",
+           "STACKSCOPE_CACHE_DIR": str(tmp_path / "c")}
+    config = load_config(env=env, cwd=tmp_path)
+    assert config.prometheus.bearer_token == "s3cret"
+    assert (config.loki.username, config.loki.password, config.loki.tenant) == ("u", "p", "team-a")
+    assert config.cache.dir == str(tmp_path / "c")
+
+
+BAD = [
+    ('[[services]]\nname = "A"\nkind = "udp"\nport = 1\n', "services[0].kind", "'udp'"),
+    ('[[services]]\nname = "A"\nkind = "tcp"\nport = 70000\n', "services[0].port", "70000"),
+    ('[[services]]\nname = "A"\nkind = "tcp"\nport = 1\n'
+     '[[services]]\nname = "A"\nkind = "tcp"\nport = 2\n', "services[1].name", "'A'"),
+    ('[[services]]\nname = "A"\nkind = "tcp"\nport = "80"\n', "services[0].port", "'80'"),
+    ('[[services]]\nname = "A"\nkind = "tcp"\n', "services[0].port", "None"),
+    ('[[services]]\nname = "A"\nkind = "tcp"\nport = 1\nprot = 2\n', "services[0].prot", "2"),
+    ('[[services]]\nname = "A"\nkind = "http"\nport = 1\nexpect_status = [400, 200]\n',
+     "services[0].expect_status", "[400, 200]"),
+    ('[server]\nport = 0\n', "server.port", "0"),
+    ('[refresh]\nstatus = -1\n', "refresh.status", "-1"),
+    ('[prometheus]\nurl = "localhost:9090"\n', "prometheus.url", "'localhost:9090'"),
+    ('[prometheus]\nurll = "http://x"\n', "prometheus.urll", "'http://x'"),
+    ('[promethus]\nurl = "http://x"\n', "promethus", "{'url': 'http://x'}"),
+]
+
+
+@pytest.mark.parametrize(("body", "key", "value"), BAD)
+def test_bad_value_names_file_key_and_value(tmp_path, body, key, value):
+    path = tmp_path / "bad.toml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path), env={})
+    message = str(err.value)
+    assert str(path) in message and f"{key} = {value}" in message
+
+
+def test_bad_toml_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('[server]\nport = = 1\n')
+    with pytest.raises(ConfigError, match=r"invalid TOML: .*line 2"):
+        load_config(str(path), env={})
+
+
+def test_bad_env_value_names_the_variable(tmp_path):
+    with pytest.raises(ConfigError, match="environment STACKSCOPE_PROMETHEUS_URL"):
+        load_config(env={"STACKSCOPE_PROMETHEUS_URL": "ftp://x"}, cwd=tmp_path)
+
+
+@pytest.mark.parametrize("args", [["check"], []])
+def test_cli_config_error_exits_2_with_one_line_and_no_traceback(tmp_path, args):
+    path = tmp_path / "bad.toml"
+    path.write_text('[[services]]\nname = "A"\nkind = "tcp"\nport = 70000\n')
+    proc = subprocess.run([sys.executable, "app.py", *args, "--config", str(path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert lines == [f"stackscope: config error in {path}: services[0].port = 70000: "
+                     "must be a port number between 1 and 65535"]
+
+
+def test_missing_config_file_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "app.py", "check", "--config",
+                           str(tmp_path / "nope.toml")], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "nope.toml" in proc.stderr and "file not found" in proc.stderr
+
+
+def test_readme_documents_every_setting():
+    readme = (REPO / "README.md").read_text()
+    documented = set(re.findall(r"^\|\s*`([^`]+)`", readme, flags=re.M))
+    missing = [s.key for s in SETTINGS if s.key not in documented]
+    missing += [f"{table}.{f.name}" for table, fields in TABLES.items() for f in fields
+                if f"{table}.{f.name}" not in documented]
+    missing += [s.env for s in SETTINGS if s.env and s.env not in readme]
+    assert missing == []
