@@ -8,14 +8,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import dash_bootstrap_components as dbc
 import diskcache
 from dash import Dash, DiskcacheManager
+from flask import send_from_directory
 
 from callbacks import build_deps, register_all
 from config import Config, ConfigError, load_config
@@ -33,13 +34,25 @@ def create_app(config: Config, cache: Cache | None = None) -> Dash:
     app = Dash(
         __name__,
         title="stackscope",
-        external_stylesheets=[dbc.themes.BOOTSTRAP],
+        external_stylesheets=[BOOTSTRAP_CSS],
         health_endpoint="health",
         background_callback_manager=DiskcacheManager(jobs),
     )
+    serve_bootstrap_css(app.server)
     app.layout = shell(config)
     register_all(app, deps)
     return app
+
+
+BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
+
+
+def serve_bootstrap_css(server) -> None:
+    """Serve Bootstrap's CSS from the installed package: the dashboard must work offline."""
+    spec = importlib.util.find_spec("flask_bootstrap")
+    folder = Path(spec.origin).parent / "static" / "bootstrap5" / "css"
+    server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", lambda: send_from_directory(
+        folder, "bootstrap.min.css", max_age=86400))
 
 
 def __getattr__(name: str):

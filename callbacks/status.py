@@ -14,6 +14,7 @@ def register(app, deps) -> None:
 
     @app.callback(
         Output(ids.STATUS_SUMMARY, "children"),
+        Output(ids.STATUS_SUMMARY, "className"),
         Output(ids.STATUS_CHECKED, "children"),
         Output(ids.STATUS_CARDS, "children"),
         Output(ids.STATUS_ERROR, "children"),
@@ -23,7 +24,8 @@ def register(app, deps) -> None:
     def refresh(_ticks, _clicks):
         result = deps.status.snapshot(force=ctx.triggered_id == ids.STATUS_REFRESH)
         probes = result.value or []
-        return (view.summary_text(probes), view.checked_text(probes),
+        return (view.summary_text(probes), view.summary_class(probes),
+                view.checked_text(probes),
                 view.cards(probes, deps.status.uptime(), deps.status.latency()),
                 result_notice(result))
 

@@ -45,6 +45,12 @@ def summary_text(results: Sequence[ProbeResult]) -> str:
     return f"{up}/{len(results)} services up"
 
 
+def summary_class(results: Sequence[ProbeResult]) -> str:
+    """Green when every service is up, red otherwise."""
+    ok = results and all(r.up for r in results)
+    return "mb-0 me-3 " + ("status-summary-ok" if ok else "status-summary-bad")
+
+
 def checked_text(results: Sequence[ProbeResult]) -> str:
     """When the shown round was probed."""
     if not results:
@@ -62,11 +68,11 @@ def cards(results: Sequence[ProbeResult], uptime: Mapping[str, Mapping[str, floa
     sections = []
     for group, members in groupby(sorted(results, key=lambda r: order[r.group]),
                                   key=lambda r: r.group):
-        row = dbc.Row([dbc.Col(card(r, uptime.get(r.name, {}), latency.get(r.name, [])),
-                               xs=12, sm=6, lg=4, xl=3, className="mb-3") for r in members])
-        title = html.H6(group or "services", className="text-uppercase text-muted mt-2")
+        row = html.Div([card(r, uptime.get(r.name, {}), latency.get(r.name, []))
+                        for r in members], className="status-group-cards")
+        title = html.H6(group or "services", className="text-uppercase text-muted")
         sections.append(html.Section([title, row], className="status-group"))
-    return sections
+    return html.Div(sections, className="status-groups")
 
 
 def card(r: ProbeResult, uptime: Mapping[str, float | None],
@@ -91,9 +97,15 @@ def card(r: ProbeResult, uptime: Mapping[str, float | None],
 
 
 def _uptime_chip(window: str, ratio: float | None):
-    text = "—" if ratio is None else f"{ratio * 100:.1f}%".replace("100.0%", "100%")
-    return html.Span([html.Span(window, className="text-muted me-1"), text],
-                     className="uptime-chip me-3 small")
+    return html.Span([html.Span(window, className="text-muted me-1"), uptime_text(ratio)],
+                     className="uptime-chip me-2 small")
+
+
+def uptime_text(ratio: float | None) -> str:
+    """'100%', '0%', '99.7%'; '—' before the first probe."""
+    if ratio is None:
+        return "—"
+    return f"{ratio * 100:.0f}%" if ratio in (0.0, 1.0) else f"{ratio * 100:.1f}%"
 
 
 def _sparkline_title(points: Sequence[tuple[int, float]]) -> str:

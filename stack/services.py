@@ -1,0 +1,551 @@
+"""Start real servers (Redis, nginx, Prometheus, node exporter, Alertmanager, VictoriaMetrics).
+
+Used by the test fixtures (``tests/servers.py``) and by ``make run``. Every server binds
+127.0.0.1 only, keeps all its state and its log (``<dir>/<name>.log``) inside the ``dir`` it
+is given, and runs in its own process group so ``Proc.stop`` takes its children down too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Self
+from urllib.parse import urlsplit
+
+LOCALHOST = "127.0.0.1"
+START_TIMEOUT = 30.0
+
+#: In a Prometheus ``config_yaml``, replaced by the server's own "host:port" (known only at start).
+SELF_ADDRESS = "__SELF_ADDRESS__"
+
+#: command -> (Debian fallback path, Debian package that ships it)
+BINARIES = {
+    "redis-server": ("/usr/bin/redis-server", "redis-server"),
+    "nginx": ("/usr/sbin/nginx", "nginx"),
+    "prometheus": ("/usr/bin/prometheus", "prometheus"),
+    "promtool": ("/usr/bin/promtool", "prometheus"),
+    "prometheus-node-exporter": ("/usr/bin/prometheus-node-exporter", "prometheus-node-exporter"),
+    "prometheus-alertmanager": ("/usr/bin/prometheus-alertmanager", "prometheus-alertmanager"),
+    "victoria-metrics": ("/usr/bin/victoria-metrics", "victoria-metrics"),
+}
+
+NULL_ALERTMANAGER_CONFIG = json.dumps(
+    {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
+)
+
+
+class ServiceError(RuntimeError):
+    """A server could not be started, or died while we waited for it."""
+
+
+class MissingBinaryError(ServiceError):
+    """A server's executable is not installed."""
+
+
+class PortInUseError(ServiceError):
+    """The server lost the race for its port to another process."""
+
+
+# ---------------------------------------------------------------- binaries, ports, waiting
+
+
+def find_binary(command: str, *, path: str | None = None, fallback: str | None = None) -> str:
+    """Absolute path of ``command``: PATH first, then its Debian location, else a clear error."""
+    default_fallback, package = BINARIES.get(command, (None, command))
+    found = shutil.which(command, path=path)
+    if found:
+        return found
+    fallback = default_fallback if fallback is None else fallback
+    if fallback and os.access(fallback, os.X_OK):
+        return fallback
+    raise MissingBinaryError(
+        f"{command!r} not found on PATH or at {fallback or '(no fallback)'}; install the Debian "
+        f"package {package!r}: bash scripts/ensure_packages.sh {package} "
+        f"(or: sudo apt-get install {package})"
+    )
+
+
+def _binary(command: str, override: str | None) -> str:
+    if override is None:
+        return find_binary(command)
+    if not os.access(override, os.X_OK):
+        package = BINARIES.get(command, (None, command))[1]
+        raise MissingBinaryError(
+            f"{command!r} not executable at {override}; install the Debian package {package!r}"
+        )
+    return override
+
+
+def free_port(host: str = LOCALHOST) -> int:
+    """A TCP port on ``host`` that nothing listens on right now (another process may take it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def log_tail(log_path: Path | str, lines: int = 30) -> str:
+    """The last ``lines`` lines of a log file, or a note that there is none."""
+    try:
+        text = Path(log_path).read_text(errors="replace")
+    except FileNotFoundError:
+        return f"(no log at {log_path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _raise_if_dead(proc: Proc | None) -> None:
+    if proc is None or proc.alive():
+        return
+    tail = log_tail(proc.log_path)
+    kind = PortInUseError if "address already in use" in tail.lower() else ServiceError
+    raise kind(
+        f"{proc.name} exited with code {proc.popen.returncode} before it was ready; "
+        f"last lines of {proc.log_path}:\n{tail}"
+    )
+
+
+def _timed_out(what: str, timeout: float, proc: Proc | None) -> ServiceError:
+    detail = f"; last lines of {proc.log_path}:\n{log_tail(proc.log_path)}" if proc else ""
+    return ServiceError(f"{what} not ready after {timeout:g}s{detail}")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(cols[9])
+    return inodes
+
+
+def _owns_port(proc: Proc | None) -> bool:
+    """Whether ``proc`` itself listens on its port, not whoever won a race for it."""
+    if proc is None or not Path("/proc/net/tcp").exists():
+        return True
+    try:
+        fds = os.listdir(f"/proc/{proc.popen.pid}/fd")
+    except OSError:
+        return False
+    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(proc.port)}
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{proc.popen.pid}/fd/{fd}") in wanted:
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            resp.read()  # closing mid-body makes exporters log "broken pipe" errors
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_http(url: str, timeout: float = START_TIMEOUT, proc: Proc | None = None) -> None:
+    """Poll ``url`` until it answers 200; raise early, with the log tail, if ``proc`` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _raise_if_dead(proc)
+        if _http_ok(url) and _owns_port(proc):
+            return
+        time.sleep(0.05)
+    raise _timed_out(url, timeout, proc)
+
+
+def wait_tcp(host: str, port: int, timeout: float = START_TIMEOUT,
+             proc: Proc | None = None) -> None:
+    """Poll until ``host:port`` accepts a TCP connection; raise early if ``proc`` died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _raise_if_dead(proc)
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                pass
+        except OSError:
+            time.sleep(0.05)
+            continue
+        if _owns_port(proc):
+            return
+        time.sleep(0.05)
+    raise _timed_out(f"{host}:{port}", timeout, proc)
+
+
+# ---------------------------------------------------------------- the process handle
+
+
+@dataclass
+class Proc:
+    """A started server; ``stop()`` ends its whole process group."""
+
+    name: str
+    host: str
+    port: int
+    url: str | None
+    dir: Path
+    popen: subprocess.Popen
+    log_path: Path
+    _stopped: bool = field(default=False, repr=False)
+
+    def alive(self) -> bool:
+        """Whether the server's main process is still running."""
+        return self.popen.poll() is None
+
+    def stop(self, timeout: float = 5) -> None:
+        """SIGTERM the process group, SIGKILL it after ``timeout``; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        pgid = self.popen.pid  # start_new_session made the server its own group leader
+        _signal_group(pgid, signal.SIGTERM)
+        if not _wait_group_gone(self.popen, pgid, timeout):
+            _signal_group(pgid, signal.SIGKILL)
+            _wait_group_gone(self.popen, pgid, timeout)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _wait_group_gone(popen: subprocess.Popen, pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    try:
+        popen.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    # Children (nginx workers) outlive the leader for a moment; wait for the group to empty.
+    while time.monotonic() < deadline:
+        if not _group_running(pgid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _group_running(pgid: int) -> bool:
+    """Whether any non-zombie process is left in the group."""
+    if not Path("/proc/self/stat").exists():
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+    # Orphans are reaped by PID 1, which in containers may take seconds; zombies hold nothing.
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":  # fields: state ppid pgrp ...
+                return True
+    return False
+
+
+def spawn(name: str, args: Sequence[str], dir: Path, *, port: int, url: str | None,
+          host: str = LOCALHOST) -> Proc:
+    """Start ``args`` in its own session, output to ``dir/<name>.log``; does not wait."""
+    dir.mkdir(parents=True, exist_ok=True)
+    log_path = dir / f"{name}.log"
+    with open(log_path, "ab") as log:
+        popen = subprocess.Popen(
+            list(args), cwd=dir, stdin=subprocess.DEVNULL, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    return Proc(name=name, host=host, port=port, url=url, dir=dir, popen=popen, log_path=log_path)
+
+
+def start_with_port_retry(launch: Callable[[int], Proc], port: int | None, host: str = LOCALHOST,
+                          *, pick_port: Callable[[str], int] = free_port) -> Proc:
+    """Run ``launch(port)``; with no fixed port, pick one, and retry once if it was taken."""
+    if port is not None:
+        return launch(port)
+    try:
+        return launch(pick_port(host))
+    except PortInUseError:
+        return launch(free_port(host))
+
+
+def _ready_or_stopped(proc: Proc, wait: Callable[[], None]) -> Proc:
+    try:
+        wait()
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+def _state_dir(dir: Path | str) -> Path:
+    path = Path(dir).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# ---------------------------------------------------------------- Redis
+
+
+def redis_conf(dir: Path, host: str, port: int) -> str:
+    """A redis.conf for a throwaway, foreground, non-persistent server."""
+    return "\n".join([
+        f"bind {host}", f"port {port}", f'dir "{dir}"', "daemonize no", "protected-mode no",
+        'save ""', "appendonly no", 'logfile ""', "",
+    ])
+
+
+def start_redis(dir: Path | str, port: int | None = None, *, host: str = LOCALHOST,
+                binary: str | None = None) -> Proc:
+    """Start redis-server; ready once it accepts TCP. ``url`` is None (not HTTP)."""
+    exe, dir = _binary("redis-server", binary), _state_dir(dir)
+
+    def launch(port: int) -> Proc:
+        conf = dir / "redis.conf"
+        conf.write_text(redis_conf(dir, host, port))
+        proc = spawn("redis", [exe, str(conf)], dir, port=port, url=None, host=host)
+        return _ready_or_stopped(proc, lambda: wait_tcp(host, port, START_TIMEOUT, proc))
+
+    return start_with_port_retry(launch, port, host)
+
+
+# ---------------------------------------------------------------- nginx
+
+INDEX_HTML = """<!DOCTYPE html>
+<html><head><title>Welcome to nginx!</title></head>
+<body><h1>Welcome to nginx!</h1><p>stackscope demo stack.</p></body></html>
+"""
+
+
+def _upstream_origin(upstream_url: str) -> str:
+    parts = urlsplit(upstream_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        # With a path, nginx's proxy_pass would rewrite the URI; keep requests unchanged.
+        raise ValueError(f"upstream_url must be scheme://host:port only, got {upstream_url!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def nginx_conf(dir: Path, host: str, port: int, upstream_url: str | None = None,
+               *, as_root: bool | None = None) -> str:
+    """An nginx.conf that keeps pid, logs and temp files in ``dir`` and serves ``dir/html``."""
+    as_root = os.geteuid() == 0 if as_root is None else as_root
+    temps = "".join(f"    {kind}_temp_path {dir}/tmp/{kind};\n"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    proxies = ""
+    if upstream_url:
+        origin = _upstream_origin(upstream_url)
+        proxies = "".join(f"        location {loc} {{ proxy_pass {origin}; }}\n"
+                          for loc in ("/api/", "= /metrics", "= /health"))
+    # Workers drop to "nobody" unless told otherwise, and nobody cannot read a root-owned tmp dir.
+    user = "user root;\n" if as_root else ""
+    return (
+        f"{user}daemon off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log stderr notice;\n"
+        "events { worker_connections 256; }\n"
+        "http {\n"
+        f"    access_log {dir}/access.log;\n{temps}"
+        "    default_type text/html;\n"
+        "    server {\n"
+        f"        listen {host}:{port};\n"
+        f"        root {dir}/html;\n"
+        "        location / { index index.html; }\n"
+        f"{proxies}"
+        "    }\n"
+        "}\n"
+    )
+
+
+def start_nginx(dir: Path | str, port: int | None = None, *, upstream_url: str | None = None,
+                host: str = LOCALHOST, binary: str | None = None) -> Proc:
+    """Start nginx serving a welcome page at ``/``, proxying /api/, /metrics, /health if asked."""
+    exe, dir = _binary("nginx", binary), _state_dir(dir)
+    (dir / "html").mkdir(exist_ok=True)
+    (dir / "html" / "index.html").write_text(INDEX_HTML)
+    (dir / "tmp").mkdir(exist_ok=True)
+
+    def launch(port: int) -> Proc:
+        conf = dir / "nginx.conf"
+        conf.write_text(nginx_conf(dir, host, port, upstream_url))
+        # -e: nginx opens its compiled-in error log (/var/log/nginx) before reading the config.
+        args = [exe, "-p", f"{dir}/", "-c", str(conf), "-e", "stderr"]
+        url = f"http://{host}:{port}"
+        proc = spawn("nginx", args, dir, port=port, url=url, host=host)
+        return _ready_or_stopped(proc, lambda: wait_http(url + "/", START_TIMEOUT, proc))
+
+    return start_with_port_retry(launch, port, host)
+
+
+# ---------------------------------------------------------------- Prometheus
+
+
+def scrape_config(jobs: dict[str, Iterable[str]], *, interval: str = "1s",
+                  rule_files: Iterable[str] = (), evaluation_interval: str | None = None,
+                  alertmanagers: Iterable[str] = ()) -> str:
+    """A prometheus.yml scraping ``{job: ["host:port", ...]}`` (JSON is valid YAML)."""
+    config: dict = {
+        "global": {"scrape_interval": interval,
+                   "evaluation_interval": evaluation_interval or interval},
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}
+                           for job, targets in jobs.items()],
+    }
+    if rule_files:
+        config["rule_files"] = list(rule_files)
+    if alertmanagers:
+        targets = [{"targets": list(alertmanagers)}]
+        config["alerting"] = {"alertmanagers": [{"static_configs": targets}]}
+    return json.dumps(config, indent=2) + "\n"
+
+
+def start_prometheus(dir: Path | str, port: int | None = None, *, config_yaml: str,
+                     rule_files: dict[str, str] | None = None, extra_args: Sequence[str] = (),
+                     data_dir: Path | str | None = None, retention: str = "30d",
+                     host: str = LOCALHOST, binary: str | None = None) -> Proc:
+    """Start Prometheus (lifecycle and admin APIs on); ready on /-/ready.
+
+    ``SELF_ADDRESS`` in ``config_yaml`` becomes its own "host:port". Rule files are written
+    next to prometheus.yml, so ``config_yaml`` names them by file name.
+    """
+    exe, dir = _binary("prometheus", binary), _state_dir(dir)
+    data = Path(data_dir).resolve() if data_dir is not None else dir / "data"
+    for name, text in (rule_files or {}).items():
+        (dir / name).write_text(text)
+
+    def launch(port: int) -> Proc:
+        conf = dir / "prometheus.yml"
+        conf.write_text(config_yaml.replace(SELF_ADDRESS, f"{host}:{port}"))
+        args = [exe, f"--config.file={conf}", f"--web.listen-address={host}:{port}",
+                f"--storage.tsdb.path={data}", f"--storage.tsdb.retention.time={retention}",
+                "--web.enable-lifecycle", "--web.enable-admin-api", *extra_args]
+        url = f"http://{host}:{port}"
+        proc = spawn("prometheus", args, dir, port=port, url=url, host=host)
+        return _ready_or_stopped(proc, lambda: wait_http(url + "/-/ready", START_TIMEOUT, proc))
+
+    return start_with_port_retry(launch, port, host)
+
+
+def scraped_jobs(url: str) -> set[str]:
+    """Jobs whose ``up`` is 1 right now on the Prometheus at ``url``."""
+    query = urllib.parse.urlencode({"query": "up == 1"})
+    try:
+        with urllib.request.urlopen(f"{url}/api/v1/query?{query}", timeout=2) as resp:
+            body = json.load(resp)
+    except (urllib.error.URLError, OSError, ValueError):
+        return set()
+    return {sample["metric"].get("job", "") for sample in body["data"]["result"]}
+
+
+def wait_scraped(url: str, jobs: Iterable[str], timeout: float = START_TIMEOUT) -> None:
+    """Wait until every job in ``jobs`` has been scraped successfully at least once."""
+    # Prometheus applies discovered targets at most every 5 s, so the first scrape of a fresh
+    # server lands ~5 s after /-/ready however short the scrape interval.
+    wanted, deadline = set(jobs), time.monotonic() + timeout
+    while not wanted <= scraped_jobs(url):
+        if time.monotonic() > deadline:
+            raise ServiceError(f"{url}: jobs {sorted(wanted - scraped_jobs(url))} "
+                               f"not scraped after {timeout:g}s")
+        time.sleep(0.1)
+
+
+def backfill_openmetrics(openmetrics_text: str, data_dir: Path | str, *, workdir: Path | str,
+                         binary: str | None = None, max_block_duration: str | None = None) -> None:
+    """Write TSDB blocks into ``data_dir`` from OpenMetrics text (timestamps in seconds)."""
+    if openmetrics_text.rstrip().splitlines()[-1:] != ["# EOF"]:
+        raise ValueError("OpenMetrics text must end with a '# EOF' line")
+    exe = _binary("promtool", binary)
+    source = _state_dir(workdir) / "backfill.om"
+    source.write_text(openmetrics_text.rstrip() + "\n")
+    data = _state_dir(data_dir)
+    result = subprocess.run(
+        [exe, "tsdb", "create-blocks-from", "openmetrics", str(source), str(data),
+         # Days of history in the default 2 h blocks take promtool ~1 s per simulated day.
+         *([f"--max-block-duration={max_block_duration}"] if max_block_duration else [])],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False,
+    )
+    if result.returncode != 0:
+        raise ServiceError(f"promtool backfill of {source} failed ({result.returncode}): "
+                           f"{result.stderr.strip() or result.stdout.strip()}")
+
+
+# ---------------------------------------------------------------- node exporter
+
+#: Debian enables the systemd collector, which fails every scrape without a systemd bus;
+#: the textfile collector would read the host's /var/lib/prometheus/node-exporter.
+NODE_EXPORTER_ARGS = ("--no-collector.systemd",)
+
+
+def start_node_exporter(dir: Path | str, port: int | None = None, *, host: str = LOCALHOST,
+                        extra_args: Sequence[str] = (), binary: str | None = None) -> Proc:
+    """Start the node exporter; ready once /metrics answers."""
+    exe, dir = _binary("prometheus-node-exporter", binary), _state_dir(dir)
+    (dir / "textfile").mkdir(exist_ok=True)
+
+    def launch(port: int) -> Proc:
+        args = [exe, f"--web.listen-address={host}:{port}", *NODE_EXPORTER_ARGS,
+                f"--collector.textfile.directory={dir / 'textfile'}", *extra_args]
+        url = f"http://{host}:{port}"
+        proc = spawn("node_exporter", args, dir, port=port, url=url, host=host)
+        return _ready_or_stopped(proc, lambda: wait_http(url + "/metrics", START_TIMEOUT, proc))
+
+    return start_with_port_retry(launch, port, host)
+
+
+# ---------------------------------------------------------------- Alertmanager
+
+
+def start_alertmanager(dir: Path | str, port: int | None = None, *, config_yaml: str | None = None,
+                       host: str = LOCALHOST, extra_args: Sequence[str] = (),
+                       binary: str | None = None) -> Proc:
+    """Start Alertmanager, clustering off, a null receiver unless configured; ready on /-/ready."""
+    exe, dir = _binary("prometheus-alertmanager", binary), _state_dir(dir)
+    conf = dir / "alertmanager.yml"
+    conf.write_text(config_yaml if config_yaml is not None else NULL_ALERTMANAGER_CONFIG + "\n")
+
+    def launch(port: int) -> Proc:
+        # An empty --cluster.listen-address turns gossip off; the default binds 0.0.0.0:9094.
+        args = [exe, f"--config.file={conf}", f"--storage.path={dir / 'data'}",
+                f"--web.listen-address={host}:{port}", "--cluster.listen-address=", *extra_args]
+        url = f"http://{host}:{port}"
+        proc = spawn("alertmanager", args, dir, port=port, url=url, host=host)
+        return _ready_or_stopped(proc, lambda: wait_http(url + "/-/ready", START_TIMEOUT, proc))
+
+    return start_with_port_retry(launch, port, host)
+
+
+# ---------------------------------------------------------------- VictoriaMetrics
+
+
+def start_victoria_metrics(dir: Path | str, port: int | None = None, *,
+                           extra_args: Sequence[str] = (), host: str = LOCALHOST,
+                           binary: str | None = None) -> Proc:
+    """Start single-node VictoriaMetrics with its data in ``dir/data``; ready on /health."""
+    exe, dir = _binary("victoria-metrics", binary), _state_dir(dir)
+
+    def launch(port: int) -> Proc:
+        args = [exe, f"-storageDataPath={dir / 'data'}", f"-httpListenAddr={host}:{port}",
+                *extra_args]
+        url = f"http://{host}:{port}"
+        proc = spawn("victoria_metrics", args, dir, port=port, url=url, host=host)
+        return _ready_or_stopped(proc, lambda: wait_http(url + "/health", START_TIMEOUT, proc))
+
+    return start_with_port_retry(launch, port, host)

@@ -1,0 +1,79 @@
+"""Probes against real servers: what a card says for each way a service can be up or down."""
+
+from __future__ import annotations
+
+import time
+
+from config import Service
+from datasources.probes import probe, probe_all, probe_http, probe_tcp, summary
+
+
+def http(port, **kw):
+    return Service(name=kw.pop("name", "web"), kind="http", port=port, **kw)
+
+
+def test_tcp_up_against_real_redis(redis_server):
+    r = probe_tcp(Service("Redis", "tcp", redis_server.port))
+    assert r.up and r.detail == "connected" and r.latency_ms >= 0
+    assert r.target == f"tcp://127.0.0.1:{redis_server.port}"
+
+
+def test_tcp_refused(closed_port):
+    r = probe_tcp(Service("gone", "tcp", closed_port))
+    assert (r.up, r.detail, r.latency_ms) == (False, "connection refused", None)
+
+
+def test_http_up_with_status_and_keyword(nginx_server):
+    r = probe_http(http(nginx_server.port, keyword="Welcome to nginx"))
+    assert r.up and r.detail == "HTTP 200" and r.latency_ms > 0
+
+
+def test_http_keyword_missing(nginx_server):
+    r = probe_http(http(nginx_server.port, keyword="Ready"))
+    assert (r.up, r.detail) == (False, "keyword 'Ready' missing")
+
+
+def test_http_status_outside_the_range(nginx_server):
+    r = probe_http(http(nginx_server.port, path="/no-such-page"))
+    assert (r.up, r.detail) == (False, "HTTP 404")
+    r = probe_http(http(nginx_server.port, path="/no-such-page", expect_status=[200, 404]))
+    assert r.up and r.detail == "HTTP 404"
+
+
+def test_http_ready_endpoint_of_real_prometheus(prometheus_server):
+    r = probe(http(prometheus_server.port, path="/-/ready", keyword="Ready"))
+    assert r.up, r.detail
+
+
+def test_http_refused(closed_port):
+    r = probe_http(http(closed_port))
+    assert (r.up, r.detail) == (False, "connection refused")
+
+
+def test_http_black_hole_times_out_after_its_timeout(black_hole):
+    host, port = black_hole
+    started = time.monotonic()
+    r = probe_http(http(port, host=host, timeout=0.5))
+    assert (r.up, r.detail) == (False, "timed out after 0.5 s")
+    assert time.monotonic() - started < 2
+
+
+def test_tcp_to_unroutable_name_is_named():
+    r = probe_tcp(Service("typo", "tcp", 80, host="no-such-host.invalid", timeout=1))
+    assert (r.up, r.detail) == (False, "host name not resolved")
+
+
+def test_round_with_black_holes_takes_about_the_longest_timeout(redis_server, closed_port,
+                                                                black_hole):
+    host, port = black_hole
+    services = [Service("redis", "tcp", redis_server.port), Service("refused", "tcp", closed_port)]
+    services += [http(port, host=host, name=f"hole{i}", timeout=1.0) for i in range(10)]
+    started = time.monotonic()
+    results = probe_all(services)
+    elapsed = time.monotonic() - started
+    # Ten 1 s timeouts one after another would take 10 s; together they take about 1 s.
+    assert elapsed < 4, elapsed
+    assert [r.name for r in results] == [s.name for s in services]
+    assert summary(results) == (1, 12)
+    assert {r.detail for r in results[2:]} == {"timed out after 1 s"}
+

@@ -1,0 +1,113 @@
+"""The Status tab in headless Chromium against real servers."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from selenium.webdriver.common.by import By
+
+from app import create_app
+
+SCREENS = Path("/tmp/screens")
+
+
+def services_toml(redis_server, nginx_server, prometheus_server, closed_port):
+    return f"""
+[refresh]
+status = 1
+
+[[services]]
+name = "Redis"
+kind = "tcp"
+port = {redis_server.port}
+group = "data"
+
+[[services]]
+name = "NGINX"
+kind = "http"
+port = {nginx_server.port}
+keyword = "nginx"
+group = "edge"
+
+[[services]]
+name = "Prometheus"
+kind = "http"
+port = {prometheus_server.port}
+path = "/-/ready"
+group = "monitoring"
+
+[[services]]
+name = "Loki"
+kind = "http"
+port = {closed_port}
+path = "/ready"
+group = "monitoring"
+
+[prometheus]
+url = "{prometheus_server.url}"
+"""
+
+
+def until(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+
+
+def card(dash_duo, name):
+    return dash_duo.find_element(f'[id*=\'"name":"{name}"\']')
+
+
+def test_status_tab_shows_up_offline_and_summary(dash_duo, write_config, redis_server,
+                                                 nginx_server, prometheus_server, closed_port):
+    config = write_config(services_toml(redis_server, nginx_server, prometheus_server,
+                                        closed_port))
+    dash_duo.start_server(create_app(config))
+    dash_duo.wait_for_text_to_equal("#status-summary", "3/4 services up", timeout=15)
+    for name in ("Redis", "NGINX", "Prometheus"):
+        assert "Up" in card(dash_duo, name).text
+    loki = card(dash_duo, "Loki").text
+    assert "Offline" in loki and "connection refused" in loki
+    assert f"http://127.0.0.1:{closed_port}/ready" in loki
+    groups = [e.text.upper() for e in dash_duo.find_elements(".status-group h6")]
+    assert groups == ["DATA", "EDGE", "MONITORING"]
+    assert "1h" in card(dash_duo, "Redis").text and "100%" in card(dash_duo, "Redis").text
+    SCREENS.mkdir(exist_ok=True)
+    dash_duo.driver.save_screenshot(str(SCREENS / "status.png"))
+    assert dash_duo.get_logs() == []
+
+
+def test_pause_stops_refresh_and_refresh_now_probes(dash_duo, write_config, redis_server,
+                                                    nginx_server, prometheus_server,
+                                                    closed_port):
+    config = write_config(services_toml(redis_server, nginx_server, prometheus_server,
+                                        closed_port))
+    dash_duo.start_server(create_app(config))
+    dash_duo.wait_for_text_to_equal("#status-summary", "3/4 services up", timeout=15)
+    dash_duo.find_element("#status-pause").click()
+    dash_duo.wait_for_text_to_equal("#status-pause", "Resume")
+    checked = dash_duo.find_element("#status-checked").text
+
+    time.sleep(2.5)  # more than two refresh intervals
+    assert dash_duo.find_element("#status-checked").text == checked
+    time.sleep(1)  # so that the next round is stamped with a later second
+    dash_duo.find_element("#status-refresh").click()
+    until(lambda: dash_duo.find_element("#status-checked").text != checked, 10)
+    dash_duo.find_element("#status-pause").click()
+    dash_duo.wait_for_text_to_equal("#status-pause", "Pause")
+    assert dash_duo.get_logs() == []
+
+
+def test_offline_cards_are_red_and_up_cards_green(dash_duo, write_config, redis_server,
+                                                  nginx_server, prometheus_server, closed_port):
+    config = write_config(services_toml(redis_server, nginx_server, prometheus_server,
+                                        closed_port))
+    dash_duo.start_server(create_app(config))
+    dash_duo.wait_for_text_to_equal("#status-summary", "3/4 services up", timeout=15)
+    assert "border-danger" in card(dash_duo, "Loki").get_attribute("class")
+    assert "border-success" in card(dash_duo, "Redis").get_attribute("class")
+    badge = card(dash_duo, "Loki").find_element(By.CSS_SELECTOR, ".status-state")
+    assert badge.text == "Offline" and "bg-danger" in badge.get_attribute("class")
+    assert dash_duo.get_logs() == []
