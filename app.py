@@ -27,9 +27,16 @@ from layouts.shell import shell
 log = logging.getLogger("stackscope")
 
 
-def create_app(config: Config, cache: Cache | None = None) -> Dash:
-    """Build the Dash app for ``config``; tests pass their own cache."""
+def create_app(config: Config, cache: Cache | None = None, *,
+               probe_in_background: bool = False) -> Dash:
+    """Build the Dash app for ``config``; tests pass their own cache.
+
+    A served app keeps probing with no browser open (``probe_in_background``), so the probe
+    history and its uptime figures have no holes.
+    """
     deps = build_deps(config, cache)
+    if probe_in_background:
+        deps.status.probe_in_background(config.refresh.status)
     jobs = diskcache.Cache(str(Path(config.cache.dir) / "jobs"))
     app = Dash(
         __name__,
@@ -67,7 +74,7 @@ def __getattr__(name: str):
 
 def _app_from_environment() -> Dash:
     try:
-        return create_app(load_config())
+        return create_app(load_config(), probe_in_background=True)
     except ConfigError as exc:
         print(f"stackscope: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -112,7 +119,7 @@ def serve(config: Config) -> None:
     """Serve the dashboard with waitress (a production WSGI server, threads, no reloader)."""
     import waitress
 
-    dash_app = create_app(config)
+    dash_app = create_app(config, probe_in_background=True)
     host, port = config.server.host, config.server.port
     log.info("stackscope on http://%s:%s (config: %s)", host, port, config.source)
     waitress.serve(dash_app.server, host=host, port=port, threads=16, ident="stackscope")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -9,6 +11,8 @@ from config import Service
 from datasources.cache import Cache, Result, cache_key
 from datasources.history import ProbeHistory
 from datasources.probes import ProbeResult, probe_all
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -40,3 +44,21 @@ class StatusSource:
     def latency(self) -> dict[str, list[tuple[int, float]]]:
         """Per-minute average latency over the last hour, per service."""
         return self.history.latency([s.name for s in self.services])
+
+    def probe_in_background(self, interval: float) -> threading.Event:
+        """Keep probing every ``interval`` s with no browser open, so uptime has no holes.
+
+        Several server processes may each run this: the cache lets one round through per TTL.
+        Returns the event that stops the thread.
+        """
+        stop = threading.Event()
+
+        def loop():
+            while not stop.wait(interval):
+                try:
+                    self.snapshot()
+                except Exception:  # a bad round must not end the thread
+                    log.exception("background probe round failed")
+
+        threading.Thread(target=loop, name="status-prober", daemon=True).start()
+        return stop

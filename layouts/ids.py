@@ -17,6 +17,84 @@ STATUS_REFRESH = "status-refresh"
 STATUS_SUMMARY = "status-summary"
 STATUS_CHECKED = "status-checked"
 STATUS_CARDS = "status-cards"
+#: pattern-matching type of one service's card: {"type": STATUS_CARD, "name": <service>}
+STATUS_CARD = "status-card"
 STATUS_ERROR = "status-error"
 #: filled by the Metrics tab's callbacks: scrape targets and alerts from Prometheus
 STATUS_PROM_SECTION = "status-prom-section"
+
+# Logs tab
+LOGS_PRESET = "logs-preset"
+LOGS_REQUEST_ID = "logs-request-id"
+LOGS_QUERY = "logs-query"
+LOGS_QUERY_ERROR = "logs-query-error"
+LOGS_LABEL_NAME = "logs-label-name"
+LOGS_LABEL_VALUES = "logs-label-values"
+#: pattern-matching type of the clickable label values: {"type": …, "name": …, "value": …}
+LOGS_LABEL_VALUE = "logs-label-value"
+LOGS_LIMIT = "logs-limit"
+LOGS_DIRECTION = "logs-direction"
+LOGS_RUN = "logs-run"
+LOGS_LIVE = "logs-live"
+LOGS_LIVE_HINT = "logs-live-hint"
+LOGS_INTERVAL = "logs-interval"
+LOGS_REQUEST = "logs-request"
+LOGS_NOTICE = "logs-notice"
+LOGS_VOLUME = "logs-volume"
+LOGS_VOLUME_NOTE = "logs-volume-note"
+LOGS_COUNT = "logs-count"
+LOGS_SHOWN = "logs-shown"
+LOGS_TOTAL = "logs-total"
+LOGS_SEARCH = "logs-search"
+LOGS_COLUMNS = "logs-columns"
+LOGS_AVAILABLE = "logs-available"
+LOGS_GRID = "logs-grid"
+LOGS_EXPORT = "logs-export"
+LOGS_EXPORT_CANCEL = "logs-export-cancel"
+LOGS_EXPORT_PROGRESS = "logs-export-progress"
+LOGS_EXPORT_STATUS = "logs-export-status"
+LOGS_DOWNLOAD = "logs-download"
+
+# Range picker (shared: Metrics and Logs each get their own instance, ids built from a prefix)
+
+
+def range_id(prefix: str, part: str) -> str:
+    """The id of one range-picker piece for the tab ``prefix`` ("metrics", "logs")."""
+    return f"{prefix}-range-{part}"
+
+
+#: the parts every range picker has; use ``range_id(prefix, RANGE_STATE)`` and so on
+RANGE_STATE = "state"  # dcc.Store {"from", "to", "preset", "back": [[from, to], …]}
+RANGE_ZOOM = "zoom"  # dcc.Store the tab's charts write {"from", "to"} or {"reset": true} into
+RANGE_PRESETS = "presets"
+RANGE_DATES = "dates"
+RANGE_FROM_TIME = "from-time"
+RANGE_TO_TIME = "to-time"
+RANGE_APPLY = "apply"
+RANGE_BACK = "back"
+RANGE_LIVE = "live"
+RANGE_INTERVAL = "interval"
+RANGE_LABEL = "label"
+RANGE_ERROR = "error"
+
+# Metrics tab
+METRICS_WIDTH = "metrics-width"
+METRICS_JOB = "metrics-job"
+METRICS_INSTANCE = "metrics-instance"
+METRICS_QUERY = "metrics-query"
+METRICS_QUERY_SUGGEST = "metrics-query-suggest"
+METRICS_QUERY_RUN = "metrics-query-run"
+METRICS_QUERY_STORE = "metrics-query-store"
+METRICS_QUERY_ERROR = "metrics-query-error"
+METRICS_ADHOC = "metrics-adhoc"
+METRICS_PANELS = "metrics-panels"
+METRICS_PANELS_NOTICE = "metrics-panels-notice"
+#: pattern-matching types; the "panel" key is the panel's slug ("adhoc" for the ad-hoc query)
+METRICS_GRAPH = "metrics-graph"
+METRICS_NOTICE = "metrics-notice"
+METRICS_CSV = "metrics-csv"
+METRICS_DOWNLOAD = "metrics-download"
+
+# Status tab, Prometheus section
+STATUS_PROM_TARGETS = "status-prom-targets"
+STATUS_PROM_ALERTS = "status-prom-alerts"

@@ -93,7 +93,7 @@ def card(r: ProbeResult, uptime: Mapping[str, float | None],
     ])
     colour = "success" if r.up else "danger"
     return dbc.Card(body, className=f"status-card border-{colour}",
-                    id={"type": "status-card", "name": r.name})
+                    id={"type": ids.STATUS_CARD, "name": r.name})
 
 
 def _uptime_chip(window: str, ratio: float | None):
