@@ -25,7 +25,7 @@ class CountingServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 (http.server's name)
+            def do_GET(self):
                 with server._lock:
                     server.count += 1
                 time.sleep(server.delay)

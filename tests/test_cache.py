@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 import sys
@@ -155,7 +156,7 @@ def test_backoff_doubles_up_to_the_cap_and_serves_stale_meanwhile(tmp_path):
         assert result.stale and result.value == {"ok": True}
         if server.count > before:
             calls_at.append(round(clock.t - 1_000_000, 1))
-    gaps = [round(b - a, 1) for a, b in zip(calls_at, calls_at[1:], strict=False)]
+    gaps = [round(b - a, 1) for a, b in itertools.pairwise(calls_at)]
     # Refreshes come every 0.1 s, so each retry lands within one tick of its due time.
     assert gaps[:4] == pytest.approx([1.0, 2.0, 4.0, 8.0], abs=0.15)
     assert gaps[4:] == pytest.approx([8.0] * len(gaps[4:]), abs=0.15) and len(gaps) >= 5
