@@ -1,0 +1,39 @@
+"""The stale badge and error panel every tab shows."""
+
+from __future__ import annotations
+
+import time
+
+from datasources.cache import Result
+from datasources.errors import QueryError, Unreachable
+from layouts.common import result_notice
+
+
+def text_of(component) -> str:
+    children = getattr(component, "children", component)
+    if isinstance(children, list | tuple):
+        return "".join(text_of(c) for c in children)
+    return str(children) if children is not None else ""
+
+
+def test_stale_result_shows_when_and_why():
+    at = time.mktime((2026, 11, 22, 9, 15, 42, 0, 0, -1))
+    result = Result(value=[1], error=Unreachable("Prometheus", "connection refused"),
+                    stale=True, fetched_at=at)
+    badge = result_notice(result)
+    assert text_of(badge) == ("stale since 09:15:42 — Prometheus unreachable: "
+                              "connection refused")
+    assert badge.color == "warning"
+
+
+def test_rejected_query_shows_the_upstream_words():
+    error = QueryError("Prometheus", 'parse error at char 5: unexpected "}"',
+                       error_type="bad_data")
+    alert = result_notice(Result(error=error))
+    assert text_of(alert) == ('Prometheus rejected the query: bad_data: '
+                              'parse error at char 5: unexpected "}"')
+    assert alert.color == "danger"
+
+
+def test_fresh_result_needs_no_notice():
+    assert result_notice(Result(value=1, fetched_at=time.time())) is None
