@@ -1,0 +1,141 @@
+"""Grafana-style time ranges ("now-1h" … "now") and the query step for a range.
+
+Pure functions: the Metrics tab's range picker, the Prometheus datasource and the Logs tab
+all resolve ranges and plan steps here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+#: Relative presets offered by the range picker: (label, "from" expression; "to" is "now").
+PRESETS: list[tuple[str, str]] = [
+    ("Last 5 minutes", "now-5m"),
+    ("Last 15 minutes", "now-15m"),
+    ("Last 1 hour", "now-1h"),
+    ("Last 6 hours", "now-6h"),
+    ("Last 24 hours", "now-24h"),
+    ("Last 7 days", "now-7d"),
+    ("Last 30 days", "now-30d"),
+]
+
+#: Prometheus rejects a range query asking for more than 11 000 points per series.
+MAX_POINTS = 11_000
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_RELATIVE = re.compile(r"^now(?:\s*-\s*(\d+)\s*(s|m|h|d|w))?$")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+
+_MINUTE, _HOUR, _DAY = 60, 3600, 86400
+#: Steps a person reads easily; beyond the last one, whole days.
+FRIENDLY_STEPS: tuple[float, ...] = (
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
+    1, 2, 5, 10, 15, 30,
+    _MINUTE, 2 * _MINUTE, 5 * _MINUTE, 10 * _MINUTE, 15 * _MINUTE, 30 * _MINUTE,
+    _HOUR, 2 * _HOUR, 3 * _HOUR, 6 * _HOUR, 12 * _HOUR,
+    _DAY, 2 * _DAY, 7 * _DAY,
+)
+
+
+class Window(NamedTuple):
+    """A query range aligned to its step (epoch seconds)."""
+
+    start: float
+    end: float
+    step: float
+
+    @property
+    def points(self) -> int:
+        """Samples per series Prometheus returns at most for this window."""
+        return round((self.end - self.start) / self.step) + 1
+
+
+def resolve(frm: str, to: str, now: float) -> tuple[float, float]:
+    """("now-1h", "now") → (start, end) in epoch seconds; ValueError names the bad part."""
+    start, end = resolve_one(frm, now, "from"), resolve_one(to, now, "to")
+    if start >= end:
+        raise ValueError(f"time range: 'from' ({frm!r}) must be before 'to' ({to!r})")
+    return start, end
+
+
+def resolve_one(text: str, now: float, which: str = "time") -> float:
+    """One end of a range: "now", "now-5m", epoch milliseconds, or ISO-8601 (naive = UTC)."""
+    raw = str(text).strip()
+    m = _RELATIVE.match(raw)
+    if m:
+        return now - (int(m.group(1)) * _UNITS[m.group(2)] if m.group(1) else 0)
+    if re.fullmatch(r"\d{9,}(\.\d+)?", raw):
+        return float(raw) / 1000  # Grafana's URLs carry epoch milliseconds
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"time range: {which} {text!r} is not 'now', 'now-<N><s|m|h|d|w>', epoch "
+            "milliseconds or an ISO-8601 date") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def is_relative(frm: str, to: str) -> bool:
+    """Whether both ends follow the clock (only then does live refresh make sense)."""
+    return all(_RELATIVE.match(str(t).strip()) for t in (frm, to))
+
+
+def friendly_step(seconds: float) -> float:
+    """The smallest friendly step ≥ ``seconds`` (whole days past the table's end)."""
+    for step in FRIENDLY_STEPS:
+        if step >= seconds - 1e-9:
+            return step
+    return math.ceil(seconds / _DAY) * _DAY
+
+
+def plan(start: float, end: float, *, max_data_points: int = 1000,
+         min_step: float = 1.0) -> Window:
+    """The aligned window and friendly step giving at most ``max_data_points`` + 1 points."""
+    if not end >= start:
+        raise ValueError(f"time range: end {end} is before start {start}")
+    span = end - start
+    wanted = max(span / max(max_data_points, 1), min_step, span / MAX_POINTS)
+    step = friendly_step(wanted)
+    while True:
+        window = _align(start, end, step)
+        # Aligning may add a step at either end; a coarser step then keeps the bound.
+        if window.points <= max_data_points + 1 and window.points < MAX_POINTS:
+            return window
+        step = friendly_step(step * 1.0001)
+
+
+def _align(start: float, end: float, step: float) -> Window:
+    # Fixed boundaries make a moving "now-1h" hit the same cache key for a whole step.
+    return Window(float(math.floor(start / step) * step), float(math.ceil(end / step) * step),
+                  float(step))
+
+
+def format_duration(seconds: float) -> str:
+    """PromQL duration in the largest unit that divides it: 300 → "5m", 90 → "90s"."""
+    ms = round(seconds * 1000)
+    if ms <= 0:
+        raise ValueError(f"duration must be positive, got {seconds!r}")
+    for unit in ("w", "d", "h", "m", "s"):
+        size = int(_UNITS[unit] * 1000)
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def parse_duration(text: str) -> float:
+    """PromQL duration ("1h30m", "5m", "250ms") → seconds; ValueError when malformed."""
+    raw = str(text).strip()
+    parts = _DURATION.findall(raw)
+    if not raw or "".join(n + u for n, u in parts) != raw:
+        raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h30m")
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+def rate_interval(step: float, scrape_interval: float) -> str:
+    """Grafana's $__rate_interval: max(step + scrape, 4 × scrape) as a PromQL duration."""
+    return format_duration(max(step + scrape_interval, 4 * scrape_interval))

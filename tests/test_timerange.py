@@ -1,0 +1,146 @@
+"""Time ranges and query steps: pure, parametrized."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from datasources import timerange as tr
+
+NOW = 1_795_351_237.4  # not aligned to anything on purpose
+NOWS = [NOW, 1_700_000_000.0, 1_700_003_599.999]
+H, D = 3600, 86400
+
+
+@pytest.mark.parametrize("text, ago", [
+    ("now", 0), ("now-30s", 30), ("now-5m", 300), ("now-15m", 900), ("now-1h", H),
+    ("now-6h", 6 * H), ("now-24h", D), ("now-7d", 7 * D), ("now-30d", 30 * D),
+    ("now-2w", 14 * D), ("now-90m", 5400), (" now - 1h ", H),
+])
+def test_relative_times_count_back_from_now(text, ago):
+    assert tr.resolve_one(text, NOW) == NOW - ago
+
+
+def test_epoch_milliseconds_as_in_grafana_urls():
+    assert tr.resolve("1700000000000", "1700003600500", NOW) == (1_700_000_000.0, 1_700_003_600.5)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("2024-01-01T00:00:00", datetime(2024, 1, 1, tzinfo=UTC)),  # naive means UTC
+    ("2024-01-01 12:30", datetime(2024, 1, 1, 12, 30, tzinfo=UTC)),
+    ("2024-01-01", datetime(2024, 1, 1, tzinfo=UTC)),
+    ("2024-01-01T00:00:00Z", datetime(2024, 1, 1, tzinfo=UTC)),
+    ("2024-01-01T02:00:00+02:00", datetime(2024, 1, 1, tzinfo=UTC)),
+])
+def test_iso_times(text, expected):
+    assert tr.resolve_one(text, NOW) == expected.timestamp()
+
+
+@pytest.mark.parametrize("frm, to, message", [
+    ("now-5x", "now", "from 'now-5x' is not"),
+    ("yesterday", "now", "from 'yesterday' is not"),
+    ("now-1h", "soon", "to 'soon' is not"),
+    ("", "now", "from '' is not"),
+    ("now", "now-1h", "'from' ('now') must be before 'to' ('now-1h')"),
+    ("now", "now", "must be before"),
+])
+def test_bad_ranges_say_which_end_and_why(frm, to, message):
+    with pytest.raises(ValueError) as info:
+        tr.resolve(frm, to, NOW)
+    assert message in str(info.value)
+
+
+def test_presets_are_the_seven_relative_ranges():
+    assert [frm for _, frm in tr.PRESETS] == [
+        "now-5m", "now-15m", "now-1h", "now-6h", "now-24h", "now-7d", "now-30d"]
+    assert all(label.startswith("Last ") for label, _ in tr.PRESETS)
+    assert all(tr.is_relative(frm, "now") for _, frm in tr.PRESETS)
+
+
+@pytest.mark.parametrize("frm, to, relative", [
+    ("now-1h", "now", True), ("now-2d", "now-1d", True),
+    ("1700000000000", "now", False), ("now-1h", "2024-01-01", False),
+])
+def test_only_ranges_following_the_clock_are_relative(frm, to, relative):
+    assert tr.is_relative(frm, to) is relative
+
+
+@pytest.mark.parametrize("now", NOWS)
+@pytest.mark.parametrize("span, step", [(H, 5), (7 * D, 900), (30 * D, H)])
+def test_plan_at_1h_7d_30d_gives_friendly_step_aligned_bounds(now, span, step):
+    window = tr.plan(now - span, now, max_data_points=1000)
+    assert window.step == step
+    assert window.start % step == 0 and window.end % step == 0
+    assert window.start <= now - span < window.start + step
+    assert window.end - step < now <= window.end
+    assert window.points <= 1001
+
+
+@pytest.mark.parametrize("span", [1, 59, 300, H, 6 * H, D, 7 * D, 30 * D, 365 * D, 3650 * D])
+@pytest.mark.parametrize("max_points", [1, 11, 200, 1000, 1920, 11_000, 50_000])
+def test_points_never_exceed_max_data_points_plus_one_nor_11000(span, max_points):
+    window = tr.plan(NOW - span, NOW, max_data_points=max_points)
+    assert window.points <= max_points + 1
+    assert window.points < tr.MAX_POINTS
+    assert window.step in tr.FRIENDLY_STEPS or window.step % D == 0
+
+
+@pytest.mark.parametrize("wanted, friendly", [
+    (0.3, 0.5), (1, 1), (1.01, 2), (7, 10), (14, 15), (16, 30), (31, 60), (61, 120),
+    (299, 300), (601, 900), (1801, H), (2.5 * H, 3 * H), (7 * H, 12 * H), (13 * H, D),
+    (D + 1, 2 * D), (3 * D, 7 * D), (8 * D + 5, 9 * D),
+])
+def test_steps_round_up_to_friendly_values(wanted, friendly):
+    assert tr.friendly_step(wanted) == friendly
+
+
+def test_min_step_is_respected_and_rounded_up():
+    assert tr.plan(NOW - 300, NOW, min_step=15).step == 15
+    assert tr.plan(NOW - 300, NOW, min_step=7).step == 10
+
+
+@pytest.mark.parametrize("span", [H, 7 * D, 30 * D])
+def test_a_moving_now_keeps_the_same_window_within_a_step(span):
+    first = tr.plan(1_700_000_000.5 - span, 1_700_000_000.5)
+    later = tr.plan(1_700_000_000.5 - span + 1.5, 1_700_000_000.5 + 1.5)
+    assert first == later
+
+
+def test_plan_rejects_an_end_before_its_start():
+    with pytest.raises(ValueError, match="before start"):
+        tr.plan(NOW, NOW - 1)
+
+
+@pytest.mark.parametrize("step, scrape, interval", [
+    (1, 15, "1m"), (15, 15, "1m"), (60, 15, "75s"), (300, 15, "315s"), (H, 60, "61m"),
+    (5, 1, "6s"),
+])
+def test_rate_interval_is_max_of_step_plus_scrape_and_four_scrapes(step, scrape, interval):
+    assert tr.rate_interval(step, scrape) == interval
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (300, "5m"), (90, "90s"), (H, "1h"), (D, "1d"), (7 * D, "1w"), (0.5, "500ms"), (1, "1s"),
+    (36 * H, "36h"),
+])
+def test_format_duration_uses_the_largest_whole_unit(seconds, text):
+    assert tr.format_duration(seconds) == text
+    assert tr.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", [0, -5])
+def test_format_duration_rejects_non_positive(bad):
+    with pytest.raises(ValueError):
+        tr.format_duration(bad)
+
+
+@pytest.mark.parametrize("bad", ["", "5", "5 m", "m5", "1h30", "abc"])
+def test_parse_duration_rejects_malformed(bad):
+    with pytest.raises(ValueError, match="not a duration"):
+        tr.parse_duration(bad)
+
+
+def test_parse_duration_adds_up_compound_durations():
+    assert tr.parse_duration("1h30m") == 5400
+    assert tr.parse_duration("250ms") == 0.25
