@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +50,14 @@ def _one_of(*choices):
     def check(v):
         return None if v in choices else f"must be one of {', '.join(map(repr, choices))}"
     return check
+
+
+def _regex(v):
+    try:
+        re.compile(v)
+    except re.error as exc:
+        return f"not a valid regular expression: {exc}"
+    return None
 
 
 def _headers(v):
@@ -177,7 +186,7 @@ TABLES: dict[str, list[Field]] = {
     ],
     "redact": [
         Field("pattern", str, None, "regular expression to hide in log lines and exports",
-              required=True),
+              required=True, check=_regex),
         Field("replacement", str, "[REDACTED]", "text put in its place"),
     ],
 }

@@ -97,6 +97,7 @@ BAD = [
     ('[prometheus]\nurl = "localhost:9090"\n', "prometheus.url", "'localhost:9090'"),
     ('[prometheus]\nurll = "http://x"\n', "prometheus.urll", "'http://x'"),
     ('[promethus]\nurl = "http://x"\n', "promethus", "{'url': 'http://x'}"),
+    ('[[redact]]\npattern = "token=([a-z"\n', "redact[0].pattern", "'token=([a-z'"),
 ]
 
 

@@ -1,0 +1,827 @@
+"""A Loki test double: a real HTTP server (stdlib, in a thread) on a free 127.0.0.1 port.
+
+It follows Loki's documented HTTP API for what the dashboard uses, with Loki's own words:
+
+- ``GET|POST /loki/api/v1/query_range``: ``limit`` (default 100; above
+  ``max_entries_limit_per_query``, 5 000, the 400 "max entries limit per query exceeded, …"),
+  ``start``/``end`` as nanoseconds, seconds (≤ 10 digits), float seconds or RFC 3339
+  (``start`` inclusive, ``end`` exclusive, default the last hour), ``direction``
+  forward/backward (default backward; entries of one instant ordered by stream hash in both
+  directions, as Loki's heap iterator does — or shuffled per request with
+  ``shuffle_ties=True``), entries grouped into streams by label set;
+  ``X-Loki-Response-Encoding-Flags: categorize-labels`` honoured (streams by stream labels,
+  ``[ts, line, {"structuredMetadata": …, "parsed": …}]``; without it structured metadata and
+  parsed labels are folded into the stream labels). Metric queries answer a matrix.
+- ``/loki/api/v1/query``: metric queries answer a vector; log queries the 400 Loki gives.
+- ``/loki/api/v1/labels``, ``/label/<name>/values``, ``/series`` (``match[]``), ``/ready``.
+
+The LogQL it understands: selectors with ``= != =~ !~``; line filters ``|= != |~ !~``;
+``| json``, ``| logfmt``; label filters ``| name op "value"``; ``count_over_time`` /
+``rate`` / ``bytes_over_time`` over a log query, wrapped in ``sum``/``count`` with or without
+``by (…)``; ``vector(n) + vector(m)``. Parse errors are 400 text/plain worded as Loki words
+them ("parse error at line 1, col 6: literal not terminated").
+
+Data set: ``LokiDouble.load([(ts_ns, {labels}, line[, {structured metadata}]), …])`` or, for
+big synthetic sets, ``load_columns``. ``respond_next`` queues a canned answer (for error
+bodies); ``requests`` records what was asked. Fixtures: ``loki_double`` (session, a small
+demo data set) and ``make_loki_double`` (a fresh double per call, stopped after the test).
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import math
+import re
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import numpy as np
+import orjson
+import pytest
+
+DEFAULT_LIMIT = 100
+MAX_ENTRIES = 5000
+MAX_POINTS = 11_000
+TEXT = "text/plain; charset=utf-8"
+
+MAX_ENTRIES_TEXT = ("max entries limit per query exceeded, limit > max_entries_limit_per_query "
+                    "({} > {})")
+INSTANT_LOG_TEXT = ("log queries are not supported as an instant query type, please change your "
+                    "query to a range query type")
+EMPTY_MATCHER_TEXT = ('parse error : queries require at least one regexp or equality matcher that '
+                      'does not have an empty-compatible value. For instance, app=~".*" does not '
+                      'meet this requirement, but app=~".+" will')
+END_BEFORE_START_TEXT = "end timestamp must not be before or equal to start time"
+STEP_TOO_SMALL_TEXT = ("exceeded maximum resolution of 11,000 points per time series. Try "
+                       "increasing the value of the step parameter")
+
+
+class LokiHTTPError(Exception):
+    """An error answer: Loki writes the message as the whole text/plain body."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+class ParseError(LokiHTTPError):
+    def __init__(self, message: str, col: int | None):
+        where = f"at line 1, col {col}" if col else ""
+        super().__init__(f"parse error {where}: {message}" if where else f"parse error : {message}")
+
+
+# --- LogQL (the subset above) -------------------------------------------------------------
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<dur>\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y)(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))*)
+  | (?P<num>\d+(?:\.\d+)?)
+  | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>\|=|\|~|!=|!~|=~|=|\||\+)
+  | (?P<punct>[{}()\[\],])
+  | (?P<str>["`])
+""", re.X)
+_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
+            "\\": "\\", '"': '"'}
+
+
+@dataclass
+class Tok:
+    kind: str
+    text: str
+    col: int
+
+
+def tokenize(query: str) -> list[Tok]:
+    """Tokens with 1-based columns; strings unquoted the way Go's strconv does."""
+    toks, i = [], 0
+    while i < len(query):
+        m = _TOKEN.match(query, i)
+        if not m:
+            raise ParseError(f"syntax error: unexpected {query[i]!r}", i + 1)
+        kind = m.lastgroup
+        if kind == "str":
+            text, i = _read_string(query, i)
+            toks.append(Tok("str", text, m.start() + 1))
+            continue
+        if kind != "ws":
+            toks.append(Tok(kind, m.group(), i + 1))
+        i = m.end()
+    toks.append(Tok("end", "", len(query) + 1))
+    return toks
+
+
+def _read_string(query: str, start: int) -> tuple[str, int]:
+    quote, out, i = query[start], [], start + 1
+    while i < len(query):
+        ch = query[i]
+        if ch == quote:
+            return "".join(out), i + 1
+        if ch == "\\" and quote == '"':
+            nxt = query[i + 1:i + 2]
+            if nxt in _ESCAPES:
+                out.append(_ESCAPES[nxt])
+                i += 2
+                continue
+            if nxt in ("x", "u", "U"):
+                width = {"x": 2, "u": 4, "U": 8}[nxt]
+                digits = query[i + 2:i + 2 + width]
+                if len(digits) == width and all(c in "0123456789abcdefABCDEF" for c in digits):
+                    out.append(chr(int(digits, 16)))
+                    i += 2 + width
+                    continue
+            raise ParseError("invalid char escape", start + 1)
+        if ch == "\n" and quote == '"':
+            break
+        out.append(ch)
+        i += 1
+    raise ParseError("literal not terminated", start + 1)
+
+
+@dataclass
+class Matcher:
+    name: str
+    op: str
+    value: str
+
+    def __post_init__(self):
+        if self.op in ("=~", "!~"):
+            try:
+                self.regex = re.compile(f"(?:{self.value})\\Z", re.S)
+            except re.error as exc:
+                raise LokiHTTPError(f"parse error : error parsing regexp: {exc}") from None
+
+    def matches(self, value: str) -> bool:
+        if self.op == "=":
+            return value == self.value
+        if self.op == "!=":
+            return value != self.value
+        found = self.regex.match(value) is not None
+        return found if self.op == "=~" else not found
+
+
+@dataclass
+class LogQuery:
+    matchers: list[Matcher]
+    stages: list[tuple] = field(default_factory=list)
+
+    def selects(self, labels: Mapping[str, str]) -> bool:
+        return all(m.matches(labels.get(m.name, "")) for m in self.matchers)
+
+
+@dataclass
+class MetricQuery:
+    func: str                   # count_over_time | rate | bytes_over_time | vector
+    log: LogQuery | None
+    range_ns: int
+    agg: str | None = None      # sum | count
+    by: tuple[str, ...] | None = None
+    constant: float = 0.0
+
+
+class Parser:
+    """Recursive descent over ``tokenize`` output."""
+
+    def __init__(self, query: str):
+        self.toks = tokenize(query)
+        self.i = 0
+
+    def peek(self) -> Tok:
+        return self.toks[self.i]
+
+    def take(self, kind: str | None = None, text: str | None = None) -> Tok:
+        tok = self.toks[self.i]
+        if (kind and tok.kind != kind) or (text is not None and tok.text != text):
+            shown = "$end" if tok.kind == "end" else tok.text
+            raise ParseError(f"syntax error: unexpected {shown}", tok.col)
+        self.i += 1
+        return tok
+
+    def parse(self) -> LogQuery | MetricQuery:
+        expr = self.log_query() if self.peek().text == "{" else self.metric()
+        self.take("end")
+        return expr
+
+    def log_query(self) -> LogQuery:
+        self.take("punct", "{")
+        matchers = []
+        while self.peek().text != "}":
+            name = self.take("ident").text
+            op = self.take("op")
+            if op.text not in ("=", "!=", "=~", "!~"):
+                raise ParseError(f"syntax error: unexpected {op.text}", op.col)
+            matchers.append(Matcher(name, op.text, self.take("str").text))
+            if self.peek().text == ",":
+                self.take()
+        self.take("punct", "}")
+        if not any(not m.matches("") for m in matchers):
+            raise LokiHTTPError(EMPTY_MATCHER_TEXT)
+        query = LogQuery(matchers)
+        while self.peek().kind == "op" and self.peek().text in ("|=", "!=", "|~", "!~", "|"):
+            query.stages.append(self.stage())
+        return query
+
+    def stage(self) -> tuple:
+        op = self.take("op").text
+        if op != "|":
+            text = self.take("str").text
+            return ("line", op, re.compile(text) if op in ("|~", "!~") else text)
+        name = self.take("ident").text
+        if name in ("json", "logfmt"):
+            return (name,)
+        op_tok = self.take("op")
+        if op_tok.text not in ("=", "!=", "=~", "!~"):
+            raise ParseError(f"syntax error: unexpected {op_tok.text}", op_tok.col)
+        return ("label", Matcher(name, op_tok.text, self.take("str").text))
+
+    def metric(self) -> MetricQuery:
+        name = self.take("ident")
+        if name.text in ("sum", "count"):
+            by = self.by_clause()
+            self.take("punct", "(")
+            inner = self.metric()
+            self.take("punct", ")")
+            by = by if by is not None else self.by_clause()
+            inner.agg, inner.by = name.text, by
+            return inner
+        if name.text == "vector":
+            self.take("punct", "(")
+            value = float(self.take("num").text)
+            self.take("punct", ")")
+            if self.peek().text == "+":
+                self.take()
+                value += self.metric().constant
+            return MetricQuery("vector", None, 0, constant=value)
+        if name.text not in ("count_over_time", "rate", "bytes_over_time"):
+            raise ParseError(f"syntax error: unexpected IDENTIFIER {name.text}", name.col)
+        self.take("punct", "(")
+        log = self.log_query()
+        self.take("punct", "[")
+        range_ns = parse_duration(self.take("dur").text)
+        self.take("punct", "]")
+        self.take("punct", ")")
+        return MetricQuery(name.text, log, range_ns)
+
+    def by_clause(self) -> tuple[str, ...] | None:
+        if self.peek().text != "by":
+            return None
+        self.take()
+        self.take("punct", "(")
+        names = []
+        while self.peek().text != ")":
+            names.append(self.take("ident").text)
+            if self.peek().text == ",":
+                self.take()
+        self.take("punct", ")")
+        return tuple(names)
+
+
+_DUR_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_DUR_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9,
+           "w": 7 * 86400 * 10**9, "y": 365 * 86400 * 10**9}
+
+
+def parse_duration(text: str) -> int:
+    """A Prometheus duration (``1h30m``, ``500ms``) in nanoseconds."""
+    return sum(int(float(n) * _DUR_NS[u]) for n, u in _DUR_PART.findall(text))
+
+
+def parse_query(query: str) -> LogQuery | MetricQuery:
+    """Parse ``query`` or raise ``LokiHTTPError`` worded as Loki does."""
+    if not query.strip():
+        raise ParseError("syntax error: unexpected $end", len(query) + 1)
+    return Parser(query).parse()
+
+
+# --- request parameters (pkg/loghttp/params.go) -----------------------------------------------
+
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?"
+                      r"(Z|z|[+-]\d\d:\d\d)\Z")
+
+
+def parse_time(value: str | None, default: int) -> int:
+    """Loki's parseTimestamp: float seconds, ≤10-digit seconds, nanoseconds or RFC 3339."""
+    if not value:
+        return default
+    if "." in value:
+        try:
+            seconds = float(value)
+            whole, frac = math.floor(seconds), seconds - math.floor(seconds)
+            return whole * 10**9 + int(round(frac * 1000) / 1000 * 10**9)
+        except ValueError:
+            pass
+    if re.fullmatch(r"[+-]?\d+", value):
+        number = int(value)
+        return number * 10**9 if len(value) <= 10 else number
+    m = _RFC3339.match(value)
+    if not m:
+        raise LokiHTTPError(f'strconv.ParseInt: parsing "{value}": invalid syntax')
+    y, mo, d, h, mi, s, frac, tz = m.groups()
+    seconds = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s)))
+    if tz not in ("Z", "z"):
+        sign = 1 if tz[0] == "+" else -1
+        seconds -= sign * (int(tz[1:3]) * 3600 + int(tz[4:6]) * 60)
+    return seconds * 10**9 + int((frac or "0").ljust(9, "0"))
+
+
+def parse_step(value: str | None, start: int, end: int) -> int:
+    """``step`` as float seconds or a duration; default max(1 s, range / 250)."""
+    if not value:
+        return max(math.floor((end - start) / 1e9 / 250), 1) * 10**9
+    try:
+        return int(float(value) * 1e9)
+    except ValueError:
+        ns = parse_duration(value)
+        if ns <= 0 and not _DUR_PART.fullmatch(value):
+            raise LokiHTTPError(f'cannot parse "{value}" to a valid duration') from None
+        return ns
+
+
+def parse_limit(value: str | None) -> int:
+    if not value:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(value)
+    except ValueError:
+        raise LokiHTTPError(f'strconv.Atoi: parsing "{value}": invalid syntax') from None
+    if limit <= 0:
+        raise LokiHTTPError("limit must be a positive value")
+    return limit
+
+
+def parse_direction(value: str | None) -> str:
+    if not value:
+        return "backward"
+    if value.upper() not in ("FORWARD", "BACKWARD"):
+        raise LokiHTTPError(f"invalid direction '{value}'")
+    return value.lower()
+
+
+# --- the data set --------------------------------------------------------------------------
+
+def stream_key(labels: Mapping[str, str]) -> str:
+    """Loki's label string ``{a="x", b="y"}``."""
+    return "{" + ", ".join(f'{k}={json.dumps(v, ensure_ascii=False)}'
+                           for k, v in sorted(labels.items())) + "}"
+
+
+class DataSet:
+    """Entries in forward order (time, then stream hash), plus the backward permutation."""
+
+    def __init__(self, ts, sid, streams, lines, metadata=None):
+        self.streams = [dict(s) for s in streams]
+        hashes = np.array([zlib.crc32(stream_key(s).encode()) for s in self.streams],
+                          dtype=np.int64)
+        ts, sid = np.asarray(ts, dtype=np.int64), np.asarray(sid, dtype=np.int64)
+        arrival = np.arange(len(ts))
+        order = np.lexsort((arrival, hashes[sid] if len(sid) else sid, ts))
+        self.ts, self.sid = ts[order], sid[order]
+        self.lines = [lines[i] for i in order]
+        self.metadata = [metadata[i] for i in order] if metadata is not None else None
+        hsid = hashes[self.sid] if len(self.sid) else self.sid
+        self.backward = np.lexsort((-np.arange(len(self.ts)), hsid, -self.ts))
+        self.neg_backward_ts = -self.ts[self.backward]
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+    def positions(self, start: int, end: int, direction: str,
+                  shuffle: np.random.Generator | None = None) -> np.ndarray:
+        """Storage indices of entries in ``[start, end)``, in query order.
+
+        With ``shuffle``, entries sharing a timestamp come in a random order (Loki promises
+        no order among them; a pager must not rely on one).
+        """
+        if direction == "forward":
+            lo, hi = np.searchsorted(self.ts, [start, end], side="left")
+            found = np.arange(lo, hi)
+        else:
+            lo, hi = np.searchsorted(self.neg_backward_ts, [-end, -start], side="right")
+            found = self.backward[lo:hi]
+        if shuffle is None or len(found) < 2:
+            return found
+        ts = self.ts[found] if direction == "forward" else -self.ts[found]
+        return found[np.lexsort((shuffle.random(len(found)), ts))]
+
+    def streams_in(self, start: int, end: int) -> np.ndarray:
+        lo, hi = np.searchsorted(self.ts, [start, end], side="left")
+        return np.unique(self.sid[lo:hi])
+
+
+def from_entries(entries: Iterable) -> DataSet:
+    """``(ts_ns, labels, line[, structured_metadata])`` tuples → a DataSet."""
+    index: dict[str, int] = {}
+    streams, ts, sid, lines, metadata = [], [], [], [], []
+    for entry in entries:
+        t, labels, line = entry[0], entry[1], entry[2]
+        key = stream_key(labels)
+        if key not in index:
+            index[key] = len(streams)
+            streams.append(labels)
+        ts.append(int(t))
+        sid.append(index[key])
+        lines.append(line)
+        metadata.append(dict(entry[3]) if len(entry) > 3 and entry[3] else None)
+    has_meta = any(m for m in metadata)
+    return DataSet(ts, sid, streams, lines, metadata if has_meta else None)
+
+
+# --- evaluating queries ------------------------------------------------------------------------
+
+def _flatten_json(obj, prefix="") -> dict[str, str]:
+    out = {}
+    for key, value in obj.items():
+        name = re.sub(r"[^A-Za-z0-9_]", "_", prefix + key)
+        if isinstance(value, dict):
+            out.update(_flatten_json(value, name + "_"))
+        elif isinstance(value, list):
+            continue
+        elif isinstance(value, bool):
+            out[name] = "true" if value else "false"
+        elif value is None:
+            out[name] = ""
+        else:
+            out[name] = value if isinstance(value, str) else json.dumps(value)
+    return out
+
+
+_LOGFMT = re.compile(r'([A-Za-z_][A-Za-z0-9_.\-]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def _logfmt(line: str) -> dict[str, str]:
+    out = {}
+    for key, value in _LOGFMT.findall(line):
+        out[re.sub(r"[^A-Za-z0-9_]", "_", key)] = (
+            json.loads(value) if value.startswith('"') else value)
+    return out
+
+
+def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | None):
+    """None if the entry is filtered out, else the parsed labels it gained."""
+    parsed: dict[str, str] = {}
+    for stage in stages:
+        kind = stage[0]
+        if kind == "line":
+            op, arg = stage[1], stage[2]
+            hit = (arg in line) if op in ("|=", "!=") else (arg.search(line) is not None)
+            if hit != (op in ("|=", "|~")):
+                return None
+        elif kind in ("json", "logfmt"):
+            try:
+                found = _flatten_json(json.loads(line)) if kind == "json" else _logfmt(line)
+                if kind == "json" and not isinstance(found, dict):
+                    raise ValueError
+            except (ValueError, AttributeError):
+                parsed["__error__"] = "JSONParserErr" if kind == "json" else "LogfmtParserErr"
+                continue
+            for key, value in found.items():
+                name = key + "_extracted" if key in labels else key
+                parsed[name] = value
+        else:
+            matcher = stage[1]
+            value = parsed.get(matcher.name, (sm or {}).get(matcher.name,
+                                                           labels.get(matcher.name, "")))
+            if not matcher.matches(value):
+                return None
+    return parsed
+
+
+@dataclass
+class Hit:
+    pos: int
+    parsed: dict
+
+
+def select(data: DataSet, query: LogQuery, start: int, end: int, direction: str,
+           limit: int | None, shuffle: np.random.Generator | None = None) -> list[Hit]:
+    """The first ``limit`` matching entries of ``[start, end)`` in query order."""
+    positions = data.positions(start, end, direction, shuffle)
+    allowed = np.array([query.selects(s) for s in data.streams], dtype=bool)
+    if len(positions) and len(allowed):
+        positions = positions[allowed[data.sid[positions]]]
+    if not query.stages:
+        chosen = positions if limit is None else positions[:limit]
+        return [Hit(int(p), {}) for p in chosen]
+    hits = []
+    for p in positions:
+        p = int(p)
+        sm = data.metadata[p] if data.metadata else None
+        parsed = run_pipeline(query.stages, data.lines[p], data.streams[data.sid[p]], sm)
+        if parsed is not None:
+            hits.append(Hit(p, parsed))
+            if limit is not None and len(hits) >= limit:
+                break
+    return hits
+
+
+def streams_body(data: DataSet, hits: list[Hit], categorize: bool) -> dict:
+    """The ``streams`` result: entries grouped by stream in query order."""
+    groups: dict = {}
+    for hit in hits:
+        labels = data.streams[data.sid[hit.pos]]
+        sm = data.metadata[hit.pos] if data.metadata else None
+        ts, line = str(int(data.ts[hit.pos])), data.lines[hit.pos]
+        if categorize:
+            key, stream = int(data.sid[hit.pos]), labels
+            extra = {}
+            if sm:
+                extra["structuredMetadata"] = sm
+            if hit.parsed:
+                extra["parsed"] = hit.parsed
+            value = [ts, line, extra]
+        else:
+            stream = {**labels, **(sm or {}), **hit.parsed}
+            key, value = stream_key(stream), [ts, line]
+        groups.setdefault(key, (stream, []))[1].append(value)
+    data_out = {"resultType": "streams",
+                "result": [{"stream": s, "values": v} for s, v in groups.values()],
+                "stats": {"summary": {"totalEntriesReturned": len(hits)}}}
+    if categorize:
+        data_out["encodingFlags"] = ["categorize-labels"]
+    return data_out
+
+
+def metric_samples(data: DataSet, query: MetricQuery, times: list[int]) -> list[dict]:
+    """One series per group: ``[[seconds, "value"], …]`` at ``times`` (ns), empty ones left out."""
+    if query.func == "vector":
+        return [{"metric": {}, "values": [[t / 1e9, _num(query.constant)] for t in times]}]
+    lo, hi = times[0] - query.range_ns, times[-1] + 1
+    hits = select(data, query.log, lo + 1, hi, "forward", None)
+    groups: dict[str, tuple[dict, list, list]] = {}
+    for hit in hits:
+        labels = {**data.streams[data.sid[hit.pos]],
+                  **((data.metadata[hit.pos] or {}) if data.metadata else {}), **hit.parsed}
+        if query.agg:
+            labels = {k: labels[k] for k in (query.by or ()) if labels.get(k)}
+        key = stream_key(labels)
+        group = groups.setdefault(key, (labels, [], []))
+        group[1].append(int(data.ts[hit.pos]))
+        group[2].append(len(data.lines[hit.pos].encode()))
+    series = []
+    for labels, ts, sizes in groups.values():
+        values = _window_values(query, np.array(ts), np.array(sizes), times)
+        if values:
+            series.append({"metric": labels, "values": values})
+    return series
+
+
+def _window_values(query: MetricQuery, ts: np.ndarray, sizes: np.ndarray, times) -> list:
+    # count_over_time at t counts (t - range, t]; no entries → no sample.
+    t = np.array(times, dtype=np.int64)
+    right = np.searchsorted(ts, t, side="right")
+    left = np.searchsorted(ts, t - query.range_ns, side="right")
+    counts = right - left
+    if query.func == "bytes_over_time":
+        cumulative = np.concatenate([[0], np.cumsum(sizes)])
+        counts = cumulative[right] - cumulative[left]
+    rate = query.func == "rate"
+    return [[round(tt / 1e6) / 1e3, _num(c / (query.range_ns / 1e9) if rate else c)]
+            for tt, c, n in zip(times, counts, right - left, strict=True) if n > 0]
+
+
+def _num(value) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+# --- the server ------------------------------------------------------------------------------
+
+@dataclass
+class Canned:
+    status: int
+    body: bytes
+    content_type: str
+    path: str | None
+
+
+class LokiDouble:
+    """The server; ``url`` once started. Thread-safe enough for one test at a time."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 max_entries: int = MAX_ENTRIES, now=time.time, shuffle_ties: bool = False,
+                 seed: int = 0):
+        self.max_entries = max_entries
+        self.shuffle = np.random.default_rng(seed) if shuffle_ties else None
+        self.now = now
+        self.warnings: list[str] = []
+        self.requests: list[dict] = []
+        self.data = DataSet([], [], [], [])
+        self._canned: list[Canned] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True, name="loki-double")
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LokiDouble:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LokiDouble:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def load(self, entries: Iterable) -> LokiDouble:
+        """Replace the data set with ``(ts_ns, labels, line[, structured_metadata])`` tuples."""
+        self.data = from_entries(entries)
+        return self
+
+    def load_columns(self, ts, sid, streams, lines, metadata=None) -> LokiDouble:
+        """Replace the data set from columns (big synthetic sets)."""
+        self.data = DataSet(ts, sid, streams, lines, metadata)
+        return self
+
+    def respond_next(self, status: int, body: str | bytes, content_type: str = TEXT,
+                     path: str | None = None) -> None:
+        """Answer the next request (to ``path`` if given) with this, once."""
+        body = body.encode() if isinstance(body, str) else body
+        with self._lock:
+            self._canned.append(Canned(status, body, content_type, path))
+
+    def take_canned(self, path: str) -> Canned | None:
+        with self._lock:
+            for i, canned in enumerate(self._canned):
+                if canned.path is None or canned.path == path:
+                    return self._canned.pop(i)
+        return None
+
+    # endpoints: each returns a JSON-able dict or raises LokiHTTPError
+
+    def query_range(self, params: dict, categorize: bool) -> dict:
+        now = int(self.now() * 1e9)
+        start = parse_time(params.get("start"), now - 3600 * 10**9)
+        end = parse_time(params.get("end"), now)
+        if end < start:
+            raise LokiHTTPError(END_BEFORE_START_TEXT)
+        limit = parse_limit(params.get("limit"))
+        direction = parse_direction(params.get("direction"))
+        step = parse_step(params.get("step"), start, end)
+        if step <= 0:
+            raise LokiHTTPError("zero or negative query resolution step widths are not "
+                                "accepted. Try a positive integer")
+        if (end - start) // step > MAX_POINTS:
+            raise LokiHTTPError(STEP_TOO_SMALL_TEXT)
+        query = parse_query(params.get("query", ""))
+        if isinstance(query, MetricQuery):
+            times = list(range(start, end + 1, step))
+            return {"resultType": "matrix", "result": metric_samples(self.data, query, times)}
+        if limit > self.max_entries:
+            raise LokiHTTPError(MAX_ENTRIES_TEXT.format(limit, self.max_entries))
+        hits = select(self.data, query, start, end, direction, limit, self.shuffle)
+        return streams_body(self.data, hits, categorize)
+
+    def query(self, params: dict) -> dict:
+        at = parse_time(params.get("time"), int(self.now() * 1e9))
+        query = parse_query(params.get("query", ""))
+        if isinstance(query, LogQuery):
+            raise LokiHTTPError(INSTANT_LOG_TEXT)
+        series = metric_samples(self.data, query, [at])
+        return {"resultType": "vector",
+                "result": [{"metric": s["metric"], "value": s["values"][0]} for s in series]}
+
+    def labels(self, params: dict, name: str | None = None) -> list[str]:
+        streams = self._streams_in(params, [params["query"]] if params.get("query") else [])
+        if name is None:
+            return sorted({k for s in streams for k in s})
+        return sorted({s[name] for s in streams if name in s})
+
+    def series(self, params: dict, matches: list[str]) -> list[dict]:
+        return self._streams_in(params, matches)
+
+    def _streams_in(self, params: dict, selectors: list[str]) -> list[dict]:
+        now = int(self.now() * 1e9)
+        start = parse_time(params.get("start"), now - 6 * 3600 * 10**9)
+        end = parse_time(params.get("end"), now)
+        wanted = [parse_query(s) for s in selectors]
+        if any(not isinstance(q, LogQuery) for q in wanted):
+            raise LokiHTTPError("parse error : only stream selectors are accepted here")
+        present = [self.data.streams[i] for i in self.data.streams_in(start, end)]
+        return [s for s in present if not wanted or any(q.selects(s) for q in wanted)]
+
+
+def _handler_for(double: LokiDouble):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):  # keep test output clean
+            pass
+
+        def do_GET(self):
+            self._serve(urlsplit(self.path).query)
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            self._serve("&".join(p for p in (urlsplit(self.path).query, body) if p))
+
+        def _serve(self, raw_query: str):
+            path = urlsplit(self.path).path
+            multi = parse_qs(raw_query, keep_blank_values=True)
+            params = {k: v[-1] for k, v in multi.items()}
+            double.requests.append({"path": path, "params": params,
+                                    "headers": dict(self.headers.items())})
+            canned = double.take_canned(path)
+            if canned:
+                return self._send(canned.status, canned.body, canned.content_type)
+            try:
+                status, body, ctype = self._route(path, params, multi)
+            except LokiHTTPError as exc:
+                status, body, ctype = exc.status, exc.message.encode(), TEXT
+            self._send(status, body, ctype)
+
+        def _route(self, path, params, multi):
+            flags = self.headers.get("X-Loki-Response-Encoding-Flags", "")
+            categorize = "categorize-labels" in [f.strip() for f in flags.split(",")]
+            if path == "/ready":
+                return 200, b"ready", TEXT
+            prefix = "/loki/api/v1"
+            if path == prefix + "/query_range":
+                data = double.query_range(params, categorize)
+            elif path == prefix + "/query":
+                data = double.query(params)
+            elif path == prefix + "/labels":
+                data = double.labels(params)
+            elif path.startswith(prefix + "/label/") and path.endswith("/values"):
+                name = unquote(path[len(prefix + "/label/"):-len("/values")])
+                data = double.labels(params, name)
+            elif path == prefix + "/series":
+                data = double.series(params, multi.get("match[]", []))
+            else:
+                return 404, b"404 page not found\n", TEXT
+            body = {"status": "success", "data": data}
+            if double.warnings and path.endswith(("/query_range", "/query")):
+                body["warnings"] = list(double.warnings)
+            return 200, orjson.dumps(body), "application/json; charset=UTF-8"
+
+        def _send(self, status: int, body: bytes, content_type: str):
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    return Handler
+
+
+# --- fixtures -------------------------------------------------------------------------------
+
+#: 2024-05-01T12:00:00Z in nanoseconds: the demo data set starts here.
+DEMO_START = 1_714_564_800 * 10**9
+
+
+def demo_entries() -> list[tuple]:
+    """A small data set like the backend's: JSON lines, two services, levels, a shared line."""
+    api = {"app": "api", "env": "demo"}
+    worker = {"app": "worker", "env": "demo"}
+    entries = []
+    for i in range(60):
+        t = DEMO_START + i * 1_000_000_000 + 123
+        level = ("info", "warning", "error")[i % 3]
+        line = json.dumps({"timestamp": f"2024-05-01T12:00:{i:02d}Z", "level": level,
+                           "logger": "api.tasks", "message": f"task {i} {level}",
+                           "request_id": f"req-{i:04d}", "user_id": str(i % 7)})
+        entries.append((t, api, line, {"trace_id": f"{i:032x}"}))
+        entries.append((t + 500_000_000, worker, f"level={level} msg=\"job {i}\""))
+    entries.append((DEMO_START + 30 * 10**9, api, "shared line at one instant"))
+    entries.append((DEMO_START + 30 * 10**9, worker, "shared line at one instant"))
+    return entries
+
+
+@pytest.fixture(scope="session")
+def loki_double():
+    """A Loki double with ``demo_entries()`` loaded, for the whole session."""
+    with LokiDouble() as double:
+        double.load(demo_entries())
+        yield double
+
+
+@pytest.fixture
+def make_loki_double():
+    """Factory: ``make_loki_double(entries, max_entries=…)`` → a started double for this test."""
+    started = []
+
+    def make(entries: Iterable = (), **kwargs) -> LokiDouble:
+        double = LokiDouble(**kwargs).start()
+        started.append(double)
+        return double.load(entries)
+
+    yield make
+    for double in started:
+        double.stop()

@@ -1,0 +1,454 @@
+"""Loki framing on every recorded real body, request building, and the datasource over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from config import Upstream
+from datasources import prometheus
+from datasources.cache import Cache
+from datasources.errors import BadResponse, QueryError, Unreachable
+from datasources.loki import (
+    Loki,
+    build_query_range,
+    build_volume_query,
+    duration,
+    selector_of,
+    volume_step,
+    with_stream_matchers,
+)
+from datasources.loki_frame import (
+    JSON_FIELDS,
+    canonical_level,
+    frame_from_response,
+    index_volume_from_response,
+    labels_from_response,
+    series_from_response,
+    stream_name,
+)
+
+# The Loki double's fixtures (loki_double, make_loki_double).
+
+DEMO_START = 1_714_564_800 * 10**9  # where tests/loki_double.py's demo data set starts
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "loki"
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
+BODIES = sorted(n for n in MANIFEST if n.endswith(".json"))
+ERRORS = sorted(n for n in MANIFEST if n.endswith(".txt"))
+METRIC_CORE = {"timestamp", "value", "series"}
+
+
+def values(column) -> list:
+    """A column's values with every missing marker as None."""
+    return [None if pd.isna(v) else v for v in column]
+
+
+def body(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def raw_entries(data: dict) -> list:
+    """(ts string, line, stream labels, third element) of every entry, straight from JSON."""
+    return [(v[0], v[1], s["stream"], v[2] if len(v) > 2 else None)
+            for s in data["data"]["result"] for v in s["values"]]
+
+
+def test_every_fixture_file_is_in_the_manifest():
+    on_disk = {p.name for p in FIXTURES.iterdir() if p.suffix in (".json", ".txt")}
+    assert on_disk - {"manifest.json"} == set(MANIFEST)
+
+
+# --- golden: streams -----------------------------------------------------------------------
+
+STREAM_BODIES = [n for n in BODIES if MANIFEST[n]["resultType"] == "streams"]
+
+
+@pytest.mark.parametrize("name", STREAM_BODIES)
+def test_stream_bodies_give_one_row_per_entry_with_exact_nanoseconds(name):
+    facts, data = MANIFEST[name], json.loads(body(name))
+    frame = frame_from_response(body(name))
+    ns = frame["timestamp"].array.asi8
+    assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
+    assert len(frame) == facts["entries"]
+    assert frame["labels"].nunique() == facts["streams"]
+    assert str(ns.min()) == facts["min_ts_ns"] and str(ns.max()) == facts["max_ts_ns"]
+    assert frame["timestamp"].nunique() == facts["distinct_ts"]
+    expected = sorted((int(t), line, stream_name(labels)) for t, line, labels, _ in
+                      raw_entries(data))
+    assert sorted(zip(ns.tolist(), frame["line"], frame["labels"], strict=True)) == expected
+    assert len(frame.attrs["warnings"]) == facts["warnings"]
+
+
+@pytest.mark.parametrize("name", STREAM_BODIES)
+def test_stream_bodies_give_a_column_per_label_and_metadata_key(name):
+    facts, data = MANIFEST[name], json.loads(body(name))
+    frame = frame_from_response(body(name))
+    assert set(frame.attrs["stream_labels"]) == set(facts["label_keys"])
+    for key in facts.get("structured_metadata_keys", []) + facts.get("parsed_keys", []):
+        assert key in frame.columns
+    duplicates = frame.groupby(["labels", "timestamp"], observed=True).size()
+    assert int((duplicates - 1).sum()) == facts["duplicate_ts_within_stream"]
+    by_entry = {(int(t), line): (labels, meta) for t, line, labels, meta in raw_entries(data)}
+    for row in frame.itertuples(index=False):
+        labels, meta = by_entry[(row.timestamp.value, row.line)]
+        for key, value in labels.items():
+            assert frame.loc[frame["line"] == row.line, key].iloc[0] == value
+        if meta and set(meta) <= {"structuredMetadata", "parsed"}:
+            meta = {**meta.get("structuredMetadata", {}), **meta.get("parsed", {})}
+        for key, value in (meta or {}).items():
+            assert getattr(row, key) == value
+
+
+def test_sorted_by_time_and_levels_come_from_the_line_when_no_label_says():
+    frame = frame_from_response(body("grafana_streams_simple.json"))
+    assert frame["timestamp"].is_monotonic_increasing
+    assert frame["timestamp"].iloc[1].value == 1645030244810757120
+    assert list(frame["level"]) == ["info", "error", "info", "info", "info", "info"]
+
+
+def test_unicode_and_quote_bearing_label_values_survive():
+    frame = frame_from_response(body("grafana_streams_simple.json"))
+    assert set(frame["code"]) == {'one",', '",two'}
+    assert set(frame["location"]) == {"moon🌙"}
+    assert '{code="\\",two", location="moon🌙"}' in set(frame["labels"])
+
+
+def test_a_level_label_wins_over_the_line():
+    frame = frame_from_response(body("loki_docs_query_range_streams.json"))
+    assert list(frame["level"]) == ["info", "info"]
+    assert list(frame["line"]) == ["bar", "foo"]
+
+
+def test_categorized_entries_keep_metadata_and_parsed_apart():
+    frame = frame_from_response(body("loki_codec_streams_categorized.json"))
+    assert frame.attrs["stream_labels"] == ["test"]
+    assert frame.attrs["structured_metadata"] == ["x", "y"]
+    assert frame.attrs["parsed"] == ["z"]
+    assert frame["z"].isna().tolist() == [True, True, False]
+
+
+def test_flat_third_element_is_structured_metadata():
+    frame = frame_from_response(body("loki_codec_streams_flat_structured_metadata.json"))
+    assert frame["x"].tolist()[1:] == ["a", "a"]
+
+
+def test_error_label_of_a_parser_is_a_column():
+    frame = frame_from_response(body("grafana_streams_parse_errors.json"))
+    assert values(frame["__error__"]) == ["LogfmtParserErr", None, None, "LogfmtParserErr"]
+
+
+# --- golden: metric results, labels, series, volume, no data --------------------------------
+
+METRIC_BODIES = [n for n in BODIES if MANIFEST[n]["resultType"] in ("matrix", "vector")]
+
+
+@pytest.mark.parametrize("name", METRIC_BODIES)
+def test_metric_bodies_give_the_long_prometheus_frame(name):
+    facts = MANIFEST[name]
+    frame = frame_from_response(body(name))
+    assert list(frame.columns[:3]) == ["timestamp", "value", "series"]
+    assert frame["value"].dtype == np.float64
+    assert len(frame) == facts["entries"]
+    assert frame["series"].nunique() == facts["streams"]
+    assert set(frame.columns) - METRIC_CORE == set(facts["label_keys"])
+    assert int((~np.isfinite(frame["value"])).sum()) == facts["nonfinite_values"]
+    assert len(frame.attrs["warnings"]) == facts["warnings"]
+    if "min_ts_s" in facts:
+        ns = frame["timestamp"].array.asi8
+        assert ns.min() == int(Decimal(facts["min_ts_s"]) * 10**9)
+        assert ns.max() == int(Decimal(facts["max_ts_s"]) * 10**9)
+        per_series = frame.groupby(["series", "timestamp"], observed=True).size()
+        assert int((per_series - 1).sum()) == facts["duplicate_ts_within_series"]
+
+
+@pytest.mark.parametrize("name", [*METRIC_BODIES, "loki_goldfish_scalar_stats.json"])
+def test_metric_frames_are_exactly_the_prometheus_frames(name):
+    ours = frame_from_response(body(name))
+    theirs = prometheus.frame_from_response(body(name), upstream="Loki")
+    pd.testing.assert_frame_equal(ours, theirs)
+    assert ours.attrs["warnings"] == theirs.attrs["warnings"]
+
+
+def test_every_inf_spelling_and_nan_is_a_float():
+    values = frame_from_response(body("grafana_matrix_inf.json"))["value"].tolist()
+    assert values == [np.inf, -np.inf] * 4
+    special = frame_from_response(body("grafana_vector_special_values.json"))["value"]
+    assert special.iloc[0] == np.inf and special.iloc[1] == -np.inf and np.isnan(special.iloc[2])
+
+
+def test_series_names_read_like_prometheus():
+    assert frame_from_response(body("grafana_matrix_name.json"))["series"].iloc[0] == \
+        'moon{level="error"}'
+    assert frame_from_response(body("grafana_matrix_nan.json"))["series"].iloc[0] == "{}"
+    vector = frame_from_response(body("loki_marshal_vector_warnings_stats.json"))
+    assert vector["filename"].tolist() == ["/var/hostlog/apport.log", "/var/hostlog/syslog"]
+
+
+def test_scalar_is_one_row_without_labels():
+    frame = frame_from_response(body("loki_goldfish_scalar_stats.json"))
+    assert MANIFEST["loki_goldfish_scalar_stats.json"]["streams"] == 0
+    assert list(frame.columns) == ["timestamp", "value", "series"]
+    assert frame["value"].tolist() == [0.003333333333]
+    assert frame["timestamp"].iloc[0].value == 10**9
+
+
+@pytest.mark.parametrize("name", [n for n in BODIES if MANIFEST[n]["endpoint"] in
+                                  ("labels", "label_values")])
+def test_label_bodies_give_their_items(name):
+    assert len(labels_from_response(body(name))) == MANIFEST[name]["items"]
+    with pytest.raises(BadResponse, match="list"):
+        frame_from_response(body(name))
+
+
+@pytest.mark.parametrize("name", [n for n in BODIES if MANIFEST[n]["endpoint"] == "series"])
+def test_series_bodies_give_label_sets(name):
+    series = series_from_response(body(name))
+    assert len(series) == MANIFEST[name]["streams"]
+    assert sorted({k for s in series for k in s}) == MANIFEST[name]["label_keys"]
+
+
+def test_raw_index_volume_body():
+    frame = index_volume_from_response(body("loki_codec_volume.json"))
+    assert len(frame) == MANIFEST["loki_codec_volume.json"]["items"]
+    assert frame.to_dict("records") == [{"name": '{foo="bar"}', "volume": 38}]
+
+
+def test_success_without_data_is_an_empty_frame_with_the_warning():
+    frame = frame_from_response(body("grafana_warning_no_data.json"))
+    assert len(frame) == 0 and list(frame.columns) == ["timestamp", "line", "labels", "level"]
+    assert frame.attrs["warnings"] == [
+        "Some logs may have been dropped by Adaptive Logs sampling"]
+
+
+def test_empty_results_frame_to_zero_rows():
+    assert len(frame_from_response(body("loki_codec_matrix_empty.json"))) == 0
+    assert len(frame_from_response(body("loki_codec_vector_empty.json"))) == 0
+    assert len(frame_from_response({"status": "success", "data": {
+        "resultType": "streams", "result": []}})) == 0
+
+
+def test_bytes_and_parsed_dict_frame_the_same():
+    raw = body("loki_marshal_categorized_sm_parsed.json")
+    pd.testing.assert_frame_equal(frame_from_response(raw),
+                                  frame_from_response(json.loads(raw)))
+
+
+@pytest.mark.parametrize(("raw", "error", "text"), [
+    (b'{"status":"error","errorType":"bad_data","error":"parse error at line 1, col 2"}',
+     QueryError, "parse error at line 1, col 2"),
+    (b'{"status":"success","data":', BadResponse, "not JSON"),
+    (b"<html><body>502 Bad Gateway</body></html>", BadResponse, "502 Bad Gateway"),
+    (b'["not", "an", "object"]', BadResponse, "not a JSON object"),
+    (b'{"status":"success","data":{"resultType":"histogram","result":[]}}', BadResponse,
+     "unknown resultType"),
+    (b'{"status":"success","data":{"resultType":"streams","result":[{"stream":{},'
+     b'"values":[["12x","line"]]}]}}', BadResponse, "malformed stream entry"),
+])
+def test_error_and_broken_bodies_raise_the_family(raw, error, text):
+    with pytest.raises(error, match=text) as info:
+        frame_from_response(raw)
+    assert info.value.upstream == "Loki"
+
+
+# --- JSON lines ---------------------------------------------------------------------------------
+
+def streams_body(entries, stream=None):
+    stream = stream or {"app": "api"}
+    return {"status": "success", "data": {"resultType": "streams", "result": [
+        {"stream": stream, "values": entries}]}}
+
+
+def test_json_fields_become_columns_with_json_prefix_on_clashes():
+    line = json.dumps({"timestamp": "2024-05-01T12:00:00Z", "level": "WARN", "logger": "api",
+                       "message": "slow", "request_id": "r1", "user_id": 7, "trace_id": "t",
+                       "span_id": "s", "other": "x"})
+    frame = frame_from_response(streams_body([["1", line], ["2", "plain text"]],
+                                             {"app": "api", "logger": "promtail"}))
+    assert frame.attrs["fields"] == ["json_timestamp", "json_level", "json_logger", "message",
+                                     "request_id", "user_id", "trace_id", "span_id"]
+    assert values(frame["json_logger"]) == ["api", None]
+    assert frame["logger"].tolist() == ["promtail", "promtail"]
+    assert values(frame["user_id"]) == ["7", None]
+    assert frame["level"].tolist() == ["WARN", "unknown"]
+    assert "other" not in frame.columns and set(JSON_FIELDS) - {"timestamp", "level",
+                                                                "logger"} <= set(frame.columns)
+
+
+def test_level_precedence_label_then_detected_then_json_then_line():
+    entries = [["1", '{"level":"debug"}', {"structuredMetadata": {"detected_level": "warn"}}],
+               ["2", '{"level":"debug"}', {}],
+               ["3", "ERROR something broke", {}],
+               ["4", "nothing to see", {}]]
+    data = streams_body(entries)
+    data["data"]["encodingFlags"] = ["categorize-labels"]
+    assert frame_from_response(data)["level"].tolist() == ["warn", "debug", "error", "unknown"]
+    data["data"]["result"][0]["stream"]["level"] = "critical"
+    assert frame_from_response(data)["level"].tolist() == ["critical"] * 4
+
+
+def test_a_parsed_json_field_is_not_repeated():
+    entries = [["1", '{"message":"hi"}', {"parsed": {"message": "hi"}}]]
+    frame = frame_from_response({"status": "success", "data": {
+        "resultType": "streams", "encodingFlags": ["categorize-labels"],
+        "result": [{"stream": {"app": "a"}, "values": entries}]}})
+    assert frame.attrs["parsed"] == ["message"] and frame.attrs["fields"] == []
+
+
+def test_labels_named_like_core_columns_are_prefixed():
+    frame = frame_from_response(streams_body([["1", "x"]], {"line": "7", "timestamp": "t"}))
+    assert frame["label_line"].tolist() == ["7"] and frame["line"].tolist() == ["x"]
+    assert frame.attrs["stream_labels"] == ["label_line", "label_timestamp"]
+
+
+@pytest.mark.parametrize(("raw", "level"), [("WARN", "warning"), ("Warning", "warning"),
+                                            ("err", "error"), ("FATAL", "critical"),
+                                            ("notice", "info"), ("", "unknown"),
+                                            (None, "unknown"), ("chatty", "unknown")])
+def test_canonical_levels(raw, level):
+    assert canonical_level(raw) == level
+
+
+# --- building -----------------------------------------------------------------------------------
+
+def test_query_range_params_are_integer_nanoseconds():
+    params = build_query_range('{app="api"}', 1714564800123456789, 1714568400000000000, 500,
+                               "forward", step=15)
+    assert params == {"query": '{app="api"}', "start": "1714564800123456789",
+                      "end": "1714568400000000000", "limit": "500", "direction": "forward",
+                      "step": "15s"}
+    with pytest.raises(ValueError, match="direction"):
+        build_query_range("{a=\"b\"}", 0, 1, 1, "sideways")
+
+
+def test_volume_query_keeps_the_pipeline_and_groups_by_level():
+    assert build_volume_query(' {app="api"} |= "x" | json ', 60) == (
+        'sum by (level, detected_level) (count_over_time({app="api"} |= "x" | json [60s]))')
+    assert duration(0.5) == "500ms" and duration(90) == "90s"
+    assert volume_step(0, 86_400 * 10**9, 1) == pytest.approx(86_400 / 11_000)
+
+
+def test_selector_is_found_past_braces_inside_strings():
+    query = '{app="a}b", env=`x}`} |= "{not}" | json'
+    assert selector_of(query) == '{app="a}b", env=`x}`}'
+    narrowed = with_stream_matchers(query, {"app": "a}b", "pod": 'p"1'}, absent={"zone"})
+    assert narrowed == ('{app="a}b", env=`x}`, app="a}b", pod="p\\"1", zone=""} |= "{not}" '
+                        '| json')
+    with pytest.raises(ValueError, match="not a log query"):
+        selector_of("sum(rate(x[5m]))")
+
+
+# --- the datasource over HTTP (the double) -------------------------------------------------------
+
+def make_loki(url, tmp_path, **upstream):
+    up = Upstream("Loki", url, 5.0, 30.0, **upstream)
+    return Loki(up, Cache(tmp_path / "cache"))
+
+
+def test_query_range_sends_the_encoding_flag_tenant_and_returns_newest_first(
+        loki_double, tmp_path):
+    loki = make_loki(loki_double.url, tmp_path, tenant="team-a")
+    result = loki.query_range('{app="api"} | json', DEMO_START, DEMO_START + 60 * 10**9,
+                              limit=5)
+    assert result.ok and result.value.attrs["truncated"]
+    assert result.value["timestamp"].is_monotonic_decreasing and len(result.value) == 5
+    assert result.value.attrs["structured_metadata"] == ["trace_id"]
+    sent = loki_double.requests[-1]
+    assert sent["headers"]["X-Loki-Response-Encoding-Flags"] == "categorize-labels"
+    assert sent["headers"]["X-Scope-OrgID"] == "team-a"
+    assert sent["params"]["limit"] == "5" and sent["params"]["direction"] == "backward"
+
+
+def test_query_range_is_cached(loki_double, tmp_path):
+    loki = make_loki(loki_double.url, tmp_path)
+    first = loki.query_range('{app="worker"}', DEMO_START, DEMO_START + 10**10, limit=3)
+    asked = len(loki_double.requests)
+    again = loki.query_range('{app="worker"}', DEMO_START, DEMO_START + 10**10, limit=3)
+    assert len(loki_double.requests) == asked and again.fetched_at == first.fetched_at
+
+
+def test_volume_counts_every_matching_entry_over_the_whole_range(loki_double, tmp_path):
+    loki = make_loki(loki_double.url, tmp_path)
+    result = loki.volume('{app="api"} | json', DEMO_START, DEMO_START + 60 * 10**9, 10)
+    assert result.ok
+    frame = result.value
+    assert frame.attrs["total"] == 61  # 60 JSON lines and the shared plain line
+    totals = frame.groupby("level", observed=True)["value"].sum().to_dict()
+    assert totals == {"error": 20, "warning": 20, "info": 20, "unknown": 1}
+    assert frame["timestamp"].min().value == DEMO_START
+    assert "count_over_time" in loki_double.requests[-1]["params"]["query"]
+
+
+def test_volume_of_a_metric_query_is_an_error_not_a_call(loki_double, tmp_path):
+    result = make_loki(loki_double.url, tmp_path).volume("sum(rate({a=\"b\"}[1m]))", 0, 10**9, 1)
+    assert isinstance(result.error, QueryError)
+
+
+def test_label_browser_names_and_values(loki_double, tmp_path):
+    loki = make_loki(loki_double.url, tmp_path)
+    assert loki.label_names(DEMO_START, DEMO_START + 10**11).value == ["app", "env"]
+    assert loki.label_values("app", DEMO_START, DEMO_START + 10**11).value == ["api", "worker"]
+    assert loki.label_values("app", DEMO_START, DEMO_START + 10**11,
+                             query='{app="api"}').value == ["api"]
+
+
+def test_health_checks_ready_and_a_known_answer(loki_double, tmp_path, closed_port):
+    assert make_loki(loki_double.url, tmp_path).health().value is True
+    down = make_loki(f"http://127.0.0.1:{closed_port}", tmp_path / "down").health()
+    assert isinstance(down.error, Unreachable) and "refused" in down.error.message
+
+
+@pytest.mark.parametrize("name", ERRORS)
+def test_error_bodies_reach_the_panel_with_their_text_intact(name, make_loki_double, tmp_path):
+    facts, text = MANIFEST[name], body(name).decode()
+    double = make_loki_double()
+    double.respond_next(facts["http_status"], text, facts["content_type"])
+    result = make_loki(double.url, tmp_path).query_range('{a="b"}', 0, 10**9)
+    assert result.value is None
+    if facts["http_status"] == 400:
+        assert isinstance(result.error, QueryError) and result.error.message == text
+    else:
+        assert isinstance(result.error, Unreachable) and text in result.error.message
+        assert result.error.status == facts["http_status"]
+
+
+def test_a_query_error_is_not_hidden_behind_stale_data(make_loki_double, tmp_path):
+    double = make_loki_double([(DEMO_START, {"app": "a"}, "hello")])
+    loki = make_loki(double.url, tmp_path)
+    assert loki.query_range('{app="a"}', DEMO_START, DEMO_START + 1).ok
+    bad = loki.query_range('{app="a}', DEMO_START, DEMO_START + 1)
+    assert bad.error.message == "parse error at line 1, col 6: literal not terminated"
+    assert not bad.stale and bad.value is None
+
+
+def test_unreachable_loki_serves_the_last_frame_stale(make_loki_double, tmp_path):
+    double = make_loki_double([(DEMO_START, {"app": "a"}, "hello")])
+    loki = make_loki(double.url, tmp_path)
+    good = loki.query_range('{app="a"}', DEMO_START, DEMO_START + 1)
+    double.respond_next(502, "bad gateway")
+    stale = loki.query_range('{app="a"}', DEMO_START, DEMO_START + 1, force=True)
+    assert stale.stale and stale.value["line"].tolist() == ["hello"]
+    assert stale.fetched_at == good.fetched_at and "bad gateway" in stale.stale_badge()
+
+
+def test_warnings_reach_the_frame(make_loki_double, tmp_path):
+    double = make_loki_double([(DEMO_START, {"app": "a"}, "hello")])
+    double.warnings = ["query was sampled"]
+    frame = make_loki(double.url, tmp_path).query_range('{app="a"}', DEMO_START,
+                                                        DEMO_START + 1).value
+    assert frame.attrs["warnings"] == ["query was sampled"]
+
+
+def test_duplicate_stream_name_counter_is_per_label_set():
+    # Two streams with the same line at one instant are two rows (not one) in a frame.
+    data = {"status": "success", "data": {"resultType": "streams", "result": [
+        {"stream": {"app": "a"}, "values": [["5", "same"]]},
+        {"stream": {"app": "b"}, "values": [["5", "same"]]}]}}
+    frame = frame_from_response(data)
+    assert Counter(frame["labels"]) == {'{app="a"}': 1, '{app="b"}': 1}
