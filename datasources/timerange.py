@@ -103,15 +103,17 @@ def plan(start: float, end: float, *, max_data_points: int = 1000,
     step = friendly_step(wanted)
     while True:
         window = _align(start, end, step)
-        # Aligning may add a step at either end; a coarser step then keeps the bound.
+        # Aligning may add a step at the start; a coarser step then keeps the bound.
         if window.points <= max_data_points + 1 and window.points < MAX_POINTS:
             return window
         step = friendly_step(step * 1.0001)
 
 
 def _align(start: float, end: float, step: float) -> Window:
-    # Fixed boundaries make a moving "now-1h" hit the same cache key for a whole step.
-    return Window(float(math.floor(start / step) * step), float(math.ceil(end / step) * step),
+    # Fixed boundaries make a moving "now-1h" hit the same cache key for a whole step. The end
+    # is floored, as Grafana does: a point evaluated in the future finds no gauge sample within
+    # Prometheus' 5-minute lookback once steps are long.
+    return Window(float(math.floor(start / step) * step), float(math.floor(end / step) * step),
                   float(step))
 
 

@@ -73,7 +73,8 @@ def test_plan_at_1h_7d_30d_gives_friendly_step_aligned_bounds(now, span, step):
     assert window.step == step
     assert window.start % step == 0 and window.end % step == 0
     assert window.start <= now - span < window.start + step
-    assert window.end - step < now <= window.end
+    # The end is the last step boundary not after now: no point is evaluated in the future.
+    assert window.end <= now < window.end + step
     assert window.points <= 1001
 
 

@@ -1,0 +1,263 @@
+"""Metrics tab callbacks: panels, variables, the ad-hoc query, zoom, CSV and the URL.
+
+Every chart is one pattern-matching callback instance (``{"type": METRICS_GRAPH, "panel":
+slug}``), so panels load in parallel and one failing panel never blanks the others.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx, dcc, no_update
+from dash.exceptions import PreventUpdate
+
+from callbacks import prom_status
+from callbacks import range_picker as picker
+from datasources import presets
+from datasources.metrics_export import metric_frame_csv
+from datasources.promql_suggest import completions, context
+from datasources.timerange import Window, plan
+from layouts import ids
+from layouts import metrics as view
+from layouts import range_picker as rp
+
+PREFIX = "metrics"
+STATE = ids.range_id(PREFIX, ids.RANGE_STATE)
+INTERVAL = ids.range_id(PREFIX, ids.RANGE_INTERVAL)
+URL_KEYS = {"q": f"{PREFIX}.q", "job": f"{PREFIX}.job", "instance": f"{PREFIX}.instance"}
+#: the measured width is a plot's pixels; bounds keep a tiny or huge window sensible
+MIN_POINTS, MAX_POINTS = 100, 4000
+
+
+def register(app, deps) -> None:
+    """Wire the Metrics tab (and the Status tab's Prometheus section)."""
+    picker.register(app, PREFIX)
+    offered = presets.configured(deps.config.panels)
+    by_slug = {p.slug: p for p in offered}
+    _register_width(app)
+    _register_panels(app, deps, offered)
+    _register_render(app, deps, by_slug)
+    _register_variables(app, deps)
+    _register_adhoc(app, deps)
+    _register_url(app)
+    prom_status.register(app, deps)
+
+
+def _register_width(app) -> None:
+    app.clientside_callback(
+        ClientsideFunction("stackscope_metrics", "panelWidth"),
+        Output(ids.METRICS_WIDTH, "data"),
+        Input(ids.TABS, "value"),
+        Input(STATE, "data"),
+        State(ids.METRICS_WIDTH, "data"),
+    )
+
+
+def _register_panels(app, deps, offered) -> None:
+    @app.callback(
+        Output(ids.METRICS_PANELS, "children"),
+        Output(ids.METRICS_PANELS_NOTICE, "children"),
+        Input(ids.METRICS_WIDTH, "data"),
+        State(ids.METRICS_PANELS, "children"),
+    )
+    def build(width, built):
+        if not width or built:
+            raise PreventUpdate  # built once, when the tab is first shown
+        names = deps.prometheus.label_values("__name__")
+        known = set(names.value) if names.value is not None else None
+        shown = presets.available(offered, known if not deps.config.panels else None)
+        error = names.error if known is None and not deps.config.panels else None
+        return view.panels_grid(shown), view.panels_notice(len(shown), len(offered), error)
+
+
+def _register_render(app, deps, by_slug) -> None:
+    @app.callback(
+        Output({"type": ids.METRICS_GRAPH, "panel": MATCH}, "figure"),
+        Output({"type": ids.METRICS_NOTICE, "panel": MATCH}, "children"),
+        Input(STATE, "data"),
+        Input(INTERVAL, "n_intervals"),
+        Input(ids.METRICS_JOB, "value"),
+        Input(ids.METRICS_INSTANCE, "value"),
+        Input(ids.METRICS_WIDTH, "data"),
+        Input(ids.METRICS_QUERY_STORE, "data"),
+        State({"type": ids.METRICS_GRAPH, "panel": MATCH}, "id"),
+    )
+    def render(state, _tick, job, instance, width, adhoc, graph_id):
+        slug = graph_id["panel"]
+        if not width or (ctx.triggered_id == ids.METRICS_QUERY_STORE and slug != view.ADHOC):
+            raise PreventUpdate
+        panel = _panel(by_slug, slug, adhoc)
+        try:
+            window = _window(deps, state, width)
+        except ValueError as exc:
+            return view.empty_figure("no chart: bad time range"), [str(exc)]
+        result = _query(deps, panel, window, job, instance)
+        if result.value is None:
+            return view.empty_figure("no data: the query failed"), view.notice(result)
+        fig, notes = view.figure(result.value, window, unit=panel.unit, legend=panel.legend,
+                                 revision=f"{state['from']}|{state['to']}")
+        return fig, view.notice(result, notes)
+
+    @app.callback(
+        Output({"type": ids.METRICS_DOWNLOAD, "panel": MATCH}, "data"),
+        Input({"type": ids.METRICS_CSV, "panel": MATCH}, "n_clicks"),
+        State(STATE, "data"),
+        State(ids.METRICS_JOB, "value"),
+        State(ids.METRICS_INSTANCE, "value"),
+        State(ids.METRICS_WIDTH, "data"),
+        State(ids.METRICS_QUERY_STORE, "data"),
+        State({"type": ids.METRICS_CSV, "panel": MATCH}, "id"),
+        prevent_initial_call=True,
+    )
+    def download(_clicks, state, job, instance, width, adhoc, button_id):
+        panel = _panel(by_slug, button_id["panel"], adhoc)
+        window = _window(deps, state, width)
+        result = _query(deps, panel, window, job, instance)
+        if result.value is None:
+            raise PreventUpdate  # the panel already shows the error
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(window.end))
+        return dcc.send_string(metric_frame_csv(result.value), f"{panel.slug}-{stamp}.csv")
+
+    @app.callback(
+        Output(ids.range_id(PREFIX, ids.RANGE_ZOOM), "data"),
+        Input({"type": ids.METRICS_GRAPH, "panel": ALL}, "relayoutData"),
+        prevent_initial_call=True,
+    )
+    def zoom(_relayouts):
+        for trigger in ctx.triggered:
+            if trigger["prop_id"].endswith(".relayoutData"):
+                wanted = rp.zoom_from_relayout(trigger["value"])
+                if wanted:
+                    return {**wanted, "at": time.time()}
+        raise PreventUpdate
+
+
+def _panel(by_slug, slug: str, adhoc: str | None) -> presets.Panel:
+    if slug == view.ADHOC:
+        if not adhoc:
+            raise PreventUpdate
+        return presets.Panel(view.ADHOC, "Ad-hoc query", adhoc)
+    return by_slug[slug]
+
+
+def _window(deps, state, width) -> Window:
+    start, end = rp.window(state)
+    points = min(max(int(width or deps.config.metrics.max_data_points), MIN_POINTS), MAX_POINTS)
+    return plan(start, end, max_data_points=points, min_step=deps.config.metrics.min_step)
+
+
+def _query(deps, panel, window: Window, job, instance):
+    query = presets.expand(panel.query, step=window.step,
+                           scrape_interval=deps.config.metrics.scrape_interval,
+                           job=job, instance=instance)
+    return deps.prometheus.query_range(query, window.start, window.end, window.step)
+
+
+def _register_variables(app, deps) -> None:
+    @app.callback(
+        Output(ids.METRICS_JOB, "options"),
+        Input(ids.METRICS_WIDTH, "data"),
+        State(ids.METRICS_JOB, "value"),
+    )
+    def jobs(width, chosen):
+        if not width:
+            raise PreventUpdate
+        return _options(deps.prometheus.label_values("job").value, chosen)
+
+    @app.callback(
+        Output(ids.METRICS_INSTANCE, "options"),
+        Input(ids.METRICS_WIDTH, "data"),
+        Input(ids.METRICS_JOB, "value"),
+        State(ids.METRICS_INSTANCE, "value"),
+    )
+    def instances(width, job, chosen):
+        if not width:
+            raise PreventUpdate
+        match = f'{{job=~"{presets.promql_string(presets.regex_value(job))}"}}' if job \
+            else None
+        return _options(deps.prometheus.label_values("instance", match).value, chosen)
+
+
+def _options(values, chosen) -> list[dict]:
+    # Keep a value from a shared link listed even when this server does not know it (yet).
+    names = sorted(set(values or []) | ({chosen} if chosen else set()))
+    return [{"label": v, "value": v} for v in names]
+
+
+def _register_adhoc(app, deps) -> None:
+    @app.callback(
+        Output(ids.METRICS_QUERY_STORE, "data"),
+        Input(ids.METRICS_QUERY_RUN, "n_clicks"),
+        Input(ids.METRICS_QUERY, "n_submit"),
+        State(ids.METRICS_QUERY, "value"),
+        State(ids.METRICS_QUERY_STORE, "data"),
+        prevent_initial_call=True,
+    )
+    def run(_clicks, _submits, text, current):
+        text = (text or "").strip()
+        return no_update if text == current else text
+
+    @app.callback(
+        Output(ids.METRICS_ADHOC, "style"),
+        Input(ids.METRICS_QUERY_STORE, "data"),
+    )
+    def show(query):
+        return {"display": "block" if query else "none"}
+
+    @app.callback(
+        Output(ids.METRICS_QUERY_SUGGEST, "children"),
+        Input(ids.METRICS_QUERY, "value"),
+        prevent_initial_call=True,
+    )
+    def suggest(text):
+        where = context(text or "")
+        return view.suggestion_options(completions(where, _candidates(deps, where)))
+
+
+def _candidates(deps, where) -> list[str]:
+    if where.kind == "metric":
+        found = deps.prometheus.label_values("__name__")
+    elif where.kind in ("label", "grouping"):
+        found = deps.prometheus.label_names(where.match)
+    elif where.kind == "value":
+        found = deps.prometheus.label_values(where.label, where.match)
+    else:
+        return []
+    return [n for n in found.value or [] if n != "__name__"]
+
+
+def _register_url(app) -> None:
+    @app.callback(
+        Output(ids.METRICS_QUERY, "value"),
+        Output(ids.METRICS_QUERY_STORE, "data", allow_duplicate=True),
+        Output(ids.METRICS_JOB, "value"),
+        Output(ids.METRICS_INSTANCE, "value"),
+        Output(ids.METRICS_JOB, "options", allow_duplicate=True),
+        Output(ids.METRICS_INSTANCE, "options", allow_duplicate=True),
+        Input(ids.URL, "search"),
+        State(ids.METRICS_QUERY_STORE, "data"),
+        State(ids.METRICS_JOB, "value"),
+        State(ids.METRICS_INSTANCE, "value"),
+        prevent_initial_call="initial_duplicate",
+    )
+    def from_url(search, query, job, instance):
+        params = rp.url_params(search)
+        wanted = [params.get(URL_KEYS[k]) or None for k in ("q", "job", "instance")]
+        if wanted == [query or None, job, instance]:
+            raise PreventUpdate
+        q = wanted[0] or ""
+        # A dropdown clears a value missing from its options: list it along with it.
+        return q, q, wanted[1], wanted[2], _options([], wanted[1]), _options([], wanted[2])
+
+    @app.callback(
+        Output(ids.URL, "search", allow_duplicate=True),
+        Input(ids.METRICS_QUERY_STORE, "data"),
+        Input(ids.METRICS_JOB, "value"),
+        Input(ids.METRICS_INSTANCE, "value"),
+        State(ids.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def to_url(query, job, instance, search):
+        updated = rp.with_params(search, {URL_KEYS["q"]: query, URL_KEYS["job"]: job,
+                                          URL_KEYS["instance"]: instance})
+        return no_update if updated == (search or "") else updated

@@ -1,0 +1,30 @@
+"""Status tab, Prometheus section: targets and alerts, refreshed with the Status tab."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State
+from dash.exceptions import PreventUpdate
+
+from layouts import ids
+from layouts import prom_status as view
+
+
+def register(app, deps) -> None:
+    """Fill ``ids.STATUS_PROM_SECTION`` on every Status refresh while that tab is shown."""
+
+    @app.callback(
+        Output(ids.STATUS_PROM_SECTION, "children"),
+        Input(ids.STATUS_INTERVAL, "n_intervals"),
+        Input(ids.STATUS_REFRESH, "n_clicks"),
+        Input(ids.TABS, "value"),
+        State(ids.STATUS_PROM_SECTION, "children"),
+    )
+    def refresh(_ticks, _clicks, tab, shown):
+        if tab != "status" and shown:
+            raise PreventUpdate
+        if not deps.config.prometheus.enabled:
+            return view.not_configured()
+        alerts = [("Prometheus", deps.prometheus.alerts())]
+        if deps.alertmanager is not None:
+            alerts.append(("Alertmanager", deps.alertmanager.alerts()))
+        return view.section(deps.prometheus.targets(), alerts)

@@ -1,0 +1,126 @@
+"""Callbacks of the shared range picker: one instance per tab prefix, synced with the URL.
+
+``register(app, prefix)`` wires one picker; ``register_tab_sync(app)`` (once per app) keeps
+the selected tab in the URL too, so a shared link opens on the right tab.
+"""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, ctx, no_update
+from dash.exceptions import PreventUpdate
+
+from layouts import ids
+from layouts import range_picker as rp
+
+
+def register(app, prefix: str) -> None:
+    """Wire the range picker built by ``layouts.range_picker.range_picker(prefix)``."""
+    rid = lambda part: ids.range_id(prefix, part)  # noqa: E731
+
+    @app.callback(
+        Output(rid(ids.RANGE_STATE), "data"),
+        Output(rid(ids.RANGE_ERROR), "children"),
+        Output(rid(ids.RANGE_PRESETS), "value"),
+        Input(ids.URL, "search"),
+        Input(rid(ids.RANGE_PRESETS), "value"),
+        Input(rid(ids.RANGE_APPLY), "n_clicks"),
+        Input(rid(ids.RANGE_BACK), "n_clicks"),
+        Input(rid(ids.RANGE_ZOOM), "data"),
+        State(rid(ids.RANGE_STATE), "data"),
+        State(rid(ids.RANGE_DATES), "start_date"),
+        State(rid(ids.RANGE_FROM_TIME), "value"),
+        State(rid(ids.RANGE_DATES), "end_date"),
+        State(rid(ids.RANGE_TO_TIME), "value"),
+    )
+    def change(search, preset, _apply, _back, zoom, state, *absolute):
+        trigger = ctx.triggered_id
+        try:
+            new = _next_state(trigger, rid, state, search, preset, zoom, absolute, prefix)
+        except ValueError as exc:
+            return no_update, str(exc), rp.preset_of(state)
+        if new is None or new == state:
+            return no_update, "", rp.preset_of(state)
+        # The preset radios are set here, in the same callback, so that setting them does not
+        # come back as a click.
+        return new, "", rp.preset_of(new)
+
+    @app.callback(
+        Output(rid(ids.RANGE_BACK), "disabled"),
+        Output(rid(ids.RANGE_LABEL), "children"),
+        Output(rid(ids.RANGE_DATES), "start_date"),
+        Output(rid(ids.RANGE_FROM_TIME), "value"),
+        Output(rid(ids.RANGE_DATES), "end_date"),
+        Output(rid(ids.RANGE_TO_TIME), "value"),
+        Input(rid(ids.RANGE_STATE), "data"),
+    )
+    def show(state):
+        try:
+            absolute = rp.absolute_inputs(state)
+        except ValueError:
+            absolute = (no_update,) * 4
+        return (not state.get("back"), rp.label(state), *absolute)
+
+    @app.callback(
+        Output(ids.URL, "search", allow_duplicate=True),
+        Input(rid(ids.RANGE_STATE), "data"),
+        State(ids.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def to_url(state, search):
+        updated = rp.with_params(search, rp.state_params(prefix, state))
+        return no_update if updated == (search or "") else updated
+
+    @app.callback(
+        Output(rid(ids.RANGE_INTERVAL), "disabled"),
+        Output(rid(ids.RANGE_LIVE), "children"),
+        Output(rid(ids.RANGE_LIVE), "disabled"),
+        Input(rid(ids.RANGE_STATE), "data"),
+        Input(rid(ids.RANGE_LIVE), "n_clicks"),
+        State(rid(ids.RANGE_INTERVAL), "disabled"),
+    )
+    def live(state, _clicks, stopped):
+        if not rp.live(state):
+            return True, "Live off", True  # an absolute range does not move: nothing to refresh
+        paused = not stopped if ctx.triggered_id == rid(ids.RANGE_LIVE) else False
+        return paused, "Resume" if paused else "Pause", False
+
+
+def _next_state(trigger, rid, state, search, preset, zoom, absolute, prefix):
+    """The picker state after ``trigger``; None when nothing changes."""
+    if trigger == ids.URL or trigger is None:
+        return rp.state_from_url(prefix, search, state)
+    if trigger == rid(ids.RANGE_PRESETS):
+        return rp.set_range(state, preset, rp.DEFAULT_TO) if preset else None
+    if trigger == rid(ids.RANGE_APPLY):
+        return rp.set_range(state, *rp.absolute_range(*absolute))
+    if trigger == rid(ids.RANGE_BACK):
+        return rp.go_back(state)
+    if trigger == rid(ids.RANGE_ZOOM) and zoom:
+        return rp.reset(state) if zoom.get("reset") else rp.set_range(state, zoom["from"],
+                                                                      zoom["to"])
+    return None
+
+
+def register_tab_sync(app) -> None:
+    """Keep the selected tab in the URL (``?tab=metrics``) and open the tab a link names."""
+
+    @app.callback(
+        Output(ids.TABS, "value"),
+        Input(ids.URL, "search"),
+        State(ids.TABS, "value"),
+    )
+    def open_tab(search, current):
+        wanted = rp.url_params(search).get("tab")
+        if not wanted or wanted == current:
+            raise PreventUpdate
+        return wanted
+
+    @app.callback(
+        Output(ids.URL, "search", allow_duplicate=True),
+        Input(ids.TABS, "value"),
+        State(ids.URL, "search"),
+        prevent_initial_call=True,
+    )
+    def tab_to_url(tab, search):
+        updated = rp.with_params(search, {"tab": tab})
+        return no_update if updated == (search or "") else updated

@@ -1,0 +1,286 @@
+"""Metrics tab: range picker, job/instance variables, ad-hoc PromQL and the preset panels.
+
+Charts are built here from the datasource's long frames (timestamp, value, series, labels):
+one trace per series, gaps left as gaps, WebGL past a few series, and a bounded payload.
+Times are UTC, as plotly draws epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping, Sequence
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import pandas as pd
+from dash import dcc, html
+
+from config import Config
+from datasources.presets import Panel
+from datasources.timerange import Window
+from layouts import ids
+from layouts.common import result_notice
+from layouts.range_picker import range_picker
+
+ADHOC = "adhoc"
+GRAPH_HEIGHT = 260
+#: above this many series, or points, traces switch to WebGL (scattergl)
+GL_SERIES, GL_POINTS = 20, 10_000
+#: points one panel may send the browser: x and y as base64 float64 are ~21 bytes a point,
+#: so ~1.3 MB, under the 1.5 MB a panel may weigh with its layout and legend
+POINT_BUDGET = 60_000
+MAX_SERIES = 100
+SPARSE_POINTS = 30
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": "hover",
+                "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def layout(config: Config):
+    """The Metrics tab's frame; panels and figures arrive from callbacks/metrics.py."""
+    return html.Div([
+        dcc.Store(id=ids.METRICS_WIDTH),
+        dcc.Store(id=ids.METRICS_QUERY_STORE, data=""),
+        range_picker("metrics", refresh_seconds=config.refresh.metrics),
+        variables(),
+        adhoc_card(),
+        html.Div(id=ids.METRICS_PANELS_NOTICE),
+        html.Div(id=ids.METRICS_PANELS, className="metrics-panels"),
+    ], className="metrics-tab mt-3")
+
+
+def variables():
+    """The job and instance dropdowns the presets' $job and $instance come from."""
+    def dropdown(id_, name):
+        return html.Div([
+            html.Label(name, htmlFor=id_, className="small text-muted me-2 mb-0"),
+            dcc.Dropdown(id=id_, options=[], value=None, placeholder="All",
+                         className="metrics-variable"),
+        ], className="d-flex align-items-center me-3")
+    return html.Div([dropdown(ids.METRICS_JOB, "job"), dropdown(ids.METRICS_INSTANCE, "instance")],
+                    className="d-flex flex-wrap align-items-center mb-2 metrics-variables")
+
+
+def adhoc_card():
+    """The ad-hoc PromQL box with autocomplete, the upstream's error under it, and its chart."""
+    box = dbc.InputGroup([
+        # No debounce: Enter must submit what is typed (a numeric debounce sends n_submit with
+        # a stale value), and each keystroke refreshes the suggestions.
+        dbc.Input(id=ids.METRICS_QUERY, list=ids.METRICS_QUERY_SUGGEST, debounce=False,
+                  placeholder="PromQL, e.g. rate(prometheus_http_requests_total[5m])",
+                  className="font-monospace metrics-query", autoComplete="off"),
+        dbc.Button("Run", id=ids.METRICS_QUERY_RUN, color="primary", n_clicks=0),
+    ], size="sm")
+    return dbc.Card([
+        dbc.CardBody([
+            box,
+            html.Datalist(id=ids.METRICS_QUERY_SUGGEST),
+            html.Div(panel_body(Panel(ADHOC, "Ad-hoc query", "")), id=ids.METRICS_ADHOC,
+                     style={"display": "none"}),
+        ], className="p-2"),
+    ], className="mb-3 metrics-adhoc")
+
+
+def panels_grid(panels: Sequence[Panel]):
+    """Panels grouped into their sections, two per row on wide screens."""
+    sections, order = {}, []
+    for p in panels:
+        if p.group not in sections:
+            sections[p.group], order = [], [*order, p.group]
+        sections[p.group].append(p)
+    return [html.Section([
+        html.H6(group or "Panels", className="text-uppercase text-muted metrics-section"),
+        dbc.Row([dbc.Col(panel_card(p), lg=6, className="mb-3") for p in sections[group]]),
+    ]) for group in order]
+
+
+def panel_card(panel: Panel):
+    """One panel: title, unit, notices, Download CSV and the chart."""
+    return dbc.Card(panel_body(panel), className="metrics-panel h-100",
+                    id={"type": ids.METRICS_PANEL, "panel": panel.slug})
+
+
+def panel_body(panel: Panel):
+    """A panel's header and chart; the ids carry the panel's slug."""
+    key = {"panel": panel.slug}
+    header = html.Div([
+        html.Span(panel.title, className="metrics-panel-title fw-semibold", title=panel.query),
+        html.Span(unit_label(panel.unit), className="text-muted small ms-2"),
+        dbc.Button("Download CSV", id={"type": ids.METRICS_CSV, **key}, size="sm",
+                   color="link", className="ms-auto p-0 metrics-csv", n_clicks=0),
+        dcc.Download(id={"type": ids.METRICS_DOWNLOAD, **key}),
+    ], className="d-flex align-items-center px-2 pt-2")
+    graph = dcc.Graph(id={"type": ids.METRICS_GRAPH, **key}, config=GRAPH_CONFIG,
+                      figure=empty_figure("loading…"), style={"height": f"{GRAPH_HEIGHT}px"})
+    return [header, html.Div(id={"type": ids.METRICS_NOTICE, **key}, className="px-2"),
+            dcc.Loading(graph, delay_show=400, overlay_style={"visibility": "visible",
+                                                              "opacity": 0.6})]
+
+
+def panels_notice(shown: int, offered: int, error=None):
+    """Which seeds are shown, and why the others are not."""
+    if error is not None:
+        return dbc.Alert(f"Could not list metric names, so every panel is shown: "
+                         f"{error.describe()}", color="warning", className="py-1 small")
+    if shown == offered:
+        return None
+    return html.Div(f"{shown} of {offered} preset panels shown: the others' metrics do not "
+                    "exist in Prometheus.", className="small text-muted mb-2")
+
+
+# --- charts ---------------------------------------------------------------------------------
+
+
+def unit_label(unit: str) -> str:
+    """The unit as written next to a title and on the axis."""
+    return {"percentunit": "%", "bytes": "B"}.get(unit, unit)
+
+
+def axis_format(unit: str) -> dict:
+    """Plotly y-axis settings that print ``unit`` on every tick."""
+    if unit == "percentunit":
+        return {"tickformat": ".3~%", "hoverformat": ".3~%"}
+    if unit in ("bytes", "B", "B/s", "bytes/s", "s"):
+        suffix = {"bytes": "B", "bytes/s": "B/s"}.get(unit, unit)
+        return {"tickformat": "~s", "ticksuffix": suffix, "hoverformat": ".3~s"}
+    if unit == "%":
+        return {"ticksuffix": "%", "hoverformat": ".2f"}
+    return {"tickformat": "~g", "hoverformat": ".4~g", "title": {"text": unit}}
+
+
+def legend_name(fmt: str, labels: Mapping[str, str], series: str) -> str:
+    """Grafana's legend format: "{{instance}} {{mode}}" from the labels; else the series."""
+    if not fmt:
+        return series
+    text = re.sub(r"\{\{\s*([^}\s]+)\s*\}\}", lambda m: str(labels.get(m.group(1), "")), fmt)
+    return text.strip() or series
+
+
+def empty_figure(text: str) -> dict:
+    """A blank chart saying why it is blank."""
+    return {"data": [], "layout": {
+        **_base_layout(), "xaxis": {"visible": False}, "yaxis": {"visible": False},
+        "annotations": [{"text": text, "showarrow": False, "xref": "paper", "yref": "paper",
+                         "x": 0.5, "y": 0.5, "font": {"color": "#6c757d", "size": 14}}]}}
+
+
+def _base_layout() -> dict:
+    return {"margin": {"l": 56, "r": 12, "t": 8, "b": 36}, "paper_bgcolor": "white",
+            "plot_bgcolor": "white", "font": {"size": 11}, "colorway": list(COLOURS),
+            "hovermode": "x", "dragmode": "zoom", "showlegend": True,
+            "legend": {"orientation": "h", "y": -0.18, "font": {"size": 10}}}
+
+
+def figure(frame: pd.DataFrame, window: Window, *, unit: str = "", legend: str = "",
+           revision: str = "") -> tuple[dict, list[str]]:
+    """The chart of a frame over ``window``, and notes on what it leaves out."""
+    if frame.empty:
+        return empty_figure("no data for this range"), []
+    groups = series_groups(frame)
+    keep, notes = _bounded(groups, window.points)
+    gl = len(keep) > GL_SERIES or sum(len(g[1][0]) for g in keep) > GL_POINTS
+    traces, dropped = [], 0
+    for name, (t_ms, y, labels) in keep:
+        y_plot = np.where(np.isfinite(y), y, np.nan)
+        dropped += int(np.count_nonzero(np.isinf(y)))
+        x, y_plot = with_gaps(t_ms, y_plot, window.step * 1000)
+        traces.append(_trace(legend_name(legend, labels, name), x, y_plot, name, gl))
+    if dropped:
+        notes.append(f"{dropped} ±Inf samples are not drawn")
+    layout = {**_base_layout(), "uirevision": revision,
+              "xaxis": _time_axis(window),
+              # y is fixed so a drag zooms time only; from zero, so noise does not look big
+              "yaxis": {**axis_format(unit), "fixedrange": True, "rangemode": "tozero",
+                        "gridcolor": "#eef0f3", "zeroline": False}}
+    return {"data": traces, "layout": layout}, notes
+
+
+def _trace(name: str, x: np.ndarray, y: np.ndarray, series: str, gl: bool) -> dict:
+    # A line needs two neighbouring points: markers keep a short or broken series visible.
+    sparse = np.count_nonzero(np.isfinite(y)) < SPARSE_POINTS
+    return {"type": "scattergl" if gl else "scatter", "mode": "lines+markers" if sparse
+            else "lines", "name": name, "x": typed(x), "y": typed(y), "line": {"width": 1.5},
+            "marker": {"size": 4}, "connectgaps": False, "meta": series,
+            "hovertemplate": "%{y}<extra>%{fullData.name}</extra>"}
+
+
+def _time_axis(window: Window) -> dict:
+    # autorange (not a fixed range) so a double-click sends "autorange" and resets the range;
+    # "include" still shows the whole window when data is missing at either end.
+    return {"type": "date", "autorange": True, "gridcolor": "#eef0f3",
+            "autorangeoptions": {"include": [window.start * 1000, window.end * 1000]},
+            "title": {"text": "UTC", "standoff": 4, "font": {"size": 10, "color": "#6c757d"}}}
+
+
+def typed(values: np.ndarray) -> dict:
+    """A float64 array as plotly.js's base64 typed array: a third of JSON's size, NaN kept."""
+    data = np.ascontiguousarray(values, dtype="<f8")
+    return {"dtype": "f8", "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
+def series_groups(frame: pd.DataFrame) -> list[tuple[str, tuple[np.ndarray, np.ndarray, dict]]]:
+    """Per series, in frame order: (name, (epoch ms sorted, values, labels))."""
+    codes, names = _series_codes(frame["series"])
+    t_ms = frame["timestamp"].dt.as_unit("ms").array.asi8.astype(np.float64)
+    values = frame["value"].to_numpy(dtype=np.float64)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    label_cols = [c for c in frame.columns if c not in ("timestamp", "value", "series")]
+    groups = []
+    for i, name in enumerate(names):
+        rows = order[bounds[i]:bounds[i + 1]]
+        if len(rows) == 0:
+            continue
+        ts = t_ms[rows]
+        by_time = np.argsort(ts, kind="stable")
+        labels = {c: frame[c].iloc[rows[0]] for c in label_cols}
+        labels = {k: str(v) for k, v in labels.items() if isinstance(v, str)}
+        groups.append((str(name), (ts[by_time], values[rows][by_time], labels)))
+    return groups
+
+
+def _series_codes(series: pd.Series) -> tuple[np.ndarray, list]:
+    cat = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
+    return cat.cat.codes.to_numpy(), list(cat.cat.categories)
+
+
+def _bounded(groups, points: int):
+    """At most MAX_SERIES series, and at most POINT_BUDGET points: the highest peaks stay."""
+    limit = max(1, min(MAX_SERIES, POINT_BUDGET // max(points, 1)))
+    if len(groups) <= limit:
+        return groups, []
+    peaks = [np.nanmax(np.abs(np.where(np.isfinite(g[1][1]), g[1][1], np.nan)), initial=-1)
+             for g in groups]
+    chosen = sorted(np.argsort(peaks, kind="stable")[::-1][:limit])
+    note = (f"showing {limit} of {len(groups)} series (the highest peaks); "
+            "Download CSV has them all")
+    return [groups[i] for i in chosen], [note]
+
+
+def with_gaps(x: np.ndarray, y: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """``x``, ``y`` with a NaN point inserted wherever samples are more than 1.5 steps apart."""
+    if len(x) < 2:
+        return x, y
+    jumps = np.flatnonzero(np.diff(x) > 1.5 * step) + 1
+    if not len(jumps):
+        return x, y
+    # The NaN sits one step after the last sample before the hole, so plotly breaks the line.
+    return np.insert(x, jumps, x[jumps - 1] + step), np.insert(y, jumps, np.nan)
+
+
+def notice(result, notes: Sequence[str] = ()):
+    """A panel's notices: stale badge or upstream error, then Prometheus warnings and notes."""
+    parts = [result_notice(result)]
+    frame = result.value if result is not None else None
+    warnings = list(frame.attrs.get("warnings", [])) if frame is not None else []
+    parts += [html.Div(w, className="metrics-warning small text-warning-emphasis")
+              for w in warnings]
+    parts += [html.Div(n, className="metrics-note small text-muted") for n in notes]
+    return [p for p in parts if p is not None]
+
+
+def suggestion_options(suggestions: Sequence[str]):
+    """<option>s for the query box's datalist."""
+    return [html.Option(value=s) for s in suggestions]

@@ -1,0 +1,160 @@
+"""Charts from frames: one trace per series, gaps as gaps, units, WebGL, a bounded payload."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from dash._utils import to_json
+
+from config import Upstream
+from datasources.cache import Cache, Result
+from datasources.errors import QueryError, Unreachable
+from datasources.prometheus import Prometheus, empty_frame, frame_from_response
+from datasources.timerange import Window, plan
+from layouts import metrics as view
+from tests.metrics_stack import DAY, FLEET_SERIES
+
+BODIES = Path(__file__).parent / "fixtures" / "prometheus"
+INDEX = json.loads((BODIES / "INDEX.json").read_text())
+PAYLOAD_LIMIT = 1_500_000
+
+
+def recorded(name: str) -> tuple:
+    """A recorded body's frame and the window it was asked for."""
+    params = INDEX[name]["params"]
+    frame = frame_from_response((BODIES / f"{name}.json").read_bytes())
+    start, end, step = (params.get(k, params.get("time")) for k in ("start", "end", "step"))
+    return frame, Window(float(start), float(end), float(step or 60))
+
+
+def decoded(spec: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(spec["bdata"]), dtype="<f8")
+
+
+def test_one_trace_per_series_with_exact_times_and_values():
+    frame, window = recorded("prom_matrix")
+    fig, notes = view.figure(frame, window, legend="{{instance}}")
+    assert [t["name"] for t in fig["data"]] == sorted(set(frame["instance"]))
+    for trace in fig["data"]:
+        rows = frame[frame["instance"] == trace["name"]].sort_values("timestamp")
+        assert decoded(trace["y"]).tolist() == rows["value"].tolist()
+        assert (decoded(trace["x"]) / 1000).tolist() == [
+            t.timestamp() for t in rows["timestamp"]]
+    assert notes == [] and {t["type"] for t in fig["data"]} == {"scatter"}
+
+
+def test_a_missing_stretch_is_a_gap_not_a_line():
+    frame, window = recorded("prom_matrix_gap")  # instance c has no samples for a day
+    fig, _ = view.figure(frame, window)
+    x, y = decoded(fig["data"][0]["x"]) / 1000, decoded(fig["data"][0]["y"])
+    hole = np.flatnonzero(np.isnan(y))
+    assert len(hole) == 1
+    assert x[hole[0] - 1] < x[hole[0]] < x[hole[0] + 1]
+    assert x[hole[0] + 1] - x[hole[0] - 1] > 1.5 * window.step
+    assert fig["data"][0]["connectgaps"] is False
+
+
+def test_infinities_are_left_out_and_said_so_and_nan_is_a_gap():
+    frame, window = recorded("prom_special_matrix")
+    fig, notes = view.figure(frame, window, legend="{{kind}}")
+    by_name = {t["name"]: decoded(t["y"]) for t in fig["data"]}
+    assert set(by_name) == {"inf", "minus_inf", "nan", "one"}
+    assert np.isnan(by_name["inf"]).all() and np.isnan(by_name["nan"]).all()
+    assert by_name["one"].tolist() == [1.0, 1.0, 1.0]
+    assert notes == ["6 ±Inf samples are not drawn"]
+
+
+def test_legends_show_quote_and_unicode_label_values_as_they_are():
+    frame, window = recorded("prom_labels_quotes")
+    fig, _ = view.figure(frame, window, legend="path: {{ path }}")
+    assert sorted(t["name"] for t in fig["data"]) == sorted(
+        f"path: {p}" for p in frame["path"].unique())
+    assert 'path: say "hi"' in {t["name"] for t in fig["data"]}
+
+
+def test_no_samples_says_no_data_for_this_range():
+    fig, notes = view.figure(empty_frame(), Window(0, 3600, 60))
+    assert fig["data"] == [] and notes == []
+    assert fig["layout"]["annotations"][0]["text"] == "no data for this range"
+
+
+def test_the_whole_window_is_shown_and_a_double_click_can_autorange():
+    frame, window = recorded("prom_matrix")
+    xaxis = view.figure(frame, window)[0]["layout"]["xaxis"]
+    assert xaxis["autorange"] is True
+    assert xaxis["autorangeoptions"]["include"] == [window.start * 1000, window.end * 1000]
+
+
+@pytest.mark.parametrize(("unit", "expected"), [
+    ("percentunit", {"tickformat": ".3~%"}),
+    ("bytes", {"tickformat": "~s", "ticksuffix": "B"}),
+    ("s", {"tickformat": "~s", "ticksuffix": "s"}),
+    ("%", {"ticksuffix": "%"}),
+    ("req/s", {"title": {"text": "req/s"}}),
+])
+def test_units_are_on_the_axis(unit, expected):
+    fmt = view.axis_format(unit)
+    assert {k: fmt[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize(("fmt", "expected"), [
+    ("{{instance}} {{mode}}", "a:9100 idle"),
+    ("{{ missing }}", 'up{instance="a:9100"}'),  # nothing left: the series name
+    ("", 'up{instance="a:9100"}'),
+])
+def test_legend_format(fmt, expected):
+    labels = {"instance": "a:9100", "mode": "idle"}
+    assert view.legend_name(fmt, labels, 'up{instance="a:9100"}') == expected
+
+
+def test_gaps_are_inserted_one_step_after_the_last_sample():
+    x, y = view.with_gaps(np.array([0.0, 10, 20, 60, 70]), np.array([1.0, 2, 3, 4, 5]), 10)
+    assert x.tolist() == [0, 10, 20, 30, 60, 70]
+    assert np.isnan(y[3]) and y[[0, 1, 2, 4, 5]].tolist() == [1, 2, 3, 4, 5]
+
+
+def test_a_stale_panel_says_since_when_and_why_and_shows_prometheus_warnings():
+    frame, _ = recorded("prom_matrix")
+    frame.attrs["warnings"] = ["PromQL info: metric might not be a counter"]
+    fetched = time.mktime((2024, 5, 1, 10, 0, 0, 0, 0, -1))
+    result = Result(value=frame, error=Unreachable("Prometheus", "connection refused"),
+                    stale=True, fetched_at=fetched)
+    parts = view.notice(result, ["a note"])
+    assert [p.children for p in parts] == [
+        "stale since 10:00:00 — Prometheus unreachable: connection refused",
+        "PromQL info: metric might not be a counter", "a note"]
+
+
+def test_a_failed_query_without_data_shows_the_upstreams_words():
+    error = QueryError("Prometheus", "1:8: parse error: unexpected end of input",
+                       error_type="bad_data")
+    (alert,) = view.notice(Result(error=error))
+    assert alert.children[-1].children == (
+        "Prometheus rejected the query: bad_data: 1:8: parse error: unexpected end of input")
+
+
+# --- payload at any range, on a real server ----------------------------------------------------
+
+
+@pytest.fixture
+def fleet(fleet_vm, tmp_path):
+    upstream = Upstream("VictoriaMetrics", fleet_vm.url, timeout=20, cache_ttl=60)
+    return Prometheus(upstream, Cache(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("width", [600, 1400, 4000])
+def test_a_30_day_panel_of_150_series_stays_under_the_payload_bound(fleet, history_end, width):
+    window = plan(history_end - 30 * DAY, history_end, max_data_points=width)
+    frame = fleet.query_range("fleet_load", window.start, window.end, window.step).value
+    assert frame["series"].nunique() == FLEET_SERIES
+    fig, notes = view.figure(frame, window)
+    size = len(to_json(fig))
+    print(f"30 d, {width} px: {len(fig['data'])} traces, {size / 1e6:.2f} MB")
+    assert size < PAYLOAD_LIMIT
+    assert {t["type"] for t in fig["data"]} == {"scattergl"}
+    assert notes[0].startswith(f"showing {len(fig['data'])} of {FLEET_SERIES} series")

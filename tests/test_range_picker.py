@@ -1,0 +1,139 @@
+"""The shared range picker's pure state helpers: presets, Back, zoom, absolute, URL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from layouts import range_picker as rp
+
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC).timestamp()
+
+
+def test_a_fresh_state_shows_the_last_hour_with_nothing_to_go_back_to():
+    state = rp.initial_state()
+    assert state == {"from": "now-1h", "to": "now", "preset": "now-1h", "back": []}
+    assert rp.label(state) == "Last 1 hour"
+    assert rp.live(state)
+
+
+def test_changes_are_remembered_and_back_undoes_them_in_order():
+    state = rp.initial_state()
+    state = rp.set_range(state, "now-7d", "now")
+    state = rp.set_range(state, "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")
+    assert state["back"] == [["now-1h", "now"], ["now-7d", "now"]]
+    assert state["preset"] == "now-7d"  # an absolute range keeps the last preset for a reset
+    state = rp.go_back(state)
+    assert (state["from"], state["to"], state["back"]) == ("now-7d", "now", [["now-1h", "now"]])
+    state = rp.go_back(rp.go_back(state))
+    assert (state["from"], state["back"]) == ("now-1h", [])
+
+
+def test_setting_the_same_range_again_adds_no_back_step():
+    state = rp.set_range(rp.initial_state(), "now-1h", "now")
+    assert state["back"] == []
+
+
+def test_back_remembers_at_most_a_bounded_number_of_steps():
+    state = rp.initial_state()
+    for minutes in range(1, rp.BACK_DEPTH + 10):
+        state = rp.set_range(state, f"now-{minutes}m", "now")
+    assert len(state["back"]) == rp.BACK_DEPTH
+
+
+def test_reset_returns_to_the_last_preset_after_zooms():
+    state = rp.set_range(rp.initial_state(), "now-24h", "now")
+    state = rp.set_range(state, "2024-05-01T10:00:00Z", "2024-05-01T11:00:00Z")
+    state = rp.set_range(state, "2024-05-01T10:10:00Z", "2024-05-01T10:20:00Z")
+    state = rp.reset(state)
+    assert (state["from"], state["to"]) == ("now-24h", "now")
+    assert not rp.live({"from": "2024-05-01T10:10:00Z", "to": "2024-05-01T10:20:00Z"})
+
+
+@pytest.mark.parametrize(("relayout", "expected"), [
+    ({"xaxis.range[0]": "2024-05-01 10:00:00.4", "xaxis.range[1]": "2024-05-01 10:30:00"},
+     {"from": "2024-05-01T10:00:00Z", "to": "2024-05-01T10:30:00Z"}),
+    ({"xaxis.range": ["2024-05-01 10:30", "2024-05-01 10:00"]},  # dragged right to left
+     {"from": "2024-05-01T10:00:00Z", "to": "2024-05-01T10:30:00Z"}),
+    ({"xaxis.range[0]": 1714557600000, "xaxis.range[1]": 1714561200000},
+     {"from": "2024-05-01T10:00:00Z", "to": "2024-05-01T11:00:00Z"}),
+    ({"xaxis.autorange": True, "yaxis.autorange": True}, {"reset": True}),
+    ({"autosize": True}, None),
+    (None, None),
+])
+def test_a_charts_relayout_becomes_a_zoom_a_reset_or_nothing(relayout, expected):
+    assert rp.zoom_from_relayout(relayout) == expected
+
+
+def test_a_zoom_narrower_than_a_second_still_spans_a_second():
+    zoom = rp.zoom_from_relayout({"xaxis.range[0]": "2024-05-01 10:00:00.1",
+                                  "xaxis.range[1]": "2024-05-01 10:00:00.2"})
+    assert zoom == {"from": "2024-05-01T10:00:00Z", "to": "2024-05-01T10:00:01Z"}
+
+
+def test_absolute_inputs_become_utc_iso_strings_and_back():
+    frm, to = rp.absolute_range("2024-05-01", "10:30", "2024-05-02T00:00:00", "08:00")
+    assert (frm, to) == ("2024-05-01T10:30Z", "2024-05-02T08:00Z")
+    state = rp.set_range(rp.initial_state(), frm, to)
+    assert rp.absolute_inputs(state) == ("2024-05-01", "10:30", "2024-05-02", "08:00")
+    assert rp.label(state) == "2024-05-01 10:30:00 → 2024-05-02 08:00:00 UTC (21.5h)"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((None, "10:00", "2024-05-02", "10:00"), "pick a from date"),
+    (("2024-05-02", "10:00", "2024-05-01", "10:00"), "must be before"),
+])
+def test_bad_absolute_inputs_say_what_is_wrong(args, message):
+    with pytest.raises(ValueError, match=message):
+        rp.absolute_range(*args)
+
+
+def test_the_relative_window_follows_the_clock():
+    assert rp.window({"from": "now-1h", "to": "now"}, NOW) == (NOW - 3600, NOW)
+
+
+def test_url_params_keep_other_tabs_keys_and_drop_empty_ones():
+    search = "?tab=logs&logs.from=now-5m&metrics.q=up"
+    updated = rp.with_params(search, {"metrics.from": "now-7d", "metrics.q": None})
+    assert rp.url_params(updated) == {"tab": "logs", "logs.from": "now-5m",
+                                      "metrics.from": "now-7d"}
+    assert rp.with_params("", {"a": None}) == ""
+
+
+def test_queries_survive_the_url_round_trip():
+    query = 'sum by (job) (rate(x{path="/a?b=1&c"}[5m])) + 1'
+    assert rp.url_params(rp.with_params("", {"metrics.q": query}))["metrics.q"] == query
+
+
+def test_state_from_the_url_applies_a_valid_range_without_a_back_step():
+    state = rp.initial_state()
+    new = rp.state_from_url("metrics", "?metrics.from=now-7d&metrics.to=now", state)
+    assert (new["from"], new["to"], new["back"]) == ("now-7d", "now", [])
+    assert rp.state_params("metrics", new) == {"metrics.from": "now-7d", "metrics.to": "now"}
+
+
+@pytest.mark.parametrize("search", [
+    "", "?logs.from=now-7d", "?metrics.from=now-1h&metrics.to=now",  # nothing new
+    "?metrics.from=yesterday", "?metrics.from=now&metrics.to=now-1h",  # invalid: ignored
+])
+def test_state_from_the_url_ignores_missing_unchanged_and_invalid_ranges(search):
+    assert rp.state_from_url("metrics", search, rp.initial_state()) is None
+
+
+def test_each_tab_gets_its_own_ids():
+    from layouts import ids
+
+    assert ids.range_id("metrics", ids.RANGE_STATE) != ids.range_id("logs", ids.RANGE_STATE)
+    picker = rp.range_picker("logs", default_from="now-15m", refresh_seconds=10)
+    found = {c.id for c in _walk(picker) if isinstance(getattr(c, "id", None), str)}
+    assert ids.range_id("logs", ids.RANGE_INTERVAL) in found
+    assert not any(i.startswith("metrics-") for i in found)
+
+
+def _walk(component):
+    yield component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, list) else [children]:
+        if child is not None and hasattr(child, "to_plotly_json"):
+            yield from _walk(child)
