@@ -1,0 +1,294 @@
+"""Logs tab callbacks: run → (table, volume, labels), the label browser, columns, export.
+
+A run resolves the range once into a request (``LOGS_REQUEST``) that the table, the volume
+histogram and the label browser all read, so "showing N of M" compares like with like.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dash import ALL, Input, Output, Patch, State, ctx, dcc, no_update
+from dash.exceptions import PreventUpdate
+from flask import send_from_directory
+
+from callbacks import range_picker as picker
+from datasources import export_job
+from datasources.errors import DatasourceError
+from datasources.presets_logs import expand
+from datasources.timerange import plan
+from layouts import ids
+from layouts import logs as view
+from layouts import range_picker as rp
+from layouts.common import result_notice
+
+STATE = ids.range_id(view.PREFIX, ids.RANGE_STATE)
+INTERVAL = ids.range_id(view.PREFIX, ids.RANGE_INTERVAL)
+ZOOM = ids.range_id(view.PREFIX, ids.RANGE_ZOOM)
+#: bars in the volume histogram over any range
+VOLUME_BARS = 120
+
+
+def register(app, deps) -> None:
+    """Wire the Logs tab."""
+    picker.register(app, view.PREFIX)
+    _register_run(app)
+    _register_table(app, deps)
+    _register_volume(app, deps)
+    _register_labels(app, deps)
+    _register_editor(app)
+    _register_grid_tools(app)
+    _register_export(app, deps)
+
+
+# --- run ----------------------------------------------------------------------------------
+
+def _register_run(app) -> None:
+    @app.callback(
+        Output(ids.LOGS_REQUEST, "data"),
+        Input(ids.TABS, "value"),
+        Input(ids.LOGS_RUN, "n_clicks"),
+        Input(ids.LOGS_PRESET, "value"),
+        Input(STATE, "data"),
+        Input(INTERVAL, "n_intervals"),
+        Input(ids.LOGS_LIMIT, "value"),
+        Input(ids.LOGS_DIRECTION, "value"),
+        State(ids.LOGS_QUERY, "value"),
+        State(ids.LOGS_REQUEST_ID, "value"),
+        State(ids.LOGS_REQUEST, "data"),
+    )
+    def run(tab, _clicks, preset, state, _tick, limit, direction, query, request_id, last):
+        trigger = ctx.triggered_id
+        if tab != "logs" or (trigger == ids.TABS and last):
+            raise PreventUpdate  # nothing is asked of Loki until the tab is first shown
+        text = preset if trigger == ids.LOGS_PRESET and preset else query
+        return request(text, request_id, state, limit, direction,
+                       force=trigger == ids.LOGS_RUN, live=trigger == INTERVAL)
+
+
+def request(query, request_id, state, limit, direction, *, force=False, live=False,
+            now=None) -> dict:
+    """The run's parameters with the range resolved once; ``error`` when it cannot run."""
+    base = {"at": time.time(), "force": force, "live": live, "direction": direction,
+            "limit": _limit(limit)}
+    try:
+        text = expand((query or "").strip(), request_id)
+        start, end = rp.window(state, now)
+    except ValueError as exc:
+        return {**base, "error": str(exc)}
+    if not text:
+        return {**base, "error": "type a LogQL query, or pick one from the list"}
+    return {**base, "query": text, "start_ns": round(start * 1e9), "end_ns": round(end * 1e9)}
+
+
+def _limit(value) -> int:
+    try:
+        return min(max(int(value), 1), view.MAX_LIMIT)
+    except (TypeError, ValueError):
+        return 1000
+
+
+# --- table --------------------------------------------------------------------------------
+
+def _register_table(app, deps) -> None:
+    @app.callback(
+        Output(ids.LOGS_GRID, "rowData"),
+        Output(ids.LOGS_AVAILABLE, "data"),
+        Output(ids.LOGS_SHOWN, "data"),
+        Output(ids.LOGS_NOTICE, "children"),
+        Output(ids.LOGS_QUERY_ERROR, "children"),
+        Input(ids.LOGS_REQUEST, "data"),
+    )
+    def table(req):
+        if not req:
+            raise PreventUpdate
+        if req.get("error"):
+            return no_update, no_update, None, None, view.input_error(req["error"])
+        result = deps.loki.query_range(req["query"], req["start_ns"], req["end_ns"],
+                                       limit=req["limit"], direction=req["direction"],
+                                       force=req["force"])
+        if result.value is None:
+            return [], [], None, _trouble(deps, result), view.query_error(result.error)
+        if not view.is_log_frame(result.value):
+            return [], [], None, None, view.input_error(view.METRIC_QUERY_TEXT)
+        frame = view.redacted(result.value, deps.config.redact)
+        shown = {"at": req["at"], "n": len(frame), "limit": req["limit"]}
+        return (view.row_data(frame), view.extra_columns(frame), shown,
+                result_notice(result), view.warnings(frame))
+
+
+def _trouble(deps, result):
+    """The notice for a failed run: Loki down in plain words, else the usual notice."""
+    if view.is_unreachable(result.error):
+        return view.loki_unavailable(result.error, deps.config.loki.url)
+    return None if view.query_error(result.error) else result_notice(result)
+
+
+# --- volume -------------------------------------------------------------------------------
+
+def _register_volume(app, deps) -> None:
+    @app.callback(
+        Output(ids.LOGS_VOLUME, "figure"),
+        Output(ids.LOGS_TOTAL, "data"),
+        Output(ids.LOGS_VOLUME_NOTE, "children"),
+        Input(ids.LOGS_REQUEST, "data"),
+    )
+    def volume(req):
+        if not req:
+            raise PreventUpdate
+        if req.get("error"):
+            return view.volume_figure(None, "no query run"), None, ""
+        step = plan(req["start_ns"] / 1e9, req["end_ns"] / 1e9,
+                    max_data_points=VOLUME_BARS).step
+        result = deps.loki.volume(req["query"], req["start_ns"], req["end_ns"], step,
+                                  force=req["force"])
+        if result.value is None:
+            return view.volume_figure(None, "no volume: the query failed"), None, ""
+        total = {"at": req["at"], "m": view.volume_total(result.value)}
+        span = (req["start_ns"], req["end_ns"])
+        return (view.volume_figure(result.value, span_ns=span), total,
+                view.volume_note(result.value, result.stale))
+
+    @app.callback(
+        Output(ids.LOGS_COUNT, "children"),
+        Input(ids.LOGS_SHOWN, "data"),
+        Input(ids.LOGS_TOTAL, "data"),
+    )
+    def count(shown, total):
+        if not shown:
+            return ""
+        m = total["m"] if total and total["at"] == shown["at"] else None
+        return view.count_text(shown["n"], shown["limit"], m)
+
+    @app.callback(
+        Output(ZOOM, "data"),
+        Input(ids.LOGS_VOLUME, "relayoutData"),
+        prevent_initial_call=True,
+    )
+    def zoom(relayout):
+        wanted = rp.zoom_from_relayout(relayout)
+        if not wanted:
+            raise PreventUpdate
+        return {**wanted, "at": time.time()}
+
+
+# --- label browser and editor -------------------------------------------------------------
+
+def _register_labels(app, deps) -> None:
+    @app.callback(
+        Output(ids.LOGS_LABEL_NAME, "options"),
+        Input(ids.LOGS_REQUEST, "data"),
+    )
+    def names(req):
+        if not req or req.get("error") or req.get("live"):
+            raise PreventUpdate
+        result = deps.loki.label_names(req["start_ns"], req["end_ns"])
+        return view.label_options(result.value or [])
+
+    @app.callback(
+        Output(ids.LOGS_LABEL_VALUES, "children"),
+        Input(ids.LOGS_LABEL_NAME, "value"),
+        State(ids.LOGS_REQUEST, "data"),
+    )
+    def values(name, req):
+        if not name:
+            return None
+        window = (req["start_ns"], req["end_ns"]) if req and not req.get("error") else ()
+        result = deps.loki.label_values(name, *window)
+        if result.value is None:
+            return view.query_error(result.error) or result_notice(result)
+        return view.label_value_buttons(name, result.value)
+
+
+def _register_editor(app) -> None:
+    @app.callback(
+        Output(ids.LOGS_QUERY, "value"),
+        Input(ids.LOGS_PRESET, "value"),
+        Input({"type": ids.LOGS_LABEL_VALUE, "name": ALL, "value": ALL}, "n_clicks"),
+        State(ids.LOGS_QUERY, "value"),
+        prevent_initial_call=True,
+    )
+    def edit(preset, _clicks, query):
+        trigger = ctx.triggered_id
+        if trigger == ids.LOGS_PRESET:
+            return preset or no_update
+        if not trigger or not ctx.triggered[0]["value"]:
+            raise PreventUpdate  # buttons just rendered, not clicked
+        return view.insert_selector(query, trigger["name"], trigger["value"])
+
+
+# --- grid tools ---------------------------------------------------------------------------
+
+def _register_grid_tools(app) -> None:
+    @app.callback(
+        Output(ids.LOGS_COLUMNS, "options"),
+        Output(ids.LOGS_GRID, "columnDefs"),
+        Input(ids.LOGS_AVAILABLE, "data"),
+        Input(ids.LOGS_COLUMNS, "value"),
+    )
+    def columns(available, shown):
+        available = available or []
+        return view.column_options(available), view.column_defs(available, shown or [])
+
+    @app.callback(
+        Output(ids.LOGS_GRID, "dashGridOptions"),
+        Input(ids.LOGS_SEARCH, "value"),
+        prevent_initial_call=True,
+    )
+    def search(text):
+        patch = Patch()
+        patch["quickFilterText"] = text or ""
+        return patch
+
+
+# --- export -------------------------------------------------------------------------------
+
+#: exports larger than this are handed over as a link to ``EXPORTS_ROUTE`` (streamed)
+INLINE_DOWNLOAD_BYTES = 32 * 1024 * 1024
+EXPORTS_ROUTE = "/exports/"
+
+
+def _register_export(app, deps) -> None:
+    folder = export_job.exports_dir(deps.config.cache.dir)
+    app.server.add_url_rule(EXPORTS_ROUTE + "<path:name>", "logs_export_file",
+                            lambda name: send_from_directory(folder, name, as_attachment=True,
+                                                             mimetype="text/csv"))
+
+    @app.callback(
+        Output(ids.LOGS_DOWNLOAD, "data"),
+        Output(ids.LOGS_EXPORT_STATUS, "children"),
+        Input(ids.LOGS_EXPORT, "n_clicks"),
+        State(ids.LOGS_REQUEST, "data"),
+        background=True,
+        progress=[Output(ids.LOGS_EXPORT_PROGRESS, "value"),
+                  Output(ids.LOGS_EXPORT_PROGRESS, "label")],
+        running=[
+            (Output(ids.LOGS_EXPORT, "disabled"), True, False),
+            (Output(ids.LOGS_EXPORT_CANCEL, "disabled"), False, True),
+            (Output(ids.LOGS_EXPORT_PROGRESS, "style"), {"display": "flex"},
+             {"display": "none"}),
+        ],
+        cancel=[Input(ids.LOGS_EXPORT_CANCEL, "n_clicks")],
+        prevent_initial_call=True,
+    )
+    def export_logs(set_progress, _clicks, req):
+        if not req or req.get("error"):
+            return no_update, "Run a query first: the export covers its whole range."
+        set_progress((0, "starting…"))
+        folder = export_job.exports_dir(deps.config.cache.dir)
+        export_job.prune(folder)
+        path = export_job.unique_path(folder, export_job.export_name(req["start_ns"],
+                                                                     req["end_ns"]))
+        try:
+            summary = export_job.run_export(
+                export_job.for_worker(deps.loki), req["query"], req["start_ns"],
+                req["end_ns"], req["direction"], path, redact=deps.config.redact,
+                report=lambda p: set_progress((round(p.fraction * 100),
+                                               view.progress_label(p))))
+        except (DatasourceError, ValueError) as exc:
+            return no_update, view.export_failed(exc)
+        if path.stat().st_size > INLINE_DOWNLOAD_BYTES:
+            # dcc.Download sends the file base64-encoded in one JSON reply; past this size
+            # the browser fetches it from the streaming route instead, keeping memory flat.
+            return no_update, view.export_done(summary, path.name, href=EXPORTS_ROUTE + path.name)
+        return dcc.send_file(str(path)), view.export_done(summary, path.name)

@@ -1,0 +1,421 @@
+"""Logs tab: LogQL editor with a label browser, volume histogram, log table and CSV export."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+import pandas as pd
+import plotly.graph_objects as go
+from dash import dcc, html
+
+from config import Config
+from datasources.errors import DatasourceError, QueryError, Unreachable
+from datasources.export_job import Progress
+from datasources.logs_export import ExportSummary, apply_redaction
+from datasources.loki_frame import LEVELS
+from datasources.presets_logs import LogQuery, logql_escape, predefined
+from layouts import ids
+from layouts.range_picker import range_picker
+
+#: One colour per canonical level, shared by the histogram's bars and the table's level cells.
+LEVEL_COLOURS = {
+    "critical": "#842029", "error": "#dc3545", "warning": "#fd7e14", "info": "#198754",
+    "debug": "#0d6efd", "trace": "#6f42c1", "unknown": "#adb5bd",
+}
+#: Labels that name the emitting service, most specific first.
+SERVICE_LABELS = ("service_name", "service", "app", "job", "container", "compose_service")
+PREFIX = "logs"  # the range picker's id prefix
+MAX_LIMIT = 5000  # Loki's default max_entries_limit_per_query
+#: A label such as a request id can have thousands of values; buttons stop here.
+MAX_LABEL_VALUES = 200
+DIRECTIONS = (("Newest first", "backward"), ("Oldest first", "forward"))
+# Row keys the table derives; "@" keeps them apart from any label or field name.
+TIME, SERVICE, MESSAGE = "@time", "@service", "@message"
+
+
+def layout(config: Config):
+    """The Logs tab's frame; rows, bars and errors arrive from the callbacks."""
+    return html.Div([
+        dcc.Store(id=ids.LOGS_REQUEST),
+        dcc.Store(id=ids.LOGS_SHOWN),
+        dcc.Store(id=ids.LOGS_TOTAL),
+        dcc.Store(id=ids.LOGS_AVAILABLE, data=[]),
+        dcc.Download(id=ids.LOGS_DOWNLOAD),
+        range_picker(PREFIX, refresh_seconds=config.refresh.logs),
+        dbc.Row([
+            dbc.Col(editor(config), lg=8, className="mb-3"),
+            dbc.Col(label_browser(), lg=4, className="mb-3"),
+        ]),
+        html.Div(id=ids.LOGS_NOTICE),
+        volume_panel(),
+        table_panel(),
+    ], className="logs-tab mt-3")
+
+
+def editor(config: Config):
+    """Predefined queries, the LogQL box with the upstream's error under it, and controls."""
+    presets = predefined(config.log_queries)
+    top = dbc.Row([
+        dbc.Col(dcc.Dropdown(id=ids.LOGS_PRESET, options=preset_options(presets),
+                             value=presets[0].query, clearable=False,
+                             placeholder="Predefined queries"), md=7),
+        dbc.Col(dbc.Input(id=ids.LOGS_REQUEST_ID, placeholder="request_id for a trace query",
+                          debounce=True, size="sm", className="h-100"), md=5),
+    ], className="g-2 mb-2")
+    query = dbc.Textarea(id=ids.LOGS_QUERY, value=presets[0].query, rows=3, spellCheck=False,
+                         className="logs-query font-monospace",
+                         placeholder='LogQL, e.g. {job="api"} |= "error"')
+    return dbc.Card(dbc.CardBody([
+        html.H6("LogQL query", className="card-title"),
+        top,
+        query,
+        html.Div(id=ids.LOGS_QUERY_ERROR, className="logs-query-error"),
+        controls(config),
+        export_controls(),
+    ]))
+
+
+def preset_options(presets: Sequence[LogQuery]) -> list[dict]:
+    """Dropdown options: the name shown, the query as the value."""
+    return [{"label": p.name, "value": p.query, "title": p.query} for p in presets]
+
+
+def controls(config: Config):
+    """Limit, direction and Run (live refresh is the range picker's)."""
+    limit = dbc.InputGroup([
+        dbc.InputGroupText("Limit"),
+        dbc.Input(id=ids.LOGS_LIMIT, type="number", min=1, max=MAX_LIMIT, step=1,
+                  value=min(config.logs.limit, MAX_LIMIT), debounce=True,
+                  className="logs-limit"),
+    ], size="sm", className="w-auto")
+    direction = dbc.RadioItems(
+        id=ids.LOGS_DIRECTION, inline=True, value="backward", className="small",
+        options=[{"label": label, "value": value} for label, value in DIRECTIONS])
+    return html.Div([
+        limit, direction,
+        dbc.Button("Run query", id=ids.LOGS_RUN, color="primary", size="sm", n_clicks=0),
+    ], className="logs-controls d-flex flex-wrap align-items-center gap-3 mt-2")
+
+
+def export_controls():
+    """Export of the whole range, its progress bar and Cancel."""
+    return html.Div([
+        dbc.Button("Export CSV (whole range)", id=ids.LOGS_EXPORT, color="secondary",
+                   outline=True, size="sm", n_clicks=0),
+        dbc.Button("Cancel", id=ids.LOGS_EXPORT_CANCEL, color="danger", outline=True,
+                   size="sm", n_clicks=0, disabled=True),
+        dbc.Progress(id=ids.LOGS_EXPORT_PROGRESS, value=0, striped=True, animated=True,
+                     className="logs-export-progress flex-grow-1", style={"display": "none"}),
+        html.Span(id=ids.LOGS_EXPORT_STATUS, className="small text-muted"),
+    ], className="d-flex flex-wrap align-items-center gap-2 mt-3")
+
+
+def label_browser():
+    """Label names → their values; clicking a value adds it to the query's selector."""
+    return dbc.Card(dbc.CardBody([
+        html.H6("Label browser", className="card-title"),
+        dcc.Dropdown(id=ids.LOGS_LABEL_NAME, placeholder="Choose a label…", options=[]),
+        html.Div("Click a value to add it to the query's stream selector.",
+                 className="text-muted small mt-2"),
+        html.Div(id=ids.LOGS_LABEL_VALUES, className="logs-label-values mt-1"),
+    ]), className="h-100")
+
+
+def volume_panel():
+    """The log-volume histogram over the whole range and the 'showing N of M' line."""
+    graph = dcc.Graph(id=ids.LOGS_VOLUME, figure=volume_figure(None),
+                      config={"displayModeBar": False}, className="logs-volume")
+    return html.Div([
+        html.Div([
+            html.H6("Log volume", className="mb-0 me-3"),
+            html.Span(id=ids.LOGS_COUNT, className="logs-count small"),
+            html.Span(id=ids.LOGS_VOLUME_NOTE, className="small text-muted ms-3"),
+        ], className="d-flex align-items-baseline"),
+        dcc.Loading(graph, type="dot", delay_show=400),
+    ], className="mb-2")
+
+
+def table_panel():
+    """Quick search, the column chooser and the grid."""
+    tools = dbc.Row([
+        dbc.Col(dbc.Input(id=ids.LOGS_SEARCH, placeholder="Search the rows shown…",
+                          type="search", size="sm"), md=4),
+        dbc.Col(dcc.Dropdown(id=ids.LOGS_COLUMNS, multi=True, options=[], value=[],
+                             placeholder="More columns: labels and JSON fields…"), md=8),
+    ], className="g-2 mb-2")
+    grid = dag.AgGrid(
+        id=ids.LOGS_GRID, rowData=[], columnDefs=column_defs([], []),
+        defaultColDef={"sortable": True, "filter": True, "resizable": True},
+        dashGridOptions={
+            "theme": "themeBalham", "animateRows": False, "enableCellTextSelection": True,
+            "suppressFieldDotNotation": True, "rowBuffer": 20, "quickFilterText": "",
+            "localeText": {"noRowsToShow": "No log entries for this query and range."},
+        },
+        style={"height": "560px"}, className="logs-grid")
+    return html.Div([tools, dcc.Loading(grid, type="dot", delay_show=400)])
+
+
+# --- rendering helpers (pure) ---------------------------------------------------------------
+
+def level_cell_style() -> dict:
+    """AG Grid style conditions colouring the level cell like the histogram's bars."""
+    return {"styleConditions": [
+        {"condition": f"params.value === '{level}'",
+         "style": {"backgroundColor": colour, "color": "white", "fontWeight": "600"}}
+        for level, colour in LEVEL_COLOURS.items()]}
+
+
+def column_defs(available: Sequence[str], shown: Sequence[str]) -> list[dict]:
+    """Time, level, service, message, then every other column, hidden unless chosen."""
+    base = [
+        {"field": TIME, "headerName": "Time (UTC)", "width": 255,
+         "cellClass": "font-monospace"},
+        {"field": "level", "headerName": "Level", "width": 100,
+         "cellStyle": level_cell_style()},
+        {"field": SERVICE, "headerName": "Service", "width": 140},
+        {"field": MESSAGE, "headerName": "Message", "flex": 1, "minWidth": 300,
+         "tooltipField": MESSAGE},
+    ]
+    chosen = set(shown)
+    extra = [{"field": name, "headerName": name, "hide": name not in chosen, "width": 170}
+             for name in available]
+    return base + extra
+
+
+METRIC_QUERY_TEXT = ("This is a metric query: the Logs tab lists log lines, so start the "
+                     'query with a stream selector such as {job="api"}.')
+
+
+def is_log_frame(frame: pd.DataFrame) -> bool:
+    """Whether Loki answered with log lines (a metric query gives samples instead)."""
+    return frame.attrs.get("result_type", "streams") == "streams" and "line" in frame.columns
+
+
+def extra_columns(frame: pd.DataFrame) -> list[str]:
+    """Label and field columns the user may add: stream labels, metadata, parsed, JSON, raw."""
+    attrs = frame.attrs
+    names = [*attrs.get("stream_labels", []), *attrs.get("structured_metadata", []),
+             *attrs.get("parsed", []), *attrs.get("fields", []), "labels", "line"]
+    return [n for n in dict.fromkeys(names) if n in frame.columns and n != "level"]
+
+
+def time_text(timestamps: pd.Series) -> pd.Series:
+    """UTC timestamps as 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn' (exact, sorts as text)."""
+    ns = timestamps.array.asi8
+    seconds = timestamps.dt.floor("s").dt.strftime("%Y-%m-%d %H:%M:%S")
+    return seconds + "." + pd.Series(ns % 1_000_000_000, index=timestamps.index).astype(
+        str).str.zfill(9)
+
+
+def service_of(frame: pd.DataFrame) -> pd.Series:
+    """The emitting service: the first service-like label an entry has."""
+    service = pd.Series(pd.NA, index=frame.index, dtype="str")
+    for name in SERVICE_LABELS:
+        if name in frame.columns:
+            service = service.fillna(frame[name].astype("str"))
+    return service.fillna("")
+
+
+def message_of(frame: pd.DataFrame) -> pd.Series:
+    """The JSON ``message`` field where the line has one, else the raw line."""
+    line = frame["line"].astype("str")
+    if "message" in frame.columns:
+        return frame["message"].astype("str").fillna(line)
+    return line
+
+
+def redacted(frame: pd.DataFrame, rules) -> pd.DataFrame:
+    """Every text cell through the export's redaction, so the view hides what the CSV hides."""
+    if not rules or frame.empty:
+        return frame
+    out = frame.copy()
+    for name in frame.columns:
+        if name != "timestamp":
+            out[name] = apply_redaction(frame[name].astype("str"), rules)
+    out.attrs = dict(frame.attrs)
+    return out
+
+
+def row_data(frame: pd.DataFrame) -> list[dict]:
+    """Grid rows: the derived columns plus every label and field (missing cells left out)."""
+    if frame.empty:
+        return []
+    view = pd.DataFrame({TIME: time_text(frame["timestamp"]), "level": frame["level"],
+                         SERVICE: service_of(frame), MESSAGE: message_of(frame)})
+    for name in extra_columns(frame):
+        view[name] = frame[name].astype("str")
+    records = view.to_dict("records")
+    # Missing labels/fields stay out of the row rather than showing as "nan".
+    return [{k: v for k, v in r.items() if isinstance(v, str)} for r in records]
+
+
+def volume_figure(frame: pd.DataFrame | None, note: str = "",
+                  span_ns: tuple[int, int] | None = None) -> go.Figure:
+    """Stacked bars of entries per bucket, one trace per level, over the whole ``span_ns``."""
+    fig = go.Figure()
+    if frame is not None and not frame.empty:
+        levels = frame["level"].astype("str").fillna("unknown")
+        for level in sorted(set(levels), key=_level_rank):
+            part = frame[levels == level]
+            # plotly draws with microseconds; flooring keeps it from warning about the rest
+            fig.add_bar(x=part["timestamp"].dt.floor("us"), y=part["value"], name=level,
+                        marker_color=LEVEL_COLOURS.get(level, LEVEL_COLOURS["unknown"]),
+                        hovertemplate="%{x}<br>%{y:,.0f} " + level + " entries<extra></extra>")
+        if span_ns:
+            fig.update_xaxes(range=[pd.Timestamp(t, unit="ns").floor("us") for t in span_ns])
+    else:
+        fig.add_annotation(text=note or "no log entries in this range", showarrow=False,
+                           xref="paper", yref="paper", x=0.5, y=0.5,
+                           font={"color": "#6c757d"})
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+    fig.update_layout(barmode="stack", bargap=0.1, height=170, template="plotly_white",
+                      margin={"l": 50, "r": 10, "t": 10, "b": 30}, showlegend=True,
+                      legend={"orientation": "h", "y": 1.15, "x": 0, "traceorder": "normal"},
+                      yaxis={"title": "entries", "rangemode": "tozero"})
+    return fig
+
+
+def volume_note(frame: pd.DataFrame, stale: bool = False) -> str:
+    """The bucket width, so a bar's height reads as entries per that much time."""
+    step = frame.attrs.get("step_s")
+    text = f"bars of {_span(step)}" if step else ""
+    return text + (" (stale)" if stale else "")
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g} {unit}"
+    return f"{seconds:g} s"
+
+
+def _level_rank(level: str) -> int:
+    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
+
+
+def volume_total(frame: pd.DataFrame | None) -> int | None:
+    """Entries counted by the histogram over the whole range."""
+    if frame is None:
+        return None
+    return int(frame["value"].fillna(0).sum()) if not frame.empty else 0
+
+
+def count_text(shown: int | None, limit: int | None, total: int | None) -> str:
+    """'showing N of M entries' when the limit cut the rows, else 'N entries'."""
+    if shown is None:
+        return ""
+    if limit and shown >= limit and total is not None and total > shown:
+        return f"showing {shown:,} of {total:,} entries (limit {limit:,})"
+    return f"{shown:,} entr{'y' if shown == 1 else 'ies'}"
+
+
+def column_options(available: Sequence[str]) -> list[dict]:
+    """The column chooser's options."""
+    return [{"label": name, "value": name} for name in available]
+
+
+def warnings(frame: pd.DataFrame):
+    """Loki's warnings for the query, if it sent any."""
+    found = frame.attrs.get("warnings") or []
+    if not found:
+        return None
+    return dbc.Alert([html.Strong("Loki warns: "), "; ".join(found)], color="warning",
+                     className="py-2 mt-2 mb-0 small")
+
+
+# --- the label browser ---------------------------------------------------------------------
+
+def label_options(names: Sequence[str]) -> list[dict]:
+    """Label names for the browser, Loki's internal ``__…__`` names left out."""
+    return [{"label": n, "value": n} for n in names if not n.startswith("__")]
+
+
+def label_value_buttons(name: str | None, values: Sequence[str],
+                        most: int = MAX_LABEL_VALUES):
+    """One small button per value; the callback inserts ``{name="value"}`` when clicked."""
+    if not name:
+        return None
+    if not values:
+        return html.Div(f"No values for {name} in this range.", className="text-muted small")
+    buttons = [dbc.Button(v or '""', id={"type": ids.LOGS_LABEL_VALUE, "name": name, "value": v},
+                          color="light", size="sm", n_clicks=0,
+                          className="logs-label-value me-1 mb-1", title=f'{name}="{v}"')
+               for v in values[:most]]
+    if len(values) > most:
+        buttons.append(html.Div(f"first {most} of {len(values):,} values",
+                                className="text-muted small"))
+    return buttons
+
+
+_SELECTOR = re.compile(r'^\s*\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}')
+_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|`[^`]*`)'
+                      r'\s*,?')
+
+
+def insert_selector(query: str | None, name: str, value: str) -> str:
+    """Add ``name="value"`` to the query's stream selector (replacing a matcher on ``name``)."""
+    matcher = f'{name}="{logql_escape(value)}"'
+    text = query or ""
+    m = _SELECTOR.match(text)
+    if not m:
+        rest = text.strip()
+        return f"{{{matcher}}}" + (f" {rest}" if rest else "")
+    kept = [f"{n}{op}{v}" for n, op, v in _MATCHER.findall(m.group(1)) if n != name]
+    return "{" + ", ".join([*kept, matcher]) + "}" + text[m.end():]
+
+
+# --- notices --------------------------------------------------------------------------------
+
+def input_error(text: str):
+    """A problem with what was typed (range, request_id), before Loki was asked."""
+    return dbc.Alert(text, color="warning", className="py-2 mt-2 mb-0 small")
+
+
+def query_error(error: DatasourceError | None):
+    """Loki's own words under the editor when it rejected the query."""
+    if not isinstance(error, QueryError):
+        return None
+    return dbc.Alert([html.Strong("Loki rejected the query: "),
+                      html.Span(error.message, className="upstream-error")],
+                     color="danger", className="py-2 mt-2 mb-0 small")
+
+
+def loki_unavailable(error: DatasourceError, url: str):
+    """Plain words when Loki cannot be reached, and how to point stackscope at one."""
+    where = f"at {url}" if url else "(no loki.url configured)"
+    return dbc.Alert([
+        html.H6(f"Loki is not reachable {where}", className="alert-heading"),
+        html.Div(error.describe(), className="upstream-error small"),
+        html.Div(["Point stackscope at your Loki with ", html.Code("loki.url"),
+                  " in the configuration file or the ", html.Code("STACKSCOPE_LOKI_URL"),
+                  " environment variable."], className="small mt-1"),
+    ], color="warning", className="logs-unreachable")
+
+
+def is_unreachable(error: DatasourceError | None) -> bool:
+    """Whether the error means Loki is down or unreachable (as opposed to a bad query)."""
+    return isinstance(error, Unreachable)
+
+
+# --- export ---------------------------------------------------------------------------------
+
+def progress_label(p: Progress) -> str:
+    """The text on the progress bar: rows so far and the rate."""
+    return f"{p.rows:,} rows · {p.rate:,.0f}/s"
+
+
+def export_done(summary: ExportSummary, name: str, href: str | None = None):
+    """What the export wrote, next to the button; a download link when it is large."""
+    text = f"Exported {summary.rows:,} entries, {len(summary.columns)} columns: "
+    target = html.A(name, href=href, download=name) if href else name
+    return html.Span([text, target], className="text-success")
+
+
+def export_failed(error: DatasourceError | str):
+    """Why the export stopped, in the upstream's words."""
+    text = error.describe() if isinstance(error, DatasourceError) else str(error)
+    return html.Span(f"Export failed: {text}", className="text-danger upstream-error")

@@ -1,0 +1,170 @@
+"""layouts/logs.py's pure helpers, on frames framed from real bodies by ``loki_frame``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from datasources.errors import QueryError, Unreachable
+from datasources.loki import volume_frame
+from datasources.loki_frame import frame_from_response
+from layouts import logs as view
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "loki"
+T0 = 1_714_564_800 * 10**9
+
+
+def streams_body(*streams) -> dict:
+    """A categorize-labels streams body: (labels, [(ts, line, metadata), …]) per stream."""
+    return {"status": "success", "data": {
+        "resultType": "streams", "encodingFlags": ["categorize-labels"],
+        "result": [{"stream": labels, "values": [[str(t), line, meta] for t, line, meta in v]}
+                   for labels, v in streams]}}
+
+
+BACKEND = {"job": "backend", "service_name": "backend"}
+JSON_LINE = json.dumps({"level": "error", "logger": "api.tasks",
+                        "message": "task creation failed", "request_id": "req-1"})
+
+
+@pytest.fixture
+def frame():
+    return frame_from_response(streams_body(
+        (BACKEND, [(T0 + 123, JSON_LINE, {"structuredMetadata": {"trace_id": "abc"}})]),
+        ({"job": "nginx"}, [(T0 + 5 * 10**8, '"GET / HTTP/1.1" 200 token=s3cret', {})]),
+    ))
+
+
+def test_rows_carry_exact_time_level_service_message_and_every_extra(frame):
+    rows = view.row_data(frame)
+    assert [r[view.TIME] for r in rows] == ["2024-05-01 12:00:00.000000123",
+                                            "2024-05-01 12:00:00.500000000"]
+    assert [r["level"] for r in rows] == ["error", "unknown"]
+    assert [r[view.SERVICE] for r in rows] == ["backend", "nginx"]
+    assert rows[0][view.MESSAGE] == "task creation failed"  # the JSON field, not the line
+    assert rows[1][view.MESSAGE] == '"GET / HTTP/1.1" 200 token=s3cret'  # no JSON: the line
+    assert rows[0]["trace_id"] == "abc" and rows[0]["request_id"] == "req-1"
+    assert "trace_id" not in rows[1]  # missing cells are left out, never "nan"
+
+
+MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
+STREAM_BODIES = sorted(k for k, v in MANIFEST.items() if v.get("resultType") == "streams")
+
+
+@pytest.mark.parametrize("name", STREAM_BODIES)
+def test_every_recorded_streams_body_becomes_grid_rows(name):
+    facts = MANIFEST[name]
+    rows = view.row_data(frame_from_response((FIXTURES / name).read_bytes()))
+    assert len(rows) == facts["entries"]
+    assert all(isinstance(r[k], str) for r in rows
+               for k in (view.TIME, "level", view.SERVICE, view.MESSAGE))
+    first = int(facts["min_ts_ns"])
+    assert rows[0][view.TIME].endswith(f".{first % 10**9:09d}")
+
+
+def test_extra_columns_are_labels_then_fields_then_raw(frame):
+    extra = view.extra_columns(frame)
+    assert extra[:2] == ["job", "service_name"]
+    assert extra[-2:] == ["labels", "line"]
+    assert "trace_id" in extra and "request_id" in extra and "level" not in extra
+
+
+def test_chosen_extra_columns_are_shown_others_hidden():
+    defs = view.column_defs(["job", "trace_id"], ["trace_id"])
+    assert [d["field"] for d in defs] == [view.TIME, "level", view.SERVICE, view.MESSAGE,
+                                          "job", "trace_id"]
+    assert [d.get("hide") for d in defs[4:]] == [True, False]
+
+
+def test_level_cells_use_the_histograms_colours():
+    conditions = view.level_cell_style()["styleConditions"]
+    by_level = {c["condition"].split("'")[1]: c["style"]["backgroundColor"] for c in conditions}
+    assert by_level == view.LEVEL_COLOURS
+
+
+def test_redaction_hides_secrets_in_every_text_cell(frame):
+    rules = (SimpleNamespace(pattern=r"token=\S+", replacement="token=[REDACTED]"),
+             SimpleNamespace(pattern=r"req-\d+", replacement="req-?"))
+    rows = view.row_data(view.redacted(frame, rules))
+    assert rows[1][view.MESSAGE].endswith("token=[REDACTED]")
+    assert rows[0]["request_id"] == "req-?" and "req-1" not in rows[0]["line"]
+    assert view.redacted(frame, ()) is frame
+
+
+def test_volume_figure_stacks_one_trace_per_level_in_level_order():
+    body = json.loads((FIXTURES / "loki_docs_query_range_matrix.json").read_text())
+    bars = volume_frame(frame_from_response(body), 60)  # levels "info" and "warn"
+    fig = view.volume_figure(bars, span_ns=(T0, T0 + 3600 * 10**9))
+    assert [t.name for t in fig.data] == ["warning", "info"]  # most severe at the bottom
+    assert [t.marker.color for t in fig.data] == [view.LEVEL_COLOURS["warning"],
+                                                  view.LEVEL_COLOURS["info"]]
+    assert fig.layout.barmode == "stack"
+    assert view.volume_total(bars) == 2529  # sum of the body's six samples, rounded down
+
+
+def test_empty_volume_says_so():
+    fig = view.volume_figure(None, "no volume: the query failed")
+    assert fig.data == () and fig.layout.annotations[0].text == "no volume: the query failed"
+
+
+@pytest.mark.parametrize(("shown", "limit", "total", "text"), [
+    (1000, 1000, 12_041, "showing 1,000 of 12,041 entries (limit 1,000)"),
+    (1000, 1000, None, "1,000 entries"),  # volume failed: say only what is shown
+    (1000, 1000, 1000, "1,000 entries"),  # the limit was exactly enough
+    (37, 1000, 40, "37 entries"),  # under the limit: all rows are here
+    (1, 100, 1, "1 entry"),
+    (None, 100, 5, ""),
+])
+def test_count_text_says_showing_n_of_m_only_when_the_limit_cut(shown, limit, total, text):
+    assert view.count_text(shown, limit, total) == text
+
+
+@pytest.mark.parametrize(("query", "name", "value", "result"), [
+    ("", "job", "api", '{job="api"}'),
+    (None, "job", "api", '{job="api"}'),
+    ('{env="prod"} |= "x"', "job", "api", '{env="prod", job="api"} |= "x"'),
+    ('{job="web", env="prod"} | json', "job", "api", '{env="prod", job="api"} | json'),
+    ('{job=~"a|b"}', "env", 'say "hi"\\', '{job=~"a|b", env="say \\"hi\\"\\\\"}'),
+    ('{msg="a}b"} |= "c"', "job", "x", '{msg="a}b", job="x"} |= "c"'),
+    ('|= "error"', "job", "api", '{job="api"} |= "error"'),
+    ('{}', "job", "api", '{job="api"}'),
+])
+def test_label_browser_inserts_a_selector(query, name, value, result):
+    assert view.insert_selector(query, name, value) == result
+
+
+def test_label_values_become_buttons_up_to_a_cap():
+    buttons = view.label_value_buttons("pod", [f"p{i}" for i in range(5)], most=3)
+    assert [b.id["value"] for b in buttons[:3]] == ["p0", "p1", "p2"]
+    assert buttons[3].children == "first 3 of 5 values"
+    assert "No values for pod" in str(view.label_value_buttons("pod", []))
+    assert view.label_value_buttons(None, ["x"]) is None
+
+
+def test_label_names_hide_lokis_internal_ones():
+    assert view.label_options(["__stream_shard__", "job"]) == [{"label": "job", "value": "job"}]
+
+
+def test_unreachable_loki_is_explained_with_the_setting_to_change():
+    alert = view.loki_unavailable(Unreachable("Loki", "connection refused"), "http://x:3100")
+    text = str(alert)
+    assert "Loki is not reachable at http://x:3100" in text
+    assert "STACKSCOPE_LOKI_URL" in text and "loki.url" in text
+    assert view.is_unreachable(Unreachable("Loki", "x"))
+    assert not view.is_unreachable(QueryError("Loki", "x"))
+
+
+def test_only_query_errors_go_under_the_editor():
+    assert view.query_error(Unreachable("Loki", "down")) is None
+    shown = str(view.query_error(QueryError("Loki", "parse error at line 1, col 6: x")))
+    assert "parse error at line 1, col 6: x" in shown
+
+
+def test_metric_answers_are_not_log_rows():
+    body = json.loads((FIXTURES / "loki_docs_query_range_matrix.json").read_text())
+    assert not view.is_log_frame(frame_from_response(body))
+    body = json.loads((FIXTURES / "grafana_streams_simple.json").read_text())
+    assert view.is_log_frame(frame_from_response(body))

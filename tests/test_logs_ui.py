@@ -1,0 +1,199 @@
+"""The Logs tab in headless Chromium against the Loki test double holding backend-style logs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+from app import create_app
+
+SCREENS = Path("/tmp/screens")
+BACKEND = {"job": "backend", "service_name": "backend", "env": "prod"}
+WORKER = {"job": "worker", "service_name": "worker", "env": "prod"}
+NGINX = {"job": "nginx", "service_name": "nginx", "env": "prod"}
+EVENTS = [
+    ("info", "api.tasks", "task created"),
+    ("info", "api.http", "request completed"),
+    ("error", "api.tasks", "task creation failed: database is locked"),
+    ("warning", "api.auth", "401 unauthorized: invalid token"),
+    ("info", "api.ws", "websocket disconnected (close code 1006)"),
+    ("debug", "api.db", "query finished"),
+]
+
+
+def backend_entries(start_ns: int, seconds: int = 2400, per_second: int = 5) -> list[tuple]:
+    """JSON backend lines, worker lines, nginx access lines; equal-timestamp clusters too."""
+    entries, n = [], 0
+    for s in range(seconds):
+        for k in range(per_second):
+            t = start_ns + s * 10**9 + k * 137_000_001
+            level, logger, message = EVENTS[n % len(EVENTS)]
+            record = {"timestamp": _rfc3339(t), "level": level, "logger": logger,
+                      "message": message, "request_id": f"req-{n:06d}",
+                      "user_id": str(n % 13), "trace_id": f"{n:032x}", "span_id": f"{n:016x}",
+                      "duration_ms": (n * 37) % 1500}
+            entries.append((t, BACKEND, json.dumps(record)))
+            n += 1
+        t = start_ns + s * 10**9 + 500_000_000
+        entries.append((t, NGINX, f'127.0.0.1 - - "GET /api/tasks HTTP/1.1" 200 {s % 900}'))
+        if s % 4 == 0:
+            entries.append((t, WORKER, json.dumps({"level": "info", "logger": "worker",
+                                                   "message": f"job {s} done"})))
+    burst = start_ns + 600 * 10**9 + 7  # a batch flushed at one nanosecond, across streams
+    entries += [(burst, BACKEND, json.dumps({"level": "info", "message": f"batch {i}"}))
+                for i in range(40)]
+    entries += [(burst, s, "=cmd|' /C calc'!A0 shared line") for s in (BACKEND, WORKER)]
+    return entries
+
+
+def _rfc3339(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + f".{ns % 10**9:09d}Z"
+
+
+@pytest.fixture
+def backend_loki(make_loki_double):
+    """A Loki double whose logs sit between 45 and 5 minutes ago (inside "Last 1 hour")."""
+    start_ns = time.time_ns() - 45 * 60 * 10**9
+    entries = backend_entries(start_ns)
+    double = make_loki_double(entries)
+    double.entries = entries
+    return double
+
+
+def logs_toml(url: str) -> str:
+    return f'[loki]\nurl = "{url}"\n\n[refresh]\nlogs = 3600\n'
+
+
+def open_logs(dash_duo, config):
+    SCREENS.mkdir(exist_ok=True)
+    dash_duo.start_server(create_app(config))
+    dash_duo.driver.get(dash_duo.server_url + "/?tab=logs")
+    dash_duo.wait_for_element("#logs-query")
+
+
+def until(condition, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.1)
+    return found
+
+
+def grid_rows(dash_duo):
+    return dash_duo.find_elements("#logs-grid .ag-center-cols-container .ag-row")
+
+
+def cell_texts(dash_duo, col_id):
+    """The texts of one column's rendered cells, read in one go (rows re-render under us)."""
+    return dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll("
+        "'#logs-grid .ag-center-cols-container [col-id=\"' + arguments[0] + '\"]')]"
+        ".map(e => e.textContent)", col_id)
+
+
+def run_query(dash_duo, text):
+    box = dash_duo.find_element("#logs-query")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.DELETE)
+    box.send_keys(text)
+    dash_duo.find_element("#logs-run").click()
+
+
+def test_query_shows_rows_volume_and_how_many_the_limit_cut(dash_duo, write_config,
+                                                            backend_loki):
+    open_logs(dash_duo, write_config(logs_toml(backend_loki.url)))
+    run_query(dash_duo, '{job="backend"} | json')
+    until(lambda: len(grid_rows(dash_duo)) > 10)
+    total = sum(1 for e in backend_loki.entries if e[1] is BACKEND)
+    dash_duo.wait_for_text_to_equal(
+        "#logs-count", f"showing 1,000 of {total:,} entries (limit 1,000)", timeout=15)
+    bars = dash_duo.find_elements("#logs-volume .barlayer .trace")
+    assert {"error", "warning", "info"} <= {
+        e.text for e in dash_duo.find_elements("#logs-volume .legendtext")}
+    assert len(bars) >= 3
+    first = grid_rows(dash_duo)[0]
+    level = first.find_element(By.CSS_SELECTOR, '[col-id="level"]')
+    assert level.text in ("info", "error", "warning", "debug")
+    assert "background-color" in level.get_attribute("style")
+    assert first.find_element(By.CSS_SELECTOR, '[col-id="@service"]').text == "backend"
+    dash_duo.driver.save_screenshot(str(SCREENS / "logs.png"))
+    dash_duo.find_element("#logs-search").send_keys("invalid token")
+    until(lambda: set(cell_texts(dash_duo, "@message")) == {"401 unauthorized: invalid token"})
+    assert dash_duo.get_logs() == []
+
+
+def test_label_browser_inserts_selector_and_loki_errors_show(dash_duo, write_config,
+                                                            backend_loki):
+    open_logs(dash_duo, write_config(logs_toml(backend_loki.url)))
+    until(lambda: len(grid_rows(dash_duo)) > 0 or dash_duo.find_element("#logs-count").text)
+    run_query(dash_duo, '{env="prod"} |= "job"')
+    dash_duo.select_dcc_dropdown("#logs-label-name", value="job")
+    until(lambda: [b for b in dash_duo.find_elements(".logs-label-value") if b.text == "worker"])
+    dash_duo.find_element('.logs-label-value[title=\'job="worker"\']').click()
+    until(lambda: dash_duo.find_element("#logs-query").get_attribute("value")
+          == '{env="prod", job="worker"} |= "job"')
+    dash_duo.find_element("#logs-run").click()
+    until(lambda: set(cell_texts(dash_duo, "@service")) == {"worker"})
+    run_query(dash_duo, '{job="backend')
+    dash_duo.wait_for_contains_text(
+        "#logs-query-error", "parse error at line 1, col 6: literal not terminated", timeout=15)
+    assert dash_duo.get_logs() == []
+
+
+def test_export_downloads_every_entry_of_the_range_once(dash_duo, write_config, backend_loki):
+    open_logs(dash_duo, write_config(logs_toml(backend_loki.url)))
+    run_query(dash_duo, '{env="prod"}')
+    until(lambda: len(grid_rows(dash_duo)) > 10)
+    dash_duo.find_element("#logs-export").click()
+    done = dash_duo.wait_for_contains_text("#logs-export-status", "Exported", timeout=90)
+    assert done is not False
+    folder = Path(dash_duo.download_path)
+    path = until(lambda: [p for p in folder.glob("logs-*.csv")], timeout=20)[0]
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    got = Counter((r["timestamp"], r["job"], r["line"].removeprefix("'")) for r in rows)
+    want = Counter((_rfc3339(t), labels["job"], line) for t, labels, line in
+                   backend_loki.entries)
+    assert got == want
+    assert len(rows) == len(backend_loki.entries) > 12_000
+    dash_duo.driver.save_screenshot(str(SCREENS / "logs-exported.png"))
+    assert dash_duo.get_logs() == []
+
+
+def test_cancel_stops_a_running_export(dash_duo, write_config, black_hole):
+    host, port = black_hole  # Loki accepts the connection and never answers
+    timeout = 8
+    open_logs(dash_duo, write_config(f'[loki]\nurl = "http://{host}:{port}"\n'
+                                     f"timeout = {timeout}\n"))
+    export_button = dash_duo.find_element("#logs-export")
+    export_button.click()
+    cancel = dash_duo.find_element("#logs-export-cancel")
+    until(lambda: cancel.is_enabled() and not export_button.is_enabled())
+    assert dash_duo.find_element("#logs-export-progress").is_displayed()
+    started = time.monotonic()
+    cancel.click()
+    until(lambda: export_button.is_enabled() and not cancel.is_enabled(), timeout=5)
+    assert not dash_duo.find_element("#logs-export-progress").is_displayed()
+    # Had the job lived on, Loki's timeout would have ended it with "Export failed: …".
+    time.sleep(max(0.0, timeout + 2 - (time.monotonic() - started)))
+    assert dash_duo.find_element("#logs-export-status").text == ""
+    assert dash_duo.get_logs() == []
+
+
+def test_loki_down_says_so_and_how_to_point_at_one(dash_duo, write_config, closed_port):
+    open_logs(dash_duo, write_config(logs_toml(f"http://127.0.0.1:{closed_port}")))
+    dash_duo.wait_for_contains_text(
+        ".logs-unreachable", f"Loki is not reachable at http://127.0.0.1:{closed_port}",
+        timeout=15)
+    text = dash_duo.find_element(".logs-unreachable").text
+    assert "connection refused" in text and "STACKSCOPE_LOKI_URL" in text
+    assert dash_duo.find_elements(".alert-danger") == []
+    dash_duo.driver.save_screenshot(str(SCREENS / "logs-loki-down.png"))
+    assert dash_duo.get_logs() == []
