@@ -291,7 +291,8 @@ def start_with_port_retry(launch: Callable[[int], Proc], port: int | None, host:
         return launch(free_port(host))
 
 
-def _ready_or_stopped(proc: Proc, wait: Callable[[], None]) -> Proc:
+def ready_or_stopped(proc: Proc, wait: Callable[[], None]) -> Proc:
+    """``proc`` once ``wait`` returns; stopped again if waiting fails."""
     try:
         wait()
     except BaseException:
@@ -326,7 +327,7 @@ def start_redis(dir: Path | str, port: int | None = None, *, host: str = LOCALHO
         conf = dir / "redis.conf"
         conf.write_text(redis_conf(dir, host, port))
         proc = spawn("redis", [exe, str(conf)], dir, port=port, url=None, host=host)
-        return _ready_or_stopped(proc, lambda: wait_tcp(host, port, START_TIMEOUT, proc))
+        return ready_or_stopped(proc, lambda: wait_tcp(host, port, START_TIMEOUT, proc))
 
     return start_with_port_retry(launch, port, host)
 
@@ -391,7 +392,7 @@ def start_nginx(dir: Path | str, port: int | None = None, *, upstream_url: str |
         args = [exe, "-p", f"{dir}/", "-c", str(conf), "-e", "stderr"]
         url = f"http://{host}:{port}"
         proc = spawn("nginx", args, dir, port=port, url=url, host=host)
-        return _ready_or_stopped(proc, lambda: wait_http(url + "/", START_TIMEOUT, proc))
+        return ready_or_stopped(proc, lambda: wait_http(url + "/", START_TIMEOUT, proc))
 
     return start_with_port_retry(launch, port, host)
 
@@ -439,7 +440,7 @@ def start_prometheus(dir: Path | str, port: int | None = None, *, config_yaml: s
                 "--web.enable-lifecycle", "--web.enable-admin-api", *extra_args]
         url = f"http://{host}:{port}"
         proc = spawn("prometheus", args, dir, port=port, url=url, host=host)
-        return _ready_or_stopped(proc, lambda: wait_http(url + "/-/ready", START_TIMEOUT, proc))
+        return ready_or_stopped(proc, lambda: wait_http(url + "/-/ready", START_TIMEOUT, proc))
 
     return start_with_port_retry(launch, port, host)
 
@@ -505,7 +506,7 @@ def start_node_exporter(dir: Path | str, port: int | None = None, *, host: str =
                 f"--collector.textfile.directory={dir / 'textfile'}", *extra_args]
         url = f"http://{host}:{port}"
         proc = spawn("node_exporter", args, dir, port=port, url=url, host=host)
-        return _ready_or_stopped(proc, lambda: wait_http(url + "/metrics", START_TIMEOUT, proc))
+        return ready_or_stopped(proc, lambda: wait_http(url + "/metrics", START_TIMEOUT, proc))
 
     return start_with_port_retry(launch, port, host)
 
@@ -527,7 +528,7 @@ def start_alertmanager(dir: Path | str, port: int | None = None, *, config_yaml:
                 f"--web.listen-address={host}:{port}", "--cluster.listen-address=", *extra_args]
         url = f"http://{host}:{port}"
         proc = spawn("alertmanager", args, dir, port=port, url=url, host=host)
-        return _ready_or_stopped(proc, lambda: wait_http(url + "/-/ready", START_TIMEOUT, proc))
+        return ready_or_stopped(proc, lambda: wait_http(url + "/-/ready", START_TIMEOUT, proc))
 
     return start_with_port_retry(launch, port, host)
 
@@ -546,6 +547,6 @@ def start_victoria_metrics(dir: Path | str, port: int | None = None, *,
                 *extra_args]
         url = f"http://{host}:{port}"
         proc = spawn("victoria_metrics", args, dir, port=port, url=url, host=host)
-        return _ready_or_stopped(proc, lambda: wait_http(url + "/health", START_TIMEOUT, proc))
+        return ready_or_stopped(proc, lambda: wait_http(url + "/health", START_TIMEOUT, proc))
 
     return start_with_port_retry(launch, port, host)

@@ -1,0 +1,590 @@
+"""`make run`: a real local stack on 127.0.0.1 with a week of history, and the dashboard on it.
+
+    python -m stack.run [--dir .stack] [--PORT-NAME-port N ...] [--free-ports]
+                        [--history-days 7] [--reset-history] [--no-dashboard]
+
+Starts Redis, node_exporter, the demo API (``stack.demo_api``), NGINX in front of it,
+Alertmanager, Loki and Promtail when their binaries are on PATH, then writes the history once
+(``stack.history``) and starts Prometheus on it; then writes ``<dir>/stackscope.toml`` and
+serves the dashboard (``app.py --config``) on it. All state stays under ``--dir``.
+
+Every server runs in its own process group (``stack.services``); Ctrl-C or SIGTERM stops
+them all. A small watchdog process holds one end of a pipe whose other end only this process
+has: if this process dies, even by SIGKILL, the pipe closes and the watchdog ends every group
+still registered, so nothing is left running.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from string import Template
+
+from stack import services
+from stack.history import DEFAULT_DAYS, History, Targets, ensure_history
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG_DIR = Path(__file__).with_name("config")
+HOST = services.LOCALHOST
+#: Commands the stack cannot run without (Loki and Promtail are optional).
+NEEDED = ("redis-server", "nginx", "prometheus", "promtool", "prometheus-node-exporter",
+          "prometheus-alertmanager")
+
+
+@dataclass(frozen=True)
+class Port:
+    """One of the stack's ports: its default and how to change it."""
+
+    key: str
+    label: str
+    default: int
+
+    @property
+    def env(self) -> str:
+        return f"STACKSCOPE_STACK_{self.key.upper()}_PORT"
+
+    @property
+    def flag(self) -> str:
+        return f"--{self.key.replace('_', '-')}-port"
+
+
+PORTS = (
+    Port("dashboard", "the dashboard", 8050),
+    Port("prometheus", "Prometheus", 9090),
+    Port("alertmanager", "Alertmanager", 9093),
+    Port("node_exporter", "node_exporter", 9100),
+    Port("redis", "Redis", 6379),
+    Port("nginx", "NGINX", 8080),
+    Port("api", "the demo API", 8000),
+    Port("loki", "Loki", 3100),
+    Port("promtail", "Promtail", 9080),
+)
+PORTS_BY_KEY = {p.key: p for p in PORTS}
+
+
+class StackError(Exception):
+    """The stack cannot start; the message says what to do."""
+
+
+class Shutdown(Exception):
+    """SIGTERM or SIGHUP arrived: stop the stack as for Ctrl-C."""
+
+
+# ---------------------------------------------------------------- ports and packages
+
+
+def resolve_ports(flags: Mapping[str, int | None], env: Mapping[str, str], *,
+                  free: bool = False, pick: Callable[[], int] = services.free_port
+                  ) -> dict[str, int]:
+    """Each port: flag > STACKSCOPE_STACK_<NAME>_PORT > (a free port if ``free``) > default."""
+    ports = {}
+    for p in PORTS:
+        if flags.get(p.key) is not None:
+            ports[p.key] = port_number(str(flags[p.key]), p.flag)
+        elif env.get(p.env):
+            ports[p.key] = port_number(env[p.env], p.env)
+        else:
+            ports[p.key] = pick() if free else p.default
+    return ports
+
+
+def port_number(text: str, where: str) -> int:
+    """``text`` as a port number; StackError naming ``where`` when it is not one."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise StackError(f"{where} {text!r}: must be a port number (1-65535)")
+    return int(text)
+
+
+def port_problems(ports: Mapping[str, int], keys, host: str = HOST) -> list[str]:
+    """One line per port in ``keys`` that is taken or shared, naming how to change it."""
+    problems, seen = [], {}
+    for key in keys:
+        p, number = PORTS_BY_KEY[key], ports[key]
+        if number in seen:
+            problems.append(f"{p.label} and {seen[number]} both have port {number}; "
+                            f"set {p.env}=<port> (or {p.flag} <port>)")
+        seen[number] = p.label
+        if not port_is_free(host, number):
+            problems.append(f"port {number} for {p.label} is taken{listener(number)}; stop it, "
+                            f"or set {p.env}=<port> (or pass {p.flag} <port>)")
+    return problems
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now (TIME_WAIT does not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def listener(port: int) -> str:
+    """' by pid 42 (redis-server)' when the process listening on ``port`` can be seen."""
+    import psutil
+
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+                return f" by pid {conn.pid} ({psutil.Process(conn.pid).name()})"
+    except (psutil.Error, OSError):
+        pass
+    return ""
+
+
+def missing_packages(find: Callable[[str], str] = services.find_binary) -> list[str]:
+    """Debian packages whose commands the stack needs and cannot find."""
+    missing = set()
+    for command in NEEDED:
+        try:
+            find(command)
+        except services.MissingBinaryError:
+            missing.add(services.BINARIES[command][1])
+    return sorted(missing)
+
+
+def install_packages(packages: list[str], *, is_root: bool, script: Path) -> None:
+    """Install ``packages`` when root; otherwise raise with the exact apt-get command."""
+    command = f"sudo apt-get install -y --no-install-recommends {' '.join(packages)}"
+    if not is_root or not script.is_file():
+        raise StackError(f"missing Debian packages: {' '.join(packages)}; run: {command}")
+    if subprocess.run(["bash", str(script), *packages], check=False).returncode != 0:
+        raise StackError(f"installing {' '.join(packages)} failed; try: {command}")
+
+
+def want_loki() -> bool:
+    """Loki and Promtail run only when both binaries are on PATH (no registry here has them)."""
+    return bool(shutil.which("loki") and shutil.which("promtail"))
+
+
+# ---------------------------------------------------------------- the stack
+
+
+@dataclass
+class Stack:
+    """The started servers, in start order; ``stop()`` ends them in reverse."""
+
+    dir: Path
+    host: str
+    ports: dict[str, int]
+    procs: dict[str, services.Proc] = field(default_factory=dict)
+    history: History | None = None
+    on_start: Callable[[services.Proc], None] = lambda proc: None
+    on_stop: Callable[[services.Proc], None] = lambda proc: None
+
+    def url(self, key: str) -> str:
+        """``http://host:port`` of one of the stack's servers."""
+        return f"http://{self.host}:{self.ports[key]}"
+
+    def add(self, key: str, proc: services.Proc) -> services.Proc:
+        """Keep ``proc`` to stop it later."""
+        self.procs[key] = proc
+        self.on_start(proc)
+        return proc
+
+    def stop(self) -> None:
+        """Stop every server, last started first; safe to call twice."""
+        for proc in reversed(list(self.procs.values())):
+            proc.stop()
+            self.on_stop(proc)
+
+
+def start_stack(directory: Path | str, ports: Mapping[str, int], *, host: str = HOST,
+                scrape_interval: str = "15s", evaluation_interval: str | None = None,
+                history_days: float = DEFAULT_DAYS, loki: bool = False,
+                on_start: Callable[[services.Proc], None] = lambda proc: None,
+                on_stop: Callable[[services.Proc], None] = lambda proc: None,
+                say: Callable[[str], None] = print) -> Stack:
+    """Start every server of the demo stack under ``directory``; on failure, stop them again."""
+    stack = Stack(Path(directory).resolve(), host, dict(ports), on_start=on_start,
+                  on_stop=on_stop)
+    try:
+        start_servers(stack, loki)
+        stack.history = write_history(stack, history_days, say)
+        say("starting Prometheus…")
+        stack.add("prometheus", start_prometheus(stack, scrape_interval, evaluation_interval))
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+def start_servers(stack: Stack, loki: bool) -> None:
+    """Everything but Prometheus, which must wait for the history."""
+    d, host, ports = stack.dir, stack.host, stack.ports
+    stack.add("redis", services.start_redis(d / "redis", ports["redis"], host=host))
+    stack.add("node_exporter", services.start_node_exporter(
+        d / "node_exporter", ports["node_exporter"], host=host))
+    redis = stack.procs["redis"]
+    stack.add("api", start_api(d / "api", ports["api"], host=host,
+                               redis=f"{redis.host}:{redis.port}", log_file=d / "logs" / "api.log",
+                               traffic_url=stack.url("nginx")))
+    stack.add("nginx", services.start_nginx(d / "nginx", ports["nginx"],
+                                            upstream_url=stack.url("api"), host=host))
+    stack.add("alertmanager", services.start_alertmanager(
+        d / "alertmanager", ports["alertmanager"], host=host,
+        config_yaml=(CONFIG_DIR / "alertmanager.yml").read_text()))
+    if loki:
+        stack.add("loki", start_loki(stack))
+        stack.add("promtail", start_promtail(stack))
+
+
+def start_api(directory: Path, port: int, *, host: str, redis: str, log_file: Path,
+              traffic_url: str) -> services.Proc:
+    """Start ``stack.demo_api`` on ``port``, its JSON log in ``log_file``; ready on /health."""
+    # Run as a file (spawn() runs it in its state directory; it imports nothing from this
+    # repo); -P keeps stack/ off sys.path, where history.py or run.py could shadow a module.
+    args = [sys.executable, "-P", str(Path(__file__).with_name("demo_api.py")), "--host", host,
+            "--port", str(port), "--redis", redis, "--log-file", str(log_file),
+            "--traffic-url", traffic_url]
+    url = f"http://{host}:{port}"
+    proc = services.spawn("demo_api", args, directory, port=port, url=url, host=host)
+    return services.ready_or_stopped(
+        proc, lambda: services.wait_http(url + "/health", services.START_TIMEOUT, proc))
+
+
+def start_loki(stack: Stack) -> services.Proc:
+    """Start Loki from stack/config/loki.yml; ready once it accepts connections."""
+    d = stack.dir / "loki"
+    d.mkdir(parents=True, exist_ok=True)
+    conf = d / "loki.yml"
+    conf.write_text(loki_yaml(stack, services.free_port(stack.host)))
+    proc = services.spawn("loki", [shutil.which("loki") or "loki", f"-config.file={conf}"], d,
+                          port=stack.ports["loki"], url=stack.url("loki"), host=stack.host)
+    # Loki's /ready says 503 for its first 15 s; the Status tab shows when it turns ready.
+    return services.ready_or_stopped(
+        proc, lambda: services.wait_tcp(stack.host, stack.ports["loki"], 60, proc))
+
+
+def start_promtail(stack: Stack) -> services.Proc:
+    """Start Promtail shipping the demo API's and NGINX's logs to Loki."""
+    d = stack.dir / "promtail"
+    d.mkdir(parents=True, exist_ok=True)
+    conf = d / "promtail.yml"
+    conf.write_text(promtail_yaml(stack))
+    proc = services.spawn("promtail", [shutil.which("promtail") or "promtail",
+                                       f"-config.file={conf}"], d, port=stack.ports["promtail"],
+                          url=stack.url("promtail"), host=stack.host)
+    return services.ready_or_stopped(
+        proc, lambda: services.wait_tcp(stack.host, stack.ports["promtail"], 60, proc))
+
+
+def loki_yaml(stack: Stack, grpc_port: int) -> str:
+    """stack/config/loki.yml filled in: this stack's host, ports and directory."""
+    return Template((CONFIG_DIR / "loki.yml").read_text()).substitute(
+        host=stack.host, port=stack.ports["loki"], grpc_port=grpc_port, dir=stack.dir / "loki")
+
+
+def promtail_yaml(stack: Stack) -> str:
+    """stack/config/promtail.yml filled in: ship <dir>/logs/*.log and NGINX's access log."""
+    return Template((CONFIG_DIR / "promtail.yml").read_text()).substitute(
+        host=stack.host, port=stack.ports["promtail"], dir=stack.dir / "promtail",
+        loki_url=stack.url("loki"), logs=stack.dir / "logs",
+        nginx_log=stack.dir / "nginx" / "access.log")
+
+
+def write_history(stack: Stack, days: float, say: Callable[[str], None]) -> History:
+    """The week of history in Prometheus' data dir: reused if there, else written now."""
+    node = stack.procs["node_exporter"]
+    targets = Targets(api=f"{stack.host}:{stack.ports['api']}", node=f"{node.host}:{node.port}")
+    made = ensure_history(stack.dir / "prometheus" / "data", targets,
+                          lambda: fetch_text(node.url + "/metrics"), days=days, say=say)
+    if made.targets != asdict(targets):
+        say(f"note: the history was written for other ports ({made.targets['api']}, "
+            f"{made.targets['node']}), so live series will not continue it; --reset-history "
+            "writes one for these")
+    return made
+
+
+def fetch_text(url: str) -> str:
+    """The body of a GET, as text."""
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return resp.read().decode()
+
+
+def prometheus_yaml(stack: Stack, scrape_interval: str, evaluation_interval: str | None) -> str:
+    """Scrape everything that exposes metrics; rules from stack/config/rules.yml."""
+    jobs = {"prometheus": [services.SELF_ADDRESS]}
+    for job, key in (("node", "node_exporter"), ("api", "api"), ("alertmanager", "alertmanager"),
+                     ("loki", "loki"), ("promtail", "promtail")):
+        if key in stack.procs:
+            jobs[job] = [f"{stack.host}:{stack.ports[key]}"]
+    return services.scrape_config(jobs, interval=scrape_interval, rule_files=["rules.yml"],
+                                  evaluation_interval=evaluation_interval,
+                                  alertmanagers=[f"{stack.host}:{stack.ports['alertmanager']}"])
+
+
+def start_prometheus(stack: Stack, scrape_interval: str,
+                     evaluation_interval: str | None) -> services.Proc:
+    """Start Prometheus on the history, scraping the stack and sending alerts on."""
+    d = stack.dir / "prometheus"
+    return services.start_prometheus(
+        d, stack.ports["prometheus"], host=stack.host, data_dir=d / "data",
+        # Alerts evaluated before Alertmanager is discovered (~5 s) are otherwise resent only
+        # after the default 1 m: a firing alert would take a minute to show there.
+        extra_args=["--rules.alert.resend-delay=5s"],
+        config_yaml=prometheus_yaml(stack, scrape_interval, evaluation_interval),
+        rule_files={"rules.yml": (CONFIG_DIR / "rules.yml").read_text()})
+
+
+# ---------------------------------------------------------------- the dashboard
+
+
+def dashboard_toml(stack: Stack, dashboard_port: int) -> str:
+    """The dashboard's configuration for this stack (services it does not run show Offline)."""
+    def q(value) -> str:
+        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    host, ports = stack.host, stack.ports
+    lines = ["# Written by `make run` (stack/run.py) on every start: edits are overwritten.",
+             "[server]", f"host = {q(host)}", f"port = {dashboard_port}", "",
+             "[cache]", f"dir = {q(stack.dir / 'cache')}", "",
+             "[prometheus]", f"url = {q(stack.url('prometheus'))}", "",
+             "[alertmanager]", f"url = {q(stack.url('alertmanager'))}", "",
+             "[loki]", f"url = {q(stack.url('loki'))}", "",
+             "[metrics]", "scrape_interval = 15", ""]
+    services_ = [("Redis", "tcp", ports["redis"], "", "data"),
+                 ("NGINX", "http", ports["nginx"], "/", "edge"),
+                 ("Backend API", "http", ports["api"], "/health", "app"),
+                 ("Frontend", "http", 3000, "/", "app"),  # the demo stack has none
+                 ("Prometheus", "http", ports["prometheus"], "/-/ready", "monitoring"),
+                 ("Alertmanager", "http", ports["alertmanager"], "/-/ready", "monitoring"),
+                 ("node_exporter", "http", ports["node_exporter"], "/metrics", "monitoring"),
+                 ("Loki", "http", ports["loki"], "/ready", "monitoring"),
+                 ("Promtail", "http", ports["promtail"], "/ready", "monitoring")]
+    for name, kind, port, path, group in services_:
+        lines += ["[[services]]", f"name = {q(name)}", f"kind = {q(kind)}", f"host = {q(host)}",
+                  f"port = {port}", *([f"path = {q(path)}"] if path else []),
+                  f"group = {q(group)}", ""]
+    return "\n".join(lines)
+
+
+def start_dashboard(stack: Stack, config_path: Path, port: int,
+                    timeout: float = 90) -> services.Proc:
+    """Serve ``app.py --config`` on ``port``; ready once its /health answers."""
+    url = f"http://{stack.host}:{port}"
+    args = [sys.executable, str(REPO / "app.py"), "--config", str(config_path),
+            "--host", stack.host, "--port", str(port)]
+    proc = services.spawn("dashboard", args, stack.dir / "dashboard", port=port, url=url,
+                          host=stack.host)
+    return services.ready_or_stopped(
+        proc, lambda: services.wait_http(url + "/health", timeout, proc))
+
+
+# ---------------------------------------------------------------- the watchdog
+
+
+class Reaper:
+    """A watchdog process that ends the stack's process groups if this process dies."""
+
+    def __init__(self, popen: subprocess.Popen, pipe):
+        self.popen, self.pipe = popen, pipe
+
+    @classmethod
+    def start(cls) -> Reaper:
+        """Start the watchdog in a session of its own (Ctrl-C must not end it first)."""
+        read, write = os.pipe()
+        popen = subprocess.Popen([sys.executable, "-m", "stack.run", "--reap-fd", str(read)],
+                                 cwd=REPO, pass_fds=(read,), stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+        os.close(read)
+        return cls(popen, os.fdopen(write, "w", buffering=1))
+
+    def watch(self, proc: services.Proc) -> None:
+        """End ``proc``'s group if this process dies."""
+        self.pipe.write(f"+{proc.popen.pid}\n")
+
+    def forget(self, proc: services.Proc) -> None:
+        """``proc`` was stopped: its group id may be reused, leave it alone."""
+        self.pipe.write(f"-{proc.popen.pid}\n")
+
+    def close(self) -> None:
+        """Let the watchdog end (it ends any group still registered) and wait for it."""
+        self.pipe.close()
+        self.popen.wait(timeout=15)
+
+
+def reap(fd: int, grace: float = 5.0) -> None:
+    """The watchdog: track group ids from ``fd`` until EOF, then end the groups still there."""
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    groups: set[int] = set()
+    with os.fdopen(fd) as pipe:
+        for line in pipe:
+            (groups.add if line[0] == "+" else groups.discard)(int(line[1:]))
+    end_groups(groups, grace)
+
+
+def end_groups(groups: set[int], grace: float) -> None:
+    """SIGTERM each process group, SIGKILL those still there after ``grace`` seconds."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+        deadline = time.monotonic() + grace
+        while groups and time.monotonic() < deadline:
+            groups = {g for g in groups if _group_alive(g)}
+            time.sleep(0.05)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- the command
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """The command line of ``python -m stack.run``."""
+    parser = argparse.ArgumentParser(prog="python -m stack.run",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", default=os.environ.get("STACKSCOPE_STACK_DIR",
+                                                        str(REPO / ".stack")),
+                        help="where all state goes (default .stack; $STACKSCOPE_STACK_DIR)")
+    for p in PORTS:
+        parser.add_argument(p.flag, type=int, dest=p.key, metavar="N",
+                            help=f"port of {p.label} (default {p.default}; ${p.env})")
+    parser.add_argument("--free-ports", action="store_true",
+                        help="free ports instead of the defaults (a second stack beside one)")
+    parser.add_argument("--history-days", type=float, default=DEFAULT_DAYS, metavar="DAYS",
+                        help="days of history written on the first run (default: a week and "
+                             "an hour)")
+    parser.add_argument("--reset-history", action="store_true",
+                        help="delete Prometheus' data and write a fresh history")
+    parser.add_argument("--no-dashboard", action="store_true", help="start only the stack")
+    parser.add_argument("--reap-fd", type=int, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    """Start the stack and the dashboard, wait for Ctrl-C; the exit code."""
+    args = parse_args(argv)
+    if args.reap_fd is not None:
+        reap(args.reap_fd)
+        return 0
+    try:
+        ports, loki = prepare(args)
+    except StackError as exc:
+        print(f"stack.run: {exc}", file=sys.stderr)
+        return 1
+    return run(args, ports, loki)
+
+
+def prepare(args) -> tuple[dict[str, int], bool]:
+    """Ports resolved and free, packages installed; StackError says what is wrong."""
+    ports = resolve_ports(vars(args), os.environ, free=args.free_ports)
+    loki = want_loki()
+    keys = [p.key for p in PORTS if (loki or p.key not in ("loki", "promtail"))
+            and not (args.no_dashboard and p.key == "dashboard")]
+    problems = port_problems(ports, keys)
+    if problems:
+        raise StackError("\n  ".join(["cannot start the stack:", *problems]))
+    missing = missing_packages()
+    if missing:
+        install_packages(missing, is_root=os.geteuid() == 0,
+                         script=REPO / "scripts" / "ensure_packages.sh")
+    return ports, loki
+
+
+def _shutdown(signum, frame):
+    raise Shutdown(signal.Signals(signum).name)
+
+
+def run(args, ports: dict[str, int], loki: bool) -> int:
+    """Start everything, print where it is, watch it; stop it all on the way out."""
+    # A shell starts background jobs with SIGINT ignored; Ctrl-C must still stop the stack.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _shutdown)
+    directory = Path(args.dir).resolve()
+    if args.reset_history:
+        shutil.rmtree(directory / "prometheus" / "data", ignore_errors=True)
+    reaper = Reaper.start()
+    stack = None
+    try:
+        print(f"starting the demo stack in {directory} …", flush=True)
+        stack = start_stack(directory, ports, history_days=args.history_days, loki=loki,
+                            on_start=reaper.watch, on_stop=reaper.forget,
+                            say=lambda line: print(line, flush=True))
+        if not args.no_dashboard:
+            config = directory / "stackscope.toml"
+            config.write_text(dashboard_toml(stack, ports["dashboard"]))
+            print("starting the dashboard…", flush=True)
+            stack.add("dashboard", start_dashboard(stack, config, ports["dashboard"]))
+        print(summary(stack, loki), flush=True)
+        return watch(stack)
+    except (KeyboardInterrupt, Shutdown):
+        print("\nstopping the demo stack…", flush=True)
+        return 0
+    except services.ServiceError as exc:
+        print(f"stack.run: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if stack is not None:
+            stack.stop()
+        reaper.close()
+
+
+def watch(stack: Stack, poll: float = 1.0) -> int:
+    """Wait until a server exits by itself (1, with its log tail); Ctrl-C ends the wait."""
+    while True:
+        for proc in stack.procs.values():
+            if not proc.alive():
+                print(f"{proc.name} exited with code {proc.popen.returncode}; last lines of "
+                      f"{proc.log_path}:\n{services.log_tail(proc.log_path)}\n"
+                      "stopping the demo stack.", file=sys.stderr, flush=True)
+                return 1
+        time.sleep(poll)
+
+
+def summary(stack: Stack, loki: bool, now: Callable[[], float] = time.time) -> str:
+    """The readiness lines: what runs where."""
+    h, p = stack.host, stack.ports
+    rows = []
+    if "dashboard" in stack.procs:
+        rows.append(("Dashboard", stack.url("dashboard"), "← open this"))
+    rows += [("Prometheus", stack.url("prometheus"), history_note(stack.history, now())),
+             ("Alertmanager", stack.url("alertmanager"), "alert rules: stack/config/rules.yml"),
+             ("node_exporter", stack.url("node_exporter") + "/metrics", ""),
+             ("Redis", f"{h}:{p['redis']}", ""),
+             ("NGINX", stack.url("nginx"), "proxies /api/, /metrics, /health to the demo API"),
+             ("Demo API", stack.url("api"), f"JSON logs in {stack.dir / 'logs' / 'api.log'}")]
+    if loki:
+        rows += [("Loki", stack.url("loki"), ""), ("Promtail", stack.url("promtail"), "")]
+    else:
+        rows.append(("Loki", "not started", "no `loki`/`promtail` on PATH: the Logs tab says so"))
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"  {name.ljust(width)}  {where}  {note}".rstrip() for name, where, note in rows]
+    return "\n".join(["", "stackscope demo stack is up (server logs: "
+                      f"{stack.dir}/<server>/<server>.log):", *lines, "Ctrl-C stops everything."])
+
+
+def history_note(history: History | None, now: float) -> str:
+    """How much history Prometheus has, and whether there is a gap since it was written."""
+    if history is None:
+        return ""
+    note = history.describe() + (" (written now)" if history.generated else " (reused)")
+    if now - history.end > 3600:
+        note += "; no data for the time the stack was stopped (--reset-history: a fresh week)"
+    return note
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""`make run`'s stack, started the way stack.run starts it, in a temp dir on free ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from config import load_config
+from stack import history, run, services
+
+REPO = Path(__file__).resolve().parents[1]
+WEEK = 7 * 86_400
+
+
+def get_json(url: str, **params):
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    with urllib.request.urlopen(url + query, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def promql(stack, query: str, **params) -> list:
+    body = get_json(stack.url("prometheus") + "/api/v1/query", query=query, **params)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def eventually(check, timeout: float = 30, every: float = 0.25):
+    """``check()``'s first truthy result, polling; fails with the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            assert result, f"still {result!r} after {timeout} s"
+            return result
+        time.sleep(every)
+
+
+def processes_under(directory: Path) -> list[psutil.Process]:
+    """Running processes whose command line names ``directory`` (every server's does)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if str(directory) in cmdline and proc.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(proc)
+    return found
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The whole stack with a week of history, scraping and evaluating every second."""
+    ports = run.resolve_ports({}, {}, free=True)
+    made = run.start_stack(tmp_path_factory.mktemp("stack"), ports, scrape_interval="1s",
+                           evaluation_interval="1s", say=lambda line: None)
+    yield made
+    made.stop()
+
+
+def test_prometheus_holds_a_week_of_history(stack):
+    assert stack.history.generated
+    assert stack.history.end - stack.history.start == WEEK + 3600
+    selector = 'http_requests_total{route="/api/items/:id", status="200"}'
+    samples = promql(stack, f"count_over_time({selector}[8d])")
+    assert len(samples) == 1  # the live series continues the history's: same labels
+    assert int(samples[0]["value"][1]) >= 6.5 * 86_400 / history.RESOLUTION
+    oldest = promql(stack, f"min_over_time(timestamp({selector})[8d:1h])")
+    assert time.time() - float(oldest[0]["value"][1]) >= 6.5 * 86_400
+
+
+def test_node_history_continues_into_the_live_scrape(stack):
+    node = f"{stack.host}:{stack.ports['node_exporter']}"
+    eventually(lambda: promql(stack, f'up{{job="node", instance="{node}"}} == 1'))
+    idle = f'node_cpu_seconds_total{{cpu="0", mode="idle", instance="{node}"}}'
+    counted = promql(stack, f"count_over_time({idle}[8d])")
+    assert int(counted[0]["value"][1]) >= 6.5 * 86_400 / history.RESOLUTION
+    latest = eventually(lambda: promql(stack, f"time() - timestamp({idle}) < 5"))
+    assert len(latest) == 1
+
+
+def test_the_incident_shows_at_the_week_range(stack):
+    ratio = ('sum(rate(http_requests_total{status=~"5.."}[10m]))'
+             " / sum(rate(http_requests_total[10m]))")
+    start, end = history.story(stack.history.end).incident
+    during = promql(stack, ratio, time=(start + end) / 2)
+    day_before = promql(stack, ratio, time=(start + end) / 2 - 86_400)
+    assert float(during[0]["value"][1]) > 0.15 > 0.03 > float(day_before[0]["value"][1])
+    versions = promql(stack, "count by (version) (count_over_time(app_build_info[8d]))")
+    assert {v["metric"]["version"] for v in versions} == {"1.3.2", "1.4.0", "1.4.1", "1.5.0"}
+
+
+def test_every_scrape_target_is_up(stack):
+    jobs = {"prometheus", "node", "api", "alertmanager"}
+    up = eventually(lambda: {r["metric"]["job"] for r in promql(stack, "up == 1")} >= jobs)
+    assert up
+
+
+def test_demo_api_serves_health_metrics_and_writes_json_logs(stack):
+    assert get_json(stack.url("nginx") + "/health")["status"] == "ok"  # through NGINX
+    with urllib.request.urlopen(stack.url("api") + "/metrics", timeout=10) as resp:
+        metrics = resp.read().decode()
+    for name in ("http_requests_total", "http_request_duration_seconds_bucket",
+                 "http_active_connections", "cache_hits_total", "cache_misses_total",
+                 'app_build_info{version="1.5.0"}'):
+        assert name in metrics
+    log = stack.dir / "logs" / "api.log"
+
+    def requests_logged():
+        lines = [json.loads(x) for x in log.read_text().splitlines()]
+        return [x for x in lines if x["logger"] == "api.http"]
+
+    lines = eventually(requests_logged, timeout=30)
+    assert set(lines[0]) >= {"timestamp", "level", "logger", "message", "request_id", "user_id",
+                             "trace_id", "span_id"}
+    # Its own traffic goes through NGINX, so NGINX logs it too.
+    assert eventually(lambda: "/api/" in (stack.dir / "nginx" / "access.log").read_text())
+
+
+def test_alerts_reach_alertmanager(stack):
+    def firing():
+        alerts = get_json(stack.url("alertmanager") + "/api/v2/alerts")
+        return [a for a in alerts if a["labels"]["alertname"] == "Watchdog"
+                and a["status"]["state"] == "active"]
+
+    assert eventually(firing)
+    states = eventually(lambda: {a["labels"]["alertname"]: a["state"] for a in get_json(
+        stack.url("prometheus") + "/api/v1/alerts")["data"]["alerts"]}.get("CacheHitRatioLow"))
+    assert states == "pending"  # it waits 2 h
+
+
+def test_configs_are_valid_for_their_tools(stack):
+    promtool = services.find_binary("promtool")
+    checked = subprocess.run([promtool, "check", "config", str(stack.dir / "prometheus" /
+                                                               "prometheus.yml")],
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    amtool = Path(services.find_binary("prometheus-alertmanager")).with_name("amtool")
+    checked = subprocess.run([str(amtool), "check-config", str(run.CONFIG_DIR /
+                                                               "alertmanager.yml")],
+                             capture_output=True, text=True, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_history_is_reused_not_rewritten(stack):
+    def no_backfill(*args, **kwargs):
+        raise AssertionError("the history must not be written twice")
+
+    again = run.ensure_history(stack.dir / "prometheus" / "data", history.Targets("a", "b"),
+                               lambda: "", backfill=no_backfill)
+    assert (again.start, again.end, again.generated) == (stack.history.start,
+                                                         stack.history.end, False)
+
+
+def test_dashboard_config_points_at_the_stack(stack, tmp_path):
+    path = tmp_path / "stackscope.toml"
+    path.write_text(run.dashboard_toml(stack, 8123))
+    config = load_config(str(path), env={})
+    assert config.prometheus.url == stack.url("prometheus")
+    assert config.alertmanager.url == stack.url("alertmanager")
+    assert config.server.port == 8123
+    ports = {s.name: s.port for s in config.services}
+    assert ports["Redis"] == stack.ports["redis"] and ports["Backend API"] == stack.ports["api"]
+    assert {"Loki", "Promtail", "Frontend"} <= set(ports)  # shown Offline when absent
+
+
+def test_loki_and_promtail_configs_point_at_this_stack(stack):
+    # No registry here ships loki/promtail, so only their configs can be checked.
+    loki = run.loki_yaml(stack, 4321)
+    promtail = run.promtail_yaml(stack)
+    assert "$" not in loki + promtail
+    assert f"http_listen_port: {stack.ports['loki']}" in loki and "grpc_listen_port: 4321" in loki
+    assert f"path_prefix: {stack.dir / 'loki'}" in loki
+    assert f"url: {stack.url('loki')}/loki/api/v1/push" in promtail
+    assert f"__path__: {stack.dir / 'logs'}/*.log" in promtail
+
+
+def test_ports_come_from_flags_then_environment_then_defaults():
+    env = {"STACKSCOPE_STACK_REDIS_PORT": "7001", "STACKSCOPE_STACK_API_PORT": "7002"}
+    ports = run.resolve_ports({"redis": 7000, "api": None}, env)
+    assert (ports["redis"], ports["api"], ports["prometheus"]) == (7000, 7002, 9090)
+    picked = iter(range(20_000, 20_100))
+    free = run.resolve_ports({}, env, free=True, pick=lambda: next(picked))
+    assert free["api"] == 7002 and free["dashboard"] == 20_000
+    with pytest.raises(run.StackError, match="STACKSCOPE_STACK_REDIS_PORT 'abc': must be a port"):
+        run.resolve_ports({}, {"STACKSCOPE_STACK_REDIS_PORT": "abc"})
+    with pytest.raises(run.StackError, match="--redis-port '70000'"):
+        run.resolve_ports({"redis": 70000}, {})
+
+
+def test_a_taken_port_is_named_with_how_to_change_it():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        problems = run.port_problems({"prometheus": port}, ["prometheus"])
+    assert len(problems) == 1
+    assert f"port {port} for Prometheus is taken by pid {os.getpid()}" in problems[0]
+    assert "STACKSCOPE_STACK_PROMETHEUS_PORT=<port>" in problems[0]
+    assert "--prometheus-port <port>" in problems[0]
+
+
+def test_missing_packages_name_the_apt_get_command():
+    def nowhere(command):
+        return services.find_binary(command, path="", fallback="/nonexistent")
+
+    missing = run.missing_packages(find=nowhere)
+    assert missing == ["nginx", "prometheus", "prometheus-alertmanager",
+                       "prometheus-node-exporter", "redis-server"]
+    with pytest.raises(run.StackError) as err:
+        run.install_packages(missing, is_root=False, script=REPO / "scripts" / "none.sh")
+    assert str(err.value).endswith(
+        "run: sudo apt-get install -y --no-install-recommends nginx prometheus "
+        "prometheus-alertmanager prometheus-node-exporter redis-server")
+
+
+def test_stopping_leaves_no_processes(stack):
+    pids = [p.popen.pid for p in stack.procs.values()]
+    assert all(psutil.pid_exists(pid) for pid in pids)
+    stack.stop()
+    assert processes_under(stack.dir) == []
+    assert not (stack.dir / "nginx" / "nginx.pid").exists()
+
+
+# ---------------------------------------------------------------- python -m stack.run
+
+
+def start_run(directory: Path, *extra: str) -> tuple[subprocess.Popen, queue.Queue]:
+    """`python -m stack.run` on free ports; its output lines arrive on the queue."""
+    proc = subprocess.Popen([sys.executable, "-m", "stack.run", "--dir", str(directory),
+                             "--free-ports", *extra], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
+    return proc, lines
+
+
+def wait_for_line(lines: queue.Queue, text: str, timeout: float = 90) -> list[str]:
+    """Every line up to the first containing ``text``."""
+    seen, deadline = [], time.monotonic() + timeout
+    while not seen or text not in seen[-1]:
+        try:
+            seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+        except queue.Empty:
+            pytest.fail(f"no {text!r} after {timeout} s; output so far:\n{''.join(seen)}")
+    return seen
+
+
+def test_run_serves_the_dashboard_and_leaves_nothing_even_when_killed(tmp_path):
+    proc, lines = start_run(tmp_path, "--history-days", "0.05")
+    out = wait_for_line(lines, "Ctrl-C stops everything.")
+    dashboard = next(x.split()[1] for x in out if x.strip().startswith("Dashboard"))
+    with urllib.request.urlopen(dashboard + "/health", timeout=10) as resp:
+        assert resp.status == 200
+    assert len(processes_under(tmp_path)) >= 7  # six servers and the dashboard
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert eventually(lambda: processes_under(tmp_path) == [], timeout=15)
+
+    proc, lines = start_run(tmp_path, "--history-days", "0.05", "--no-dashboard")
+    out = wait_for_line(lines, "Ctrl-C stops everything.")
+    assert any("(reused)" in x for x in out if "Prometheus" in x)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    assert processes_under(tmp_path) == []
+    assert "stopping the demo stack" in "".join(wait_for_line(lines, "stopping"))
