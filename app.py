@@ -2,6 +2,8 @@
 
     python app.py [--host H] [--port P] [--config FILE]   serve the dashboard
     python app.py check [--config FILE]                    probe every service once
+    python app.py export-logs --query Q --start T --end T --output F.csv
+                                                           a whole range of logs to CSV
     gunicorn app:server                                    serve with gunicorn
 """
 
@@ -18,6 +20,7 @@ import diskcache
 from dash import Dash, DiskcacheManager
 from flask import send_from_directory
 
+import export_cli
 from callbacks import build_deps, register_all
 from config import Config, ConfigError, load_config
 from datasources.cache import Cache
@@ -92,6 +95,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("check", parents=[common],
                    help="probe every service once; exit 0 if all are up, 1 if any is down")
+    export_cli.add_parser(sub, [common])
     return parser.parse_args(argv)
 
 
@@ -137,6 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "check":
         return check(config)
+    if args.command == "export-logs":
+        return export_cli.run(args, config)
     serve(config)
     return 0
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from callbacks import logs, metrics, range_picker, status
 from config import Config
+from datasources.alertmanager import Alertmanager
 from datasources.cache import Cache
 from datasources.history import ProbeHistory
+from datasources.loki import Loki
+from datasources.prometheus import Prometheus
 from datasources.status import StatusSource
 
 
@@ -18,6 +22,10 @@ class Deps:
     config: Config
     cache: Cache
     status: StatusSource
+    prometheus: Prometheus | None = None
+    alertmanager: Alertmanager | None = None  # None when [alertmanager] url is not set
+    #: Loki for the Logs tab (with an empty loki.url it answers "no URL configured")
+    loki: Loki | None = None
 
 
 def build_deps(config: Config, cache: Cache | None = None) -> Deps:
@@ -26,11 +34,19 @@ def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     cache = cache or Cache(cache_dir / "cache", backoff_max=config.cache.backoff_max)
     history = ProbeHistory(cache_dir / "probe-history.sqlite3")
     status = StatusSource(config.services, cache, history, ttl=config.cache.status_ttl)
-    return Deps(config=config, cache=cache, status=status)
+    return Deps(config=config, cache=cache, status=status,
+                prometheus=Prometheus(config.prometheus, cache),
+                alertmanager=_alertmanager(config, cache),
+                loki=Loki(config.loki, cache))
+
+
+def _alertmanager(config: Config, cache: Cache) -> Alertmanager | None:
+    return Alertmanager(config.alertmanager, cache) if config.alertmanager.enabled else None
 
 
 def register_all(app, deps: Deps) -> None:
     """Wire every tab's callbacks to ``app``."""
-    from callbacks import status
-
+    range_picker.register_tab_sync(app)
     status.register(app, deps)
+    metrics.register(app, deps)
+    logs.register(app, deps)

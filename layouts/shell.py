@@ -7,11 +7,8 @@ from dash import dcc, html
 
 from config import Config
 from layouts import ids, status
-
-
-def not_built_yet(what: str):
-    """Plainly says a tab is not built yet, rather than showing an empty page."""
-    return dbc.Alert(f"The {what} tab is not built yet.", color="secondary", className="mt-3")
+from layouts import logs as logs_tab
+from layouts import metrics as metrics_tab
 
 
 def navbar(config: Config):
@@ -22,15 +19,15 @@ def navbar(config: Config):
     ], fluid=True), color="dark", dark=True, className="mb-2")
 
 
-def shell(config: Config, metrics=None, logs=None):
+def shell(config: Config):
     """The whole page; each tab's body comes from its own layouts module."""
     tabs = dcc.Tabs(id=ids.TABS, value="status", children=[
         dcc.Tab(label="Status", value="status", id=ids.TAB_STATUS,
                 children=status.layout(config)),
         dcc.Tab(label="Metrics", value="metrics", id=ids.TAB_METRICS,
-                children=metrics if metrics is not None else not_built_yet("Metrics")),
+                children=metrics_tab.layout(config)),
         dcc.Tab(label="Logs", value="logs", id=ids.TAB_LOGS,
-                children=logs if logs is not None else not_built_yet("Logs")),
+                children=logs_tab.layout(config)),
     ])
     return html.Div([
         dcc.Location(id=ids.URL, refresh=False),

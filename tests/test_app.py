@@ -15,13 +15,14 @@ from stack.services import free_port
 REPO = Path(__file__).resolve().parents[1]
 
 
-def wait_up(url: str, proc: subprocess.Popen, timeout: float = 30) -> requests.Response:
+def wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> requests.Response:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stderr.read()
         try:
-            return requests.get(url, timeout=1)
-        except requests.ConnectionError:
+            # A worker builds the app on its first request: give it time on a busy machine.
+            return requests.get(url, timeout=15)
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer")
 
