@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -28,6 +29,13 @@ def make_session(upstream: Upstream) -> requests.Session:
     if upstream.tenant:
         session.headers["X-Scope-OrgID"] = upstream.tenant
     return session
+
+
+def _without_userinfo(url: str) -> str:
+    # A URL may carry "user:password@"; messages reach the browser, credentials must not.
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=host))
 
 
 def plain_error(resp: requests.Response) -> tuple[str | None, str]:
@@ -60,6 +68,7 @@ def request(session: requests.Session, upstream: Upstream, method: str, path: st
         raise Unreachable(upstream.name, f"HTTP {resp.status_code}: {message}",
                           status=resp.status_code, error_type=error_type)
     if resp.status_code in (401, 403, 404, 405):
-        raise BadResponse(upstream.name, f"HTTP {resp.status_code}: {message} ({url})",
+        raise BadResponse(upstream.name, f"HTTP {resp.status_code}: {message} "
+                          f"({_without_userinfo(url)})",
                           status=resp.status_code, error_type=error_type)
     raise QueryError(upstream.name, message, status=resp.status_code, error_type=error_type)

@@ -8,11 +8,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class CountingServer:
-    """Answers GET with ``body`` and ``status`` after ``delay`` s; counts what it answered."""
+    """Answers GET with ``body`` and ``status`` after ``delay`` s; counts what it answered.
+
+    ``headers`` keeps the request headers of every request, in order.
+    """
 
     def __init__(self, body: bytes = b'{"ok": true}', status: int = 200, delay: float = 0.0):
         self.body, self.status, self.delay = body, status, delay
         self.count = 0
+        self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
@@ -28,6 +32,7 @@ class CountingServer:
             def do_GET(self):
                 with server._lock:
                     server.count += 1
+                    server.headers.append(dict(self.headers))
                 time.sleep(server.delay)
                 self.send_response(server.status)
                 self.send_header("Content-Type", "application/json")
