@@ -89,36 +89,42 @@ class Cache:
     # --- public ---------------------------------------------------------------------------
 
     def get(self, key: str, fetch: Callable[[], T], *, ttl: float, upstream: str,
-            force: bool = False) -> Result[T]:
-        """Answer ``key`` from the cache when fresh, else call ``fetch`` once for everyone."""
+            force: bool = False, fallback: str | None = None) -> Result[T]:
+        """Answer ``key`` from the cache when fresh, else call ``fetch`` once for everyone.
+
+        ``fallback`` names the request whatever its time window (the same query over "the last
+        hour"): a live panel's key moves with the clock, so when the upstream is down its last
+        good value is found under this name instead.
+        """
         asked_at = self.now()
         entry = self._read(key)
         if entry and not force and asked_at - entry.fetched_at < ttl:
             return self._answer(entry)
         waiting = self._backoff_left(upstream)
+        keys = (key, fallback or key)
         if waiting > 0:
-            return self._stale(key, entry, self._backoff_error(upstream, waiting))
+            return self._stale(keys, entry, self._backoff_error(upstream, waiting))
         store = self._usable()
         if store is None:
-            return self._call(key, fetch, upstream, None)
+            return self._call(keys, fetch, upstream, None)
         try:
             lock = diskcache.Lock(store, f"lock:{key}", expire=self.lock_expire)
             lock.acquire()
         except _STORE_ERRORS:
-            return self._call(key, fetch, upstream, None)
+            return self._call(keys, fetch, upstream, None)
         try:
             entry = self._read(key)
             # Someone else fetched while we waited for the lock: their answer is ours too.
             if (entry and entry.fetched_at >= asked_at) or (
                     entry and not force and self.now() - entry.fetched_at < ttl):
                 return self._answer(entry)
-            return self._call(key, fetch, upstream, entry)
+            return self._call(keys, fetch, upstream, entry)
         finally:
             with contextlib.suppress(_STORE_ERRORS):
                 lock.release()
 
     def last_good(self, key: str) -> Result | None:
-        """The last good value stored under ``key`` (stale or not), without fetching."""
+        """The last good value stored under ``key`` (or its fallback), without fetching."""
         good = self._safe(lambda s: s.get(f"good:{key}"))
         return Result(value=good.value, fetched_at=good.fetched_at) if good else None
 
@@ -136,7 +142,8 @@ class Cache:
 
     # --- fetching -------------------------------------------------------------------------
 
-    def _call(self, key, fetch, upstream, previous: _Entry | None) -> Result:
+    def _call(self, keys: tuple[str, str], fetch, upstream, previous: _Entry | None) -> Result:
+        key, fallback = keys
         try:
             value = fetch()
         except DatasourceError as exc:
@@ -145,19 +152,20 @@ class Cache:
                 self._write(key, _Entry(None, exc, self.now()))
                 return Result(error=exc, fetched_at=self.now())
             self._record_failure(upstream, exc)
-            return self._stale(key, previous, exc)
+            return self._stale(keys, previous, exc)
         entry = _Entry(value, None, self.now())
         self._reset_backoff(upstream)
         self._write(key, entry)
-        self._safe(lambda s: s.set(f"good:{key}", entry))
+        self._safe(lambda s: s.set(f"good:{fallback}", entry))
         return Result(value=value, fetched_at=entry.fetched_at)
 
     def _answer(self, entry: _Entry) -> Result:
         return Result(value=entry.value, error=entry.error, fetched_at=entry.fetched_at)
 
-    def _stale(self, key, entry: _Entry | None, error: DatasourceError) -> Result:
+    def _stale(self, keys: tuple[str, str], entry: _Entry | None,
+               error: DatasourceError) -> Result:
         good = entry if entry and entry.error is None else self._safe(
-            lambda s: s.get(f"good:{key}"))
+            lambda s: s.get(f"good:{keys[1]}"))
         if good is None:
             return Result(error=error)
         return Result(value=good.value, error=error, stale=True, fetched_at=good.fetched_at)

@@ -343,8 +343,12 @@ class Loki:
 
     def _cached(self, prefix: str, params: Mapping, fetch, force: bool) -> Result:
         key = cache_key(prefix, self.upstream.url, self.upstream.tenant, dict(params))
+        # A live view's window moves with the clock: its last good answer is found by the
+        # request without its times.
+        timeless = {k: v for k, v in params.items() if k not in ("start", "end", "time")}
+        fallback = cache_key(prefix, self.upstream.url, self.upstream.tenant, timeless)
         return self.cache.get(key, fetch, ttl=self.upstream.cache_ttl, upstream=UPSTREAM,
-                              force=force)
+                              force=force, fallback=fallback)
 
     def _check_health(self) -> bool:
         resp = request(self.session, self.upstream, "GET", "/ready", read_error=read_error)

@@ -517,9 +517,11 @@ class Prometheus:
     def _call(self, method: str, path: str, params: dict, parse: Parse,
               force: bool = False) -> Result:
         key = cache_key("prometheus", self.upstream.url, path, params)
+        timeless = {k: v for k, v in params.items() if k not in ("start", "end", "time")}
         return self.cache.get(key, lambda: self._fetch(method, path, params, parse),
                               ttl=self.upstream.cache_ttl, upstream=self.upstream.name,
-                              force=force)
+                              force=force, fallback=cache_key("prometheus", self.upstream.url,
+                                                              path, timeless))
 
     def _fetch(self, method: str, path: str, params: dict, parse: Parse) -> Any:
         # POST form-encoded: long PromQL does not fit in a URL behind some proxies.

@@ -196,3 +196,20 @@ def test_unwritable_cache_dir_still_answers(tmp_path, upstream_server):
     cache = Cache(blocker / "c")
     result = cache.get("k", fetcher(upstream_server.url), ttl=60, upstream="Counter")
     assert result.value == {"ok": True}
+
+
+def test_a_moving_window_finds_its_last_good_value_by_its_fallback_name(tmp_path):
+    server = CountingServer()
+    clock = Clock()
+    cache = Cache(tmp_path, now=clock)
+    fetch = fetcher(server.url)
+    cache.get(cache_key("q", "up", 1000), fetch, ttl=1, upstream="Counter",
+              fallback=cache_key("q", "up"))
+    server.stop()
+    clock.t += 5
+    moved = cache.get(cache_key("q", "up", 1005), fetch, ttl=1, upstream="Counter",
+                      fallback=cache_key("q", "up"))
+    assert moved.stale and moved.value == {"ok": True}
+    other = cache.get(cache_key("q", "down", 1005), fetch, ttl=1, upstream="Counter",
+                      fallback=cache_key("q", "down"))
+    assert other.value is None and other.error is not None
