@@ -33,7 +33,8 @@ from datasources.errors import DatasourceError, Unreachable
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_STORE_ERRORS = (sqlite3.Error, OSError, EOFError, ValueError, TypeError, AttributeError)
+_STORE_ERRORS = (sqlite3.Error, OSError, EOFError, ValueError, TypeError, AttributeError,
+                 diskcache.Timeout)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Result(Generic[T]):
         """'stale since HH:MM:SS — Prometheus unreachable: connection refused', if stale."""
         if not self.stale or self.fetched_at is None:
             return None
-        since = time.strftime("%H:%M:%S", time.localtime(self.fetched_at))
+        since = time.strftime("%H:%M:%S", time.gmtime(self.fetched_at))  # UTC, as every chart
         return f"stale since {since} — {self.error.describe() if self.error else 'unknown'}"
 
 
@@ -118,15 +119,14 @@ class Cache:
             if (entry and entry.fetched_at >= asked_at) or (
                     entry and not force and self.now() - entry.fetched_at < ttl):
                 return self._answer(entry)
+            # ... or found the upstream down: waiting callers must not each try it again.
+            waiting = self._backoff_left(upstream)
+            if waiting > 0:
+                return self._stale(keys, entry, self._backoff_error(upstream, waiting))
             return self._call(keys, fetch, upstream, entry)
         finally:
             with contextlib.suppress(_STORE_ERRORS):
                 lock.release()
-
-    def last_good(self, key: str) -> Result | None:
-        """The last good value stored under ``key`` (or its fallback), without fetching."""
-        good = self._safe(lambda s: s.get(f"good:{key}"))
-        return Result(value=good.value, fetched_at=good.fetched_at) if good else None
 
     def failures(self, upstream: str) -> int:
         """Consecutive failures recorded for ``upstream``."""
@@ -151,7 +151,12 @@ class Cache:
                 self._reset_backoff(upstream)
                 self._write(key, _Entry(None, exc, self.now()))
                 return Result(error=exc, fetched_at=self.now())
-            self._record_failure(upstream, exc)
+            # Only an outage backs the whole upstream off; a bad answer on one endpoint
+            # (a 404, an expired token) must not stall every other panel.
+            if isinstance(exc, Unreachable):
+                self._record_failure(upstream, exc)
+            else:
+                self._reset_backoff(upstream)
             return self._stale(keys, previous, exc)
         entry = _Entry(value, None, self.now())
         self._reset_backoff(upstream)
@@ -211,7 +216,11 @@ class Cache:
                 return op(store)
             except _STORE_ERRORS as exc:
                 log.warning("cache at %s failed (%s); reopening", self.directory, exc)
-                self._reopen(corrupt=isinstance(exc, sqlite3.DatabaseError))
+                # "database is locked" or a full disk is an OperationalError: passing, and
+                # the directory is shared with other workers, so only real corruption rebuilds.
+                corrupt = isinstance(exc, sqlite3.DatabaseError) and not isinstance(
+                    exc, sqlite3.OperationalError)
+                self._reopen(corrupt=corrupt)
         return None
 
     def _usable(self) -> diskcache.Cache | None:

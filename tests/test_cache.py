@@ -213,3 +213,37 @@ def test_a_moving_window_finds_its_last_good_value_by_its_fallback_name(tmp_path
     other = cache.get(cache_key("q", "down", 1005), fetch, ttl=1, upstream="Counter",
                       fallback=cache_key("q", "down"))
     assert other.value is None and other.error is not None
+
+
+def test_a_bad_answer_on_one_endpoint_does_not_back_off_the_whole_upstream(tmp_path):
+    broken = CountingServer(status=404, body=b"404 page not found")
+    healthy = CountingServer()
+    try:
+        cache = Cache(tmp_path)
+        bad = cache.get("alerts", fetcher(broken.url, "Prometheus"), ttl=1, upstream="Prometheus")
+        assert bad.error.describe().startswith("Prometheus sent a bad response: HTTP 404")
+        good = cache.get("panel", fetcher(healthy.url, "Prometheus"), ttl=1,
+                         upstream="Prometheus")
+        assert good.ok and healthy.count == 1
+        assert cache.failures("Prometheus") == 0
+    finally:
+        broken.stop()
+        healthy.stop()
+
+
+def test_callers_waiting_on_a_down_upstream_do_not_each_try_it_again(tmp_path):
+    server = CountingServer(status=503, body=b"down", delay=0.5)
+    try:
+        cache = Cache(tmp_path)
+        fetch = fetcher(server.url)
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(
+            cache.get("k", fetch, ttl=10, upstream="Counter"))) for _ in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert server.count == 1
+        assert all(isinstance(r.error, Unreachable) for r in results)
+    finally:
+        server.stop()
