@@ -86,7 +86,8 @@ def _app_from_environment() -> Dash:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     """The command line: serve by default, or a subcommand."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="FILE",
+    # SUPPRESS: a subcommand's own default must not clobber `app.py --config F check`.
+    common.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
                         help="TOML configuration (default: $STACKSCOPE_CONFIG, ./stackscope.toml)")
     parser = argparse.ArgumentParser(prog="app.py", description=__doc__.splitlines()[0],
                                      parents=[common])
@@ -134,8 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        config = load_config(args.config, flags={"server.host": getattr(args, "host", None),
-                                                 "server.port": getattr(args, "port", None)})
+        flags = {"server.host": getattr(args, "host", None),
+                 "server.port": getattr(args, "port", None)}
+        config = load_config(getattr(args, "config", None), flags=flags)
     except ConfigError as exc:
         print(f"stackscope: {exc}", file=sys.stderr)
         return 2

@@ -31,8 +31,8 @@ def make_session(upstream: Upstream) -> requests.Session:
     return session
 
 
-def _without_userinfo(url: str) -> str:
-    # A URL may carry "user:password@"; messages reach the browser, credentials must not.
+def display_url(url: str) -> str:
+    """``url`` without any ``user:password@``: fit for a message that reaches the browser."""
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit(parts._replace(netloc=host))
@@ -69,6 +69,6 @@ def request(session: requests.Session, upstream: Upstream, method: str, path: st
                           status=resp.status_code, error_type=error_type)
     if resp.status_code in (401, 403, 404, 405):
         raise BadResponse(upstream.name, f"HTTP {resp.status_code}: {message} "
-                          f"({_without_userinfo(url)})",
+                          f"({display_url(url)})",
                           status=resp.status_code, error_type=error_type)
     raise QueryError(upstream.name, message, status=resp.status_code, error_type=error_type)

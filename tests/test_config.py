@@ -123,12 +123,14 @@ def test_bad_env_value_names_the_variable(tmp_path):
         load_config(env={"STACKSCOPE_PROMETHEUS_URL": "ftp://x"}, cwd=tmp_path)
 
 
-@pytest.mark.parametrize("args", [["check"], []])
-def test_cli_config_error_exits_2_with_one_line_and_no_traceback(tmp_path, args):
+@pytest.mark.parametrize("argv", [["check", "--config", "F"], ["--config", "F", "check"],
+                                  ["--config", "F"]])
+def test_cli_config_error_exits_2_with_one_line_and_no_traceback(tmp_path, argv):
     path = tmp_path / "bad.toml"
     path.write_text('[[services]]\nname = "A"\nkind = "tcp"\nport = 70000\n')
-    proc = subprocess.run([sys.executable, "app.py", *args, "--config", str(path)], cwd=REPO,
-                          capture_output=True, text=True, timeout=60)
+    argv = [str(path) if a == "F" else a for a in argv]
+    proc = subprocess.run([sys.executable, "app.py", *argv], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
