@@ -2,12 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian packages the tests start for real, and the ones the demo stack needs.
+# Debian packages the tests start for real (stack.run installs the demo stack's own).
 TEST_DEBS := prometheus prometheus-node-exporter prometheus-alertmanager redis-server nginx \
              victoria-metrics chromium chromium-driver
-RUN_DEBS := prometheus prometheus-node-exporter prometheus-alertmanager redis-server nginx
 
-.PHONY: run test lint venv check
+.PHONY: run test venv check
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	bash scripts/ensure_venv.sh $(PYTHON) $(VENV)
@@ -20,7 +19,6 @@ run: venv
 ifdef CONFIG
 	$(PY) app.py --config $(CONFIG)
 else
-	bash scripts/ensure_packages.sh $(RUN_DEBS)
 	$(PY) -m stack.run
 endif
 

@@ -42,5 +42,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 echo "installing Debian packages: ${missing[*]}" >&2
+# On a machine with systemd, Debian's post-install scripts start prometheus, redis, nginx …
+# on their default ports, which the demo stack then finds taken. A policy-rc.d answering
+# 101 ("action forbidden") keeps them from starting; only ours is removed afterwards.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

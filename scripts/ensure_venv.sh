@@ -3,7 +3,9 @@
 set -euo pipefail
 python=${1:-python3}
 venv=${2:-.venv}
-[ -x "$venv/bin/python" ] && exit 0
+# A venv made before python3-venv was installed has no pip: make it again.
+"$venv/bin/python" -m pip --version >/dev/null 2>&1 && exit 0
+rm -rf "$venv"
 if ! "$python" -m venv "$venv" 2>/dev/null; then
   rm -rf "$venv"
   if [ "$(id -u)" = 0 ]; then
