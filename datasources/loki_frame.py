@@ -34,8 +34,13 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from datasources.errors import BadResponse, QueryError
-from datasources.prometheus import SHADOWED_PREFIX, escape_value, frame_from_result
+from datasources.errors import BadResponse
+from datasources.prometheus import (
+    SHADOWED_PREFIX,
+    error_from_body,
+    escape_value,
+    frame_from_result,
+)
 
 UPSTREAM = "Loki"
 CATEGORIZE_LABELS = "categorize-labels"
@@ -83,8 +88,8 @@ def checked(body: bytes | str | Mapping) -> dict:
     if status == "success":
         return data
     if status == "error" or "error" in data:
-        raise QueryError(UPSTREAM, str(data.get("error") or "unknown error"),
-                         error_type=data.get("errorType"))
+        # Loki's JSON errors have Prometheus' shape: a timeout is an outage, not a bad query.
+        raise error_from_body(data, UPSTREAM)
     raise BadResponse(UPSTREAM, f"answer has no success status: {str(data)[:200]}")
 
 

@@ -452,3 +452,12 @@ def test_duplicate_stream_name_counter_is_per_label_set():
         {"stream": {"app": "b"}, "values": [["5", "same"]]}]}}
     frame = frame_from_response(data)
     assert Counter(frame["labels"]) == {'{app="a"}': 1, '{app="b"}': 1}
+
+
+def test_a_json_timeout_error_is_an_outage_not_a_bad_query():
+    body = b'{"status":"error","errorType":"timeout","error":"query timed out"}'
+    with pytest.raises(Unreachable, match="query timed out"):
+        frame_from_response(body)
+    bad = b'{"status":"error","errorType":"bad_data","error":"parse error at line 1, col 2"}'
+    with pytest.raises(QueryError, match="parse error at line 1, col 2"):
+        frame_from_response(bad)
