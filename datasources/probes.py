@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import http.client
 import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-import requests
-
 from config import Service
-from datasources.errors import reason_for
 
 #: how much of an HTTP body is read looking for a keyword
 KEYWORD_READ_LIMIT = 1 << 20
@@ -59,40 +57,61 @@ def _os_reason(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
-def probe_http(service: Service, *, now: Callable[[], float] = time.time,
-               session_factory: Callable[[], requests.Session] = requests.Session
-               ) -> ProbeResult:
+def probe_http(service: Service, *, now: Callable[[], float] = time.time) -> ProbeResult:
     """GET the service's path: up when the status is in range and the keyword is present."""
     checked_at, started = now(), time.perf_counter()
-    session = session_factory()
-    session.trust_env = False  # probes go straight to the target, never through a proxy
+    # http.client, not requests: no proxy from the environment, no redirect followed (a probe
+    # never leaves the address it was given), and read1() lets the keyword read keep a deadline.
+    conn = http.client.HTTPConnection(service.host, service.port, timeout=service.timeout)
     try:
-        # Redirects are not followed: a probe must never leave the address it was given.
-        with session.get(service.target, timeout=service.timeout, stream=True,
-                         allow_redirects=False, headers={"Connection": "close"}) as resp:
-            latency_ms = (time.perf_counter() - started) * 1000
-            up, detail = _judge(service, resp)
-    except requests.RequestException as exc:
-        return _result(service, False, started, reason_for(exc, service.timeout), checked_at,
+        conn.request("GET", _path(service), headers={"Connection": "close",
+                                                     "User-Agent": "stackscope-probe"})
+        resp = conn.getresponse()
+        latency_ms = (time.perf_counter() - started) * 1000
+        up, detail = _judge(service, resp, started + service.timeout)
+    except (OSError, http.client.HTTPException) as exc:
+        return _result(service, False, started, _http_reason(exc, service.timeout), checked_at,
                        latency=False)
     finally:
-        session.close()
+        conn.close()
     return ProbeResult(service.name, service.kind, service.target, service.group, up,
                        latency_ms, detail, checked_at)
 
 
-def _judge(service: Service, resp: requests.Response) -> tuple[bool, str]:
+def _path(service: Service) -> str:
+    return service.path if service.path.startswith("/") else "/" + service.path
+
+
+def _http_reason(exc: Exception, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {timeout:g} s"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "connection closed without a response"
+    if isinstance(exc, http.client.HTTPException):
+        return f"not an HTTP response ({type(exc).__name__})"
+    return _os_reason(exc)
+
+
+def _judge(service: Service, resp: http.client.HTTPResponse,
+           deadline: float) -> tuple[bool, str]:
     low, high = service.expect_status
-    if not low <= resp.status_code <= high:
-        return False, f"HTTP {resp.status_code}"
-    if service.keyword and service.keyword not in _read_text(resp):
+    if not low <= resp.status <= high:
+        return False, f"HTTP {resp.status}"
+    if service.keyword and service.keyword not in _read_text(resp, deadline):
         return False, f"keyword {service.keyword!r} missing"
-    return True, f"HTTP {resp.status_code}"
+    return True, f"HTTP {resp.status}"
 
 
-def _read_text(resp: requests.Response) -> str:
-    body = resp.raw.read(KEYWORD_READ_LIMIT, decode_content=True) or b""
-    return body.decode(resp.encoding or "utf-8", errors="replace")
+def _read_text(resp: http.client.HTTPResponse, deadline: float) -> str:
+    # Bounded in size and in time: a server dribbling its body must not hold the probe.
+    body = bytearray()
+    while len(body) < KEYWORD_READ_LIMIT and time.perf_counter() < deadline:
+        chunk = resp.read1(KEYWORD_READ_LIMIT - len(body))
+        if not chunk:
+            break
+        body += chunk
+    charset = resp.headers.get_content_charset() or "utf-8"
+    return body.decode(charset, errors="replace")
 
 
 def probe(service: Service) -> ProbeResult:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
 import time
+
+import pytest
 
 from config import Service
 from datasources.probes import probe, probe_all, probe_http, probe_tcp, summary
@@ -77,3 +82,34 @@ def test_round_with_black_holes_takes_about_the_longest_timeout(redis_server, cl
     assert summary(results) == (1, 12)
     assert {r.detail for r in results[2:]} == {"timed out after 1 s"}
 
+
+
+@pytest.fixture
+def dribbler():
+    """An HTTP server that answers 200 at once, then sends its body a byte every 0.1 s."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    stop = threading.Event()
+
+    def serve():
+        conn, _ = listener.accept()
+        with conn:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+            for _ in range(1000):
+                if stop.wait(0.1):
+                    return
+                with contextlib.suppress(OSError):
+                    conn.sendall(b"x")
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield listener.getsockname()[1]
+    stop.set()
+    listener.close()
+
+
+def test_keyword_read_is_bounded_by_the_timeout_when_the_body_dribbles(dribbler):
+    started = time.monotonic()
+    r = probe_http(http(dribbler, timeout=1.0, keyword="Ready"))
+    assert (r.up, r.detail) == (False, "keyword 'Ready' missing")
+    assert time.monotonic() - started < 3  # the whole body would take 100 s
