@@ -55,14 +55,19 @@ class ProbeHistory:
     def uptime(self, names: Sequence[str]) -> dict[str, dict[str, float | None]]:
         """Uptime ratio (0..1, None without data) per service over 1 h, 24 h and 7 d."""
         out: dict[str, dict[str, float | None]] = {n: dict.fromkeys(WINDOWS) for n in names}
-        for label, seconds in WINDOWS.items():
-            since = int((self.now() - seconds) // 60)
-            rows = self._run(lambda db, s=since: db.execute(
-                "SELECT name, SUM(up), SUM(n) FROM buckets WHERE minute >= ? GROUP BY name",
-                (s,)).fetchall()) or []
-            for name, up, n in rows:
-                if name in out and n:
-                    out[name][label] = up / n
+        sinces = [int((self.now() - seconds) // 60) for seconds in WINDOWS.values()]
+        # One pass over the 7-day buckets for all three windows.
+        sums = ", ".join("SUM(CASE WHEN minute >= ? THEN up END), "
+                         "SUM(CASE WHEN minute >= ? THEN n END)" for _ in sinces)
+        args = [x for since in sinces for x in (since, since)]
+        rows = self._run(lambda db: db.execute(
+            f"SELECT name, {sums} FROM buckets WHERE minute >= ? GROUP BY name",
+            (*args, min(sinces))).fetchall()) or []
+        for name, *pairs in rows:
+            if name in out:
+                for i, label in enumerate(WINDOWS):
+                    up, n = pairs[2 * i], pairs[2 * i + 1]
+                    out[name][label] = up / n if n else None
         return out
 
     def latency(self, names: Sequence[str], minutes: int = 60

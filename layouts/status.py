@@ -56,7 +56,7 @@ def checked_text(results: Sequence[ProbeResult]) -> str:
     if not results:
         return ""
     at = max(r.checked_at for r in results)
-    return "checked at " + time.strftime("%H:%M:%S", time.localtime(at))
+    return "checked at " + time.strftime("%H:%M:%S UTC", time.gmtime(at))
 
 
 def cards(results: Sequence[ProbeResult], uptime: Mapping[str, Mapping[str, float | None]],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import time
 
 from datasources.cache import Result
@@ -17,7 +18,7 @@ def text_of(component) -> str:
 
 
 def test_stale_result_shows_when_and_why():
-    at = time.mktime((2026, 11, 22, 9, 15, 42, 0, 0, -1))
+    at = calendar.timegm((2026, 11, 22, 9, 15, 42, 0, 0, 0))  # times are shown in UTC
     result = Result(value=[1], error=Unreachable("Prometheus", "connection refused"),
                     stale=True, fetched_at=at)
     badge = result_notice(result)
