@@ -21,6 +21,7 @@ from datasources import timerange
 from datasources.cache import Cache
 from datasources.errors import DatasourceError
 from datasources.export_job import Progress, run_export
+from datasources.logs_export import rfc3339
 from datasources.loki import MAX_ENTRIES, Loki
 
 _RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?"
@@ -104,15 +105,9 @@ def resolve_range(start: str, end: str, now: float) -> tuple[int, int]:
 
 def progress_line(p: Progress) -> str:
     """'12,000 rows  3 pages  45,000 rows/s  at 2024-05-01T12:00:00.123456789Z  (40%)'."""
-    at = format_ns(p.current_ns) if p.current_ns is not None else "-"
+    at = rfc3339(p.current_ns) if p.current_ns is not None else "-"
     return (f"{p.rows:,} rows  {p.pages} pages  {p.rate:,.0f} rows/s  at {at}  "
             f"({p.fraction:.0%})")
-
-
-def format_ns(ns: int) -> str:
-    """Epoch ns as RFC 3339 UTC with all nine digits."""
-    seconds, frac = divmod(int(ns), 10**9)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
 
 
 class StderrProgress:

@@ -14,7 +14,9 @@ from flask import send_from_directory
 
 from callbacks import range_picker as picker
 from datasources import export_job
-from datasources.errors import DatasourceError
+from datasources.errors import DatasourceError, QueryError
+from datasources.http import display_url
+from datasources.loki import is_log_query
 from datasources.presets_logs import expand
 from datasources.timerange import plan
 from layouts import ids
@@ -32,7 +34,7 @@ VOLUME_BARS = 120
 def register(app, deps) -> None:
     """Wire the Logs tab."""
     picker.register(app, view.PREFIX)
-    _register_run(app)
+    _register_run(app, deps)
     _register_table(app, deps)
     _register_volume(app, deps)
     _register_labels(app, deps)
@@ -43,7 +45,7 @@ def register(app, deps) -> None:
 
 # --- run ----------------------------------------------------------------------------------
 
-def _register_run(app) -> None:
+def _register_run(app, deps) -> None:
     @app.callback(
         Output(ids.LOGS_REQUEST, "data"),
         Input(ids.TABS, "value"),
@@ -61,16 +63,31 @@ def _register_run(app) -> None:
         trigger = ctx.triggered_id
         if tab != "logs" or (trigger == ids.TABS and last):
             raise PreventUpdate  # nothing is asked of Loki until the tab is first shown
-        text = preset if trigger == ids.LOGS_PRESET and preset else query
-        return request(text, request_id, state, limit, direction,
+        text, rid = run_source(trigger, preset, query, request_id, last)
+        return request(text, rid, state, limit, direction,
+                       default_limit=deps.config.logs.limit,
                        force=trigger == ids.LOGS_RUN, live=trigger == INTERVAL)
 
 
-def request(query, request_id, state, limit, direction, *, force=False, live=False,
-            now=None) -> dict:
-    """The run's parameters with the range resolved once; ``error`` when it cannot run."""
+def run_source(trigger, preset, query, request_id, last) -> tuple[str | None, str | None]:
+    """The query text and request_id a run uses.
+
+    Only Run and a preset pick take what is in the boxes; a refresh tick or a new range,
+    limit or direction re-runs the last request's query, so half-typed edits are not sent.
+    """
+    if trigger in (ids.LOGS_RUN, ids.LOGS_PRESET) or not last:
+        return (preset if trigger == ids.LOGS_PRESET and preset else query), request_id
+    return last.get("text"), last.get("request_id")
+
+
+def request(query, request_id, state, limit, direction, *, default_limit: int, force=False,
+            live=False, now=None) -> dict:
+    """The run's parameters with the range resolved once; ``error`` when it cannot run.
+
+    ``text`` and ``request_id`` keep what was asked, for ``run_source`` to repeat it.
+    """
     base = {"at": time.time(), "force": force, "live": live, "direction": direction,
-            "limit": _limit(limit)}
+            "limit": _limit(limit, default_limit), "text": query, "request_id": request_id}
     try:
         text = expand((query or "").strip(), request_id)
         start, end = rp.window(state, now)
@@ -78,14 +95,19 @@ def request(query, request_id, state, limit, direction, *, force=False, live=Fal
         return {**base, "error": str(exc)}
     if not text:
         return {**base, "error": "type a LogQL query, or pick one from the list"}
+    if not is_log_query(text):
+        # Every reader of the request wants log lines: stop here rather than have each
+        # ask Loki and throw the matrix away.
+        return {**base, "error": view.METRIC_QUERY_TEXT}
     return {**base, "query": text, "start_ns": round(start * 1e9), "end_ns": round(end * 1e9)}
 
 
-def _limit(value) -> int:
+def _limit(value, default: int) -> int:
     try:
-        return min(max(int(value), 1), view.MAX_LIMIT)
+        wanted = int(value)
     except (TypeError, ValueError):
-        return 1000
+        wanted = default
+    return min(max(wanted, 1), view.MAX_LIMIT)
 
 
 # --- table --------------------------------------------------------------------------------
@@ -108,7 +130,8 @@ def _register_table(app, deps) -> None:
                                        limit=req["limit"], direction=req["direction"],
                                        force=req["force"])
         if result.value is None:
-            return [], [], None, _trouble(deps, result), view.query_error(result.error)
+            return ([], [], None, trouble_notice(result, deps.config.loki.url),
+                    view.query_error(result.error))
         if not view.is_log_frame(result.value):
             return [], [], None, None, view.input_error(view.METRIC_QUERY_TEXT)
         frame = view.redacted(result.value, deps.config.redact)
@@ -117,11 +140,13 @@ def _register_table(app, deps) -> None:
                 result_notice(result), view.warnings(frame))
 
 
-def _trouble(deps, result):
+def trouble_notice(result, loki_url: str):
     """The notice for a failed run: Loki down in plain words, else the usual notice."""
     if view.is_unreachable(result.error):
-        return view.loki_unavailable(result.error, deps.config.loki.url)
-    return None if view.query_error(result.error) else result_notice(result)
+        # The page must never show the user:password@ a URL may carry.
+        return view.loki_unavailable(result.error, display_url(loki_url))
+    # Loki's rejection is shown under the editor (``query_error``), not twice.
+    return None if isinstance(result.error, QueryError) else result_notice(result)
 
 
 # --- volume -------------------------------------------------------------------------------
@@ -272,23 +297,30 @@ def _register_export(app, deps) -> None:
         prevent_initial_call=True,
     )
     def export_logs(set_progress, _clicks, req):
-        if not req or req.get("error"):
-            return no_update, "Run a query first: the export covers its whole range."
-        set_progress((0, "starting…"))
-        folder = export_job.exports_dir(deps.config.cache.dir)
+        return export_range(deps, req, folder, set_progress)
+
+
+def export_range(deps, req, folder, set_progress) -> tuple:
+    """``req``'s whole range to a new file in ``folder``: (download data, status)."""
+    if not req or req.get("error"):
+        return no_update, "Run a query first: the export covers its whole range."
+    set_progress((0, "starting…"))
+    path = None
+    try:
         export_job.prune(folder)
         path = export_job.unique_path(folder, export_job.export_name(req["start_ns"],
                                                                      req["end_ns"]))
-        try:
-            summary = export_job.run_export(
-                export_job.for_worker(deps.loki), req["query"], req["start_ns"],
-                req["end_ns"], req["direction"], path, redact=deps.config.redact,
-                report=lambda p: set_progress((round(p.fraction * 100),
-                                               view.progress_label(p))))
-        except (DatasourceError, ValueError) as exc:
-            return no_update, view.export_failed(exc)
-        if path.stat().st_size > INLINE_DOWNLOAD_BYTES:
-            # dcc.Download sends the file base64-encoded in one JSON reply; past this size
-            # the browser fetches it from the streaming route instead, keeping memory flat.
-            return no_update, view.export_done(summary, path.name, href=EXPORTS_ROUTE + path.name)
-        return dcc.send_file(str(path)), view.export_done(summary, path.name)
+        summary = export_job.run_export(
+            export_job.for_worker(deps.loki), req["query"], req["start_ns"],
+            req["end_ns"], req["direction"], path, redact=deps.config.redact,
+            report=lambda p: set_progress((round(p.fraction * 100), view.progress_label(p))))
+        size = path.stat().st_size
+    except (DatasourceError, ValueError, OSError) as exc:  # OSError: disk full, permissions
+        if path is not None:
+            path.unlink(missing_ok=True)  # give back the name reserved for this export
+        return no_update, view.export_failed(exc)
+    if size > INLINE_DOWNLOAD_BYTES:
+        # dcc.Download sends the file base64-encoded in one JSON reply; past this size
+        # the browser fetches it from the streaming route instead, keeping memory flat.
+        return no_update, view.export_done(summary, path.name, href=EXPORTS_ROUTE + path.name)
+    return dcc.send_file(str(path)), view.export_done(summary, path.name)

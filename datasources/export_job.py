@@ -91,11 +91,20 @@ def export_name(start_ns: int, end_ns: int) -> str:
 
 
 def unique_path(directory: Path, name: str) -> Path:
-    """``directory/name``, or with ``-2``, ``-3`` … when taken (two exports of one range)."""
-    path, stem, n = directory / name, Path(name).stem, 2
-    while path.exists():
-        path, n = directory / f"{stem}-{n}.csv", n + 1
-    return path
+    """``directory/name``, or with ``-2``, ``-3`` … when taken; reserved as an empty file.
+
+    Creating the file (``"x"``: fails if it exists) is the reservation, atomic across
+    processes, so two exports of one range never share a name or a ``.part`` file; the
+    writer's rename of ``<name>.part`` replaces it when the export completes.
+    """
+    stem, suffix = Path(name).stem, Path(name).suffix
+    path, n = directory / name, 2
+    while True:
+        try:
+            with open(path, "x"):
+                return path
+        except FileExistsError:
+            path, n = directory / f"{stem}-{n}{suffix}", n + 1
 
 
 def prune(directory: Path, *, keep_seconds: float = KEEP_SECONDS,

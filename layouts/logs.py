@@ -415,7 +415,13 @@ def export_done(summary: ExportSummary, name: str, href: str | None = None):
     return html.Span([text, target], className="text-success")
 
 
-def export_failed(error: DatasourceError | str):
+def export_failed(error: DatasourceError | OSError | str):
     """Why the export stopped, in the upstream's words."""
-    text = error.describe() if isinstance(error, DatasourceError) else str(error)
+    if isinstance(error, DatasourceError):
+        text = error.describe()
+    elif isinstance(error, OSError):
+        # strerror alone ("No space left on device"): the server's paths stay on the server.
+        text = f"cannot write the file: {error.strerror or error}"
+    else:
+        text = str(error)
     return html.Span(f"Export failed: {text}", className="text-danger upstream-error")

@@ -14,7 +14,8 @@ import pytest
 
 import app
 from datasources.export_job import Progress
-from export_cli import StderrProgress, format_ns, parse_time_ns, progress_line, resolve_range
+from datasources.logs_export import rfc3339
+from export_cli import StderrProgress, parse_time_ns, progress_line, resolve_range
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_714_564_800 * 10**9  # 2024-05-01T12:00:00Z
@@ -59,7 +60,10 @@ def test_progress_line_names_rows_pages_rate_and_position():
     p = Progress(rows=12_000, pages=3, current_ns=T0 + 5, elapsed=2.0, fraction=0.4)
     assert progress_line(p) == ("12,000 rows  3 pages  6,000 rows/s  at "
                                 "2024-05-01T12:00:00.000000005Z  (40%)")
-    assert format_ns(T0) == "2024-05-01T12:00:00.000000000Z"
+    # The position is written as the CSV's timestamp column writes it.
+    for ns in (T0, T0 + 123_456_789, 0):
+        at = progress_line(Progress(current_ns=ns)).split("  at ")[1].split()[0]
+        assert at == rfc3339(ns)
 
 
 def test_progress_on_a_pipe_is_one_line_per_second_plus_the_last():
@@ -117,7 +121,7 @@ def exported(path: Path) -> Counter:
 def wanted(entries, end_ns=T0 + 3600 * 10**9) -> Counter:
     def cell(line):
         return "'" + line if line.startswith("=") else line
-    return Counter((format_ns(t), s["job"], s.get("pod", ""), cell(line))
+    return Counter((rfc3339(t), s["job"], s.get("pod", ""), cell(line))
                    for t, s, line in entries if T0 <= t < end_ns)
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
 
 from datasources.export_job import export_name, prune, tracked, unique_path
+from datasources.logs_export import export_csv
 
 T0 = 1_714_564_800 * 10**9
 HOUR = 3600 * 10**9
@@ -42,6 +45,33 @@ def test_export_names_show_the_range_and_never_overwrite(tmp_path):
     first.write_text("a")
     second = unique_path(tmp_path, name)
     assert second.name == "logs-20240501T120000Z-20240501T130000Z-2.csv"
+    assert first.read_text() == "a"
+
+
+def test_a_name_is_reserved_before_anything_is_written(tmp_path):
+    name = export_name(T0, T0 + HOUR)
+    first, second = unique_path(tmp_path, name), unique_path(tmp_path, name)
+    assert first != second and first.exists() and second.exists()
+
+
+def test_concurrent_exports_of_one_range_never_share_a_file(tmp_path):
+    name = export_name(T0, T0 + HOUR)
+    start = threading.Barrier(16)
+
+    def reserve(_):
+        start.wait()
+        return unique_path(tmp_path, name)
+
+    with ThreadPoolExecutor(16) as pool:
+        paths = list(pool.map(reserve, range(16)))
+    assert len(set(paths)) == 16 == len(list(tmp_path.iterdir()))
+
+
+def test_the_finished_export_replaces_its_reservation(tmp_path):
+    path = unique_path(tmp_path, export_name(T0, T0 + HOUR))
+    export_csv([page(T0, T0 + 1)], path)
+    assert path.read_text().splitlines()[0] == "timestamp,line"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
 def test_prune_drops_old_exports_and_abandoned_parts_only(tmp_path):

@@ -147,6 +147,22 @@ def test_label_browser_inserts_selector_and_loki_errors_show(dash_duo, write_con
     assert dash_duo.get_logs() == []
 
 
+def test_new_direction_reruns_the_last_query_not_the_unsaved_text(dash_duo, write_config,
+                                                                   backend_loki):
+    open_logs(dash_duo, write_config(logs_toml(backend_loki.url)))
+    run_query(dash_duo, '{job="worker"}')
+    until(lambda: set(cell_texts(dash_duo, "@service")) == {"worker"})
+    newest = cell_texts(dash_duo, "@time")[0]
+    box = dash_duo.find_element("#logs-query")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.DELETE)
+    box.send_keys('{job="nginx"}')  # typed, never run
+    dash_duo.driver.find_element(By.XPATH, '//label[text()="Oldest first"]').click()
+    until(lambda: (cell_texts(dash_duo, "@time") or [newest])[0] < newest)
+    assert set(cell_texts(dash_duo, "@service")) == {"worker"}
+    assert dash_duo.get_logs() == []
+
+
 def test_export_downloads_every_entry_of_the_range_once(dash_duo, write_config, backend_loki):
     open_logs(dash_duo, write_config(logs_toml(backend_loki.url)))
     run_query(dash_duo, '{env="prod"}')
@@ -188,12 +204,14 @@ def test_cancel_stops_a_running_export(dash_duo, write_config, black_hole):
 
 
 def test_loki_down_says_so_and_how_to_point_at_one(dash_duo, write_config, closed_port):
-    open_logs(dash_duo, write_config(logs_toml(f"http://127.0.0.1:{closed_port}")))
+    url = f"http://admin:s3cret@127.0.0.1:{closed_port}"  # the password must stay server-side
+    open_logs(dash_duo, write_config(logs_toml(url)))
     dash_duo.wait_for_contains_text(
         ".logs-unreachable", f"Loki is not reachable at http://127.0.0.1:{closed_port}",
         timeout=15)
     text = dash_duo.find_element(".logs-unreachable").text
     assert "connection refused" in text and "STACKSCOPE_LOKI_URL" in text
     assert dash_duo.find_elements(".alert-danger") == []
+    assert "s3cret" not in dash_duo.driver.page_source
     dash_duo.driver.save_screenshot(str(SCREENS / "logs-loki-down.png"))
     assert dash_duo.get_logs() == []
