@@ -2,7 +2,10 @@
    about one point per pixel (Grafana's max data points). */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
     stackscope_metrics: {
-        panelWidth: function (tab, _state, current) {
+        /* boxId is the panels container's id, passed by the callback so a renamed id cannot
+           break the measuring. Resolves the width in pixels, or 0 when the box cannot be
+           measured: the panels must still load, at config.metrics.max_data_points. */
+        panelWidth: function (tab, _state, current, boxId) {
             const noUpdate = window.dash_clientside.no_update;
             if (tab !== "metrics") {
                 return noUpdate;
@@ -11,10 +14,14 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
             return new Promise(function (resolve) {
                 let tries = 0;
                 (function measure() {
-                    const box = document.getElementById("metrics-panels");
+                    const box = document.getElementById(boxId);
                     if (!box || box.clientWidth === 0) {
                         tries += 1;
-                        return tries < 40 ? setTimeout(measure, 50) : resolve(noUpdate);
+                        if (tries < 40) {
+                            return setTimeout(measure, 50);
+                        }
+                        // A width measured before stays; else fall back so the panels build.
+                        return resolve(current === null || current === undefined ? 0 : noUpdate);
                     }
                     // Two panels a row from Bootstrap's lg breakpoint; ~70 px of axis margins.
                     const columns = window.innerWidth >= 992 ? 2 : 1;

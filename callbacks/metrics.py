@@ -14,6 +14,7 @@ from dash.exceptions import PreventUpdate
 from callbacks import prom_status
 from callbacks import range_picker as picker
 from datasources import presets
+from datasources.errors import DatasourceError
 from datasources.metrics_export import metric_frame_csv
 from datasources.promql_suggest import completions, context
 from datasources.timerange import Window, plan
@@ -44,12 +45,15 @@ def register(app, deps) -> None:
 
 
 def _register_width(app) -> None:
+    # The width is None until the tab is first shown (the callbacks wait for it), then the plot
+    # width in pixels, or 0 when it cannot be measured: queries then use max_data_points.
     app.clientside_callback(
         ClientsideFunction("stackscope_metrics", "panelWidth"),
         Output(ids.METRICS_WIDTH, "data"),
         Input(ids.TABS, "value"),
         Input(STATE, "data"),
         State(ids.METRICS_WIDTH, "data"),
+        State(ids.METRICS_PANELS, "id"),
     )
 
 
@@ -61,13 +65,20 @@ def _register_panels(app, deps, offered) -> None:
         State(ids.METRICS_PANELS, "children"),
     )
     def build(width, built):
-        if not width or built:
+        if width is None or built:
             raise PreventUpdate  # built once, when the tab is first shown
-        names = deps.prometheus.label_values("__name__")
-        known = set(names.value) if names.value is not None else None
-        shown = presets.available(offered, known if not deps.config.panels else None)
-        error = names.error if known is None and not deps.config.panels else None
+        shown, error = _present(deps, offered)
         return view.panels_grid(shown), view.panels_notice(len(shown), len(offered), error)
+
+
+def _present(deps, offered) -> tuple[list[presets.Panel], DatasourceError | None]:
+    """The panels whose metrics exist, and the error when the metric names are unknown."""
+    if deps.config.panels:
+        return list(offered), None  # configured panels are all shown: no need for the names
+    names = deps.prometheus.label_values("__name__")
+    if names.value is None:
+        return list(offered), names.error
+    return presets.available(offered, set(names.value)), None
 
 
 def _register_render(app, deps, by_slug) -> None:
@@ -84,7 +95,7 @@ def _register_render(app, deps, by_slug) -> None:
     )
     def render(state, _tick, job, instance, width, adhoc, graph_id):
         slug = graph_id["panel"]
-        if not width or (ctx.triggered_id == ids.METRICS_QUERY_STORE and slug != view.ADHOC):
+        if width is None or (ctx.triggered_id == ids.METRICS_QUERY_STORE and slug != view.ADHOC):
             raise PreventUpdate
         panel = _panel(by_slug, slug, adhoc)
         try:
@@ -111,7 +122,11 @@ def _register_render(app, deps, by_slug) -> None:
     )
     def download(_clicks, state, job, instance, width, adhoc, button_id):
         panel = _panel(by_slug, button_id["panel"], adhoc)
-        window = _window(deps, state, width)
+        try:
+            window = _window(deps, state, width)
+        except ValueError:
+            raise PreventUpdate from None  # the panel already says the range is bad
+        # The panel's own query on the same aligned window: normally a cache hit.
         result = _query(deps, panel, window, job, instance)
         if result.value is None:
             raise PreventUpdate  # the panel already shows the error
@@ -160,7 +175,7 @@ def _register_variables(app, deps) -> None:
         State(ids.METRICS_JOB, "value"),
     )
     def jobs(width, chosen):
-        if not width:
+        if width is None:
             raise PreventUpdate
         return _options(deps.prometheus.label_values("job").value, chosen)
 
@@ -171,7 +186,7 @@ def _register_variables(app, deps) -> None:
         State(ids.METRICS_INSTANCE, "value"),
     )
     def instances(width, job, chosen):
-        if not width:
+        if width is None:
             raise PreventUpdate
         match = f'{{job=~"{presets.promql_string(presets.regex_value(job))}"}}' if job \
             else None
@@ -182,6 +197,10 @@ def _options(values, chosen) -> list[dict]:
     # Keep a value from a shared link listed even when this server does not know it (yet).
     names = sorted(set(values or []) | ({chosen} if chosen else set()))
     return [{"label": v, "value": v} for v in names]
+
+
+def _values(options) -> list[str]:
+    return [o["value"] for o in options or []]
 
 
 def _register_adhoc(app, deps) -> None:
@@ -238,16 +257,20 @@ def _register_url(app) -> None:
         State(ids.METRICS_QUERY_STORE, "data"),
         State(ids.METRICS_JOB, "value"),
         State(ids.METRICS_INSTANCE, "value"),
+        State(ids.METRICS_JOB, "options"),
+        State(ids.METRICS_INSTANCE, "options"),
         prevent_initial_call="initial_duplicate",
     )
-    def from_url(search, query, job, instance):
+    def from_url(search, query, job, instance, job_options, instance_options):
         params = rp.url_params(search)
         wanted = [params.get(URL_KEYS[k]) or None for k in ("q", "job", "instance")]
         if wanted == [query or None, job, instance]:
             raise PreventUpdate
         q = wanted[0] or ""
-        # A dropdown clears a value missing from its options: list it along with it.
-        return q, q, wanted[1], wanted[2], _options([], wanted[1]), _options([], wanted[2])
+        # A dropdown clears a value missing from its options: list it along with the ones
+        # already there (Back and Forward do not fetch them again).
+        return (q, q, wanted[1], wanted[2], _options(_values(job_options), wanted[1]),
+                _options(_values(instance_options), wanted[2]))
 
     @app.callback(
         Output(ids.URL, "search", allow_duplicate=True),

@@ -111,9 +111,9 @@ def register_tab_sync(app) -> None:
     )
     def open_tab(search, current):
         wanted = rp.url_params(search).get("tab")
-        if not wanted or wanted == current:
+        if not wanted or rp.known_tab(wanted) == current:
             raise PreventUpdate
-        return wanted
+        return rp.known_tab(wanted)
 
     @app.callback(
         Output(ids.URL, "search", allow_duplicate=True),
@@ -122,5 +122,5 @@ def register_tab_sync(app) -> None:
         prevent_initial_call=True,
     )
     def tab_to_url(tab, search):
-        updated = rp.with_params(search, {"tab": tab})
+        updated = rp.with_params(search, {"tab": rp.known_tab(tab)})
         return no_update if updated == (search or "") else updated

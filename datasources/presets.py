@@ -28,6 +28,8 @@ class Panel(NamedTuple):
 
 
 ALL = ".*"
+#: the ad-hoc query's panel slug; configured panels never get it, or two charts share an id
+ADHOC = "adhoc"
 _SEL = 'job=~"$job", instance=~"$instance"'
 _RATE = "[$__rate_interval]"
 
@@ -100,7 +102,7 @@ SEEDS: tuple[Panel, ...] = (
 
 def from_config(panels: Sequence) -> tuple[Panel, ...]:
     """[[panels]] entries (title, query, unit, legend, group) as Panels with unique slugs."""
-    taken: set[str] = set()
+    taken = {ADHOC}
     out = []
     for p in panels:
         slug = unique_slug(p.title, taken)

@@ -6,9 +6,8 @@ A renamed id breaks at import, not silently in the browser.
 # app shell
 URL = "url"
 TABS = "tabs"
-TAB_STATUS = "tab-status"
-TAB_METRICS = "tab-metrics"
-TAB_LOGS = "tab-logs"
+#: the tabs' values, also their names in the URL (?tab=…)
+TAB_VALUES = ("status", "metrics", "logs")
 
 # Status tab
 STATUS_INTERVAL = "status-interval"

@@ -17,13 +17,12 @@ import pandas as pd
 from dash import dcc, html
 
 from config import Config
-from datasources.presets import Panel
+from datasources.presets import ADHOC, Panel
 from datasources.timerange import Window
 from layouts import ids
 from layouts.common import result_notice
 from layouts.range_picker import range_picker
 
-ADHOC = "adhoc"
 GRAPH_HEIGHT = 260
 #: above this many series, or points, traces switch to WebGL (scattergl)
 GL_SERIES, GL_POINTS = 20, 10_000

@@ -231,6 +231,15 @@ def with_params(search: str | None, updates: Mapping[str, str | None]) -> str:
     return "?" + urlencode(params) if params else ""
 
 
+#: the tabs' values (layouts/shell.py); a link naming any other opens the first
+TABS = ids.TAB_VALUES
+
+
+def known_tab(name: str | None) -> str:
+    """``name`` if it is a tab, else the default tab: an unknown value would select none."""
+    return name if name in TABS else TABS[0]
+
+
 def state_params(prefix: str, state: Mapping) -> dict[str, str]:
     """The URL keys for a picker state: ``<prefix>.from`` and ``<prefix>.to``."""
     return {f"{prefix}.from": state["from"], f"{prefix}.to": state["to"]}

@@ -21,14 +21,10 @@ def navbar(config: Config):
 
 def shell(config: Config):
     """The whole page; each tab's body comes from its own layouts module."""
-    tabs = dcc.Tabs(id=ids.TABS, value="status", children=[
-        dcc.Tab(label="Status", value="status", id=ids.TAB_STATUS,
-                children=status.layout(config)),
-        dcc.Tab(label="Metrics", value="metrics", id=ids.TAB_METRICS,
-                children=metrics_tab.layout(config)),
-        dcc.Tab(label="Logs", value="logs", id=ids.TAB_LOGS,
-                children=logs_tab.layout(config)),
-    ])
+    bodies = (status.layout(config), metrics_tab.layout(config), logs_tab.layout(config))
+    tabs = dcc.Tabs(id=ids.TABS, value=ids.TAB_VALUES[0], children=[
+        dcc.Tab(label=value.capitalize(), value=value, children=body)
+        for value, body in zip(ids.TAB_VALUES, bodies, strict=True)])
     return html.Div([
         dcc.Location(id=ids.URL, refresh=False),
         navbar(config),

@@ -304,6 +304,29 @@ group = "Mine"
     assert dash_duo.get_logs() == []
 
 
+PANEL_WIDTH_JS = """
+const done = arguments[arguments.length - 1];
+window.dash_clientside.stackscope_metrics.panelWidth("metrics", null, null, arguments[0])
+  .then(done);
+"""
+
+
+def panel_width(dash_duo, box: str):
+    """What assets/metrics.js measures for the element ``box``, as the width store gets it."""
+    dash_duo.driver.set_script_timeout(10)
+    return dash_duo.driver.execute_async_script(PANEL_WIDTH_JS, box)
+
+
+def test_the_width_is_measured_on_the_box_named_else_a_fallback_still_loads_panels(
+        metrics_app, dash_duo):
+    metrics_app()
+    until(lambda: span_of(dash_duo, "request-rate"), message="no panels")
+    assert panel_width(dash_duo, ids.METRICS_PANELS) >= 100
+    # No such box: after ~2 s a width of 0 (the server then uses max_data_points), not nothing.
+    assert panel_width(dash_duo, "no-such-box") == 0
+    assert dash_duo.get_logs() == []
+
+
 def test_status_tab_shows_targets_and_alerts_from_prometheus_and_alertmanager(
         metrics_app, dash_duo):
     metrics_app()

@@ -1,4 +1,7 @@
-"""Charts from frames: one trace per series, gaps as gaps, units, WebGL, a bounded payload."""
+"""Charts from frames: one trace per series, gaps as gaps, units, WebGL, a bounded payload.
+
+Then the tab's server callbacks, called directly on an app whose Prometheus counts requests.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from dash._utils import to_json
+from dash.exceptions import PreventUpdate
 
+from app import create_app
 from config import Upstream
 from datasources.cache import Cache, Result
 from datasources.errors import QueryError, Unreachable
 from datasources.prometheus import Prometheus, empty_frame, frame_from_response
 from datasources.timerange import Window, plan
+from layouts import ids
 from layouts import metrics as view
+from tests.counting_server import CountingServer
 from tests.metrics_stack import DAY, FLEET_SERIES
 
 BODIES = Path(__file__).parent / "fixtures" / "prometheus"
@@ -158,3 +165,77 @@ def test_a_30_day_panel_of_150_series_stays_under_the_payload_bound(fleet, histo
     assert size < PAYLOAD_LIMIT
     assert {t["type"] for t in fig["data"]} == {"scattergl"}
     assert notes[0].startswith(f"showing {len(fig['data'])} of {FLEET_SERIES} series")
+
+
+# --- callbacks, called directly ----------------------------------------------------------------
+
+LABEL_VALUES = b'{"status": "success", "data": ["up"]}'
+MINE = """
+[[panels]]
+title = "Scrapes up"
+query = "up"
+"""
+
+
+@pytest.fixture
+def prometheus():
+    """A Prometheus stand-in answering every GET with one label value, counting them."""
+    server = CountingServer(LABEL_VALUES)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def metrics_callback(write_config, prometheus):
+    """Start an app on ``prometheus``; returns its callbacks/metrics.py function by name."""
+
+    def start(extra: str = ""):
+        app = create_app(write_config(f'[prometheus]\nurl = "{prometheus.url}"\n{extra}'))
+        server_side = [c["callback"].__wrapped__ for c in app.callback_map.values()
+                       if "callback" in c]  # clientside ones have no Python function
+        found = {f.__name__: f for f in server_side if f.__module__ == "callbacks.metrics"}
+        return found.__getitem__
+
+    return start
+
+
+def options(*values: str) -> list[dict]:
+    return [{"label": v, "value": v} for v in values]
+
+
+def test_back_and_forward_keep_the_variables_options(metrics_callback):
+    from_url = metrics_callback()("from_url")
+    out = from_url("?metrics.job=node&metrics.instance=b%3A9100", "", "api", None,
+                   options("api", "node"), options("a:9100"))
+    assert out[:4] == ("", "", "node", "b:9100")
+    # Nothing fetches the options again: they stay, with a value only the link knows.
+    assert out[4:] == (options("api", "node"), options("a:9100", "b:9100"))
+
+
+def test_configured_panels_are_built_without_listing_metric_names(metrics_callback, prometheus):
+    grid, notice = metrics_callback(MINE)("build")(800, None)
+    assert prometheus.count == 0
+    assert '"panel":"scrapes-up"' in to_json(grid) and notice is None
+
+
+def test_seed_panels_are_built_from_the_metric_names_listed(metrics_callback, prometheus):
+    grid, notice = metrics_callback()("build")(800, None)
+    assert prometheus.count == 1
+    assert "request-rate" not in to_json(grid) and "0 of 14" in to_json(notice)
+
+
+def test_a_width_that_could_not_be_measured_still_loads_the_tab(metrics_callback):
+    callback = metrics_callback(MINE)
+    with pytest.raises(PreventUpdate):
+        callback("build")(None, None)  # the tab has not been shown yet
+    grid, _ = callback("build")(0, None)
+    assert '"panel":"scrapes-up"' in to_json(grid)
+    assert callback("jobs")(0, None) == options("up")
+
+
+def test_downloading_a_bad_range_does_nothing_and_asks_nothing(metrics_callback, prometheus):
+    download = metrics_callback(MINE)("download")
+    with pytest.raises(PreventUpdate):
+        download(1, {"from": "now", "to": "now-1h"}, None, None, 800, "",
+                 {"type": ids.METRICS_CSV, "panel": "scrapes-up"})
+    assert prometheus.count == 0

@@ -52,6 +52,12 @@ def test_configured_panels_replace_the_seeds_with_unique_slugs():
     assert presets.configured(()) == presets.SEEDS
 
 
+def test_a_panel_titled_adhoc_does_not_share_the_ad_hoc_querys_slug():
+    config = [SimpleNamespace(title="Adhoc", query="up", unit="", legend="", group="")]
+    assert [p.slug for p in presets.configured(config)] == ["adhoc-2"]
+    assert presets.ADHOC == "adhoc"
+
+
 def test_seeds_are_offered_only_where_their_metrics_exist():
     shown = presets.available(presets.SEEDS, {"node_cpu_seconds_total", "redis_connected_clients",
                                               "http_active_connections"})

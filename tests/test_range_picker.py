@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from dash import Dash
+from dash.exceptions import PreventUpdate
 
+from callbacks import range_picker as picker
 from layouts import range_picker as rp
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC).timestamp()
@@ -119,6 +122,40 @@ def test_state_from_the_url_applies_a_valid_range_without_a_back_step():
 ])
 def test_state_from_the_url_ignores_missing_unchanged_and_invalid_ranges(search):
     assert rp.state_from_url("metrics", search, rp.initial_state()) is None
+
+
+@pytest.fixture(scope="module")
+def tab_sync():
+    """The tab-sync callbacks' own functions, to call directly."""
+    app = Dash(__name__)
+    picker.register_tab_sync(app)
+    found = {c["callback"].__wrapped__.__name__: c["callback"].__wrapped__
+             for c in app.callback_map.values()}
+    return found["open_tab"], found["tab_to_url"]
+
+
+@pytest.mark.parametrize(("search", "current", "opened"), [
+    ("?tab=logs", "status", "logs"),
+    ("?tab=bogus", "metrics", "status"),  # an unknown tab would select none: a blank page
+    ("?tab=", "metrics", "metrics"),
+    ("", "logs", "logs"),
+    ("?tab=bogus", "status", "status"),
+])
+def test_a_link_opens_the_tab_it_names_or_the_status_tab(tab_sync, search, current, opened):
+    open_tab, _ = tab_sync
+    if opened == current:
+        with pytest.raises(PreventUpdate):
+            open_tab(search, current)
+    else:
+        assert open_tab(search, current) == opened
+
+
+def test_only_a_real_tab_is_written_to_the_url(tab_sync):
+    _, tab_to_url = tab_sync
+    assert tab_to_url("logs", "?tab=status&logs.q=x") == "?tab=logs&logs.q=x"
+    assert tab_to_url("bogus", "?tab=bogus") == "?tab=status"
+    assert [rp.known_tab(t) for t in ("metrics", "Metrics", None)] == [
+        "metrics", "status", "status"]
 
 
 def test_each_tab_gets_its_own_ids():
