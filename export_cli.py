@@ -10,8 +10,6 @@ arguments or configuration. The file appears under its name only when complete.
 from __future__ import annotations
 
 import argparse
-import calendar
-import re
 import sys
 import time
 from pathlib import Path
@@ -23,10 +21,6 @@ from datasources.errors import DatasourceError
 from datasources.export_job import Progress, run_export
 from datasources.logs_export import rfc3339
 from datasources.loki import MAX_ENTRIES, Loki
-
-_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?"
-                      r"(Z|z|[+-]\d\d:?\d\d)?")
-_EPOCH = re.compile(r"(\d+)(?:\.(\d{1,9}))?")
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -60,42 +54,9 @@ def _page_size(text: str) -> int:
 
 # --- times ----------------------------------------------------------------------------------
 
-def parse_time_ns(text: str, now: float) -> int:
-    """RFC 3339 (to the ns), epoch s/ms/µs/ns (by digit count) or "now-1h" → epoch ns."""
-    raw = str(text).strip()
-    if m := _RFC3339.fullmatch(raw):
-        return _rfc3339_ns(m)
-    if m := _EPOCH.fullmatch(raw):
-        return _epoch_ns(m.group(1), m.group(2))
-    try:
-        return round(timerange.resolve_one(raw, now) * 1e9)
-    except ValueError:
-        raise ValueError(f"time {text!r} is not RFC 3339, epoch seconds/ms/µs/ns, 'now' or "
-                         "'now-<N><s|m|h|d|w>'") from None
-
-
-def _rfc3339_ns(m: re.Match) -> int:
-    y, mo, d, h, mi, s, frac, zone = m.groups()
-    seconds = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s)))
-    if zone and zone not in "Zz":
-        sign = 1 if zone[0] == "+" else -1
-        hours, minutes = int(zone[1:3]), int(zone[-2:])
-        seconds -= sign * (hours * 3600 + minutes * 60)
-    return seconds * 10**9 + int((frac or "").ljust(9, "0"))
-
-
-def _epoch_ns(whole: str, frac: str | None) -> int:
-    # By size, as a person types them now: 10 digits seconds, 13 ms, 16 µs, 19 ns.
-    digits = len(whole.lstrip("0")) or 1
-    scale = 10**9 if digits <= 11 else 10**6 if digits <= 14 else 10**3 if digits <= 17 else 1
-    if frac and scale != 10**9:
-        raise ValueError(f"time {whole}.{frac}: only epoch seconds take a fraction")
-    return int(whole) * scale + int((frac or "").ljust(9, "0"))
-
-
 def resolve_range(start: str, end: str, now: float) -> tuple[int, int]:
     """Both ends in ns; ValueError when unreadable or when start is not before end."""
-    start_ns, end_ns = parse_time_ns(start, now), parse_time_ns(end, now)
+    start_ns, end_ns = timerange.parse_time_ns(start, now), timerange.parse_time_ns(end, now)
     if start_ns >= end_ns:
         raise ValueError(f"--start ({start}) must be before --end ({end})")
     return start_ns, end_ns

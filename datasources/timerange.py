@@ -6,6 +6,7 @@ all resolve ranges and plan steps here.
 
 from __future__ import annotations
 
+import calendar
 import math
 import re
 from datetime import UTC, datetime
@@ -67,14 +68,14 @@ def resolve_one(text: str, now: float, which: str = "time") -> float:
     m = _RELATIVE.match(raw)
     if m:
         return now - (int(m.group(1)) * _UNITS[m.group(2)] if m.group(1) else 0)
-    if re.fullmatch(r"\d{9,}(\.\d+)?", raw):
-        return float(raw) / 1000  # Grafana's URLs carry epoch milliseconds
+    if m := _EPOCH.fullmatch(raw):
+        return _epoch_ns(m.group(1), m.group(2)) / 1e9  # Grafana's URLs: ms; people: s
     try:
         parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(
             f"time range: {which} {text!r} is not 'now', 'now-<N><s|m|h|d|w>', epoch "
-            "milliseconds or an ISO-8601 date") from None
+            "seconds or milliseconds, or an ISO-8601 date") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
@@ -141,3 +142,41 @@ def parse_duration(text: str) -> float:
 def rate_interval(step: float, scrape_interval: float) -> str:
     """Grafana's $__rate_interval: max(step + scrape, 4 × scrape) as a PromQL duration."""
     return format_duration(max(step + scrape_interval, 4 * scrape_interval))
+
+
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))?"
+                      r"(Z|z|[+-]\d\d:?\d\d)?")
+_EPOCH = re.compile(r"(\d+)(?:\.(\d{1,9}))?")
+
+
+def parse_time_ns(text: str, now: float) -> int:
+    """RFC 3339 (to the ns), epoch s/ms/µs/ns (by digit count) or "now-1h" → epoch ns."""
+    raw = str(text).strip()
+    if m := _RFC3339.fullmatch(raw):
+        return _rfc3339_ns(m)
+    if m := _EPOCH.fullmatch(raw):
+        return _epoch_ns(m.group(1), m.group(2))
+    try:
+        return round(resolve_one(raw, now) * 1e9)
+    except ValueError:
+        raise ValueError(f"time {text!r} is not RFC 3339, epoch seconds/ms/µs/ns, 'now' or "
+                         "'now-<N><s|m|h|d|w>'") from None
+
+
+def _rfc3339_ns(m: re.Match) -> int:
+    y, mo, d, h, mi, s, frac, zone = m.groups()
+    seconds = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s)))
+    if zone and zone not in "Zz":
+        sign = 1 if zone[0] == "+" else -1
+        hours, minutes = int(zone[1:3]), int(zone[-2:])
+        seconds -= sign * (hours * 3600 + minutes * 60)
+    return seconds * 10**9 + int((frac or "").ljust(9, "0"))
+
+
+def _epoch_ns(whole: str, frac: str | None) -> int:
+    # By size, as a person types them now: 10 digits seconds, 13 ms, 16 µs, 19 ns.
+    digits = len(whole.lstrip("0")) or 1
+    scale = 10**9 if digits <= 11 else 10**6 if digits <= 14 else 10**3 if digits <= 17 else 1
+    if frac and scale != 10**9:
+        raise ValueError(f"time {whole}.{frac}: only epoch seconds take a fraction")
+    return int(whole) * scale + int((frac or "").ljust(9, "0"))

@@ -145,3 +145,11 @@ def test_parse_duration_rejects_malformed(bad):
 def test_parse_duration_adds_up_compound_durations():
     assert tr.parse_duration("1h30m") == 5400
     assert tr.parse_duration("250ms") == 0.25
+
+
+@pytest.mark.parametrize("text", ["1714564800", "1714564800000", "1714564800000000",
+                                  "1714564800000000000"])
+def test_epoch_numbers_mean_the_same_instant_in_urls_and_on_the_command_line(text):
+    # One rule by digit count: seconds as people type them, milliseconds as Grafana's URLs.
+    assert tr.resolve_one(text, NOW) == 1714564800.0
+    assert tr.parse_time_ns(text, NOW) == 1714564800 * 10**9
