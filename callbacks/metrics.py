@@ -16,6 +16,7 @@ from callbacks import range_picker as picker
 from datasources import presets
 from datasources.errors import DatasourceError
 from datasources.metrics_export import metric_frame_csv
+from datasources.prometheus import escape_value
 from datasources.promql_suggest import completions, context
 from datasources.timerange import Window, plan
 from layouts import ids
@@ -188,7 +189,7 @@ def _register_variables(app, deps) -> None:
     def instances(width, job, chosen):
         if width is None:
             raise PreventUpdate
-        match = f'{{job=~"{presets.promql_string(presets.regex_value(job))}"}}' if job \
+        match = f'{{job=~"{escape_value(presets.regex_value(job))}"}}' if job \
             else None
         return _options(deps.prometheus.label_values("instance", match).value, chosen)
 

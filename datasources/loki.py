@@ -71,6 +71,7 @@ from datasources.loki_frame import (
     utc_column,
 )
 from datasources.prometheus import escape_value
+from datasources.timerange import MAX_POINTS, format_duration
 
 __all__ = ["JSON_FIELDS", "LEVELS", "Loki", "build_query_range", "build_volume_query",
            "canonical_level", "frame_from_response", "read_error", "selector_of",
@@ -80,7 +81,6 @@ ENCODING_HEADERS = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
 #: Loki's default ``max_entries_limit_per_query``.
 MAX_ENTRIES = 5000
 #: Loki refuses range queries of more than 11 000 points per series.
-MAX_POINTS = 11_000
 DIRECTIONS = ("forward", "backward")
 _LIMIT_TEXT = re.compile(r"max_entries_limit_per_query \((\d+) > (\d+)\)")
 
@@ -95,26 +95,20 @@ def build_query_range(query: str, start_ns: int, end_ns: int, limit: int, direct
     params = {"query": query, "start": str(int(start_ns)), "end": str(int(end_ns)),
               "limit": str(int(limit)), "direction": direction}
     if step is not None:
-        params["step"] = duration(step)
+        params["step"] = format_duration(step)
     return params
 
 
 def build_volume_query(query: str, step_s: float) -> str:
     """The level histogram of a log query: entries per ``step_s`` bucket by level."""
     return (f"sum by (level, detected_level) (count_over_time({query.strip()} "
-            f"[{duration(step_s)}]))")
+            f"[{format_duration(step_s)}]))")
 
 
 def volume_step(start_ns: int, end_ns: int, step_s: float) -> float:
     """``step_s``, raised so the range stays within Loki's 11 000 points per series."""
     span = (end_ns - start_ns) / 1e9
     return max(float(step_s), span / MAX_POINTS, 0.001)
-
-
-def duration(seconds: float) -> str:
-    """A LogQL duration: ``"30s"``, ``"1500ms"``."""
-    ms = round(seconds * 1000)
-    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
 
 
 def time_params(start_ns: int | None, end_ns: int | None) -> dict:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import NamedTuple
 
+from datasources.prometheus import escape_value
 from datasources.timerange import format_duration, rate_interval
 
 
@@ -141,18 +142,13 @@ def regex_value(values: str | Sequence[str] | None) -> str:
     return "|".join(re.escape(v) for v in chosen)
 
 
-def promql_string(text: str) -> str:
-    """``text`` escaped for the inside of a double-quoted PromQL string."""
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def expand(query: str, *, step: float, scrape_interval: float, job=None, instance=None) -> str:
     """The query with $__rate_interval, $__interval, $job and $instance filled in."""
     values = {
         "__rate_interval": rate_interval(step, scrape_interval),
         "__interval": format_duration(step),
-        "job": promql_string(regex_value(job)),
-        "instance": promql_string(regex_value(instance)),
+        "job": escape_value(regex_value(job)),
+        "instance": escape_value(regex_value(instance)),
     }
     # Longest names first so "$__rate_interval" is not read as "$__r…"; ${name} works too.
     pattern = "|".join(re.escape(k) for k in sorted(values, key=len, reverse=True))

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import NamedTuple
 
+from datasources.prometheus import escape_value
+
 #: Placeholder the request-id trace query carries; the tab fills it from its input box.
 REQUEST_ID = "$request_id"
 
@@ -55,9 +57,4 @@ def expand(query: str, request_id: str | None) -> str:
     rid = (request_id or "").strip()
     if not rid:
         raise ValueError("this query traces one request: enter its request_id first")
-    return query.replace(REQUEST_ID, logql_escape(rid))
-
-
-def logql_escape(value: str) -> str:
-    """Escape text for a double-quoted LogQL string (Go string-literal rules)."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return query.replace(REQUEST_ID, escape_value(rid))

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from datasources.presets import promql_string
+from datasources.prometheus import escape_value
 
 
 class Context(NamedTuple):
@@ -68,7 +68,7 @@ def _in_range(text: str) -> bool:
 
 
 def _quoted(value: str) -> str:
-    return f'"{promql_string(value)}"'
+    return f'"{escape_value(value)}"'
 
 
 def completions(ctx: Context, candidates: Iterable[str], limit: int = 50) -> list[str]:
@@ -84,7 +84,7 @@ def completions(ctx: Context, candidates: Iterable[str], limit: int = 50) -> lis
     out = []
     for c in matching[:limit]:
         if ctx.kind == "value":
-            out.append(f'{ctx.head}{promql_string(c)}"')
+            out.append(f'{ctx.head}{escape_value(c)}"')
         elif ctx.kind == "label":
             out.append(f'{ctx.head}{c}="')
         else:

@@ -16,7 +16,8 @@ from datasources.errors import DatasourceError, QueryError, Unreachable
 from datasources.export_job import Progress
 from datasources.logs_export import ExportSummary, apply_redaction
 from datasources.loki_frame import LEVELS
-from datasources.presets_logs import LogQuery, logql_escape, predefined
+from datasources.presets_logs import LogQuery, predefined
+from datasources.prometheus import escape_value
 from layouts import ids
 from layouts.range_picker import range_picker
 
@@ -358,7 +359,7 @@ _MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]
 
 def insert_selector(query: str | None, name: str, value: str) -> str:
     """Add ``name="value"`` to the query's stream selector (replacing a matcher on ``name``)."""
-    matcher = f'{name}="{logql_escape(value)}"'
+    matcher = f'{name}="{escape_value(value)}"'
     text = query or ""
     m = _SELECTOR.match(text)
     if not m:

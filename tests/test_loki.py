@@ -19,7 +19,6 @@ from datasources.loki import (
     Loki,
     build_query_range,
     build_volume_query,
-    duration,
     selector_of,
     volume_step,
     with_stream_matchers,
@@ -329,8 +328,7 @@ def test_query_range_params_are_integer_nanoseconds():
 
 def test_volume_query_keeps_the_pipeline_and_groups_by_level():
     assert build_volume_query(' {app="api"} |= "x" | json ', 60) == (
-        'sum by (level, detected_level) (count_over_time({app="api"} |= "x" | json [60s]))')
-    assert duration(0.5) == "500ms" and duration(90) == "90s"
+        'sum by (level, detected_level) (count_over_time({app="api"} |= "x" | json [1m]))')
     assert volume_step(0, 86_400 * 10**9, 1) == pytest.approx(86_400 / 11_000)
 
 

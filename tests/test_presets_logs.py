@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from datasources.presets_logs import SEEDS, expand, logql_escape, needs_request_id, predefined
+from datasources.presets_logs import SEEDS, expand, needs_request_id, predefined
+from datasources.prometheus import escape_value
 from tests.loki_double import parse_query
 
 
@@ -42,5 +43,5 @@ def test_request_id_is_escaped_into_the_query():
 
 def test_logql_escape_round_trips_through_the_parser():
     text = 'quote " backslash \\ newline \n'
-    query = parse_query(f'{{job="{logql_escape(text)}"}}')
+    query = parse_query(f'{{job="{escape_value(text)}"}}')
     assert query.matchers[0].value == text
