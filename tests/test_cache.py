@@ -34,6 +34,17 @@ def fetcher(url: str, name: str = "Counter"):
     return lambda: request(session, upstream, "GET", "/").json()
 
 
+def at_once(n: int, call) -> list:
+    """The results of ``call`` made from ``n`` threads at the same time."""
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(call())) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
 class Clock:
     def __init__(self, t: float = 1_000_000.0):
         self.t = t
@@ -69,13 +80,7 @@ def test_concurrent_threads_make_one_upstream_call(tmp_path):
     try:
         cache = Cache(tmp_path)
         fetch = fetcher(server.url)
-        results = []
-        threads = [threading.Thread(target=lambda: results.append(
-            cache.get("k", fetch, ttl=10, upstream="Counter"))) for _ in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = at_once(8, lambda: cache.get("k", fetch, ttl=10, upstream="Counter"))
         assert server.count == 1
         assert [r.value for r in results] == [{"ok": True}] * 8
     finally:
@@ -236,13 +241,7 @@ def test_callers_waiting_on_a_down_upstream_do_not_each_try_it_again(tmp_path):
     try:
         cache = Cache(tmp_path)
         fetch = fetcher(server.url)
-        results = []
-        threads = [threading.Thread(target=lambda: results.append(
-            cache.get("k", fetch, ttl=10, upstream="Counter"))) for _ in range(5)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        results = at_once(5, lambda: cache.get("k", fetch, ttl=10, upstream="Counter"))
         assert server.count == 1
         assert all(isinstance(r.error, Unreachable) for r in results)
     finally:
