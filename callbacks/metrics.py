@@ -282,6 +282,5 @@ def _register_url(app) -> None:
         prevent_initial_call=True,
     )
     def to_url(query, job, instance, search):
-        updated = rp.with_params(search, {URL_KEYS["q"]: query, URL_KEYS["job"]: job,
+        return picker.url_update(search, {URL_KEYS["q"]: query, URL_KEYS["job"]: job,
                                           URL_KEYS["instance"]: instance})
-        return no_update if updated == (search or "") else updated

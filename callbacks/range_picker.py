@@ -67,8 +67,7 @@ def register(app, prefix: str) -> None:
         prevent_initial_call=True,
     )
     def to_url(state, search):
-        updated = rp.with_params(search, rp.state_params(prefix, state))
-        return no_update if updated == (search or "") else updated
+        return url_update(search, rp.state_params(prefix, state))
 
     @app.callback(
         Output(rid(ids.RANGE_INTERVAL), "disabled"),
@@ -122,5 +121,10 @@ def register_tab_sync(app) -> None:
         prevent_initial_call=True,
     )
     def tab_to_url(tab, search):
-        updated = rp.with_params(search, {"tab": rp.known_tab(tab)})
-        return no_update if updated == (search or "") else updated
+        return url_update(search, {"tab": rp.known_tab(tab)})
+
+
+def url_update(search: str | None, updates) -> str:
+    """The new query string, or no_update when nothing changed (no browser history entry)."""
+    updated = rp.with_params(search, updates)
+    return no_update if updated == (search or "") else updated
