@@ -23,6 +23,7 @@ from flask import send_from_directory
 import export_cli
 from callbacks import build_deps, register_all
 from config import Config, ConfigError, load_config
+from datasources import export_job
 from datasources.cache import Cache
 from datasources.probes import ProbeResult, probe_all
 from layouts.shell import shell
@@ -48,7 +49,7 @@ def create_app(config: Config, cache: Cache | None = None, *,
         health_endpoint="health",
         background_callback_manager=DiskcacheManager(jobs),
     )
-    serve_bootstrap_css(app.server)
+    add_routes(app.server, config)
     app.layout = shell(config)
     register_all(app, deps)
     return app
@@ -57,12 +58,18 @@ def create_app(config: Config, cache: Cache | None = None, *,
 BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
 
 
-def serve_bootstrap_css(server) -> None:
-    """Serve Bootstrap's CSS from the installed package: the dashboard must work offline."""
+def add_routes(server, config: Config) -> None:
+    """Every plain Flask route of the app, in one place (Dash owns the rest)."""
+    # Bootstrap's CSS from the installed package: the dashboard must work offline.
     spec = importlib.util.find_spec("flask_bootstrap")
-    folder = Path(spec.origin).parent / "static" / "bootstrap5" / "css"
+    css = Path(spec.origin).parent / "static" / "bootstrap5" / "css"
     server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", lambda: send_from_directory(
-        folder, "bootstrap.min.css", max_age=86400))
+        css, "bootstrap.min.css", max_age=86400))
+    # Finished log exports too large for dcc.Download, streamed from disk.
+    exports = export_job.exports_dir(config.cache.dir)
+    server.add_url_rule(export_job.ROUTE + "<path:name>", "logs_export_file",
+                        lambda name: send_from_directory(exports, name, as_attachment=True,
+                                                         mimetype="text/csv"))
 
 
 def __getattr__(name: str):

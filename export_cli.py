@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 from config import Config
-from datasources import timerange
 from datasources.cache import Cache
 from datasources.errors import DatasourceError
 from datasources.export_job import Progress, run_export
 from datasources.logs_export import rfc3339
 from datasources.loki import MAX_ENTRIES, Loki
+from query import timerange
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:

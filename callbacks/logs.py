@@ -10,19 +10,18 @@ import time
 
 from dash import ALL, Input, Output, Patch, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
-from flask import send_from_directory
 
 from callbacks import range_picker as picker
 from datasources import export_job
-from datasources.errors import DatasourceError, QueryError
+from datasources.errors import DatasourceError, QueryError, Unreachable
 from datasources.http import display_url
-from datasources.loki import is_log_query
-from datasources.presets_logs import expand
-from datasources.timerange import plan
 from layouts import ids
 from layouts import logs as view
-from layouts import range_picker as rp
 from layouts.common import result_notice
+from query import log_view, logql
+from query import range_state as rp
+from query.log_queries import expand
+from query.timerange import plan
 
 STATE = ids.range_id(view.PREFIX, ids.RANGE_STATE)
 INTERVAL = ids.range_id(view.PREFIX, ids.RANGE_INTERVAL)
@@ -95,7 +94,7 @@ def request(query, request_id, state, limit, direction, *, default_limit: int, f
         return {**base, "error": str(exc)}
     if not text:
         return {**base, "error": "type a LogQL query, or pick one from the list"}
-    if not is_log_query(text):
+    if not logql.is_log_query(text):
         # Every reader of the request wants log lines: stop here rather than have each
         # ask Loki and throw the matrix away.
         return {**base, "error": view.METRIC_QUERY_TEXT}
@@ -131,22 +130,27 @@ def _register_table(app, deps) -> None:
                                        force=req["force"])
         if result.value is None:
             return ([], [], None, trouble_notice(result, deps.config.loki.url),
-                    view.query_error(result.error))
-        if not view.is_log_frame(result.value):
+                    view.query_error(rejection(result.error)))
+        if not log_view.is_log_frame(result.value):
             return [], [], None, None, view.input_error(view.METRIC_QUERY_TEXT)
-        frame = view.redacted(result.value, deps.config.redact)
+        frame = log_view.redacted(result.value, deps.config.redact)
         shown = {"at": req["at"], "n": len(frame), "limit": req["limit"]}
-        return (view.row_data(frame), view.extra_columns(frame), shown,
+        return (log_view.row_data(frame), log_view.extra_columns(frame), shown,
                 result_notice(result), view.warnings(frame))
 
 
 def trouble_notice(result, loki_url: str):
     """The notice for a failed run: Loki down in plain words, else the usual notice."""
-    if view.is_unreachable(result.error):
+    if isinstance(result.error, Unreachable):
         # The page must never show the user:password@ a URL may carry.
-        return view.loki_unavailable(result.error, display_url(loki_url))
+        return view.loki_unavailable(result.error.describe(), display_url(loki_url))
     # Loki's rejection is shown under the editor (``query_error``), not twice.
     return None if isinstance(result.error, QueryError) else result_notice(result)
+
+
+def rejection(error: DatasourceError | None) -> str | None:
+    """Loki's words when it rejected the query; None for any other outcome."""
+    return error.message if isinstance(error, QueryError) else None
 
 
 # --- volume -------------------------------------------------------------------------------
@@ -169,7 +173,7 @@ def _register_volume(app, deps) -> None:
                                   force=req["force"])
         if result.value is None:
             return view.volume_figure(None, "no volume: the query failed"), None, ""
-        total = {"at": req["at"], "m": view.volume_total(result.value)}
+        total = {"at": req["at"], "m": log_view.volume_total(result.value)}
         span = (req["start_ns"], req["end_ns"])
         return (view.volume_figure(result.value, span_ns=span), total,
                 view.volume_note(result.value, result.stale))
@@ -221,7 +225,7 @@ def _register_labels(app, deps) -> None:
         window = (req["start_ns"], req["end_ns"]) if req and not req.get("error") else ()
         result = deps.loki.label_values(name, *window)
         if result.value is None:
-            return view.query_error(result.error) or result_notice(result)
+            return view.query_error(rejection(result.error)) or result_notice(result)
         return view.label_value_buttons(name, result.value)
 
 
@@ -239,7 +243,7 @@ def _register_editor(app) -> None:
             return preset or no_update
         if not trigger or not ctx.triggered[0]["value"]:
             raise PreventUpdate  # buttons just rendered, not clicked
-        return view.insert_selector(query, trigger["name"], trigger["value"])
+        return logql.with_matcher(query, trigger["name"], trigger["value"])
 
 
 # --- grid tools ---------------------------------------------------------------------------
@@ -268,16 +272,12 @@ def _register_grid_tools(app) -> None:
 
 # --- export -------------------------------------------------------------------------------
 
-#: exports larger than this are handed over as a link to ``EXPORTS_ROUTE`` (streamed)
+#: exports larger than this are handed over as a link to ``export_job.ROUTE`` (streamed)
 INLINE_DOWNLOAD_BYTES = 32 * 1024 * 1024
-EXPORTS_ROUTE = "/exports/"
 
 
 def _register_export(app, deps) -> None:
     folder = export_job.exports_dir(deps.config.cache.dir)
-    app.server.add_url_rule(EXPORTS_ROUTE + "<path:name>", "logs_export_file",
-                            lambda name: send_from_directory(folder, name, as_attachment=True,
-                                                             mimetype="text/csv"))
 
     @app.callback(
         Output(ids.LOGS_DOWNLOAD, "data"),
@@ -318,9 +318,19 @@ def export_range(deps, req, folder, set_progress) -> tuple:
     except (DatasourceError, ValueError, OSError) as exc:  # OSError: disk full, permissions
         if path is not None:
             path.unlink(missing_ok=True)  # give back the name reserved for this export
-        return no_update, view.export_failed(exc)
+        return no_update, view.export_failed(failure_text(exc))
     if size > INLINE_DOWNLOAD_BYTES:
         # dcc.Download sends the file base64-encoded in one JSON reply; past this size
         # the browser fetches it from the streaming route instead, keeping memory flat.
-        return no_update, view.export_done(summary, path.name, href=EXPORTS_ROUTE + path.name)
+        return no_update, view.export_done(summary, path.name, href=export_job.ROUTE + path.name)
     return dcc.send_file(str(path)), view.export_done(summary, path.name)
+
+
+def failure_text(error: DatasourceError | OSError | ValueError) -> str:
+    """Why an export stopped: the upstream's words, or the OS's reason without the path."""
+    if isinstance(error, DatasourceError):
+        return error.describe()
+    if isinstance(error, OSError):
+        # strerror alone ("No space left on device"): the server's paths stay on the server.
+        return f"cannot write the file: {error.strerror or error}"
+    return str(error)

@@ -13,15 +13,15 @@ from dash.exceptions import PreventUpdate
 
 from callbacks import prom_status
 from callbacks import range_picker as picker
-from datasources import presets
 from datasources.errors import DatasourceError
-from datasources.metrics_export import metric_frame_csv
-from datasources.prometheus import escape_value
-from datasources.promql_suggest import completions, context
-from datasources.timerange import Window, plan
 from layouts import ids
 from layouts import metrics as view
-from layouts import range_picker as rp
+from query import panels
+from query import range_state as rp
+from query.csv_safe import metric_frame_csv
+from query.promql import regex_selector
+from query.promql_suggest import completions, context
+from query.timerange import Window, plan
 
 PREFIX = "metrics"
 STATE = ids.range_id(PREFIX, ids.RANGE_STATE)
@@ -34,7 +34,7 @@ MIN_POINTS, MAX_POINTS = 100, 4000
 def register(app, deps) -> None:
     """Wire the Metrics tab (and the Status tab's Prometheus section)."""
     picker.register(app, PREFIX)
-    offered = presets.configured(deps.config.panels)
+    offered = panels.configured(deps.config.panels)
     by_slug = {p.slug: p for p in offered}
     _register_width(app)
     _register_panels(app, deps, offered)
@@ -72,14 +72,14 @@ def _register_panels(app, deps, offered) -> None:
         return view.panels_grid(shown), view.panels_notice(len(shown), len(offered), error)
 
 
-def _present(deps, offered) -> tuple[list[presets.Panel], DatasourceError | None]:
+def _present(deps, offered) -> tuple[list[panels.Panel], DatasourceError | None]:
     """The panels whose metrics exist, and the error when the metric names are unknown."""
     if deps.config.panels:
         return list(offered), None  # configured panels are all shown: no need for the names
     names = deps.prometheus.label_values("__name__")
     if names.value is None:
         return list(offered), names.error
-    return presets.available(offered, set(names.value)), None
+    return panels.available(offered, set(names.value)), None
 
 
 def _register_render(app, deps, by_slug) -> None:
@@ -148,11 +148,11 @@ def _register_render(app, deps, by_slug) -> None:
         raise PreventUpdate
 
 
-def _panel(by_slug, slug: str, adhoc: str | None) -> presets.Panel:
+def _panel(by_slug, slug: str, adhoc: str | None) -> panels.Panel:
     if slug == view.ADHOC:
         if not adhoc:
             raise PreventUpdate
-        return presets.Panel(view.ADHOC, "Ad-hoc query", adhoc)
+        return panels.Panel(view.ADHOC, "Ad-hoc query", adhoc)
     return by_slug[slug]
 
 
@@ -163,7 +163,7 @@ def _window(deps, state, width) -> Window:
 
 
 def _query(deps, panel, window: Window, job, instance):
-    query = presets.expand(panel.query, step=window.step,
+    query = panels.expand(panel.query, step=window.step,
                            scrape_interval=deps.config.metrics.scrape_interval,
                            job=job, instance=instance)
     return deps.prometheus.query_range(query, window.start, window.end, window.step)
@@ -189,8 +189,7 @@ def _register_variables(app, deps) -> None:
     def instances(width, job, chosen):
         if width is None:
             raise PreventUpdate
-        match = f'{{job=~"{escape_value(presets.regex_value(job))}"}}' if job \
-            else None
+        match = regex_selector("job", panels.regex_value(job)) if job else None
         return _options(deps.prometheus.label_values("instance", match).value, chosen)
 
 

@@ -10,7 +10,7 @@ from dash import Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from layouts import ids
-from layouts import range_picker as rp
+from query import range_state as rp
 
 
 def register(app, prefix: str) -> None:
@@ -110,9 +110,9 @@ def register_tab_sync(app) -> None:
     )
     def open_tab(search, current):
         wanted = rp.url_params(search).get("tab")
-        if not wanted or rp.known_tab(wanted) == current:
+        if not wanted or rp.known_tab(wanted, ids.TAB_VALUES) == current:
             raise PreventUpdate
-        return rp.known_tab(wanted)
+        return rp.known_tab(wanted, ids.TAB_VALUES)
 
     @app.callback(
         Output(ids.URL, "search", allow_duplicate=True),
@@ -121,7 +121,7 @@ def register_tab_sync(app) -> None:
         prevent_initial_call=True,
     )
     def tab_to_url(tab, search):
-        return url_update(search, {"tab": rp.known_tab(tab)})
+        return url_update(search, {"tab": rp.known_tab(tab, ids.TAB_VALUES)})
 
 
 def url_update(search: str | None, updates) -> str:

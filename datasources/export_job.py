@@ -76,6 +76,10 @@ def for_worker(loki: Loki) -> Loki:
 
 # --- files ------------------------------------------------------------------------------
 
+#: the URL path under which the app serves finished exports (``app.add_routes``)
+ROUTE = "/exports/"
+
+
 def exports_dir(cache_dir: str | os.PathLike) -> Path:
     """``<cache dir>/exports``, created when missing."""
     path = Path(cache_dir) / "exports"

@@ -58,24 +58,17 @@ from datasources.cache import Cache, Result, cache_key
 from datasources.errors import BadResponse, QueryError
 from datasources.http import make_session, plain_error, request
 from datasources.loki_frame import (
-    JSON_FIELDS,
-    LEVELS,
     UPSTREAM,
-    canonical_level,
     checked,
     frame_from_response,
     labels_from_response,
     parse_body,
     series_from_response,
-    stream_name,
     utc_column,
 )
-from datasources.prometheus import escape_value
-from datasources.timerange import MAX_POINTS, format_duration
-
-__all__ = ["JSON_FIELDS", "LEVELS", "Loki", "build_query_range", "build_volume_query",
-           "canonical_level", "frame_from_response", "read_error", "selector_of",
-           "stream_name", "with_stream_matchers"]
+from query.levels import LEVELS, canonical_level
+from query.logql import is_log_query, selector_of, stream_name, volume_query, with_stream_matchers
+from query.timerange import MAX_POINTS, format_duration
 
 ENCODING_HEADERS = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
 #: Loki's default ``max_entries_limit_per_query``.
@@ -97,12 +90,6 @@ def build_query_range(query: str, start_ns: int, end_ns: int, limit: int, direct
     if step is not None:
         params["step"] = format_duration(step)
     return params
-
-
-def build_volume_query(query: str, step_s: float) -> str:
-    """The level histogram of a log query: entries per ``step_s`` bucket by level."""
-    return (f"sum by (level, detected_level) (count_over_time({query.strip()} "
-            f"[{format_duration(step_s)}]))")
 
 
 def volume_step(start_ns: int, end_ns: int, step_s: float) -> float:
@@ -131,49 +118,6 @@ def read_error(resp: requests.Response) -> tuple[str | None, str]:
         if data.get("error"):
             return data.get("errorType"), str(data["error"])
     return plain_error(resp)
-
-
-def is_log_query(query: str) -> bool:
-    """Log queries start with a stream selector; metric queries with a function or ``(``."""
-    return query.lstrip().startswith("{")
-
-
-# --- selectors (for splitting an instant by stream) --------------------------------------
-
-def selector_of(query: str) -> str:
-    """The stream selector ``{…}`` of a log query (strings inside it are skipped)."""
-    open_at, close_at = _selector_span(query)
-    return query[open_at:close_at + 1]
-
-
-def with_stream_matchers(query: str, labels: Mapping[str, str], absent=()) -> str:
-    """``query`` narrowed to one stream: ``name="value"`` per label, ``name=""`` per absent."""
-    open_at, close_at = _selector_span(query)
-    extra = [f'{k}="{escape_value(v)}"' for k, v in sorted(labels.items())]
-    extra += [f'{k}=""' for k in sorted(absent)]
-    inner = query[open_at + 1:close_at].strip()
-    joined = ", ".join(([inner] if inner else []) + extra)
-    return query[:open_at] + "{" + joined + "}" + query[close_at + 1:]
-
-
-def _selector_span(query: str) -> tuple[int, int]:
-    start = query.find("{")
-    if start < 0:
-        raise ValueError(f"not a log query (no stream selector): {query!r}")
-    i, quote = start + 1, None
-    while i < len(query):
-        ch = query[i]
-        if quote:
-            if ch == "\\" and quote == '"':
-                i += 1
-            elif ch == quote:
-                quote = None
-        elif ch in "\"`":
-            quote = ch
-        elif ch == "}":
-            return start, i
-        i += 1
-    raise ValueError(f"stream selector is not closed: {query!r}")
 
 
 # --- frames over frames -------------------------------------------------------------------
@@ -266,7 +210,7 @@ class Loki:
             return Result(error=QueryError(UPSTREAM, "a log volume needs a log query "
                                                      "(one that starts with a {selector})"))
         step_ns = round(step * 1e9)
-        params = build_query_range(build_volume_query(query, step), start_ns + step_ns,
+        params = build_query_range(volume_query(query, step), start_ns + step_ns,
                                    max(end_ns, start_ns + step_ns), 1, "forward", step=step)
         params.pop("limit")
         params.pop("direction")

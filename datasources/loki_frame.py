@@ -27,7 +27,6 @@ by ``datasources.prometheus.frame_from_result`` (Loki answers metric queries in 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
 import numpy as np
@@ -35,12 +34,9 @@ import orjson
 import pandas as pd
 
 from datasources.errors import BadResponse
-from datasources.prometheus import (
-    SHADOWED_PREFIX,
-    error_from_body,
-    escape_value,
-    frame_from_result,
-)
+from datasources.prometheus import SHADOWED_PREFIX, error_from_body, frame_from_result
+from query.levels import LEVEL_IN_LINE, canonical_level
+from query.logql import stream_name
 
 UPSTREAM = "Loki"
 CATEGORIZE_LABELS = "categorize-labels"
@@ -50,21 +46,6 @@ JSON_FIELDS = ("timestamp", "level", "logger", "message", "request_id", "user_id
 #: Columns every log frame has; a label or JSON field of the same name is renamed.
 LOG_CORE = ("timestamp", "line", "labels", "level")
 JSON_PREFIX = "json_"
-#: Canonical levels, most severe first (what the volume histogram and the colours use).
-LEVELS = ("critical", "error", "warning", "info", "debug", "trace", "unknown")
-_LEVEL_ALIASES = {
-    "critical": "critical", "crit": "critical", "fatal": "critical", "panic": "critical",
-    "emerg": "critical", "emergency": "critical", "alert": "critical",
-    "error": "error", "err": "error", "eror": "error",
-    "warning": "warning", "warn": "warning",
-    "info": "info", "information": "info", "informational": "info", "notice": "info",
-    "debug": "debug", "dbug": "debug", "trace": "trace",
-}
-_LEVEL_IN_LINE = re.compile(
-    r"(?i)\b(critical|crit|fatal|panic|emerg|error|err|warning|warn|info|notice|debug|dbug|"
-    r"trace)\b")
-
-
 # --- bodies --------------------------------------------------------------------------------
 
 def parse_body(body: bytes | str | Mapping) -> dict:
@@ -153,18 +134,6 @@ def index_volume_from_response(body: bytes | str | Mapping) -> pd.DataFrame:
 def utc_column(ns) -> pd.Series:
     """int64 nanoseconds → a datetime64[ns, UTC] column, exact to the nanosecond."""
     return pd.Series(np.asarray(ns, dtype=np.int64).view("M8[ns]")).dt.tz_localize("UTC")
-
-
-def stream_name(labels: Mapping[str, str]) -> str:
-    """``{app="api", level="error"}``: sorted, quoted as LogQL reads it back."""
-    return "{" + ", ".join(f'{k}="{escape_value(v)}"' for k, v in sorted(labels.items())) + "}"
-
-
-def canonical_level(value) -> str:
-    """Map a level spelling ("WARN", "Warning", "err" …) to one of ``LEVELS``."""
-    if not isinstance(value, str) or not value:
-        return "unknown"
-    return _LEVEL_ALIASES.get(value.strip().lower(), "unknown")
 
 
 # --- streams --------------------------------------------------------------------------------
@@ -326,7 +295,7 @@ def derive_level(label, detected, json_level, lines: pd.Series) -> pd.Series:
             level = level.fillna(pd.Series(source, dtype="str").replace("", None))
     missing = np.flatnonzero(level.isna().to_numpy())
     if len(missing):
-        search = _LEVEL_IN_LINE.search
+        search = LEVEL_IN_LINE.search
         found = [search(line) for line in lines.to_numpy(dtype=object)[missing]]
         level.iloc[missing] = [canonical_level(m.group(1)) if m else "unknown" for m in found]
     return level

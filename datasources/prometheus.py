@@ -23,7 +23,8 @@ from config import Upstream
 from datasources.cache import Cache, Result, cache_key
 from datasources.errors import BadResponse, DatasourceError, QueryError, Unreachable
 from datasources.http import make_session, plain_error, request
-from datasources.timerange import format_duration
+from query.promql import series_name
+from query.timerange import format_duration
 
 CORE_COLUMNS = ("timestamp", "value", "series")
 #: A label whose name is a core column gets this prefix ("label_value").
@@ -307,19 +308,6 @@ def utc_timestamps(seconds: np.ndarray) -> pd.arrays.DatetimeArray:
     """Epoch seconds (millisecond precision on the wire) → datetime64[ns, UTC], exactly."""
     ns = np.round(seconds * 1000).astype(np.int64) * 1_000_000
     return pd.array(ns.view("M8[ns]")).tz_localize("UTC")
-
-
-def series_name(metric: Mapping[str, str]) -> str:
-    """``up{instance="a",job="b"}`` as PromQL reads it back; ``{}`` for no labels."""
-    name = metric.get("__name__", "")
-    pairs = ",".join(f'{k}="{escape_value(v)}"' for k, v in sorted(metric.items())
-                     if k != "__name__")
-    return f"{name}{{{pairs}}}" if pairs or not name else name
-
-
-def escape_value(value: str) -> str:
-    """A label value quoted as PromQL expects inside ``"…"``."""
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def unique_names(names: list[str]) -> list[str]:

@@ -2,39 +2,30 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
-import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
 from config import Config
-from datasources.errors import DatasourceError, QueryError, Unreachable
-from datasources.export_job import Progress
-from datasources.logs_export import ExportSummary, apply_redaction
-from datasources.loki_frame import LEVELS
-from datasources.presets_logs import LogQuery, predefined
-from datasources.prometheus import escape_value
 from layouts import ids
 from layouts.range_picker import range_picker
+from query.log_queries import LogQuery, predefined
+from query.log_view import MESSAGE, SERVICE, TIME, span_axis, volume_bars
+from query.timerange import human_duration
 
 #: One colour per canonical level, shared by the histogram's bars and the table's level cells.
 LEVEL_COLOURS = {
     "critical": "#842029", "error": "#dc3545", "warning": "#fd7e14", "info": "#198754",
     "debug": "#0d6efd", "trace": "#6f42c1", "unknown": "#adb5bd",
 }
-#: Labels that name the emitting service, most specific first.
-SERVICE_LABELS = ("service_name", "service", "app", "job", "container", "compose_service")
 PREFIX = "logs"  # the range picker's id prefix
 MAX_LIMIT = 5000  # Loki's default max_entries_limit_per_query
 #: A label such as a request id can have thousands of values; buttons stop here.
 MAX_LABEL_VALUES = 200
 DIRECTIONS = (("Newest first", "backward"), ("Oldest first", "forward"))
-# Row keys the table derives; "@" keeps them apart from any label or field name.
-TIME, SERVICE, MESSAGE = "@time", "@service", "@message"
 
 
 def layout(config: Config):
@@ -190,84 +181,17 @@ METRIC_QUERY_TEXT = ("This is a metric query: the Logs tab lists log lines, so s
                      'query with a stream selector such as {job="api"}.')
 
 
-def is_log_frame(frame: pd.DataFrame) -> bool:
-    """Whether Loki answered with log lines (a metric query gives samples instead)."""
-    return frame.attrs.get("result_type", "streams") == "streams" and "line" in frame.columns
-
-
-def extra_columns(frame: pd.DataFrame) -> list[str]:
-    """Label and field columns the user may add: stream labels, metadata, parsed, JSON, raw."""
-    attrs = frame.attrs
-    names = [*attrs.get("stream_labels", []), *attrs.get("structured_metadata", []),
-             *attrs.get("parsed", []), *attrs.get("fields", []), "labels", "line"]
-    return [n for n in dict.fromkeys(names) if n in frame.columns and n != "level"]
-
-
-def time_text(timestamps: pd.Series) -> pd.Series:
-    """UTC timestamps as 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn' (exact, sorts as text)."""
-    ns = timestamps.array.asi8
-    seconds = timestamps.dt.floor("s").dt.strftime("%Y-%m-%d %H:%M:%S")
-    return seconds + "." + pd.Series(ns % 1_000_000_000, index=timestamps.index).astype(
-        str).str.zfill(9)
-
-
-def service_of(frame: pd.DataFrame) -> pd.Series:
-    """The emitting service: the first service-like label an entry has."""
-    service = pd.Series(pd.NA, index=frame.index, dtype="str")
-    for name in SERVICE_LABELS:
-        if name in frame.columns:
-            service = service.fillna(frame[name].astype("str"))
-    return service.fillna("")
-
-
-def message_of(frame: pd.DataFrame) -> pd.Series:
-    """The JSON ``message`` field where the line has one, else the raw line."""
-    line = frame["line"].astype("str")
-    if "message" in frame.columns:
-        return frame["message"].astype("str").fillna(line)
-    return line
-
-
-def redacted(frame: pd.DataFrame, rules) -> pd.DataFrame:
-    """Every text cell through the export's redaction, so the view hides what the CSV hides."""
-    if not rules or frame.empty:
-        return frame
-    out = frame.copy()
-    for name in frame.columns:
-        if name != "timestamp":
-            out[name] = apply_redaction(frame[name].astype("str"), rules)
-    out.attrs = dict(frame.attrs)
-    return out
-
-
-def row_data(frame: pd.DataFrame) -> list[dict]:
-    """Grid rows: the derived columns plus every label and field (missing cells left out)."""
-    if frame.empty:
-        return []
-    view = pd.DataFrame({TIME: time_text(frame["timestamp"]), "level": frame["level"],
-                         SERVICE: service_of(frame), MESSAGE: message_of(frame)})
-    for name in extra_columns(frame):
-        view[name] = frame[name].astype("str")
-    records = view.to_dict("records")
-    # Missing labels/fields stay out of the row rather than showing as "nan".
-    return [{k: v for k, v in r.items() if isinstance(v, str)} for r in records]
-
-
-def volume_figure(frame: pd.DataFrame | None, note: str = "",
-                  span_ns: tuple[int, int] | None = None) -> go.Figure:
+def volume_figure(frame=None, note: str = "", span_ns: tuple[int, int] | None = None) -> go.Figure:
     """Stacked bars of entries per bucket, one trace per level, over the whole ``span_ns``."""
     fig = go.Figure()
-    if frame is not None and not frame.empty:
-        levels = frame["level"].astype("str").fillna("unknown")
-        for level in sorted(set(levels), key=_level_rank):
-            part = frame[levels == level]
-            # plotly draws with microseconds; flooring keeps it from warning about the rest
-            fig.add_bar(x=part["timestamp"].dt.floor("us"), y=part["value"], name=level,
-                        marker_color=LEVEL_COLOURS.get(level, LEVEL_COLOURS["unknown"]),
-                        hovertemplate="%{x}<br>%{y:,.0f} " + level + " entries<extra></extra>")
-        if span_ns:
-            fig.update_xaxes(range=[pd.Timestamp(t, unit="ns").floor("us") for t in span_ns])
-    else:
+    bars = volume_bars(frame)
+    for level, x, y in bars:
+        fig.add_bar(x=x, y=y, name=level,
+                    marker_color=LEVEL_COLOURS.get(level, LEVEL_COLOURS["unknown"]),
+                    hovertemplate="%{x}<br>%{y:,.0f} " + level + " entries<extra></extra>")
+    if bars and span_ns:
+        fig.update_xaxes(range=span_axis(span_ns))
+    if not bars:
         fig.add_annotation(text=note or "no log entries in this range", showarrow=False,
                            xref="paper", yref="paper", x=0.5, y=0.5,
                            font={"color": "#6c757d"})
@@ -280,29 +204,11 @@ def volume_figure(frame: pd.DataFrame | None, note: str = "",
     return fig
 
 
-def volume_note(frame: pd.DataFrame, stale: bool = False) -> str:
+def volume_note(frame, stale: bool = False) -> str:
     """The bucket width, so a bar's height reads as entries per that much time."""
     step = frame.attrs.get("step_s")
-    text = f"bars of {_span(step)}" if step else ""
+    text = f"bars of {human_duration(step)}" if step else ""
     return text + (" (stale)" if stale else "")
-
-
-def _span(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g} {unit}"
-    return f"{seconds:g} s"
-
-
-def _level_rank(level: str) -> int:
-    return LEVELS.index(level) if level in LEVELS else len(LEVELS)
-
-
-def volume_total(frame: pd.DataFrame | None) -> int | None:
-    """Entries counted by the histogram over the whole range."""
-    if frame is None:
-        return None
-    return int(frame["value"].fillna(0).sum()) if not frame.empty else 0
 
 
 def count_text(shown: int | None, limit: int | None, total: int | None) -> str:
@@ -319,7 +225,7 @@ def column_options(available: Sequence[str]) -> list[dict]:
     return [{"label": name, "value": name} for name in available]
 
 
-def warnings(frame: pd.DataFrame):
+def warnings(frame):
     """Loki's warnings for the query, if it sent any."""
     found = frame.attrs.get("warnings") or []
     if not found:
@@ -352,23 +258,6 @@ def label_value_buttons(name: str | None, values: Sequence[str],
     return buttons
 
 
-_SELECTOR = re.compile(r'^\s*\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}')
-_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|`[^`]*`)'
-                      r'\s*,?')
-
-
-def insert_selector(query: str | None, name: str, value: str) -> str:
-    """Add ``name="value"`` to the query's stream selector (replacing a matcher on ``name``)."""
-    matcher = f'{name}="{escape_value(value)}"'
-    text = query or ""
-    m = _SELECTOR.match(text)
-    if not m:
-        rest = text.strip()
-        return f"{{{matcher}}}" + (f" {rest}" if rest else "")
-    kept = [f"{n}{op}{v}" for n, op, v in _MATCHER.findall(m.group(1)) if n != name]
-    return "{" + ", ".join([*kept, matcher]) + "}" + text[m.end():]
-
-
 # --- notices --------------------------------------------------------------------------------
 
 def input_error(text: str):
@@ -376,53 +265,41 @@ def input_error(text: str):
     return dbc.Alert(text, color="warning", className="py-2 mt-2 mb-0 small")
 
 
-def query_error(error: DatasourceError | None):
-    """Loki's own words under the editor when it rejected the query."""
-    if not isinstance(error, QueryError):
+def query_error(message: str | None):
+    """Loki's own words under the editor when it rejected the query (None: nothing to say)."""
+    if message is None:
         return None
     return dbc.Alert([html.Strong("Loki rejected the query: "),
-                      html.Span(error.message, className="upstream-error")],
+                      html.Span(message, className="upstream-error")],
                      color="danger", className="py-2 mt-2 mb-0 small")
 
 
-def loki_unavailable(error: DatasourceError, url: str):
+def loki_unavailable(detail: str, url: str):
     """Plain words when Loki cannot be reached, and how to point stackscope at one."""
     where = f"at {url}" if url else "(no loki.url configured)"
     return dbc.Alert([
         html.H6(f"Loki is not reachable {where}", className="alert-heading"),
-        html.Div(error.describe(), className="upstream-error small"),
+        html.Div(detail, className="upstream-error small"),
         html.Div(["Point stackscope at your Loki with ", html.Code("loki.url"),
                   " in the configuration file or the ", html.Code("STACKSCOPE_LOKI_URL"),
                   " environment variable."], className="small mt-1"),
     ], color="warning", className="logs-unreachable")
 
 
-def is_unreachable(error: DatasourceError | None) -> bool:
-    """Whether the error means Loki is down or unreachable (as opposed to a bad query)."""
-    return isinstance(error, Unreachable)
-
-
 # --- export ---------------------------------------------------------------------------------
 
-def progress_label(p: Progress) -> str:
-    """The text on the progress bar: rows so far and the rate."""
+def progress_label(p) -> str:
+    """The text on the progress bar: rows so far and the rate (an ``export_job.Progress``)."""
     return f"{p.rows:,} rows · {p.rate:,.0f}/s"
 
 
-def export_done(summary: ExportSummary, name: str, href: str | None = None):
-    """What the export wrote, next to the button; a download link when it is large."""
+def export_done(summary, name: str, href: str | None = None):
+    """What the export wrote (an ``ExportSummary``), next to the button; a link when large."""
     text = f"Exported {summary.rows:,} entries, {len(summary.columns)} columns: "
     target = html.A(name, href=href, download=name) if href else name
     return html.Span([text, target], className="text-success")
 
 
-def export_failed(error: DatasourceError | OSError | str):
+def export_failed(text: str):
     """Why the export stopped, in the upstream's words."""
-    if isinstance(error, DatasourceError):
-        text = error.describe()
-    elif isinstance(error, OSError):
-        # strerror alone ("No space left on device"): the server's paths stay on the server.
-        text = f"cannot write the file: {error.strerror or error}"
-    else:
-        text = str(error)
     return html.Span(f"Export failed: {text}", className="text-danger upstream-error")

@@ -1,35 +1,29 @@
 """Metrics tab: range picker, job/instance variables, ad-hoc PromQL and the preset panels.
 
-Charts are built here from the datasource's long frames (timestamp, value, series, labels):
+Charts are built here from the lines ``query.chart`` cuts from the datasource's long frames:
 one trace per series, gaps left as gaps, WebGL past a few series, and a bounded payload.
 Times are UTC, as plotly draws epoch milliseconds.
 """
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping, Sequence
 
 import dash_bootstrap_components as dbc
-import numpy as np
-import pandas as pd
 from dash import dcc, html
 
 from config import Config
-from datasources.presets import ADHOC, Panel
-from datasources.timerange import Window
 from layouts import ids
 from layouts.common import result_notice
 from layouts.range_picker import range_picker
+from query import chart
+from query.panels import ADHOC, Panel
+from query.timerange import Window
 
 GRAPH_HEIGHT = 260
 #: above this many series, or points, traces switch to WebGL (scattergl)
 GL_SERIES, GL_POINTS = 20, 10_000
-#: points one panel may send the browser: x and y as base64 float64 are ~21 bytes a point,
-#: so ~1.3 MB, under the 1.5 MB a panel may weigh with its layout and legend
-POINT_BUDGET = 60_000
-MAX_SERIES = 100
 SPARSE_POINTS = 30
 GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": "hover",
                 "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
@@ -172,22 +166,14 @@ def _base_layout() -> dict:
             "legend": {"orientation": "h", "y": -0.18, "font": {"size": 10}}}
 
 
-def figure(frame: pd.DataFrame, window: Window, *, unit: str = "", legend: str = "",
+def figure(frame, window: Window, *, unit: str = "", legend: str = "",
            revision: str = "") -> tuple[dict, list[str]]:
-    """The chart of a frame over ``window``, and notes on what it leaves out."""
+    """The chart of a metric frame over ``window``, and notes on what it leaves out."""
     if frame.empty:
         return empty_figure("no data for this range"), []
-    groups = series_groups(frame)
-    keep, notes = _bounded(groups, window.points)
-    gl = len(keep) > GL_SERIES or sum(len(g[1][0]) for g in keep) > GL_POINTS
-    traces, dropped = [], 0
-    for name, (t_ms, y, labels) in keep:
-        y_plot = np.where(np.isfinite(y), y, np.nan)
-        dropped += int(np.count_nonzero(np.isinf(y)))
-        x, y_plot = with_gaps(t_ms, y_plot, window.step * 1000)
-        traces.append(_trace(legend_name(legend, labels, name), x, y_plot, name, gl))
-    if dropped:
-        notes.append(f"{dropped} ±Inf samples are not drawn")
+    drawn, notes = chart.lines(frame, window.points, window.step)
+    gl = len(drawn) > GL_SERIES or sum(len(line.x) for line in drawn) > GL_POINTS
+    traces = [_trace(legend_name(legend, line.labels, line.series), line, gl) for line in drawn]
     layout = {**_base_layout(), "uirevision": revision,
               "xaxis": _time_axis(window),
               # y is fixed so a drag zooms time only; from zero, so noise does not look big
@@ -196,13 +182,13 @@ def figure(frame: pd.DataFrame, window: Window, *, unit: str = "", legend: str =
     return {"data": traces, "layout": layout}, notes
 
 
-def _trace(name: str, x: np.ndarray, y: np.ndarray, series: str, gl: bool) -> dict:
+def _trace(name: str, line: chart.Line, gl: bool) -> dict:
     # A line needs two neighbouring points: markers keep a short or broken series visible.
-    sparse = np.count_nonzero(np.isfinite(y)) < SPARSE_POINTS
+    sparse = chart.finite_count(line.y) < SPARSE_POINTS
     return {"type": "scattergl" if gl else "scatter", "mode": "lines+markers" if sparse
-            else "lines", "name": name, "x": typed(x), "y": typed(y), "line": {"width": 1.5},
-            "marker": {"size": 4}, "connectgaps": False, "meta": series,
-            "hovertemplate": "%{y}<extra>%{fullData.name}</extra>"}
+            else "lines", "name": name, "x": chart.typed(line.x), "y": chart.typed(line.y),
+            "line": {"width": 1.5}, "marker": {"size": 4}, "connectgaps": False,
+            "meta": line.series, "hovertemplate": "%{y}<extra>%{fullData.name}</extra>"}
 
 
 def _time_axis(window: Window) -> dict:
@@ -211,62 +197,6 @@ def _time_axis(window: Window) -> dict:
     return {"type": "date", "autorange": True, "gridcolor": "#eef0f3",
             "autorangeoptions": {"include": [window.start * 1000, window.end * 1000]},
             "title": {"text": "UTC", "standoff": 4, "font": {"size": 10, "color": "#6c757d"}}}
-
-
-def typed(values: np.ndarray) -> dict:
-    """A float64 array as plotly.js's base64 typed array: a third of JSON's size, NaN kept."""
-    data = np.ascontiguousarray(values, dtype="<f8")
-    return {"dtype": "f8", "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
-
-
-def series_groups(frame: pd.DataFrame) -> list[tuple[str, tuple[np.ndarray, np.ndarray, dict]]]:
-    """Per series, in frame order: (name, (epoch ms sorted, values, labels))."""
-    codes, names = _series_codes(frame["series"])
-    t_ms = frame["timestamp"].dt.as_unit("ms").array.asi8.astype(np.float64)
-    values = frame["value"].to_numpy(dtype=np.float64)
-    order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
-    label_cols = [c for c in frame.columns if c not in ("timestamp", "value", "series")]
-    groups = []
-    for i, name in enumerate(names):
-        rows = order[bounds[i]:bounds[i + 1]]
-        if len(rows) == 0:
-            continue
-        ts = t_ms[rows]
-        by_time = np.argsort(ts, kind="stable")
-        labels = {c: frame[c].iloc[rows[0]] for c in label_cols}
-        labels = {k: str(v) for k, v in labels.items() if isinstance(v, str)}
-        groups.append((str(name), (ts[by_time], values[rows][by_time], labels)))
-    return groups
-
-
-def _series_codes(series: pd.Series) -> tuple[np.ndarray, list]:
-    cat = series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
-    return cat.cat.codes.to_numpy(), list(cat.cat.categories)
-
-
-def _bounded(groups, points: int):
-    """At most MAX_SERIES series, and at most POINT_BUDGET points: the highest peaks stay."""
-    limit = max(1, min(MAX_SERIES, POINT_BUDGET // max(points, 1)))
-    if len(groups) <= limit:
-        return groups, []
-    peaks = [np.nanmax(np.abs(np.where(np.isfinite(g[1][1]), g[1][1], np.nan)), initial=-1)
-             for g in groups]
-    chosen = sorted(np.argsort(peaks, kind="stable")[::-1][:limit])
-    note = (f"showing {limit} of {len(groups)} series (the highest peaks); "
-            "Download CSV has them all")
-    return [groups[i] for i in chosen], [note]
-
-
-def with_gaps(x: np.ndarray, y: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
-    """``x``, ``y`` with a NaN point inserted wherever samples are more than 1.5 steps apart."""
-    if len(x) < 2:
-        return x, y
-    jumps = np.flatnonzero(np.diff(x) > 1.5 * step) + 1
-    if not len(jumps):
-        return x, y
-    # The NaN sits one step after the last sample before the hole, so plotly breaks the line.
-    return np.insert(x, jumps, x[jumps - 1] + step), np.insert(y, jumps, np.nan)
 
 
 def notice(result, notes: Sequence[str] = ()):

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from datetime import UTC
 
 import dash_bootstrap_components as dbc
-import pandas as pd
 from dash import html
 
-from datasources.cache import Result
 from layouts.common import result_notice
+from query import alerts
+from query.timerange import human_duration
 
 MAX_ROWS = 200
 STATE_COLOURS = {"firing": "danger", "pending": "warning", "up": "success", "down": "danger"}
@@ -23,15 +24,15 @@ SEVERITY_COLOURS = {"critical": "danger", "page": "danger", "error": "danger",
                     "warning": "warning", "info": "info"}
 
 
-def section(targets: Result | None, alerts: Sequence[tuple[str, Result]],
+def section(targets, alert_sources: Sequence[tuple],
             now: float | None = None):
-    """The whole section: a heading, the targets card and the alerts card."""
+    """The whole section: a heading, the targets card and the alerts card (each a ``Result``)."""
     now = time.time() if now is None else now
     return html.Div([
         html.H5("Prometheus", className="mb-2"),
         dbc.Row([
             dbc.Col(targets_card(targets, now), xl=6, className="mb-3"),
-            dbc.Col(alerts_card(alerts, now), xl=6, className="mb-3"),
+            dbc.Col(alerts_card(alert_sources, now), xl=6, className="mb-3"),
         ]),
     ], className="prom-status")
 
@@ -44,21 +45,21 @@ def not_configured():
 
 
 def ago(when, now: float) -> str:
-    """"12 s ago", "5 min ago", "3 h ago", "2 d ago"; "never" for a missing time."""
-    if when is None or pd.isna(when):
+    """"12s ago", "5m ago", "3h ago", "2d ago"; "never" for a missing time."""
+    if _missing(when):
         return "never"
-    seconds = max(0.0, now - pd.Timestamp(when).timestamp())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size:.0f} {unit} ago"
-    return f"{seconds:.0f} s ago"
+    return human_duration(max(0.0, now - when.timestamp()), whole=True) + " ago"
 
 
 def utc(when) -> str:
     """A timestamp as "YYYY-MM-DD HH:MM:SS UTC" for a tooltip."""
-    if when is None or pd.isna(when):
+    if _missing(when):
         return ""
-    return pd.Timestamp(when).tz_convert("UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+    return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _missing(when) -> bool:
+    return when is None or when != when  # NaT and NaN are not equal to themselves
 
 
 def _card(title: str, summary: list, notices: list, body):
@@ -68,7 +69,7 @@ def _card(title: str, summary: list, notices: list, body):
                     className="h-100 prom-status-card")
 
 
-def targets_card(result: Result | None, now: float):
+def targets_card(result, now: float):
     """Scrape targets: job, instance, up/down, last scrape, last error."""
     frame = result.value if result is not None else None
     notices = [n for n in [result_notice(result)] if n is not None]
@@ -105,24 +106,20 @@ def _more(total: int) -> list:
     return [html.Div(f"showing {MAX_ROWS} of {total}", className="small text-muted")]
 
 
-def alerts_card(sources: Sequence[tuple[str, Result]], now: float):
-    """Firing and pending alerts from every source, firing first, with per-source notices."""
+def alerts_card(sources: Sequence[tuple], now: float):
+    """Firing and pending alerts from every (name, ``Result``) source, firing first."""
     notices = [n for _, r in sources if (n := result_notice(r)) is not None]
-    frames = [r.value.assign(source=name) for name, r in sources if r.value is not None]
-    frame = pd.concat(frames, ignore_index=True) if frames else None
+    frame = alerts.active([(name, r.value) for name, r in sources])
     if frame is None:
         return _card("Alerts", [], notices, html.Div("no alert list",
                                                       className="text-muted small"))
-    frame = frame[frame["state"].isin(["firing", "pending"])]
-    firing, pending = int((frame["state"] == "firing").sum()), int(
-        (frame["state"] == "pending").sum())
+    firing, pending = alerts.counts(frame)
     summary = [dbc.Badge(f"{firing} firing", color="danger" if firing else "secondary"),
                dbc.Badge(f"{pending} pending", color="warning" if pending else "secondary",
                          text_color="dark" if pending else None)]
     if frame.empty:
         return _card("Alerts", summary, notices,
                      html.Div("No alerts firing or pending.", className="text-muted small"))
-    frame = frame.sort_values(["state", "active_at"], ascending=[True, True], kind="stable")
     head = html.Thead(html.Tr([html.Th(c) for c in ("State", "Alert", "Severity", "Since",
                                                      "Summary", "Source")]))
     rows = [_alert_row(a, now) for a in frame.head(MAX_ROWS).itertuples(index=False)]

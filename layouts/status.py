@@ -11,7 +11,6 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from config import Config
-from datasources.probes import ProbeResult
 from layouts import ids
 
 WINDOWS = ("1h", "24h", "7d")
@@ -39,19 +38,19 @@ def layout(config: Config):
     ])
 
 
-def summary_text(results: Sequence[ProbeResult]) -> str:
+def summary_text(results: Sequence) -> str:
     """'N/M services up'."""
     up = sum(r.up for r in results)
     return f"{up}/{len(results)} services up"
 
 
-def summary_class(results: Sequence[ProbeResult]) -> str:
+def summary_class(results: Sequence) -> str:
     """Green when every service is up, red otherwise."""
     ok = results and all(r.up for r in results)
     return "mb-0 me-3 " + ("status-summary-ok" if ok else "status-summary-bad")
 
 
-def checked_text(results: Sequence[ProbeResult]) -> str:
+def checked_text(results: Sequence) -> str:
     """When the shown round was probed."""
     if not results:
         return ""
@@ -59,7 +58,7 @@ def checked_text(results: Sequence[ProbeResult]) -> str:
     return "checked at " + time.strftime("%H:%M:%S UTC", time.gmtime(at))
 
 
-def cards(results: Sequence[ProbeResult], uptime: Mapping[str, Mapping[str, float | None]],
+def cards(results: Sequence, uptime: Mapping[str, Mapping[str, float | None]],
           latency: Mapping[str, Sequence[tuple[int, float]]]):
     """Cards grouped by their service's group, in configuration order."""
     order = {}
@@ -75,7 +74,7 @@ def cards(results: Sequence[ProbeResult], uptime: Mapping[str, Mapping[str, floa
     return html.Div(sections, className="status-groups")
 
 
-def card(r: ProbeResult, uptime: Mapping[str, float | None],
+def card(r, uptime: Mapping[str, float | None],
          latency: Sequence[tuple[int, float]]):
     """One service: name, Up/Offline, target, latency, detail, uptime and sparkline."""
     state = dbc.Badge("Up" if r.up else "Offline", color="success" if r.up else "danger",

@@ -15,8 +15,8 @@ import pytest
 import app
 from datasources.export_job import Progress
 from datasources.logs_export import rfc3339
-from datasources.timerange import parse_time_ns
 from export_cli import StderrProgress, progress_line, resolve_range
+from query.timerange import parse_time_ns
 
 REPO = Path(__file__).resolve().parents[1]
 T0 = 1_714_564_800 * 10**9  # 2024-05-01T12:00:00Z

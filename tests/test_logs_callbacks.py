@@ -13,9 +13,9 @@ from callbacks.logs import export_range, request, run_source, trouble_notice
 from datasources.cache import Result
 from datasources.errors import QueryError, Unreachable
 from datasources.export_job import export_name, exports_dir
-from datasources.presets_logs import SEEDS
 from layouts import ids
 from layouts import logs as view
+from query.log_queries import SEEDS
 
 NOW = 1_714_568_400.0
 STATE = {"from": "now-1h", "to": "now", "preset": "now-1h", "back": []}

@@ -12,15 +12,11 @@ import pytest
 
 from config import Upstream
 from datasources.cache import Cache
-from datasources.logs_export import (
-    apply_redaction,
-    export_csv,
-    progress_fraction,
-    rfc3339,
-    safe_cell,
-)
+from datasources.logs_export import export_csv, progress_fraction, rfc3339
 from datasources.loki import Loki
-from datasources.loki_frame import frame_from_response, stream_name
+from datasources.loki_frame import frame_from_response
+from query.csv_safe import apply_redaction, safe_cell
+from query.logql import stream_name
 
 # The Loki double's fixtures (loki_double, make_loki_double).
 

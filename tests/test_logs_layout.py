@@ -8,10 +8,13 @@ from types import SimpleNamespace
 
 import pytest
 
+from callbacks.logs import rejection, trouble_notice
+from datasources.cache import Result
 from datasources.errors import QueryError, Unreachable
 from datasources.loki import volume_frame
 from datasources.loki_frame import frame_from_response
 from layouts import logs as view
+from query import log_view, logql
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "loki"
 T0 = 1_714_564_800 * 10**9
@@ -39,13 +42,13 @@ def frame():
 
 
 def test_rows_carry_exact_time_level_service_message_and_every_extra(frame):
-    rows = view.row_data(frame)
-    assert [r[view.TIME] for r in rows] == ["2024-05-01 12:00:00.000000123",
+    rows = log_view.row_data(frame)
+    assert [r[log_view.TIME] for r in rows] == ["2024-05-01 12:00:00.000000123",
                                             "2024-05-01 12:00:00.500000000"]
     assert [r["level"] for r in rows] == ["error", "unknown"]
-    assert [r[view.SERVICE] for r in rows] == ["backend", "nginx"]
-    assert rows[0][view.MESSAGE] == "task creation failed"  # the JSON field, not the line
-    assert rows[1][view.MESSAGE] == '"GET / HTTP/1.1" 200 token=s3cret'  # no JSON: the line
+    assert [r[log_view.SERVICE] for r in rows] == ["backend", "nginx"]
+    assert rows[0][log_view.MESSAGE] == "task creation failed"  # the JSON field, not the line
+    assert rows[1][log_view.MESSAGE] == '"GET / HTTP/1.1" 200 token=s3cret'  # no JSON: the line
     assert rows[0]["trace_id"] == "abc" and rows[0]["request_id"] == "req-1"
     assert "trace_id" not in rows[1]  # missing cells are left out, never "nan"
 
@@ -57,16 +60,16 @@ STREAM_BODIES = sorted(k for k, v in MANIFEST.items() if v.get("resultType") == 
 @pytest.mark.parametrize("name", STREAM_BODIES)
 def test_every_recorded_streams_body_becomes_grid_rows(name):
     facts = MANIFEST[name]
-    rows = view.row_data(frame_from_response((FIXTURES / name).read_bytes()))
+    rows = log_view.row_data(frame_from_response((FIXTURES / name).read_bytes()))
     assert len(rows) == facts["entries"]
     assert all(isinstance(r[k], str) for r in rows
-               for k in (view.TIME, "level", view.SERVICE, view.MESSAGE))
+               for k in (log_view.TIME, "level", log_view.SERVICE, log_view.MESSAGE))
     first = int(facts["min_ts_ns"])
-    assert rows[0][view.TIME].endswith(f".{first % 10**9:09d}")
+    assert rows[0][log_view.TIME].endswith(f".{first % 10**9:09d}")
 
 
 def test_extra_columns_are_labels_then_fields_then_raw(frame):
-    extra = view.extra_columns(frame)
+    extra = log_view.extra_columns(frame)
     assert extra[:2] == ["job", "service_name"]
     assert extra[-2:] == ["labels", "line"]
     assert "trace_id" in extra and "request_id" in extra and "level" not in extra
@@ -74,8 +77,8 @@ def test_extra_columns_are_labels_then_fields_then_raw(frame):
 
 def test_chosen_extra_columns_are_shown_others_hidden():
     defs = view.column_defs(["job", "trace_id"], ["trace_id"])
-    assert [d["field"] for d in defs] == [view.TIME, "level", view.SERVICE, view.MESSAGE,
-                                          "job", "trace_id"]
+    assert [d["field"] for d in defs] == [log_view.TIME, "level", log_view.SERVICE,
+                                          log_view.MESSAGE, "job", "trace_id"]
     assert [d.get("hide") for d in defs[4:]] == [True, False]
 
 
@@ -88,10 +91,10 @@ def test_level_cells_use_the_histograms_colours():
 def test_redaction_hides_secrets_in_every_text_cell(frame):
     rules = (SimpleNamespace(pattern=r"token=\S+", replacement="token=[REDACTED]"),
              SimpleNamespace(pattern=r"req-\d+", replacement="req-?"))
-    rows = view.row_data(view.redacted(frame, rules))
-    assert rows[1][view.MESSAGE].endswith("token=[REDACTED]")
+    rows = log_view.row_data(log_view.redacted(frame, rules))
+    assert rows[1][log_view.MESSAGE].endswith("token=[REDACTED]")
     assert rows[0]["request_id"] == "req-?" and "req-1" not in rows[0]["line"]
-    assert view.redacted(frame, ()) is frame
+    assert log_view.redacted(frame, ()) is frame
 
 
 def test_volume_figure_stacks_one_trace_per_level_in_level_order():
@@ -102,7 +105,7 @@ def test_volume_figure_stacks_one_trace_per_level_in_level_order():
     assert [t.marker.color for t in fig.data] == [view.LEVEL_COLOURS["warning"],
                                                   view.LEVEL_COLOURS["info"]]
     assert fig.layout.barmode == "stack"
-    assert view.volume_total(bars) == 2529  # sum of the body's six samples, rounded down
+    assert log_view.volume_total(bars) == 2529  # sum of the body's six samples, rounded down
 
 
 def test_empty_volume_says_so():
@@ -133,7 +136,7 @@ def test_count_text_says_showing_n_of_m_only_when_the_limit_cut(shown, limit, to
     ('{}', "job", "api", '{job="api"}'),
 ])
 def test_label_browser_inserts_a_selector(query, name, value, result):
-    assert view.insert_selector(query, name, value) == result
+    assert logql.with_matcher(query, name, value) == result
 
 
 def test_label_values_become_buttons_up_to_a_cap():
@@ -149,22 +152,22 @@ def test_label_names_hide_lokis_internal_ones():
 
 
 def test_unreachable_loki_is_explained_with_the_setting_to_change():
-    alert = view.loki_unavailable(Unreachable("Loki", "connection refused"), "http://x:3100")
+    alert = trouble_notice(Result(error=Unreachable("Loki", "connection refused")), "http://x:3100")
     text = str(alert)
     assert "Loki is not reachable at http://x:3100" in text
     assert "STACKSCOPE_LOKI_URL" in text and "loki.url" in text
-    assert view.is_unreachable(Unreachable("Loki", "x"))
-    assert not view.is_unreachable(QueryError("Loki", "x"))
+    assert "connection refused" in text
+    assert trouble_notice(Result(error=QueryError("Loki", "x")), "http://x:3100") is None
 
 
 def test_only_query_errors_go_under_the_editor():
-    assert view.query_error(Unreachable("Loki", "down")) is None
-    shown = str(view.query_error(QueryError("Loki", "parse error at line 1, col 6: x")))
+    assert view.query_error(rejection(Unreachable("Loki", "down"))) is None
+    shown = str(view.query_error(rejection(QueryError("Loki", "parse error at line 1, col 6: x"))))
     assert "parse error at line 1, col 6: x" in shown
 
 
 def test_metric_answers_are_not_log_rows():
     body = json.loads((FIXTURES / "loki_docs_query_range_matrix.json").read_text())
-    assert not view.is_log_frame(frame_from_response(body))
+    assert not log_view.is_log_frame(frame_from_response(body))
     body = json.loads((FIXTURES / "grafana_streams_simple.json").read_text())
-    assert view.is_log_frame(frame_from_response(body))
+    assert log_view.is_log_frame(frame_from_response(body))

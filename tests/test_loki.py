@@ -15,23 +15,17 @@ from config import Upstream
 from datasources import prometheus
 from datasources.cache import Cache
 from datasources.errors import BadResponse, QueryError, Unreachable
-from datasources.loki import (
-    Loki,
-    build_query_range,
-    build_volume_query,
-    selector_of,
-    volume_step,
-    with_stream_matchers,
-)
+from datasources.loki import Loki, build_query_range, volume_step
 from datasources.loki_frame import (
     JSON_FIELDS,
-    canonical_level,
     frame_from_response,
     index_volume_from_response,
     labels_from_response,
     series_from_response,
-    stream_name,
 )
+from query.levels import canonical_level
+from query.logql import selector_of, stream_name, with_stream_matchers
+from query.logql import volume_query as build_volume_query
 
 # The Loki double's fixtures (loki_double, make_loki_double).
 

@@ -11,7 +11,7 @@ from config import Upstream
 from datasources.cache import Cache
 from datasources.errors import QueryError
 from datasources.loki import Loki
-from datasources.loki_frame import stream_name
+from query.logql import stream_name
 
 # The Loki double's fixtures (loki_double, make_loki_double).
 

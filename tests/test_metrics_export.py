@@ -7,8 +7,8 @@ import io
 import json
 from pathlib import Path
 
-from datasources.metrics_export import metric_frame_csv
 from datasources.prometheus import empty_frame, frame_from_response
+from query.csv_safe import metric_frame_csv
 
 BODIES = Path(__file__).parent / "fixtures" / "prometheus"
 

@@ -21,7 +21,7 @@ from selenium.webdriver.common.keys import Keys
 
 from app import create_app
 from layouts import ids
-from layouts.range_picker import iso_utc
+from query.range_state import iso_utc
 from tests.metrics_stack import DAY, INSTANCES, MINUTE, down, instance_series
 
 SCREENS = Path("/tmp/screens")

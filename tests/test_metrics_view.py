@@ -20,9 +20,10 @@ from config import Upstream
 from datasources.cache import Cache, Result
 from datasources.errors import QueryError, Unreachable
 from datasources.prometheus import Prometheus, empty_frame, frame_from_response
-from datasources.timerange import Window, plan
 from layouts import ids
 from layouts import metrics as view
+from query import chart
+from query.timerange import Window, plan
 from tests.counting_server import CountingServer
 from tests.metrics_stack import DAY, FLEET_SERIES
 
@@ -120,7 +121,7 @@ def test_legend_format(fmt, expected):
 
 
 def test_gaps_are_inserted_one_step_after_the_last_sample():
-    x, y = view.with_gaps(np.array([0.0, 10, 20, 60, 70]), np.array([1.0, 2, 3, 4, 5]), 10)
+    x, y = chart.with_gaps(np.array([0.0, 10, 20, 60, 70]), np.array([1.0, 2, 3, 4, 5]), 10)
     assert x.tolist() == [0, 10, 20, 30, 60, 70]
     assert np.isnan(y[3]) and y[[0, 1, 2, 4, 5]].tolist() == [1, 2, 3, 4, 5]
 

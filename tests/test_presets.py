@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from config import Upstream
-from datasources import presets
 from datasources.cache import Cache
 from datasources.prometheus import Prometheus
-from datasources.timerange import plan
+from query import panels as presets
+from query.timerange import plan
 from tests.metrics_stack import INSTANCES, MINUTE, instance_series
 
 

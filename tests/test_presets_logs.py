@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from datasources.presets_logs import SEEDS, expand, needs_request_id, predefined
-from datasources.prometheus import escape_value
+from query.log_queries import SEEDS, expand, needs_request_id, predefined
+from query.promql import escape_value
 from tests.loki_double import parse_query
 
 

@@ -58,7 +58,7 @@ def test_alerts_from_both_sources_firing_first_with_severity_and_summary():
     assert [r[0] for r in table] == ["firing", "firing", "pending"]
     assert {r[-1] for r in table if r[0] == "firing"} == {"Prometheus", "Alertmanager"}
     pending = table[-1]
-    assert pending[1:4] == ["DemoSlowBurn", "warning", "1 min ago"]
+    assert pending[1:4] == ["DemoSlowBurn", "warning", "1m ago"]
     assert "Pending for an hour before it fires" in pending
     assert {"2 firing", "1 pending"} <= set(texts(card))
 
@@ -77,8 +77,8 @@ def test_no_alerts_says_so():
 
 
 @pytest.mark.parametrize(("seconds", "text"), [
-    (0, "0 s ago"), (59, "59 s ago"), (61, "1 min ago"), (7300, "2 h ago"),
-    (3 * 86400, "3 d ago")])
+    (0, "0s ago"), (59, "59s ago"), (61, "1m ago"), (7300, "2h ago"),
+    (3 * 86400, "3d ago")])
 def test_ago(seconds, text):
     assert view.ago(pd.Timestamp(NOW - seconds, unit="s", tz="UTC"), NOW) == text
 

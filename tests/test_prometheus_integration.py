@@ -12,10 +12,10 @@ import time
 import pytest
 
 from config import Upstream
-from datasources import timerange
 from datasources.cache import Cache
 from datasources.errors import QueryError, Unreachable
 from datasources.prometheus import Prometheus
+from query import timerange
 from stack import services
 from tests import prom_history as history
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from datasources.promql_suggest import completions, context
+from query.promql_suggest import completions, context
 
 
 @pytest.mark.parametrize(("text", "kind", "token", "metric", "label"), [

@@ -9,7 +9,9 @@ from dash import Dash
 from dash.exceptions import PreventUpdate
 
 from callbacks import range_picker as picker
-from layouts import range_picker as rp
+from layouts import ids
+from layouts import range_picker as picker_layout
+from query import range_state as rp
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC).timestamp()
 
@@ -154,15 +156,13 @@ def test_only_a_real_tab_is_written_to_the_url(tab_sync):
     _, tab_to_url = tab_sync
     assert tab_to_url("logs", "?tab=status&logs.q=x") == "?tab=logs&logs.q=x"
     assert tab_to_url("bogus", "?tab=bogus") == "?tab=status"
-    assert [rp.known_tab(t) for t in ("metrics", "Metrics", None)] == [
+    assert [rp.known_tab(t, ids.TAB_VALUES) for t in ("metrics", "Metrics", None)] == [
         "metrics", "status", "status"]
 
 
 def test_each_tab_gets_its_own_ids():
-    from layouts import ids
-
     assert ids.range_id("metrics", ids.RANGE_STATE) != ids.range_id("logs", ids.RANGE_STATE)
-    picker = rp.range_picker("logs", default_from="now-15m", refresh_seconds=10)
+    picker = picker_layout.range_picker("logs", default_from="now-15m", refresh_seconds=10)
     found = {c.id for c in _walk(picker) if isinstance(getattr(c, "id", None), str)}
     assert ids.range_id("logs", ids.RANGE_INTERVAL) in found
     assert not any(i.startswith("metrics-") for i in found)

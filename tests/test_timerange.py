@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from datasources import timerange as tr
+from query import timerange as tr
 
 NOW = 1_795_351_237.4  # not aligned to anything on purpose
 NOWS = [NOW, 1_700_000_000.0, 1_700_003_599.999]

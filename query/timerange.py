@@ -130,6 +130,18 @@ def format_duration(seconds: float) -> str:
     return f"{ms}ms"
 
 
+def human_duration(seconds: float, *, whole: bool = False) -> str:
+    """A span as people read it, in PromQL's units: 90 → "1.5m", 77400 → "21.5h", 300 → "5m".
+
+    ``whole`` counts whole units only, as a clock does ("1m" for 90 s).
+    """
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNITS[unit]:
+            n = seconds / _UNITS[unit]
+            return f"{n // 1:.0f}{unit}" if whole else f"{n:.3g}{unit}"
+    return f"{seconds // 1:.0f}s" if whole else f"{seconds:.3g}s"
+
+
 def parse_duration(text: str) -> float:
     """PromQL duration ("1h30m", "5m", "250ms") → seconds; ValueError when malformed."""
     raw = str(text).strip()

@@ -12,8 +12,8 @@ import re
 from collections.abc import Collection, Iterable, Sequence
 from typing import NamedTuple
 
-from datasources.prometheus import escape_value
-from datasources.timerange import format_duration, rate_interval
+from query.promql import escape_value
+from query.timerange import format_duration, rate_interval
 
 
 class Panel(NamedTuple):

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from datasources.prometheus import escape_value
+from query.promql import escape_value
 
 
 class Context(NamedTuple):

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import NamedTuple
 
-from datasources.prometheus import escape_value
+from query.promql import escape_value
 
 #: Placeholder the request-id trace query carries; the tab fills it from its input box.
 REQUEST_ID = "$request_id"

@@ -1,0 +1,104 @@
+"""What a Loki frame becomes in the Logs tab: table rows, extra columns, volume bars.
+
+Pure pandas over the frames ``datasources.loki`` returns; the layout only draws the result.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from query.csv_safe import apply_redaction
+from query.levels import rank
+
+#: Labels that name the emitting service, most specific first.
+SERVICE_LABELS = ("service_name", "service", "app", "job", "container", "compose_service")
+# Row keys the table derives; "@" keeps them apart from any label or field name.
+TIME, SERVICE, MESSAGE = "@time", "@service", "@message"
+
+
+def is_log_frame(frame: pd.DataFrame) -> bool:
+    """Whether Loki answered with log lines (a metric query gives samples instead)."""
+    return frame.attrs.get("result_type", "streams") == "streams" and "line" in frame.columns
+
+
+def extra_columns(frame: pd.DataFrame) -> list[str]:
+    """Label and field columns the user may add: stream labels, metadata, parsed, JSON, raw."""
+    attrs = frame.attrs
+    names = [*attrs.get("stream_labels", []), *attrs.get("structured_metadata", []),
+             *attrs.get("parsed", []), *attrs.get("fields", []), "labels", "line"]
+    return [n for n in dict.fromkeys(names) if n in frame.columns and n != "level"]
+
+
+def time_text(timestamps: pd.Series) -> pd.Series:
+    """UTC timestamps as 'YYYY-MM-DD HH:MM:SS.nnnnnnnnn' (exact, sorts as text)."""
+    ns = timestamps.array.asi8
+    seconds = timestamps.dt.floor("s").dt.strftime("%Y-%m-%d %H:%M:%S")
+    return seconds + "." + pd.Series(ns % 1_000_000_000, index=timestamps.index).astype(
+        str).str.zfill(9)
+
+
+def service_of(frame: pd.DataFrame) -> pd.Series:
+    """The emitting service: the first service-like label an entry has."""
+    service = pd.Series(pd.NA, index=frame.index, dtype="str")
+    for name in SERVICE_LABELS:
+        if name in frame.columns:
+            service = service.fillna(frame[name].astype("str"))
+    return service.fillna("")
+
+
+def message_of(frame: pd.DataFrame) -> pd.Series:
+    """The JSON ``message`` field where the line has one, else the raw line."""
+    line = frame["line"].astype("str")
+    if "message" in frame.columns:
+        return frame["message"].astype("str").fillna(line)
+    return line
+
+
+def redacted(frame: pd.DataFrame, rules) -> pd.DataFrame:
+    """Every text cell through the export's redaction, so the view hides what the CSV hides."""
+    if not rules or frame.empty:
+        return frame
+    out = frame.copy()
+    for name in frame.columns:
+        if name != "timestamp":
+            out[name] = apply_redaction(frame[name].astype("str"), rules)
+    out.attrs = dict(frame.attrs)
+    return out
+
+
+def row_data(frame: pd.DataFrame) -> list[dict]:
+    """Grid rows: the derived columns plus every label and field (missing cells left out)."""
+    if frame.empty:
+        return []
+    view = pd.DataFrame({TIME: time_text(frame["timestamp"]), "level": frame["level"],
+                         SERVICE: service_of(frame), MESSAGE: message_of(frame)})
+    for name in extra_columns(frame):
+        view[name] = frame[name].astype("str")
+    records = view.to_dict("records")
+    # Missing labels/fields stay out of the row rather than showing as "nan".
+    return [{k: v for k, v in r.items() if isinstance(v, str)} for r in records]
+
+
+def volume_bars(frame: pd.DataFrame | None) -> list[tuple[str, pd.Series, pd.Series]]:
+    """(level, bucket starts, counts) per level, most severe first; [] for no data."""
+    if frame is None or frame.empty:
+        return []
+    levels = frame["level"].astype("str").fillna("unknown")
+    bars = []
+    for level in sorted(set(levels), key=rank):
+        part = frame[levels == level]
+        # plotly draws with microseconds; flooring keeps it from warning about the rest
+        bars.append((level, part["timestamp"].dt.floor("us"), part["value"]))
+    return bars
+
+
+def span_axis(span_ns: tuple[int, int]) -> list[pd.Timestamp]:
+    """The x-axis range of a [start, end) span in ns, as plotly takes it."""
+    return [pd.Timestamp(t, unit="ns").floor("us") for t in span_ns]
+
+
+def volume_total(frame: pd.DataFrame | None) -> int | None:
+    """Entries counted by the histogram over the whole range."""
+    if frame is None:
+        return None
+    return int(frame["value"].fillna(0).sum()) if not frame.empty else 0

@@ -1,0 +1,110 @@
+"""LogQL text: the one stream-selector parser, matchers, and the queries built from a query.
+
+Every reader of a selector goes through ``selector_span`` (strings in ``"…"`` with escapes and
+in backticks are skipped), so the editor's "insert a matcher", the pager's one-stream split and
+the volume query cannot disagree about where a selector ends.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from query.promql import escape_value
+from query.timerange import format_duration
+
+_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*("(?:[^"\\]|\\.)*"|`[^`]*`)'
+                      r"\s*")
+
+
+def is_log_query(query: str) -> bool:
+    """Log queries start with a stream selector; metric queries with a function or ``(``."""
+    return query.lstrip().startswith("{")
+
+
+def selector_span(query: str) -> tuple[int, int]:
+    """Indexes of the selector's ``{`` and ``}``; ValueError when there is none or it is open."""
+    start = query.find("{")
+    if start < 0:
+        raise ValueError(f"not a log query (no stream selector): {query!r}")
+    i, quote = start + 1, None
+    while i < len(query):
+        ch = query[i]
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "\"`":
+            quote = ch
+        elif ch == "}":
+            return start, i
+        i += 1
+    raise ValueError(f"stream selector is not closed: {query!r}")
+
+
+def selector_of(query: str) -> str:
+    """The stream selector ``{…}`` of a log query."""
+    open_at, close_at = selector_span(query)
+    return query[open_at:close_at + 1]
+
+
+def matchers(selector_inside: str) -> list[tuple[str, str, str]]:
+    """``a="x", b=~`y``` → [(name, operator, quoted value)]; ValueError on anything else."""
+    found, pos, text = [], 0, selector_inside
+    while pos < len(text) and text[pos:].strip():
+        m = _MATCHER.match(text, pos)
+        if not m:
+            raise ValueError(f"cannot read the matcher at {text[pos:].strip()!r}")
+        found.append(m.groups())
+        pos = m.end()
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+    return found
+
+
+def matcher(name: str, value: str, op: str = "=") -> str:
+    """``name="value"`` with the value quoted as LogQL reads it."""
+    return f'{name}{op}"{escape_value(value)}"'
+
+
+def with_matcher(query: str | None, name: str, value: str) -> str:
+    """Add ``name="value"`` to the query's selector, replacing any matcher on ``name``.
+
+    A text with no selector gets one in front; a selector this parser cannot read is left
+    as typed and the matcher is appended inside it, so nothing typed is lost.
+    """
+    text = query or ""
+    new = matcher(name, value)
+    try:
+        open_at, close_at = selector_span(text)
+    except ValueError:
+        rest = text.strip()
+        return f"{{{new}}}" + (f" {rest}" if rest else "")
+    inside = text[open_at + 1:close_at]
+    try:
+        kept = [f"{n}{op}{v}" for n, op, v in matchers(inside) if n != name]
+    except ValueError:
+        kept = [inside.strip()] if inside.strip() else []
+    return text[:open_at] + "{" + ", ".join([*kept, new]) + "}" + text[close_at + 1:]
+
+
+def with_stream_matchers(query: str, labels: Mapping[str, str], absent=()) -> str:
+    """``query`` narrowed to one stream: ``name="value"`` per label, ``name=""`` per absent."""
+    open_at, close_at = selector_span(query)
+    extra = [matcher(k, v) for k, v in sorted(labels.items())]
+    extra += [f'{k}=""' for k in sorted(absent)]
+    inner = query[open_at + 1:close_at].strip()
+    joined = ", ".join(([inner] if inner else []) + extra)
+    return query[:open_at] + "{" + joined + "}" + query[close_at + 1:]
+
+
+def stream_name(labels: Mapping[str, str]) -> str:
+    """``{app="api", level="error"}``: sorted, quoted as LogQL reads it back."""
+    return "{" + ", ".join(f'{k}="{escape_value(v)}"' for k, v in sorted(labels.items())) + "}"
+
+
+def volume_query(query: str, step_s: float) -> str:
+    """The level histogram of a log query: entries per ``step_s`` bucket by level."""
+    return (f"sum by (level, detected_level) (count_over_time({query.strip()} "
+            f"[{format_duration(step_s)}]))")

@@ -1,0 +1,182 @@
+"""The range picker's state: presets, Back, zoom, absolute ranges and the URL codec.
+
+The state is one dict of Grafana-style strings, so a range reads the same in the URL, the
+cache keys and the label::
+
+    {"from": "now-1h", "to": "now", "preset": "now-1h", "back": [["now-6h", "now"], …]}
+
+Times shown and typed are UTC, as plotly draws them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode
+
+from query.timerange import PRESETS, human_duration, is_relative, resolve
+
+DEFAULT_FROM, DEFAULT_TO = "now-1h", "now"
+#: how many zooms Back can undo
+BACK_DEPTH = 20
+PRESET_LABELS = dict((frm, label) for label, frm in PRESETS)
+
+
+def short_label(frm: str) -> str:
+    """"now-5m" → "5m" for the preset buttons."""
+    return frm.removeprefix("now-")
+
+
+def initial_state(frm: str = DEFAULT_FROM, to: str = DEFAULT_TO) -> dict:
+    """A fresh picker state showing ``frm`` … ``to``."""
+    preset = frm if is_relative(frm, to) else DEFAULT_FROM
+    return {"from": frm, "to": to, "preset": preset, "back": []}
+
+
+def set_range(state: Mapping, frm: str, to: str, *, remember: bool = True) -> dict:
+    """``state`` moved to ``frm`` … ``to``; Back returns to the old range when ``remember``."""
+    old = [state["from"], state["to"]]
+    back = list(state.get("back", []))
+    if remember and old != [frm, to]:
+        back = [*back, old][-BACK_DEPTH:]
+    preset = frm if is_relative(frm, to) else state.get("preset", DEFAULT_FROM)
+    return {"from": frm, "to": to, "preset": preset, "back": back}
+
+
+def go_back(state: Mapping) -> dict:
+    """Undo the last change (a zoom, a preset, an absolute range)."""
+    back = list(state.get("back", []))
+    if not back:
+        return dict(state)
+    frm, to = back.pop()
+    return {**set_range(state, frm, to, remember=False), "back": back}
+
+
+def reset(state: Mapping) -> dict:
+    """Back to the last relative preset (a double-click on a chart)."""
+    return set_range(state, state.get("preset", DEFAULT_FROM), DEFAULT_TO)
+
+
+def preset_of(state: Mapping) -> str | None:
+    """The preset button to highlight: the state's "from" when it is a preset up to now."""
+    return state["from"] if state["to"] == "now" and state["from"] in PRESET_LABELS else None
+
+
+def window(state: Mapping, now: float | None = None) -> tuple[float, float]:
+    """The state's range in epoch seconds; ValueError names a bad end."""
+    return resolve(state["from"], state["to"], time.time() if now is None else now)
+
+
+def live(state: Mapping) -> bool:
+    """Whether the range follows the clock (live refresh makes sense)."""
+    return is_relative(state["from"], state["to"])
+
+
+def label(state: Mapping, now: float | None = None) -> str:
+    """What the picker shows: "Last 1 hour" or "2024-05-01 10:00:00 → … UTC (2h)"."""
+    frm, to = state["from"], state["to"]
+    if to == "now" and frm in PRESET_LABELS:
+        return PRESET_LABELS[frm]
+    try:
+        start, end = window(state, now)
+    except ValueError as exc:
+        return str(exc)
+    return f"{utc_text(start)} → {utc_text(end)} UTC ({human_duration(end - start)})"
+
+
+def utc_text(epoch: float) -> str:
+    """Epoch seconds as "YYYY-MM-DD HH:MM:SS" in UTC."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def iso_utc(epoch: float) -> str:
+    """Epoch seconds as an ISO-8601 UTC string for the URL, to the second."""
+    return datetime.fromtimestamp(round(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def absolute_range(start_date: str | None, from_time: str | None, end_date: str | None,
+                   to_time: str | None) -> tuple[str, str]:
+    """The date + time inputs as ISO strings; ValueError says what is missing or wrong."""
+    if not start_date or not end_date:
+        raise ValueError("pick a from date and a to date")
+    frm = f"{start_date[:10]}T{(from_time or '00:00')[:8]}Z"
+    to = f"{end_date[:10]}T{(to_time or '23:59')[:8]}Z"
+    resolve(frm, to, time.time())
+    return frm, to
+
+
+def absolute_inputs(state: Mapping, now: float | None = None) -> tuple[str, str, str, str]:
+    """(from date, from time, to date, to time) showing the state's range, in UTC."""
+    start, end = window(state, now)
+    a, b = utc_text(start), utc_text(end)
+    return a[:10], a[11:16], b[:10], b[11:16]
+
+
+# --- zoom: a chart's relayoutData → a range request --------------------------------------
+
+
+def zoom_from_relayout(relayout: Mapping | None) -> dict | None:
+    """{"from", "to"} for a drag-zoom, {"reset": True} for a double-click, else None."""
+    if not relayout:
+        return None
+    lo, hi = relayout.get("xaxis.range[0]"), relayout.get("xaxis.range[1]")
+    if lo is None and isinstance(relayout.get("xaxis.range"), list | tuple):
+        lo, hi = relayout["xaxis.range"][:2]
+    if lo is not None and hi is not None:
+        start, end = sorted((_plotly_time(lo), _plotly_time(hi)))
+        return {"from": iso_utc(start), "to": iso_utc(max(end, start + 1))}
+    if relayout.get("xaxis.autorange"):
+        return {"reset": True}
+    return None
+
+
+def _plotly_time(value) -> float:
+    # plotly reports date-axis ranges as "YYYY-MM-DD HH:MM:SS.ffff" strings, in the axis' own
+    # (here UTC) time, or as epoch milliseconds when the figure gave numbers.
+    if isinstance(value, int | float):
+        return value / 1000
+    parsed = datetime.fromisoformat(str(value).strip().replace(" ", "T").replace("Z", ""))
+    return parsed.replace(tzinfo=UTC).timestamp()
+
+
+# --- URL: one query string shared by every tab, each tab owning its prefixed keys ---------
+
+
+def url_params(search: str | None) -> dict[str, str]:
+    """"?a=1&b=2" → {"a": "1", "b": "2"} (the last value wins)."""
+    return dict(parse_qsl((search or "").lstrip("?"), keep_blank_values=True))
+
+
+def with_params(search: str | None, updates: Mapping[str, str | None]) -> str:
+    """``search`` with ``updates`` applied (None removes a key); other tabs' keys are kept."""
+    params = url_params(search)
+    for key, value in updates.items():
+        if value in (None, ""):
+            params.pop(key, None)
+        else:
+            params[key] = value
+    return "?" + urlencode(params) if params else ""
+
+
+def known_tab(name: str | None, tabs: Sequence[str]) -> str:
+    """``name`` if it is one of ``tabs``, else the first: an unknown value would select none."""
+    return name if name in tabs else tabs[0]
+
+
+def state_params(prefix: str, state: Mapping) -> dict[str, str]:
+    """The URL keys for a picker state: ``<prefix>.from`` and ``<prefix>.to``."""
+    return {f"{prefix}.from": state["from"], f"{prefix}.to": state["to"]}
+
+
+def state_from_url(prefix: str, search: str | None, state: Mapping) -> dict | None:
+    """The state the URL asks for, if it names a valid range different from ``state``."""
+    params = url_params(search)
+    frm, to = params.get(f"{prefix}.from"), params.get(f"{prefix}.to", DEFAULT_TO)
+    if not frm or [frm, to] == [state["from"], state["to"]]:
+        return None
+    try:
+        resolve(frm, to, time.time())
+    except ValueError:
+        return None
+    return set_range(state, frm, to, remember=False)
