@@ -153,3 +153,12 @@ def test_epoch_numbers_mean_the_same_instant_in_urls_and_on_the_command_line(tex
     # One rule by digit count: seconds as people type them, milliseconds as Grafana's URLs.
     assert tr.resolve_one(text, NOW) == 1714564800.0
     assert tr.parse_time_ns(text, NOW) == 1714564800 * 10**9
+
+
+@pytest.mark.parametrize(("seconds", "text", "whole"), [
+    (0.5, "0.5s", "0s"), (59, "59s", "59s"), (90, "1.5m", "1m"), (300, "5m", "5m"),
+    (7300, "2.03h", "2h"), (77400, "21.5h", "21h"), (3 * 86400, "3d", "3d"),
+])
+def test_one_human_duration_format_in_promql_units(seconds, text, whole):
+    assert tr.human_duration(seconds) == text
+    assert tr.human_duration(seconds, whole=True) == whole
