@@ -46,8 +46,8 @@ def asked(corpus, name: str) -> tuple[str, dict, dict] | None:
 
 
 def fixture(corpus, name: str):
-    raw = corpus.body(name)
-    return corpus.json(name) if name.endswith(".json") else raw.decode()
+    """A body as JSON, or an error body's text."""
+    return corpus.json(name) if name.endswith(".json") else corpus.body(name).decode()
 
 
 def entries_of(corpus, name: str) -> list[tuple]:
