@@ -11,6 +11,7 @@ import pytest
 from selenium.webdriver.chrome.options import Options
 
 from config import load_config
+from tests import loki_bodies
 
 pytest_plugins = ["tests.servers", "tests.metrics_stack", "tests.loki_double"]
 
@@ -42,3 +43,39 @@ def write_config(tmp_path):
         return load_config(str(path), env={}, flags=flags)
 
     return write
+
+
+# --- Loki bodies: the project's own always, the real-Loki corpus when it is beside us ---------
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "conformance: a case on the real-Loki bodies in "
+                            "../shared/fixtures/loki (generated only when that folder exists)")
+    config.addinivalue_line("markers", "loki_bodies(where=…): run on every Loki body (own, and "
+                            "real when present) whose tests.loki_bodies.Body passes where")
+
+
+def pytest_generate_tests(metafunc):
+    """Give ``corpus`` and ``loki_body`` one case per present corpus or indexed body."""
+    if "corpus" in metafunc.fixturenames:
+        metafunc.parametrize("corpus", [pytest.param(c, id=c.name, marks=c.marks)
+                                        for c in loki_bodies.corpora()])
+    if "loki_body" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("loki_bodies")
+        where = marker.kwargs["where"] if marker else (lambda body: True)
+        metafunc.parametrize("loki_body", [pytest.param(b, id=b.id, marks=b.corpus.marks)
+                                           for b in loki_bodies.bodies(where)])
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name the real-Loki conformance run: how its cases went, or that it was not included."""
+    outcomes: dict[str, int] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            # a case counts once: by its call, or by its setup when that failed or skipped
+            counted = isinstance(report, pytest.TestReport) and (
+                report.when == "call" or (report.when == "setup" and not report.passed))
+            if counted and "conformance" in report.keywords:
+                outcomes[report.outcome] = outcomes.get(report.outcome, 0) + 1
+    line = loki_bodies.summary_line(outcomes)
+    if line:
+        terminalreporter.write_line(line)

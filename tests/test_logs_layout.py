@@ -1,9 +1,8 @@
-"""layouts/logs.py's pure helpers, on frames framed from real bodies by ``loki_frame``."""
+"""layouts/logs.py's pure helpers, on frames framed from Loki bodies by ``loki_frame``."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +15,6 @@ from datasources.loki_frame import frame_from_response
 from layouts import logs as view
 from query import log_view, logql
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "loki"
 T0 = 1_714_564_800 * 10**9
 
 
@@ -53,14 +51,10 @@ def test_rows_carry_exact_time_level_service_message_and_every_extra(frame):
     assert "trace_id" not in rows[1]  # missing cells are left out, never "nan"
 
 
-MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
-STREAM_BODIES = sorted(k for k, v in MANIFEST.items() if v.get("resultType") == "streams")
-
-
-@pytest.mark.parametrize("name", STREAM_BODIES)
-def test_every_recorded_streams_body_becomes_grid_rows(name):
-    facts = MANIFEST[name]
-    rows = log_view.row_data(frame_from_response((FIXTURES / name).read_bytes()))
+@pytest.mark.loki_bodies(where=lambda body: body.facts["resultType"] == "streams")
+def test_every_streams_body_becomes_grid_rows(loki_body):
+    facts = loki_body.facts
+    rows = log_view.row_data(frame_from_response(loki_body.raw))
     assert len(rows) == facts["entries"]
     assert all(isinstance(r[k], str) for r in rows
                for k in (log_view.TIME, "level", log_view.SERVICE, log_view.MESSAGE))
@@ -97,15 +91,17 @@ def test_redaction_hides_secrets_in_every_text_cell(frame):
     assert log_view.redacted(frame, ()) is frame
 
 
-def test_volume_figure_stacks_one_trace_per_level_in_level_order():
-    body = json.loads((FIXTURES / "loki_docs_query_range_matrix.json").read_text())
-    bars = volume_frame(frame_from_response(body), 60)  # levels "info" and "warn"
+def test_volume_figure_stacks_one_trace_per_level_in_level_order(corpus):
+    # levels "error" and "info" (own), "info" and "warn" (real): six samples each
+    name, levels, total = corpus.pick(
+        own=("matrix_documented.json", ["error", "info"], 357),
+        shared=("loki_docs_query_range_matrix.json", ["warning", "info"], 2529))
+    bars = volume_frame(frame_from_response(corpus.json(name)), 60)
     fig = view.volume_figure(bars, span_ns=(T0, T0 + 3600 * 10**9))
-    assert [t.name for t in fig.data] == ["warning", "info"]  # most severe at the bottom
-    assert [t.marker.color for t in fig.data] == [view.LEVEL_COLOURS["warning"],
-                                                  view.LEVEL_COLOURS["info"]]
+    assert [t.name for t in fig.data] == levels  # most severe at the bottom
+    assert [t.marker.color for t in fig.data] == [view.LEVEL_COLOURS[lv] for lv in levels]
     assert fig.layout.barmode == "stack"
-    assert log_view.volume_total(bars) == 2529  # sum of the body's six samples, rounded down
+    assert log_view.volume_total(bars) == total  # sum of the body's six samples, rounded down
 
 
 def test_empty_volume_says_so():
@@ -166,8 +162,9 @@ def test_only_query_errors_go_under_the_editor():
     assert "parse error at line 1, col 6: x" in shown
 
 
-def test_metric_answers_are_not_log_rows():
-    body = json.loads((FIXTURES / "loki_docs_query_range_matrix.json").read_text())
-    assert not log_view.is_log_frame(frame_from_response(body))
-    body = json.loads((FIXTURES / "grafana_streams_simple.json").read_text())
-    assert log_view.is_log_frame(frame_from_response(body))
+def test_metric_answers_are_not_log_rows(corpus):
+    matrix, streams = corpus.pick(
+        own=("matrix_documented.json", "streams_quoted_labels.json"),
+        shared=("loki_docs_query_range_matrix.json", "grafana_streams_simple.json"))
+    assert not log_view.is_log_frame(frame_from_response(corpus.json(matrix)))
+    assert log_view.is_log_frame(frame_from_response(corpus.json(streams)))

@@ -1,11 +1,10 @@
-"""Loki framing on every recorded real body, request building, and the datasource over HTTP."""
+"""Loki framing on our Loki bodies (and real Loki's when present), requests, the client."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,15 +25,12 @@ from datasources.loki_frame import (
 from query.levels import canonical_level
 from query.logql import selector_of, stream_name, with_stream_matchers
 from query.logql import volume_query as build_volume_query
+from tests.loki_bodies import OWN
 
 # The Loki double's fixtures (loki_double, make_loki_double).
 
 DEMO_START = 1_714_564_800 * 10**9  # where tests/loki_double.py's demo data set starts
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "loki"
-MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
-BODIES = sorted(n for n in MANIFEST if n.endswith(".json"))
-ERRORS = sorted(n for n in MANIFEST if n.endswith(".txt"))
 METRIC_CORE = {"timestamp", "value", "series"}
 
 
@@ -43,30 +39,22 @@ def values(column) -> list:
     return [None if pd.isna(v) else v for v in column]
 
 
-def body(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
 def raw_entries(data: dict) -> list:
     """(ts string, line, stream labels, third element) of every entry, straight from JSON."""
     return [(v[0], v[1], s["stream"], v[2] if len(v) > 2 else None)
             for s in data["data"]["result"] for v in s["values"]]
 
 
-def test_every_fixture_file_is_in_the_manifest():
-    on_disk = {p.name for p in FIXTURES.iterdir() if p.suffix in (".json", ".txt")}
-    assert on_disk - {"manifest.json"} == set(MANIFEST)
-
-
 # --- golden: streams -----------------------------------------------------------------------
 
-STREAM_BODIES = [n for n in BODIES if MANIFEST[n]["resultType"] == "streams"]
+def is_streams(body) -> bool:
+    return body.facts["resultType"] == "streams"
 
 
-@pytest.mark.parametrize("name", STREAM_BODIES)
-def test_stream_bodies_give_one_row_per_entry_with_exact_nanoseconds(name):
-    facts, data = MANIFEST[name], json.loads(body(name))
-    frame = frame_from_response(body(name))
+@pytest.mark.loki_bodies(where=is_streams)
+def test_stream_bodies_give_one_row_per_entry_with_exact_nanoseconds(loki_body):
+    facts, data = loki_body.facts, loki_body.json()
+    frame = frame_from_response(loki_body.raw)
     ns = frame["timestamp"].array.asi8
     assert str(frame["timestamp"].dtype) == "datetime64[ns, UTC]"
     assert len(frame) == facts["entries"]
@@ -79,10 +67,10 @@ def test_stream_bodies_give_one_row_per_entry_with_exact_nanoseconds(name):
     assert len(frame.attrs["warnings"]) == facts["warnings"]
 
 
-@pytest.mark.parametrize("name", STREAM_BODIES)
-def test_stream_bodies_give_a_column_per_label_and_metadata_key(name):
-    facts, data = MANIFEST[name], json.loads(body(name))
-    frame = frame_from_response(body(name))
+@pytest.mark.loki_bodies(where=is_streams)
+def test_stream_bodies_give_a_column_per_label_and_metadata_key(loki_body):
+    facts, data = loki_body.facts, loki_body.json()
+    frame = frame_from_response(loki_body.raw)
     assert set(frame.attrs["stream_labels"]) == set(facts["label_keys"])
     for key in facts.get("structured_metadata_keys", []) + facts.get("parsed_keys", []):
         assert key in frame.columns
@@ -99,53 +87,88 @@ def test_stream_bodies_give_a_column_per_label_and_metadata_key(name):
             assert getattr(row, key) == value
 
 
-def test_sorted_by_time_and_levels_come_from_the_line_when_no_label_says():
-    frame = frame_from_response(body("grafana_streams_simple.json"))
+def test_sorted_by_time_and_levels_come_from_the_line_when_no_label_says(corpus):
+    name, second_ns, levels = corpus.pick(
+        own=("streams_quoted_labels.json", 1741944413250123456,
+             ["warning", "unknown", "unknown", "error", "info", "debug"]),
+        shared=("grafana_streams_simple.json", 1645030244810757120,
+                ["info", "error", "info", "info", "info", "info"]))
+    frame = frame_from_response(corpus.body(name))
     assert frame["timestamp"].is_monotonic_increasing
-    assert frame["timestamp"].iloc[1].value == 1645030244810757120
-    assert list(frame["level"]) == ["info", "error", "info", "info", "info", "info"]
+    assert frame["timestamp"].iloc[1].value == second_ns
+    assert list(frame["level"]) == levels
 
 
-def test_unicode_and_quote_bearing_label_values_survive():
-    frame = frame_from_response(body("grafana_streams_simple.json"))
-    assert set(frame["code"]) == {'one",', '",two'}
-    assert set(frame["location"]) == {"moon🌙"}
-    assert '{code="\\",two", location="moon🌙"}' in set(frame["labels"])
+def test_unicode_and_quote_bearing_label_values_survive(corpus):
+    name, by_label, stream = corpus.pick(
+        own=("streams_quoted_labels.json",
+             {"team": {'night "owls", ops', "day\\shift"}, "site": {"Zürich ☕"}},
+             '{site="Zürich ☕", team="night \\"owls\\", ops"}'),
+        shared=("grafana_streams_simple.json",
+                {"code": {'one",', '",two'}, "location": {"moon🌙"}},
+                '{code="\\",two", location="moon🌙"}'))
+    frame = frame_from_response(corpus.body(name))
+    for label, found in by_label.items():
+        assert set(frame[label]) == found
+    assert stream in set(frame["labels"])
 
 
-def test_a_level_label_wins_over_the_line():
-    frame = frame_from_response(body("loki_docs_query_range_streams.json"))
-    assert list(frame["level"]) == ["info", "info"]
-    assert list(frame["line"]) == ["bar", "foo"]
+def test_a_level_label_wins_over_the_line(corpus):
+    name, levels, lines = corpus.pick(
+        own=("streams_documented.json", ["warn"] * 3,
+             ["invoice 4411 queued", "retrying invoice 4411 after error 503",
+              "invoice 4411 sent"]),
+        shared=("loki_docs_query_range_streams.json", ["info", "info"], ["bar", "foo"]))
+    frame = frame_from_response(corpus.body(name))
+    assert list(frame["level"]) == levels
+    assert list(frame["line"]) == lines
 
 
-def test_categorized_entries_keep_metadata_and_parsed_apart():
-    frame = frame_from_response(body("loki_codec_streams_categorized.json"))
-    assert frame.attrs["stream_labels"] == ["test"]
-    assert frame.attrs["structured_metadata"] == ["x", "y"]
-    assert frame.attrs["parsed"] == ["z"]
-    assert frame["z"].isna().tolist() == [True, True, False]
+def test_categorized_entries_keep_metadata_and_parsed_apart(corpus):
+    name, stream_labels, metadata, parsed = corpus.pick(
+        own=("streams_categorized.json", ["service"], ["pod", "trace_id"], ["order"]),
+        shared=("loki_codec_streams_categorized.json", ["test"], ["x", "y"], ["z"]))
+    frame = frame_from_response(corpus.body(name))
+    assert frame.attrs["stream_labels"] == stream_labels
+    assert frame.attrs["structured_metadata"] == metadata
+    assert frame.attrs["parsed"] == parsed
+    assert frame[parsed[0]].isna().tolist() == [True, True, False]
 
 
-def test_flat_third_element_is_structured_metadata():
-    frame = frame_from_response(body("loki_codec_streams_flat_structured_metadata.json"))
-    assert frame["x"].tolist()[1:] == ["a", "a"]
+def test_flat_third_element_is_structured_metadata(corpus):
+    name, key, later = corpus.pick(
+        own=("streams_flat_metadata.json", "trace_id",
+             ["e1bf0ad71e1e8f3a5f1ae7b8e0e4c1d9", "5b8aa5a2d2c872e8321cf37308d69df2"]),
+        shared=("loki_codec_streams_flat_structured_metadata.json", "x", ["a", "a"]))
+    frame = frame_from_response(corpus.body(name))
+    assert frame[key].tolist()[1:] == later
 
 
-def test_error_label_of_a_parser_is_a_column():
-    frame = frame_from_response(body("grafana_streams_parse_errors.json"))
-    assert values(frame["__error__"]) == ["LogfmtParserErr", None, None, "LogfmtParserErr"]
+def test_error_label_of_a_parser_is_a_column(corpus):
+    name, error = corpus.pick(own=("streams_parse_errors.json", "JSONParserErr"),
+                              shared=("grafana_streams_parse_errors.json", "LogfmtParserErr"))
+    frame = frame_from_response(corpus.body(name))
+    assert values(frame["__error__"]) == [error, None, None, error]
 
 
 # --- golden: metric results, labels, series, volume, no data --------------------------------
 
-METRIC_BODIES = [n for n in BODIES if MANIFEST[n]["resultType"] in ("matrix", "vector")]
+def is_metric(body) -> bool:
+    return body.facts["resultType"] in ("matrix", "vector")
 
 
-@pytest.mark.parametrize("name", METRIC_BODIES)
-def test_metric_bodies_give_the_long_prometheus_frame(name):
-    facts = MANIFEST[name]
-    frame = frame_from_response(body(name))
+def is_query_result(body) -> bool:
+    return is_metric(body) or body.facts["resultType"] == "scalar"
+
+
+def is_labels(body) -> bool:
+    return body.facts["endpoint"] in ("labels", "label_values")
+
+
+@pytest.mark.loki_bodies(where=is_metric)
+def test_metric_bodies_give_the_long_prometheus_frame(loki_body):
+    facts = loki_body.facts
+    frame = frame_from_response(loki_body.raw)
     assert list(frame.columns[:3]) == ["timestamp", "value", "series"]
     assert frame["value"].dtype == np.float64
     assert len(frame) == facts["entries"]
@@ -161,74 +184,104 @@ def test_metric_bodies_give_the_long_prometheus_frame(name):
         assert int((per_series - 1).sum()) == facts["duplicate_ts_within_series"]
 
 
-@pytest.mark.parametrize("name", [*METRIC_BODIES, "loki_goldfish_scalar_stats.json"])
-def test_metric_frames_are_exactly_the_prometheus_frames(name):
-    ours = frame_from_response(body(name))
-    theirs = prometheus.frame_from_response(body(name), upstream="Loki")
+@pytest.mark.loki_bodies(where=is_query_result)
+def test_metric_frames_are_exactly_the_prometheus_frames(loki_body):
+    ours = frame_from_response(loki_body.raw)
+    theirs = prometheus.frame_from_response(loki_body.raw, upstream="Loki")
     pd.testing.assert_frame_equal(ours, theirs)
     assert ours.attrs["warnings"] == theirs.attrs["warnings"]
 
 
-def test_every_inf_spelling_and_nan_is_a_float():
-    values = frame_from_response(body("grafana_matrix_inf.json"))["value"].tolist()
-    assert values == [np.inf, -np.inf] * 4
-    special = frame_from_response(body("grafana_vector_special_values.json"))["value"]
+def test_every_inf_spelling_and_nan_is_a_float(corpus):
+    name, infinities, vector = corpus.pick(
+        own=("matrix_inf_spellings.json", [np.inf, -np.inf] * 3, "vector_special.json"),
+        shared=("grafana_matrix_inf.json", [np.inf, -np.inf] * 4,
+                "grafana_vector_special_values.json"))
+    values = frame_from_response(corpus.body(name))["value"].tolist()
+    assert values == infinities
+    special = frame_from_response(corpus.body(vector))["value"]
     assert special.iloc[0] == np.inf and special.iloc[1] == -np.inf and np.isnan(special.iloc[2])
 
 
-def test_series_names_read_like_prometheus():
-    assert frame_from_response(body("grafana_matrix_name.json"))["series"].iloc[0] == \
-        'moon{level="error"}'
-    assert frame_from_response(body("grafana_matrix_nan.json"))["series"].iloc[0] == "{}"
-    vector = frame_from_response(body("loki_marshal_vector_warnings_stats.json"))
-    assert vector["filename"].tolist() == ["/var/hostlog/apport.log", "/var/hostlog/syslog"]
+def test_series_names_read_like_prometheus(corpus):
+    named, series, no_labels, escaped, label, label_values = corpus.pick(
+        own=("matrix_name.json", 'cart_lines{level="error"}', "matrix_gap.json",
+             "vector_escaped.json", "path", ["/var/log/café.log", "/var/log/cart/app.log"]),
+        shared=("grafana_matrix_name.json", 'moon{level="error"}', "grafana_matrix_nan.json",
+                "loki_marshal_vector_warnings_stats.json", "filename",
+                ["/var/hostlog/apport.log", "/var/hostlog/syslog"]))
+    assert frame_from_response(corpus.body(named))["series"].iloc[0] == series
+    assert frame_from_response(corpus.body(no_labels))["series"].iloc[0] == "{}"
+    vector = frame_from_response(corpus.body(escaped))
+    assert vector[label].tolist() == label_values
 
 
-def test_scalar_is_one_row_without_labels():
-    frame = frame_from_response(body("loki_goldfish_scalar_stats.json"))
-    assert MANIFEST["loki_goldfish_scalar_stats.json"]["streams"] == 0
+def test_scalar_is_one_row_without_labels(corpus):
+    name, value, ns = corpus.pick(own=("scalar.json", 0.25, 1741944413125000000),
+                                  shared=("loki_goldfish_scalar_stats.json", 0.003333333333,
+                                          10**9))
+    frame = frame_from_response(corpus.body(name))
+    assert corpus.index()[name]["streams"] == 0
     assert list(frame.columns) == ["timestamp", "value", "series"]
-    assert frame["value"].tolist() == [0.003333333333]
-    assert frame["timestamp"].iloc[0].value == 10**9
+    assert frame["value"].tolist() == [value]
+    assert frame["timestamp"].iloc[0].value == ns
 
 
-@pytest.mark.parametrize("name", [n for n in BODIES if MANIFEST[n]["endpoint"] in
-                                  ("labels", "label_values")])
-def test_label_bodies_give_their_items(name):
-    assert len(labels_from_response(body(name))) == MANIFEST[name]["items"]
+@pytest.mark.loki_bodies(where=is_labels)
+def test_label_bodies_give_their_items(loki_body):
+    assert len(labels_from_response(loki_body.raw)) == loki_body.facts["items"]
     with pytest.raises(BadResponse, match="list"):
-        frame_from_response(body(name))
+        frame_from_response(loki_body.raw)
 
 
-@pytest.mark.parametrize("name", [n for n in BODIES if MANIFEST[n]["endpoint"] == "series"])
-def test_series_bodies_give_label_sets(name):
-    series = series_from_response(body(name))
-    assert len(series) == MANIFEST[name]["streams"]
-    assert sorted({k for s in series for k in s}) == MANIFEST[name]["label_keys"]
+@pytest.mark.loki_bodies(where=lambda body: body.facts["endpoint"] == "series")
+def test_series_bodies_give_label_sets(loki_body):
+    series = series_from_response(loki_body.raw)
+    assert len(series) == loki_body.facts["streams"]
+    assert sorted({k for s in series for k in s}) == loki_body.facts["label_keys"]
 
 
-def test_raw_index_volume_body():
-    frame = index_volume_from_response(body("loki_codec_volume.json"))
-    assert len(frame) == MANIFEST["loki_codec_volume.json"]["items"]
-    assert frame.to_dict("records") == [{"name": '{foo="bar"}', "volume": 38}]
+def test_raw_index_volume_body(corpus):
+    name, records = corpus.pick(
+        own=("index_volume_raw.json", [{"name": '{service="cart"}', "volume": 52341},
+                                       {"name": '{service="billing"}', "volume": 8120}]),
+        shared=("loki_codec_volume.json", [{"name": '{foo="bar"}', "volume": 38}]))
+    frame = index_volume_from_response(corpus.body(name))
+    assert len(frame) == corpus.index()[name]["items"]
+    assert frame.to_dict("records") == records
 
 
-def test_success_without_data_is_an_empty_frame_with_the_warning():
-    frame = frame_from_response(body("grafana_warning_no_data.json"))
+def test_documented_index_volume_body_is_the_metric_frame():
+    frame = index_volume_from_response(OWN.body("index_volume.json"))
+    assert list(frame.columns) == ["timestamp", "value", "series", "service"]
+    assert frame.set_index("service")["value"].to_dict() == {"billing": 8120.0, "cart": 52341.0}
+    assert (frame["timestamp"].array.asi8 == 1741944413 * 10**9).all()
+
+
+def test_success_without_data_is_an_empty_frame_with_the_warning(corpus):
+    name, warning = corpus.pick(
+        own=("streams_warning_no_data.json",
+             "only 2 of 3 ingesters answered; results may be incomplete"),
+        shared=("grafana_warning_no_data.json",
+                "Some logs may have been dropped by Adaptive Logs sampling"))
+    frame = frame_from_response(corpus.body(name))
     assert len(frame) == 0 and list(frame.columns) == ["timestamp", "line", "labels", "level"]
-    assert frame.attrs["warnings"] == [
-        "Some logs may have been dropped by Adaptive Logs sampling"]
+    assert frame.attrs["warnings"] == [warning]
 
 
-def test_empty_results_frame_to_zero_rows():
-    assert len(frame_from_response(body("loki_codec_matrix_empty.json"))) == 0
-    assert len(frame_from_response(body("loki_codec_vector_empty.json"))) == 0
+def test_empty_results_frame_to_zero_rows(corpus):
+    matrix, vector = corpus.pick(own=("matrix_empty.json", "vector_empty.json"),
+                                 shared=("loki_codec_matrix_empty.json",
+                                         "loki_codec_vector_empty.json"))
+    assert len(frame_from_response(corpus.body(matrix))) == 0
+    assert len(frame_from_response(corpus.body(vector))) == 0
     assert len(frame_from_response({"status": "success", "data": {
         "resultType": "streams", "result": []}})) == 0
 
 
-def test_bytes_and_parsed_dict_frame_the_same():
-    raw = body("loki_marshal_categorized_sm_parsed.json")
+def test_bytes_and_parsed_dict_frame_the_same(corpus):
+    raw = corpus.body(corpus.pick(own="streams_categorized.json",
+                                  shared="loki_marshal_categorized_sm_parsed.json"))
     pd.testing.assert_frame_equal(frame_from_response(raw),
                                   frame_from_response(json.loads(raw)))
 
@@ -396,9 +449,10 @@ def test_health_checks_ready_and_a_known_answer(loki_double, tmp_path, closed_po
     assert isinstance(down.error, Unreachable) and "refused" in down.error.message
 
 
-@pytest.mark.parametrize("name", ERRORS)
-def test_error_bodies_reach_the_panel_with_their_text_intact(name, make_loki_double, tmp_path):
-    facts, text = MANIFEST[name], body(name).decode()
+@pytest.mark.loki_bodies(where=lambda body: body.facts["endpoint"] == "error")
+def test_error_bodies_reach_the_panel_with_their_text_intact(loki_body, make_loki_double,
+                                                             tmp_path):
+    facts, text = loki_body.facts, loki_body.raw.decode()
     double = make_loki_double()
     double.respond_next(facts["http_status"], text, facts["content_type"])
     result = make_loki(double.url, tmp_path).query_range('{a="b"}', 0, 10**9)
