@@ -123,9 +123,10 @@ def test_stop_ends_whole_process_group_and_is_idempotent(tmp_path):
 
 
 def test_stop_kills_a_server_that_ignores_sigterm(tmp_path):
-    script = "trap '' TERM; sleep 60 & wait"
-    proc = services.spawn("stubborn", ["sh", "-c", script], tmp_path, port=0, url=None)
-    time.sleep(0.2)  # let the shell install its trap
+    trapped = tmp_path / "trapped"  # written once the shell ignores SIGTERM, not before
+    script = f"trap '' TERM; touch '{trapped}'; sleep 60 & wait"
+    proc = services.start_server("stubborn", ["sh", "-c", script], tmp_path,
+                                 ready=services.file_ready(trapped))
     started = time.monotonic()
     proc.stop(timeout=0.5)
     assert not proc.alive() and proc.popen.returncode == -9
