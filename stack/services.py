@@ -462,14 +462,20 @@ def scrape_config(jobs: dict[str, Iterable[str]], *, interval: str = "1s",
 def start_prometheus(dir: Path | str, port: int | None = None, *, config_yaml: str,
                      rule_files: dict[str, str] | None = None, extra_args: Sequence[str] = (),
                      data_dir: Path | str | None = None, retention: str = "30d",
+                     history: Iterable[str] = (), max_block_duration: str | None = None,
                      host: str = LOCALHOST, binary: str | None = None) -> Proc:
     """Start Prometheus (lifecycle and admin APIs on); ready on /-/ready.
 
     ``SELF_ADDRESS`` in ``config_yaml`` becomes its own "host:port". Rule files are written
-    next to prometheus.yml, so ``config_yaml`` names them by file name.
+    next to prometheus.yml, so ``config_yaml`` names them by file name. ``history``:
+    OpenMetrics texts (``stack.openmetrics``) backfilled into the data directory first, in
+    blocks of up to ``max_block_duration``.
     """
     exe, dir = _binary("prometheus", binary), _state_dir(dir)
     data = Path(data_dir).resolve() if data_dir is not None else dir / "data"
+    for text in history:
+        backfill_openmetrics(text, data, workdir=dir / "backfill",
+                             max_block_duration=max_block_duration)
     for name, text in (rule_files or {}).items():
         (dir / name).write_text(text)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import socket
 import time
 
+import numpy as np
 import psutil
 import pytest
 import requests
 
-from stack import services
+from stack import openmetrics, services
+from stack.openmetrics import Family, Series
 
 DAY = 86_400
 
@@ -72,8 +74,9 @@ def test_alertmanager_reports_status_with_clustering_off(alertmanager_server):
 def test_victoria_metrics_import_then_query_roundtrip(victoria_metrics):
     assert requests.get(victoria_metrics.url + "/health", timeout=5).text.strip() == "OK"
     at = int(time.time()) - 60
-    line = f'svc_roundtrip{{job="t"}} 42.5 {at * 1000}\n'
-    requests.post(victoria_metrics.url + "/api/v1/import/prometheus", data=line, timeout=5)
+    sample = Series("svc_roundtrip", {"job": "t"}, np.array([at]), np.array([42.5]))
+    text = openmetrics.prometheus_text([Family("svc_roundtrip", series=[sample])])
+    requests.post(victoria_metrics.url + "/api/v1/import/prometheus", data=text, timeout=5)
     requests.get(victoria_metrics.url + "/internal/force_flush", timeout=5)
     result = poll(lambda: instant_query(victoria_metrics.url, "svc_roundtrip", at))
     assert result[0]["value"] == [at, "42.5"]
@@ -81,10 +84,11 @@ def test_victoria_metrics_import_then_query_roundtrip(victoria_metrics):
 
 def counter_openmetrics(start, days, step):
     """A counter that rises by 1 every ``step`` seconds, as OpenMetrics text."""
-    lines = ["# HELP demo_requests Requests served.", "# TYPE demo_requests counter"]
-    lines += [f'demo_requests_total{{job="demo"}} {i} {start + i * step}'
-              for i in range(days * DAY // step + 1)]
-    return "\n".join([*lines, "# EOF", ""])
+    count = np.arange(days * DAY // step + 1)
+    total = Series("demo_requests_total", {"job": "demo"}, start + count * step, count,
+                   integer=True)
+    return openmetrics.openmetrics([Family("demo_requests", "counter", "Requests served.",
+                                           [total])])
 
 
 def test_backfilled_history_is_queryable_exactly(tmp_path):
