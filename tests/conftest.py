@@ -12,7 +12,7 @@ from selenium.webdriver.chrome.options import Options
 
 from config import load_config
 
-pytest_plugins = ["tests.servers", "tests.metrics_stack", "tests.loki_double"]
+pytest_plugins = ["tests.servers", "tests.metrics_stack", "tests.loki_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"

@@ -35,7 +35,7 @@ from datasources.loki_frame import (
 
 # The Loki double's fixtures (loki_double, make_loki_double).
 
-DEMO_START = 1_714_564_800 * 10**9  # where tests/loki_double.py's demo data set starts
+DEMO_START = 1_714_564_800 * 10**9  # where tests/loki_fixtures.py's demo data set starts
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "loki"
 MANIFEST = json.loads((FIXTURES / "manifest.json").read_text())
