@@ -39,9 +39,8 @@ from stack.poll import until
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(__file__).with_name("config")
 HOST = services.LOCALHOST
-#: Commands the stack cannot run without (Loki and Promtail are optional).
-NEEDED = ("redis-server", "nginx", "prometheus", "promtool", "prometheus-node-exporter",
-          "prometheus-alertmanager")
+#: Commands the stack cannot run without: the "demo" set's (Loki and Promtail are optional).
+NEEDED = tuple(c for p in services.PACKAGES if "demo" in p.sets for c in p.commands)
 
 
 @dataclass(frozen=True)

@@ -33,16 +33,32 @@ START_TIMEOUT = 30.0
 #: In a Prometheus ``config_yaml``, replaced by the server's own "host:port" (known only at start).
 SELF_ADDRESS = "__SELF_ADDRESS__"
 
+PACKAGES_FILE = Path(__file__).with_name("packages.txt")
+
+
+@dataclass(frozen=True)
+class Package:
+    """A Debian package of ``stack/packages.txt``: the sets it is in, its commands' paths."""
+
+    name: str
+    sets: frozenset[str]
+    commands: dict[str, str]
+
+
+def read_packages(path: Path = PACKAGES_FILE) -> list[Package]:
+    """The packages listed in ``path`` (``package sets command=path ...`` per line)."""
+    packages = []
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, sets, *commands = line.split()
+            packages.append(Package(name, frozenset(sets.split(",")),
+                                    dict(c.split("=", 1) for c in commands)))
+    return packages
+
+
+PACKAGES = read_packages()
 #: command -> (Debian fallback path, Debian package that ships it)
-BINARIES = {
-    "redis-server": ("/usr/bin/redis-server", "redis-server"),
-    "nginx": ("/usr/sbin/nginx", "nginx"),
-    "prometheus": ("/usr/bin/prometheus", "prometheus"),
-    "promtool": ("/usr/bin/promtool", "prometheus"),
-    "prometheus-node-exporter": ("/usr/bin/prometheus-node-exporter", "prometheus-node-exporter"),
-    "prometheus-alertmanager": ("/usr/bin/prometheus-alertmanager", "prometheus-alertmanager"),
-    "victoria-metrics": ("/usr/bin/victoria-metrics", "victoria-metrics"),
-}
+BINARIES = {command: (where, p.name) for p in PACKAGES for command, where in p.commands.items()}
 
 NULL_ALERTMANAGER_CONFIG = json.dumps(
     {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
