@@ -32,6 +32,17 @@ def pytest_setup_options():
 
 
 @pytest.fixture
+def screens(tmp_path) -> Path:
+    """Where a browser test saves its screenshots: $STACKSCOPE_TEST_SCREENS, else its tmp_path.
+
+    Set the variable to collect one run's screenshots in one place (for docs/).
+    """
+    folder = Path(os.environ.get("STACKSCOPE_TEST_SCREENS") or tmp_path / "screens")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
 def write_config(tmp_path):
     """Write a TOML config (with its cache in tmp_path) and load it."""
 

@@ -12,19 +12,9 @@ import requests
 
 from stack import openmetrics, services
 from stack.openmetrics import Family, Series
+from stack.poll import until
 
 DAY = 86_400
-
-
-def poll(fetch, *, timeout=15.0, interval=0.2):
-    """Call ``fetch`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = fetch()
-        if result:
-            return result
-        time.sleep(interval)
-    pytest.fail(f"nothing after {timeout}s")
 
 
 def instant_query(url, query, at=None):
@@ -60,9 +50,9 @@ def test_nginx_rejects_upstream_with_a_path(tmp_path):
 
 def test_prometheus_is_ready_and_scrapes_node_exporter(prometheus_server, node_exporter):
     assert requests.get(prometheus_server.url + "/-/ready", timeout=5).status_code == 200
-    result = poll(lambda: instant_query(prometheus_server.url, 'up{job="node"} == 1'))
+    result = until(lambda: instant_query(prometheus_server.url, 'up{job="node"} == 1'))
     assert result[0]["metric"]["instance"] == f"{node_exporter.host}:{node_exporter.port}"
-    assert poll(lambda: instant_query(prometheus_server.url, 'up{job="prometheus"} == 1'))
+    assert until(lambda: instant_query(prometheus_server.url, 'up{job="prometheus"} == 1'))
 
 
 def test_alertmanager_reports_status_with_clustering_off(alertmanager_server):
@@ -78,7 +68,7 @@ def test_victoria_metrics_import_then_query_roundtrip(victoria_metrics):
     text = openmetrics.prometheus_text([Family("svc_roundtrip", series=[sample])])
     requests.post(victoria_metrics.url + "/api/v1/import/prometheus", data=text, timeout=5)
     requests.get(victoria_metrics.url + "/internal/force_flush", timeout=5)
-    result = poll(lambda: instant_query(victoria_metrics.url, "svc_roundtrip", at))
+    result = until(lambda: instant_query(victoria_metrics.url, "svc_roundtrip", at))
     assert result[0]["value"] == [at, "42.5"]
 
 
