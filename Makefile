@@ -2,9 +2,6 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian packages the tests start for real (stack.run installs the demo stack's own).
-TEST_DEBS := prometheus prometheus-node-exporter prometheus-alertmanager redis-server nginx \
-             victoria-metrics chromium chromium-driver
 
 .PHONY: run test venv check
 
@@ -22,8 +19,9 @@ else
 	$(PY) -m stack.run
 endif
 
+# Debian packages come from stack/packages.txt: its "test" set here, stack.run its "demo" set.
 test: venv
-	bash scripts/ensure_packages.sh $(TEST_DEBS)
+	bash scripts/ensure_packages.sh --set test
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

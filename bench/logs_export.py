@@ -1,9 +1,10 @@
-"""Whole-range CSV export of 1 000 000 log entries from the Loki double, through real HTTP paging.
+"""Whole-range CSV export of 1 000 000 log entries from Loki's API, through real HTTP paging.
 
 Prints lines/s and peak RSS growth of the exporting process (budget: < 150 MB), and the same
 for the named baseline measured in the same run — "naive": collect every page into one
-DataFrame, then ``to_csv`` — with the ratios. The double runs in its own process; each export
-runs in a fresh process so their memory figures do not mix.
+DataFrame, then ``to_csv`` — with the ratios. The API (``stack.loki_api``) runs as a server
+of its own (this script with ``--serve``, started by ``stack.services.start_server``); each
+export runs in a fresh process so their memory figures do not mix.
 
     python bench/logs_export.py [--entries N]
 """
@@ -14,6 +15,7 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
+import signal
 import sys
 import tempfile
 import threading
@@ -29,7 +31,12 @@ QUERY = '{env="bench"}'
 BUDGET_MB = 150
 
 
-# --- the double, in its own process ------------------------------------------------------------
+# --- Loki's API, a server of its own -----------------------------------------------------------
+
+def stamp(i):
+    """The timestamp (ns) of entry ``i``: three entries per instant."""
+    return T0 + (i // 3) * 1_000_003
+
 
 def synthetic(n: int):
     """``n`` entries over 8 streams, 3 per timestamp; a metadata key appears halfway through."""
@@ -38,7 +45,7 @@ def synthetic(n: int):
     streams = [{"app": ("api", "worker")[i % 2], "env": "bench", "pod": f"p{i}"}
                for i in range(8)]
     i = np.arange(n)
-    ts = T0 + (i // 3) * 1_000_003
+    ts = stamp(i)
     sid = i % 8
     levels = ("info", "warning", "error", "debug")
     lines = [(f'{{"timestamp":"2024-05-01T12:00:00Z","level":"{levels[k % 4]}",'
@@ -50,13 +57,26 @@ def synthetic(n: int):
     return ts, sid, streams, lines, metadata
 
 
-def serve(n: int, conn, stop) -> None:
-    from tests.loki_double import LokiDouble
+def serve(n: int, port: int) -> None:
+    """Serve ``synthetic(n)`` on ``port`` until SIGTERM; it listens once the set is loaded."""
+    from stack.loki_api import LokiAPI
 
-    with LokiDouble() as double:
-        double.load_columns(*synthetic(n))
-        conn.send((double.url, int(double.data.ts[-1]) + 1))
-        stop.wait()
+    with LokiAPI(port=port).load_columns(*synthetic(n)):
+        signal.pause()
+
+
+def start_api(n: int, directory: str):
+    """This script with ``--serve`` as a server; ready once /ready answers."""
+    from stack import services
+
+    def launch(port: int):
+        args = [sys.executable, str(Path(__file__).resolve()), "--entries", str(n), "--serve",
+                "--port", str(port)]
+        return services.start_server("loki_api", args, directory, port=port, timeout=600,
+                                     url=f"http://127.0.0.1:{port}",
+                                     ready=services.http_ready("/ready"))
+
+    return services.start_with_port_retry(launch, None)
 
 
 # --- the measured exports, each in a fresh process ---------------------------------------------
@@ -127,23 +147,20 @@ def run(ctx, target, *args):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.entries, args.port)
+        return 0
     ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe()
-    stop = ctx.Event()
-    server = ctx.Process(target=serve, args=(args.entries, child, stop), daemon=True)
-    server.start()
-    url, end = parent.recv()
-    print(f"logs export: {args.entries:,} entries from the Loki double over HTTP "
-          f"(pages of {PAGE:,}, 3 entries per timestamp, a column appears halfway)")
+    end = stamp(args.entries - 1) + 1
     results = {}
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for mode in ("streamed", "naive"):
-                results[mode] = run(ctx, export, mode, url, end, str(Path(tmp) / f"{mode}.csv"))
-    finally:
-        stop.set()
-        server.join(10)
+    with tempfile.TemporaryDirectory() as tmp, start_api(args.entries, tmp) as api:
+        print(f"logs export: {args.entries:,} entries from Loki's API over HTTP "
+              f"(pages of {PAGE:,}, 3 entries per timestamp, a column appears halfway)")
+        for mode in ("streamed", "naive"):
+            results[mode] = run(ctx, export, mode, api.url, end, str(Path(tmp) / f"{mode}.csv"))
     return report(results, args.entries)
 
 

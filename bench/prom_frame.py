@@ -24,39 +24,40 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
 import orjson  # noqa: E402
 import requests  # noqa: E402
 from prometheus_api_client import MetricRangeDataFrame  # noqa: E402
 
 from datasources.prometheus import build_range_request, frame_from_response  # noqa: E402
 from stack import services  # noqa: E402
+from stack.openmetrics import Family, Series, openmetrics  # noqa: E402
 
 SERIES, POINTS, STEP = 200, 1440, 60
 ROUNDS = 7
 MIN_SPEEDUP, MAX_OVER_ORJSON = 4.0, 1.5
 
 
-def openmetrics(end: int) -> str:
+def cpu_family(end: int) -> Family:
     """200 node-like series; values with many digits, as rates and ratios really have."""
-    lines = ["# TYPE bench_cpu_seconds gauge"]
+    k = np.arange(POINTS)
+    times = end - (POINTS - 1 - k) * STEP
+    family = Family("bench_cpu_seconds")
     for i in range(SERIES):
-        labels = (f'cpu="{i % 8}",instance="host-{i // 8:02d}:9100",job="node",'
-                  f'mode="{("user", "system", "iowait", "idle")[i % 4]}"')
-        for k in range(POINTS):
-            value = ((i * 7919 + k * 104_729) % 1_000_003) / 997
-            lines.append(f"bench_cpu_seconds{{{labels}}} {value!r} {end - (POINTS - 1 - k) * STEP}")
-    lines.append("# EOF")
-    return "\n".join(lines) + "\n"
+        labels = {"cpu": str(i % 8), "instance": f"host-{i // 8:02d}:9100", "job": "node",
+                  "mode": ("user", "system", "iowait", "idle")[i % 4]}
+        values = ((i * 7919 + k * 104_729) % 1_000_003) / 997
+        family.series.append(Series("bench_cpu_seconds", labels, times, values))
+    return family
 
 
 def fetch_body(tmp: Path) -> bytes:
     """The range body, from a real Prometheus serving the backfilled series."""
     end = int(time.time()) // 3600 * 3600 - 3600
-    services.backfill_openmetrics(openmetrics(end), tmp / "data", workdir=tmp / "work",
-                                  max_block_duration="48h")
     config = services.scrape_config({}, interval="15s")
-    with services.start_prometheus(tmp / "prom", config_yaml=config, data_dir=tmp / "data",
-                                   retention="10d") as proc:
+    with services.start_prometheus(tmp / "prom", config_yaml=config, retention="10d",
+                                   history=[openmetrics([cpu_family(end)])],
+                                   max_block_duration="48h") as proc:
         params = build_range_request("bench_cpu_seconds", end - (POINTS - 1) * STEP, end, STEP)
         resp = requests.post(proc.url + "/api/v1/query_range", data=params, timeout=60)
         resp.raise_for_status()

@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
 # Install the given Debian packages, only those not installed yet.
 #
+#   bash scripts/ensure_packages.sh --set test|demo   # a set of stack/packages.txt
 #   bash scripts/ensure_packages.sh PKG...
 #
 # Quiet and fast (one dpkg-query) when everything is present. As root: one `apt-get update`,
 # then a no-recommends install of what is missing. Not root: prints the sudo command, exits 1.
 set -euo pipefail
 
+usage="usage: bash scripts/ensure_packages.sh --set NAME | PKG..."
 if [ "$#" -eq 0 ]; then
-    echo "usage: bash scripts/ensure_packages.sh PKG..." >&2
+    echo "$usage" >&2
     exit 2
 fi
 
-wanted=("$@")
-for pkg in "$@"; do
-    # chromium-common only Recommends fonts-liberation; headless Chromium renders with the
-    # DejaVu fonts fontconfig pulls in, but Arial/Helvetica in CSS font stacks then fall back
-    # to other metrics than on a desktop install, so ask for the metric-compatible fonts.
-    if [ "$pkg" = chromium ]; then
-        wanted+=(fonts-liberation)
+if [ "$1" = --set ]; then
+    [ "$#" -eq 2 ] || { echo "$usage" >&2; exit 2; }
+    list="$(dirname "$0")/../stack/packages.txt"
+    # Columns: package, comma-separated sets, commands; '#' starts a comment line.
+    mapfile -t wanted < <(awk -v set="$2" '!/^[[:space:]]*(#|$)/ {
+        n = split($2, sets, ","); for (i = 1; i <= n; i++) if (sets[i] == set) print $1 }' "$list")
+    if [ "${#wanted[@]}" -eq 0 ]; then
+        echo "no package in the set '$2' of $list" >&2
+        exit 2
     fi
-done
+else
+    wanted=("$@")
+fi
 
 # One dpkg-query for all packages; unknown packages print nothing, so compare by name.
 installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${wanted[@]}" 2>/dev/null \

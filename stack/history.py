@@ -25,14 +25,14 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.utils import floatToGoString
 
-from stack import services
+from stack import openmetrics, services
 from stack.demo_api import (
     BUCKETS,
     HIT_RATIO,
@@ -45,6 +45,7 @@ from stack.demo_api import (
     latency_scale,
     lognormal_mean,
 )
+from stack.openmetrics import Family
 
 DAY = 86_400
 RESOLUTION = 30
@@ -89,22 +90,15 @@ def story(end: float) -> Story:
 
 @dataclass
 class Series:
-    """One series: sample name, labels, values (NaN where there is no sample)."""
+    """One series: sample name, labels, values on the timeline (NaN where there is no sample).
+
+    Its family is a ``stack.openmetrics.Family``; ``render`` gives each series its times.
+    """
 
     name: str
     labels: dict[str, str]
     values: np.ndarray
     integer: bool = False
-
-
-@dataclass
-class Family:
-    """A metric family: the OpenMetrics name, type and help, and its series."""
-
-    name: str
-    kind: str
-    help: str
-    series: list[Series] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------- the generator
@@ -351,57 +345,18 @@ def network_families(inv, base, shape, dt, rng) -> list[Family]:
 # ---------------------------------------------------------------- OpenMetrics text
 
 
-def label_text(labels: dict[str, str]) -> str:
-    """``a="1",b="x\\"y"``: sorted, escaped as OpenMetrics wants."""
-    def esc(v: str) -> str:
-        return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return ",".join(f'{k}="{esc(str(v))}"' for k, v in sorted(labels.items()))
-
-
 def render(t: np.ndarray, families: list[Family]) -> str:
-    """The families as OpenMetrics text, ending with ``# EOF``."""
-    stamps = t.tolist()
-    out: list[str] = []
-    for family in families:
-        if not family.series:
-            continue
-        out += [f"# HELP {family.name} {family.help}", f"# TYPE {family.name} {family.kind}"]
-        if family.kind == "histogram":
-            out += [render_group(group, stamps) for group in histogram_groups(family)]
-        else:
-            out += [render_series(s, stamps) for s in family.series]
-    out.append("# EOF")
-    return "\n".join(out) + "\n"
+    """The families as OpenMetrics text, ending with ``# EOF`` (NaN values: no sample)."""
+    return openmetrics.openmetrics(
+        [Family(f.name, f.kind, f.help, [on_timeline(t, s) for s in f.series]) for f in families])
 
 
-def histogram_groups(family: Family) -> list[list[Series]]:
-    """A histogram's series grouped by their labels but ``le``, in order."""
-    groups: dict[str, list[Series]] = {}
-    for s in family.series:
-        key = label_text({k: v for k, v in s.labels.items() if k != "le"})
-        groups.setdefault(key, []).append(s)
-    return list(groups.values())
-
-
-def render_group(group: list[Series], stamps: list[int]) -> str:
-    """One histogram's buckets, count and sum, all of them per timestamp (OpenMetrics asks
-    for a histogram's samples at one time to stay together)."""
-    prefixes = [f"{s.name}{{{label_text(s.labels)}}} " for s in group]
-    columns = [(np.rint(s.values).astype(np.int64) if s.integer else np.round(s.values, 4))
-               .tolist() for s in group]
-    return "\n".join([f"{prefix}{column[i]} {ts}" for i, ts in enumerate(stamps)
-                      for prefix, column in zip(prefixes, columns, strict=True)])
-
-
-def render_series(series: Series, stamps: list[int]) -> str:
-    """One series' sample lines (samples whose value is NaN are left out)."""
-    prefix = f"{series.name}{{{label_text(series.labels)}}} "
+def on_timeline(t: np.ndarray, series: Series) -> openmetrics.Series:
+    """``series`` with its sample times; samples whose value is NaN are left out."""
     keep = ~np.isnan(series.values)
-    values = series.values[keep]
-    texts = (np.rint(values).astype(np.int64) if series.integer else np.round(values, 4)).tolist()
-    times = [s for s, k in zip(stamps, keep.tolist(), strict=True) if k] if not keep.all() \
-        else stamps
-    return "\n".join([f"{prefix}{v} {ts}" for v, ts in zip(texts, times, strict=True)])
+    times, values = (t, series.values) if keep.all() else (t[keep], series.values[keep])
+    return openmetrics.Series(series.name, series.labels, times, values, integer=series.integer,
+                              decimals=None if series.integer else 4)
 
 
 # ---------------------------------------------------------------- written once, then reused

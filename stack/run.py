@@ -17,7 +17,8 @@ still registered, so nothing is left running.
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
+import math
 import os
 import shutil
 import signal
@@ -33,13 +34,13 @@ from string import Template
 
 from stack import services
 from stack.history import DEFAULT_DAYS, History, Targets, ensure_history
+from stack.poll import until
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(__file__).with_name("config")
 HOST = services.LOCALHOST
-#: Commands the stack cannot run without (Loki and Promtail are optional).
-NEEDED = ("redis-server", "nginx", "prometheus", "promtool", "prometheus-node-exporter",
-          "prometheus-alertmanager")
+#: Commands the stack cannot run without: the "demo" set's (Loki and Promtail are optional).
+NEEDED = tuple(c for p in services.PACKAGES if "demo" in p.sets for c in p.commands)
 
 
 @dataclass(frozen=True)
@@ -250,10 +251,8 @@ def start_api(directory: Path, port: int, *, host: str, redis: str, log_file: Pa
     args = [sys.executable, "-P", str(Path(__file__).with_name("demo_api.py")), "--host", host,
             "--port", str(port), "--redis", redis, "--log-file", str(log_file),
             "--traffic-url", traffic_url]
-    url = f"http://{host}:{port}"
-    proc = services.spawn("demo_api", args, directory, port=port, url=url, host=host)
-    return services.ready_or_stopped(
-        proc, lambda: services.wait_http(url + "/health", services.START_TIMEOUT, proc))
+    return services.start_server("demo_api", args, directory, port=port, host=host,
+                                 url=f"http://{host}:{port}", ready=services.http_ready("/health"))
 
 
 def start_loki(stack: Stack) -> services.Proc:
@@ -262,11 +261,10 @@ def start_loki(stack: Stack) -> services.Proc:
     d.mkdir(parents=True, exist_ok=True)
     conf = d / "loki.yml"
     conf.write_text(loki_yaml(stack, services.free_port(stack.host)))
-    proc = services.spawn("loki", [shutil.which("loki") or "loki", f"-config.file={conf}"], d,
-                          port=stack.ports["loki"], url=stack.url("loki"), host=stack.host)
     # Loki's /ready says 503 for its first 15 s; the Status tab shows when it turns ready.
-    return services.ready_or_stopped(
-        proc, lambda: services.wait_tcp(stack.host, stack.ports["loki"], 60, proc))
+    return services.start_server("loki", [shutil.which("loki") or "loki", f"-config.file={conf}"],
+                                 d, port=stack.ports["loki"], url=stack.url("loki"),
+                                 host=stack.host, ready=services.tcp_ready(), timeout=60)
 
 
 def start_promtail(stack: Stack) -> services.Proc:
@@ -275,11 +273,10 @@ def start_promtail(stack: Stack) -> services.Proc:
     d.mkdir(parents=True, exist_ok=True)
     conf = d / "promtail.yml"
     conf.write_text(promtail_yaml(stack))
-    proc = services.spawn("promtail", [shutil.which("promtail") or "promtail",
-                                       f"-config.file={conf}"], d, port=stack.ports["promtail"],
-                          url=stack.url("promtail"), host=stack.host)
-    return services.ready_or_stopped(
-        proc, lambda: services.wait_tcp(stack.host, stack.ports["promtail"], 60, proc))
+    return services.start_server("promtail", [shutil.which("promtail") or "promtail",
+                                              f"-config.file={conf}"], d,
+                                 port=stack.ports["promtail"], url=stack.url("promtail"),
+                                 host=stack.host, ready=services.tcp_ready(), timeout=60)
 
 
 def loki_yaml(stack: Stack, grpc_port: int) -> str:
@@ -346,7 +343,8 @@ def start_prometheus(stack: Stack, scrape_interval: str,
 def dashboard_toml(stack: Stack, dashboard_port: int) -> str:
     """The dashboard's configuration for this stack (services it does not run show Offline)."""
     def q(value) -> str:
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        # JSON's string escapes are all TOML basic-string escapes (and cover newlines too).
+        return json.dumps(str(value), ensure_ascii=False)
 
     host, ports = stack.host, stack.ports
     lines = ["# Written by `make run` (stack/run.py) on every start: edits are overwritten.",
@@ -378,10 +376,9 @@ def start_dashboard(stack: Stack, config_path: Path, port: int,
     url = f"http://{stack.host}:{port}"
     args = [sys.executable, str(REPO / "app.py"), "--config", str(config_path),
             "--host", stack.host, "--port", str(port)]
-    proc = services.spawn("dashboard", args, stack.dir / "dashboard", port=port, url=url,
-                          host=stack.host)
-    return services.ready_or_stopped(
-        proc, lambda: services.wait_http(url + "/health", timeout, proc))
+    return services.start_server("dashboard", args, stack.dir / "dashboard", port=port, url=url,
+                                 host=stack.host, ready=services.http_ready("/health"),
+                                 timeout=timeout)
 
 
 # ---------------------------------------------------------------- the watchdog
@@ -425,27 +422,7 @@ def reap(fd: int, grace: float = 5.0) -> None:
     with os.fdopen(fd) as pipe:
         for line in pipe:
             (groups.add if line[0] == "+" else groups.discard)(int(line[1:]))
-    end_groups(groups, grace)
-
-
-def end_groups(groups: set[int], grace: float) -> None:
-    """SIGTERM each process group, SIGKILL those still there after ``grace`` seconds."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pgid in groups:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(pgid, sig)
-        deadline = time.monotonic() + grace
-        while groups and time.monotonic() < deadline:
-            groups = {g for g in groups if _group_alive(g)}
-            time.sleep(0.05)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
+    services.stop_groups(groups, grace)
 
 
 # ---------------------------------------------------------------- the command
@@ -544,14 +521,12 @@ def run(args, ports: dict[str, int], loki: bool) -> int:
 
 def watch(stack: Stack, poll: float = 1.0) -> int:
     """Wait until a server exits by itself (1, with its log tail); Ctrl-C ends the wait."""
-    while True:
-        for proc in stack.procs.values():
-            if not proc.alive():
-                print(f"{proc.name} exited with code {proc.popen.returncode}; last lines of "
-                      f"{proc.log_path}:\n{services.log_tail(proc.log_path)}\n"
-                      "stopping the demo stack.", file=sys.stderr, flush=True)
-                return 1
-        time.sleep(poll)
+    proc = until(lambda: next((p for p in stack.procs.values() if not p.alive()), None),
+                 math.inf, every=poll)
+    print(f"{proc.name} exited with code {proc.popen.returncode}; last lines of "
+          f"{proc.log_path}:\n{services.log_tail(proc.log_path)}\n"
+          "stopping the demo stack.", file=sys.stderr, flush=True)
+    return 1
 
 
 def summary(stack: Stack, loki: bool, now: Callable[[], float] = time.time) -> str:

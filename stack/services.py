@@ -1,8 +1,10 @@
 """Start real servers (Redis, nginx, Prometheus, node exporter, Alertmanager, VictoriaMetrics).
 
-Used by the test fixtures (``tests/servers.py``) and by ``make run``. Every server binds
-127.0.0.1 only, keeps all its state and its log (``<dir>/<name>.log``) inside the ``dir`` it
-is given, and runs in its own process group so ``Proc.stop`` takes its children down too.
+Used by the test fixtures (``tests/servers.py``), the benches and ``make run``. Every server
+binds 127.0.0.1 only, keeps all its state and its log (``<dir>/<name>.log``) inside the
+``dir`` it is given, and runs in its own process group so ``Proc.stop`` takes its children down
+too. ``start_server`` is the one way to start any of them (the dashboard and the demo API
+included): spawn, wait until a ``Ready`` check passes, or stop it and quote its log.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 from urllib.parse import urlsplit
+
+from stack.poll import until
 
 LOCALHOST = "127.0.0.1"
 START_TIMEOUT = 30.0
@@ -30,16 +33,32 @@ START_TIMEOUT = 30.0
 #: In a Prometheus ``config_yaml``, replaced by the server's own "host:port" (known only at start).
 SELF_ADDRESS = "__SELF_ADDRESS__"
 
+PACKAGES_FILE = Path(__file__).with_name("packages.txt")
+
+
+@dataclass(frozen=True)
+class Package:
+    """A Debian package of ``stack/packages.txt``: the sets it is in, its commands' paths."""
+
+    name: str
+    sets: frozenset[str]
+    commands: dict[str, str]
+
+
+def read_packages(path: Path = PACKAGES_FILE) -> list[Package]:
+    """The packages listed in ``path`` (``package sets command=path ...`` per line)."""
+    packages = []
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, sets, *commands = line.split()
+            packages.append(Package(name, frozenset(sets.split(",")),
+                                    dict(c.split("=", 1) for c in commands)))
+    return packages
+
+
+PACKAGES = read_packages()
 #: command -> (Debian fallback path, Debian package that ships it)
-BINARIES = {
-    "redis-server": ("/usr/bin/redis-server", "redis-server"),
-    "nginx": ("/usr/sbin/nginx", "nginx"),
-    "prometheus": ("/usr/bin/prometheus", "prometheus"),
-    "promtool": ("/usr/bin/promtool", "prometheus"),
-    "prometheus-node-exporter": ("/usr/bin/prometheus-node-exporter", "prometheus-node-exporter"),
-    "prometheus-alertmanager": ("/usr/bin/prometheus-alertmanager", "prometheus-alertmanager"),
-    "victoria-metrics": ("/usr/bin/victoria-metrics", "victoria-metrics"),
-}
+BINARIES = {command: (where, p.name) for p in PACKAGES for command, where in p.commands.items()}
 
 NULL_ALERTMANAGER_CONFIG = json.dumps(
     {"route": {"receiver": "null"}, "receivers": [{"name": "null"}]}
@@ -58,7 +77,7 @@ class PortInUseError(ServiceError):
     """The server lost the race for its port to another process."""
 
 
-# ---------------------------------------------------------------- binaries, ports, waiting
+# ---------------------------------------------------------------- binaries, ports, logs
 
 
 def find_binary(command: str, *, path: str | None = None, fallback: str | None = None) -> str:
@@ -104,20 +123,55 @@ def log_tail(log_path: Path | str, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _raise_if_dead(proc: Proc | None) -> None:
-    if proc is None or proc.alive():
-        return
-    tail = log_tail(proc.log_path)
-    kind = PortInUseError if "address already in use" in tail.lower() else ServiceError
-    raise kind(
-        f"{proc.name} exited with code {proc.popen.returncode} before it was ready; "
-        f"last lines of {proc.log_path}:\n{tail}"
-    )
+# ---------------------------------------------------------------- readiness checks
 
 
-def _timed_out(what: str, timeout: float, proc: Proc | None) -> ServiceError:
-    detail = f"; last lines of {proc.log_path}:\n{log_tail(proc.log_path)}" if proc else ""
-    return ServiceError(f"{what} not ready after {timeout:g}s{detail}")
+@dataclass(frozen=True)
+class Ready:
+    """How to tell that a started server is ready: ``check(proc)``, and what it waits for."""
+
+    what: str
+    check: Callable[[Proc], bool]
+
+
+def http_ready(path: str = "/", *, timeout: float = 2.0) -> Ready:
+    """Ready once ``GET <url><path>`` answers 200 and the server itself holds its port."""
+    return Ready(f"GET {path} answering 200",
+                 lambda proc: _http_ok(f"{proc.url}{path}", timeout) and _owns_port(proc))
+
+
+def tcp_ready() -> Ready:
+    """Ready once its port accepts TCP connections and the server itself holds it."""
+    return Ready("accepting TCP connections",
+                 lambda proc: _tcp_open(proc.host, proc.port) and _owns_port(proc))
+
+
+def log_ready(text: str) -> Ready:
+    """Ready once its log holds ``text`` (a server that says when it is up)."""
+    return Ready(f"{text!r} in its log",
+                 lambda proc: text in proc.log_path.read_text(errors="replace"))
+
+
+def file_ready(path: Path | str) -> Ready:
+    """Ready once ``path`` exists (a server that writes a file when it is up)."""
+    return Ready(f"{path} written", lambda proc: Path(path).exists())
+
+
+def _http_ok(url: str, timeout: float) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            resp.read()  # closing mid-body makes exporters log "broken pipe" errors
+            return resp.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def _listening_inodes(port: int) -> set[str]:
@@ -134,9 +188,9 @@ def _listening_inodes(port: int) -> set[str]:
     return inodes
 
 
-def _owns_port(proc: Proc | None) -> bool:
+def _owns_port(proc: Proc) -> bool:
     """Whether ``proc`` itself listens on its port, not whoever won a race for it."""
-    if proc is None or not Path("/proc/net/tcp").exists():
+    if not Path("/proc/net/tcp").exists():
         return True
     try:
         fds = os.listdir(f"/proc/{proc.popen.pid}/fd")
@@ -150,44 +204,6 @@ def _owns_port(proc: Proc | None) -> bool:
         except OSError:
             continue
     return False
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            resp.read()  # closing mid-body makes exporters log "broken pipe" errors
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def wait_http(url: str, timeout: float = START_TIMEOUT, proc: Proc | None = None) -> None:
-    """Poll ``url`` until it answers 200; raise early, with the log tail, if ``proc`` died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _raise_if_dead(proc)
-        if _http_ok(url) and _owns_port(proc):
-            return
-        time.sleep(0.05)
-    raise _timed_out(url, timeout, proc)
-
-
-def wait_tcp(host: str, port: int, timeout: float = START_TIMEOUT,
-             proc: Proc | None = None) -> None:
-    """Poll until ``host:port`` accepts a TCP connection; raise early if ``proc`` died."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        _raise_if_dead(proc)
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                pass
-        except OSError:
-            time.sleep(0.05)
-            continue
-        if _owns_port(proc):
-            return
-        time.sleep(0.05)
-    raise _timed_out(f"{host}:{port}", timeout, proc)
 
 
 # ---------------------------------------------------------------- the process handle
@@ -215,11 +231,10 @@ class Proc:
         if self._stopped:
             return
         self._stopped = True
-        pgid = self.popen.pid  # start_new_session made the server its own group leader
-        _signal_group(pgid, signal.SIGTERM)
-        if not _wait_group_gone(self.popen, pgid, timeout):
-            _signal_group(pgid, signal.SIGKILL)
-            _wait_group_gone(self.popen, pgid, timeout)
+        # start_new_session made the server the leader of a group with its own pid.
+        stop_groups([self.popen.pid], timeout, children=[self.popen])
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
 
     def __enter__(self) -> Self:
         return self
@@ -228,27 +243,40 @@ class Proc:
         self.stop()
 
 
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+def stop_groups(pgids: Iterable[int], timeout: float = 5.0, *,
+                children: Sequence[subprocess.Popen] = ()) -> set[int]:
+    """SIGTERM each process group, SIGKILL those still running after ``timeout``; what is left.
+
+    ``children`` (processes this one started) are reaped as they exit. A zombie holds no
+    port, file or memory, so a group of zombies counts as gone.
+    """
+    left = set(pgids)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pgid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, sig)
+        left = _wait_groups_gone(left, timeout, children)
+        if not left:
+            break
+    return left
 
 
-def _wait_group_gone(popen: subprocess.Popen, pgid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+def _wait_groups_gone(pgids: set[int], timeout: float,
+                      children: Sequence[subprocess.Popen]) -> set[int]:
+    def gone() -> bool:
+        for child in children:
+            child.poll()
+        return not any(group_running(pgid) for pgid in pgids)
+
     try:
-        popen.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return False
-    # Children (nginx workers) outlive the leader for a moment; wait for the group to empty.
-    while time.monotonic() < deadline:
-        if not _group_running(pgid):
-            return True
-        time.sleep(0.02)
-    return False
+        until(gone, timeout, every=0.02)
+    except TimeoutError:
+        return {pgid for pgid in pgids if group_running(pgid)}
+    return set()
 
 
-def _group_running(pgid: int) -> bool:
-    """Whether any non-zombie process is left in the group."""
+def group_running(pgid: int) -> bool:
+    """Whether any process of the group is still running (zombies do not count)."""
     if not Path("/proc/self/stat").exists():
         try:
             os.killpg(pgid, 0)
@@ -267,17 +295,57 @@ def _group_running(pgid: int) -> bool:
     return False
 
 
-def spawn(name: str, args: Sequence[str], dir: Path, *, port: int, url: str | None,
-          host: str = LOCALHOST) -> Proc:
-    """Start ``args`` in its own session, output to ``dir/<name>.log``; does not wait."""
-    dir.mkdir(parents=True, exist_ok=True)
+# ---------------------------------------------------------------- starting a server
+
+
+def start_server(name: str, args: Sequence[str], dir: Path | str, *, ready: Ready,
+                 port: int = 0, url: str | None = None, host: str = LOCALHOST,
+                 timeout: float = START_TIMEOUT, cwd: Path | str | None = None,
+                 env: Mapping[str, str] | None = None) -> Proc:
+    """Run ``args`` in a process group of its own, output to ``dir/<name>.log``, until ready.
+
+    If the server exits or is not ``ready`` within ``timeout`` seconds, it is stopped and a
+    ServiceError (PortInUseError when it lost its port) quotes the last lines of its log.
+    """
+    dir = _state_dir(dir)
     log_path = dir / f"{name}.log"
     with open(log_path, "ab") as log:
         popen = subprocess.Popen(
-            list(args), cwd=dir, stdin=subprocess.DEVNULL, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            list(args), cwd=cwd or dir, env=None if env is None else dict(env),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-    return Proc(name=name, host=host, port=port, url=url, dir=dir, popen=popen, log_path=log_path)
+    proc = Proc(name=name, host=host, port=port, url=url, dir=dir, popen=popen,
+                log_path=log_path)
+    try:
+        wait_ready(proc, ready, timeout)
+    except BaseException:
+        proc.stop()
+        raise
+    return proc
+
+
+def wait_ready(proc: Proc, ready: Ready, timeout: float = START_TIMEOUT) -> None:
+    """Wait until ``ready.check(proc)``; raise early, with the log's tail, if ``proc`` exits."""
+    def check() -> bool:
+        _raise_if_dead(proc)
+        return ready.check(proc)
+
+    def timed_out(text: str) -> ServiceError:
+        return ServiceError(f"{text}; last lines of {proc.log_path}:\n{log_tail(proc.log_path)}")
+
+    until(check, timeout, every=0.05, message=f"{proc.name}: {ready.what}", error=timed_out)
+
+
+def _raise_if_dead(proc: Proc) -> None:
+    if proc.alive():
+        return
+    tail = log_tail(proc.log_path)
+    kind = PortInUseError if "address already in use" in tail.lower() else ServiceError
+    raise kind(
+        f"{proc.name} exited with code {proc.popen.returncode} before it was ready; "
+        f"last lines of {proc.log_path}:\n{tail}"
+    )
 
 
 def start_with_port_retry(launch: Callable[[int], Proc], port: int | None, host: str = LOCALHOST,
@@ -291,21 +359,10 @@ def start_with_port_retry(launch: Callable[[int], Proc], port: int | None, host:
         return launch(free_port(host))
 
 
-def ready_or_stopped(proc: Proc, wait: Callable[[], None]) -> Proc:
-    """``proc`` once ``wait`` returns; stopped again if waiting fails."""
-    try:
-        wait()
-    except BaseException:
-        proc.stop()
-        raise
-    return proc
-
-
 def _state_dir(dir: Path | str) -> Path:
     path = Path(dir).resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
-
 
 # ---------------------------------------------------------------- Redis
 
@@ -326,8 +383,8 @@ def start_redis(dir: Path | str, port: int | None = None, *, host: str = LOCALHO
     def launch(port: int) -> Proc:
         conf = dir / "redis.conf"
         conf.write_text(redis_conf(dir, host, port))
-        proc = spawn("redis", [exe, str(conf)], dir, port=port, url=None, host=host)
-        return ready_or_stopped(proc, lambda: wait_tcp(host, port, START_TIMEOUT, proc))
+        return start_server("redis", [exe, str(conf)], dir, port=port, host=host,
+                            ready=tcp_ready())
 
     return start_with_port_retry(launch, port, host)
 
@@ -391,8 +448,8 @@ def start_nginx(dir: Path | str, port: int | None = None, *, upstream_url: str |
         # -e: nginx opens its compiled-in error log (/var/log/nginx) before reading the config.
         args = [exe, "-p", f"{dir}/", "-c", str(conf), "-e", "stderr"]
         url = f"http://{host}:{port}"
-        proc = spawn("nginx", args, dir, port=port, url=url, host=host)
-        return ready_or_stopped(proc, lambda: wait_http(url + "/", START_TIMEOUT, proc))
+        return start_server("nginx", args, dir, port=port, url=url, host=host,
+                            ready=http_ready("/"))
 
     return start_with_port_retry(launch, port, host)
 
@@ -421,14 +478,20 @@ def scrape_config(jobs: dict[str, Iterable[str]], *, interval: str = "1s",
 def start_prometheus(dir: Path | str, port: int | None = None, *, config_yaml: str,
                      rule_files: dict[str, str] | None = None, extra_args: Sequence[str] = (),
                      data_dir: Path | str | None = None, retention: str = "30d",
+                     history: Iterable[str] = (), max_block_duration: str | None = None,
                      host: str = LOCALHOST, binary: str | None = None) -> Proc:
     """Start Prometheus (lifecycle and admin APIs on); ready on /-/ready.
 
     ``SELF_ADDRESS`` in ``config_yaml`` becomes its own "host:port". Rule files are written
-    next to prometheus.yml, so ``config_yaml`` names them by file name.
+    next to prometheus.yml, so ``config_yaml`` names them by file name. ``history``:
+    OpenMetrics texts (``stack.openmetrics``) backfilled into the data directory first, in
+    blocks of up to ``max_block_duration``.
     """
     exe, dir = _binary("prometheus", binary), _state_dir(dir)
     data = Path(data_dir).resolve() if data_dir is not None else dir / "data"
+    for text in history:
+        backfill_openmetrics(text, data, workdir=dir / "backfill",
+                             max_block_duration=max_block_duration)
     for name, text in (rule_files or {}).items():
         (dir / name).write_text(text)
 
@@ -439,8 +502,8 @@ def start_prometheus(dir: Path | str, port: int | None = None, *, config_yaml: s
                 f"--storage.tsdb.path={data}", f"--storage.tsdb.retention.time={retention}",
                 "--web.enable-lifecycle", "--web.enable-admin-api", *extra_args]
         url = f"http://{host}:{port}"
-        proc = spawn("prometheus", args, dir, port=port, url=url, host=host)
-        return ready_or_stopped(proc, lambda: wait_http(url + "/-/ready", START_TIMEOUT, proc))
+        return start_server("prometheus", args, dir, port=port, url=url, host=host,
+                            ready=http_ready("/-/ready"))
 
     return start_with_port_retry(launch, port, host)
 
@@ -460,12 +523,9 @@ def wait_scraped(url: str, jobs: Iterable[str], timeout: float = START_TIMEOUT) 
     """Wait until every job in ``jobs`` has been scraped successfully at least once."""
     # Prometheus applies discovered targets at most every 5 s, so the first scrape of a fresh
     # server lands ~5 s after /-/ready however short the scrape interval.
-    wanted, deadline = set(jobs), time.monotonic() + timeout
-    while not wanted <= scraped_jobs(url):
-        if time.monotonic() > deadline:
-            raise ServiceError(f"{url}: jobs {sorted(wanted - scraped_jobs(url))} "
-                               f"not scraped after {timeout:g}s")
-        time.sleep(0.1)
+    wanted = set(jobs)
+    until(lambda: wanted <= scraped_jobs(url), timeout,
+          message=f"{url}: every job of {sorted(wanted)} scraped", error=ServiceError)
 
 
 def backfill_openmetrics(openmetrics_text: str, data_dir: Path | str, *, workdir: Path | str,
@@ -505,8 +565,8 @@ def start_node_exporter(dir: Path | str, port: int | None = None, *, host: str =
         args = [exe, f"--web.listen-address={host}:{port}", *NODE_EXPORTER_ARGS,
                 f"--collector.textfile.directory={dir / 'textfile'}", *extra_args]
         url = f"http://{host}:{port}"
-        proc = spawn("node_exporter", args, dir, port=port, url=url, host=host)
-        return ready_or_stopped(proc, lambda: wait_http(url + "/metrics", START_TIMEOUT, proc))
+        return start_server("node_exporter", args, dir, port=port, url=url, host=host,
+                            ready=http_ready("/metrics"))
 
     return start_with_port_retry(launch, port, host)
 
@@ -527,8 +587,8 @@ def start_alertmanager(dir: Path | str, port: int | None = None, *, config_yaml:
         args = [exe, f"--config.file={conf}", f"--storage.path={dir / 'data'}",
                 f"--web.listen-address={host}:{port}", "--cluster.listen-address=", *extra_args]
         url = f"http://{host}:{port}"
-        proc = spawn("alertmanager", args, dir, port=port, url=url, host=host)
-        return ready_or_stopped(proc, lambda: wait_http(url + "/-/ready", START_TIMEOUT, proc))
+        return start_server("alertmanager", args, dir, port=port, url=url, host=host,
+                            ready=http_ready("/-/ready"))
 
     return start_with_port_retry(launch, port, host)
 
@@ -546,7 +606,7 @@ def start_victoria_metrics(dir: Path | str, port: int | None = None, *,
         args = [exe, f"-storageDataPath={dir / 'data'}", f"-httpListenAddr={host}:{port}",
                 *extra_args]
         url = f"http://{host}:{port}"
-        proc = spawn("victoria_metrics", args, dir, port=port, url=url, host=host)
-        return ready_or_stopped(proc, lambda: wait_http(url + "/health", START_TIMEOUT, proc))
+        return start_server("victoria_metrics", args, dir, port=port, url=url, host=host,
+                            ready=http_ready("/health"))
 
     return start_with_port_retry(launch, port, host)

@@ -13,7 +13,7 @@ from selenium.webdriver.chrome.options import Options
 from config import load_config
 from tests import loki_bodies
 
-pytest_plugins = ["tests.servers", "tests.metrics_stack", "tests.loki_double"]
+pytest_plugins = ["tests.servers", "tests.metrics_stack", "tests.loki_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -30,6 +30,17 @@ def pytest_setup_options():
                 "--window-size=1400,1000"):
         options.add_argument(arg)
     return options
+
+
+@pytest.fixture
+def screens(tmp_path) -> Path:
+    """Where a browser test saves its screenshots: $STACKSCOPE_TEST_SCREENS, else its tmp_path.
+
+    Set the variable to collect one run's screenshots in one place (for docs/).
+    """
+    folder = Path(os.environ.get("STACKSCOPE_TEST_SCREENS") or tmp_path / "screens")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture

@@ -20,7 +20,10 @@ import numpy as np
 import pytest
 import requests
 
+from stack import openmetrics as om
 from stack import services
+from stack.openmetrics import Family
+from stack.poll import until
 
 DAY, MINUTE = 86_400, 60
 SERVICE_DAYS, FLEET_DAYS = 8, 31
@@ -57,7 +60,7 @@ class Series(NamedTuple):
     """One backfilled series: its family, labels, sample times and values."""
 
     family: str
-    labels: str
+    labels: dict[str, str]
     times: np.ndarray
     values: np.ndarray
 
@@ -75,57 +78,37 @@ def service_series(end: int) -> list[Series]:
 def fleet_series(end: int) -> list[Series]:
     """31 days of a 150-series gauge, one sample every 30 minutes."""
     times = np.arange(end - FLEET_DAYS * DAY, end + 1, FLEET_STEP)
-    return [Series("fleet_load", f'job="fleet",instance="host-{i:03d}"', times,
+    return [Series("fleet_load", {"job": "fleet", "instance": f"host-{i:03d}"}, times,
                    (i % 17) + np.sin(times / 7200 + i)) for i in range(FLEET_SERIES)]
 
 
 def instance_series(inst: str, times: np.ndarray, end: int) -> list[Series]:
     """The api series of one instance sampled at ``times``."""
-    base = f'job="api",instance="{inst}"'
+    base = {"job": "api", "instance": inst}
     wave = 1 + 0.6 * np.sin(2 * np.pi * ((times % DAY) / DAY - 0.3))
     rpm = (600 if inst == INSTANCES[0] else 420) * wave
     # A burst of errors on the last day, 3 h to 2 h before the end.
     share = np.where((times >= end - 3 * 3600) & (times < end - 2 * 3600), 0.08, 0.01)
     series = [
-        Series("http_requests_total", base + ',status="200"', times, np.cumsum(rpm * (1 - share))),
-        Series("http_requests_total", base + ',status="500"', times, np.cumsum(rpm * share)),
+        Series("http_requests_total", {**base, "status": "200"}, times,
+               np.cumsum(rpm * (1 - share))),
+        Series("http_requests_total", {**base, "status": "500"}, times, np.cumsum(rpm * share)),
         Series("http_connections_active", base, times, np.round(rpm / 12)),
         Series("cache_hits_total", base, times, np.cumsum(rpm * 0.8)),
         Series("cache_misses_total", base, times, np.cumsum(rpm * 0.2)),
     ]
-    series += [Series("http_request_duration_seconds_bucket", f'{base},le="{le}"', times,
+    series += [Series("http_request_duration_seconds_bucket", {**base, "le": le}, times,
                       np.cumsum(rpm * q)) for le, q in zip(BUCKETS, BUCKET_SHARE, strict=True)]
     return series
 
 
-def openmetrics_chunks(series: list[Series], chunk: int = DAY) -> list[str]:
-    """OpenMetrics texts, one per ``chunk`` of time.
-
-    promtool re-reads its whole input for every 2-hour block it writes, so one file per day
-    backfills in seconds where one 31-day file takes minutes.
-    """
-    lo = min(int(s.times[0]) for s in series) // chunk * chunk
-    hi = max(int(s.times[-1]) for s in series)
-    texts = []
-    for start in range(lo, hi + 1, chunk):
-        lines, typed = [], set()
-        for s in series:
-            a, b = np.searchsorted(s.times, [start, start + chunk])
-            if a == b:
-                continue
-            if s.family not in typed:
-                typed.add(s.family)
-                lines.append(f"# TYPE {s.family} gauge")
-            lines += [f"{s.family}{{{s.labels}}} {v:.3f} {t}"
-                      for t, v in zip(s.times[a:b].tolist(), s.values[a:b].tolist(), strict=True)]
-        texts.append("\n".join([*lines, "# EOF"]) + "\n")
-    return texts
-
-
-def backfill(series: list[Series], data_dir, workdir) -> None:
-    """Write ``series`` as TSDB blocks into ``data_dir``."""
-    for text in openmetrics_chunks(series):
-        services.backfill_openmetrics(text, data_dir, workdir=workdir)
+def families(series: list[Series]) -> list[Family]:
+    """``series`` as gauge families (one per sample name), values to three decimals."""
+    out: dict[str, Family] = {}
+    for s in series:
+        out.setdefault(s.family, Family(s.family)).series.append(
+            om.Series(s.family, s.labels, s.times, s.values, decimals=3))
+    return list(out.values())
 
 
 @pytest.fixture(scope="session")
@@ -138,7 +121,8 @@ def history_end():
 def history_prometheus(tmp_path_factory, history_end, node_exporter, alertmanager_server):
     """Prometheus on the backfilled history, scraping itself and the node exporter."""
     state = tmp_path_factory.mktemp("history-prometheus")
-    backfill(service_series(history_end), state / "data", state / "backfill")
+    # One OpenMetrics text per day: promtool re-reads its input for every 2 h block it writes.
+    history = om.openmetrics_chunks(families(service_series(history_end)), DAY)
     node = f"{node_exporter.host}:{node_exporter.port}"
     am = f"{alertmanager_server.host}:{alertmanager_server.port}"
     config = services.scrape_config({"prometheus": [services.SELF_ADDRESS], "node": [node]},
@@ -147,33 +131,24 @@ def history_prometheus(tmp_path_factory, history_end, node_exporter, alertmanage
     # Alerts firing before Prometheus has found Alertmanager are resent only after the resend
     # delay (1 min by default): a short one gets them to Alertmanager within seconds.
     with services.start_prometheus(state, config_yaml=config, rule_files={"rules.yml": RULES},
-                                   data_dir=state / "data", retention="90d",
+                                   history=history, retention="90d",
                                    extra_args=["--rules.alert.resend-delay=1s"]) as proc:
         services.wait_scraped(proc.url, ["prometheus", "node"])
         yield proc
-
-
-def prometheus_text(series: list[Series]) -> str:
-    """Prometheus exposition text with millisecond timestamps (VictoriaMetrics' import)."""
-    lines = []
-    for s in series:
-        lines += [f"{s.family}{{{s.labels}}} {v:.3f} {t * 1000}"
-                  for t, v in zip(s.times.tolist(), s.values.tolist(), strict=True)]
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="session")
 def fleet_vm(victoria_metrics, history_end):
     """VictoriaMetrics holding ``fleet_series(history_end)``, once every series is searchable."""
     resp = requests.post(victoria_metrics.url + "/api/v1/import/prometheus",
-                         data=prometheus_text(fleet_series(history_end)), timeout=30)
+                         data=om.prometheus_text(families(fleet_series(history_end))), timeout=30)
     resp.raise_for_status()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def indexed() -> bool:
         found = requests.get(victoria_metrics.url + "/api/v1/series",
                              params={"match[]": "fleet_load", "start": history_end - DAY},
                              timeout=5).json()["data"]
-        if len(found) == FLEET_SERIES:
-            return victoria_metrics
-        time.sleep(0.2)
-    raise AssertionError("VictoriaMetrics did not index the fleet series in 30 s")
+        return len(found) == FLEET_SERIES
+
+    until(indexed, 30, every=0.2, message="VictoriaMetrics indexing every fleet series")
+    return victoria_metrics

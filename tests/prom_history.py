@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from stack import openmetrics as om
+from stack.openmetrics import Family, Series
+
 DAY = 86_400
 MINUTE = 60
 DAYS = 31
@@ -18,7 +23,7 @@ LOOKBACK = 300
 
 INSTANCES = ("a", "b", "c")
 SPECIAL = (("nan", "NaN"), ("inf", "+Inf"), ("minus_inf", "-Inf"), ("one", "1"))
-#: Label values that need escaping or are not ASCII: (label value, as written in OpenMetrics).
+#: Label values that need escaping or are not ASCII.
 AWKWARD = ('say "hi"', "Zürich ☃", "back\\slash")
 
 
@@ -61,33 +66,32 @@ def expected_at(instance: str, t: float, end: int) -> float | None:
     return None
 
 
+def families(end: int, *, special: bool = True) -> list[Family]:
+    """The whole history: ``demo_value``, and with ``special`` the NaN/±Inf and label samples."""
+    times = np.arange(history_start(end), end + 1, MINUTE)
+    demo = Family("demo_value", "gauge", "A known test series.")
+    for inst in INSTANCES:
+        values = [value_at(inst, int(t), end) for t in times]
+        kept = [v is not None for v in values]
+        demo.series.append(Series("demo_value", {"instance": inst, "job": "demo"}, times[kept],
+                                  np.array([v for v in values if v is not None])))
+    return [demo, *_special_families(end)] if special else [demo]
+
+
+def _special_families(end: int) -> list[Family]:
+    times = np.arange(end - 10 * MINUTE, end + 1, MINUTE)
+
+    def constant(value: float) -> np.ndarray:
+        return np.full(len(times), value)
+
+    return [Family("demo_special", "gauge", None, [
+                Series("demo_special", {"job": "demo", "kind": kind}, times, constant(float(text)))
+                for kind, text in SPECIAL]),
+            Family("demo_labels", "gauge", None, [
+                Series("demo_labels", {"job": "demo", "path": raw}, times, constant(i))
+                for i, raw in enumerate(AWKWARD)])]
+
+
 def openmetrics(end: int, *, special: bool = True) -> str:
     """The whole history as OpenMetrics text for ``promtool tsdb create-blocks-from``."""
-    start = history_start(end)
-    lines = ["# HELP demo_value A known test series.", "# TYPE demo_value gauge"]
-    for inst in INSTANCES:
-        labels = f'{{instance="{inst}",job="demo"}}'
-        for t in range(start, end + 1, MINUTE):
-            v = value_at(inst, t, end)
-            if v is not None:
-                lines.append(f"demo_value{labels} {_om_value(v)} {t}")
-    if special:
-        lines += _special_lines(end)
-    lines.append("# EOF")
-    return "\n".join(lines) + "\n"
-
-
-def _special_lines(end: int) -> list[str]:
-    times = range(end - 10 * MINUTE, end + 1, MINUTE)
-    lines = ["# TYPE demo_special gauge"]
-    for kind, text in SPECIAL:
-        lines += [f'demo_special{{job="demo",kind="{kind}"}} {text} {t}' for t in times]
-    lines.append("# TYPE demo_labels gauge")
-    for i, raw in enumerate(AWKWARD):
-        escaped = raw.replace("\\", "\\\\").replace('"', '\\"')
-        lines += [f'demo_labels{{job="demo",path="{escaped}"}} {i} {t}' for t in times]
-    return lines
-
-
-def _om_value(v: float) -> str:
-    return repr(v) if v != int(v) else str(int(v))
+    return om.openmetrics(families(end, special=special))

@@ -22,7 +22,9 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from stack import openmetrics as om  # noqa: E402
 from stack import services  # noqa: E402
+from stack.poll import until  # noqa: E402
 from tests import prom_history as history  # noqa: E402
 
 OUT = REPO / "tests" / "fixtures" / "prometheus"
@@ -120,23 +122,23 @@ def main() -> None:
 
 def start_prometheus(tmp: Path, end: int, am, node):
     """Prometheus on the backfilled history, scraping itself, node and a closed port."""
-    data = tmp / "prom" / "data"
-    services.backfill_openmetrics(history.openmetrics(end), data, workdir=tmp / "backfill",
-                                  max_block_duration="744h")
     broken = services.free_port()
     config = services.scrape_config(
         {"prometheus": [services.SELF_ADDRESS], "node": [f"127.0.0.1:{node.port}"],
          "broken": [f"127.0.0.1:{broken}"]},
         interval="1s", rule_files=["rules.yml"], alertmanagers=[f"127.0.0.1:{am.port}"])
-    return services.start_prometheus(tmp / "prom", config_yaml=config, data_dir=data,
+    return services.start_prometheus(tmp / "prom", config_yaml=config,
+                                     history=[history.openmetrics(end)],
+                                     max_block_duration="744h",
                                      rule_files={"rules.yml": RULES}, retention="60d",
                                      # Alertmanager is discovered ~5 s after start; resend soon.
                                      extra_args=["--rules.alert.resend-delay=1s"])
 
 
 def record_prometheus(prom, end: int, index: dict) -> None:
-    wait_for(lambda: _scraped(prom.url) and _alert_states(prom.url) == {"firing", "pending"},
-             "targets scraped and alerts firing/pending")
+    until(answered(lambda: _scraped(prom.url)
+                   and _alert_states(prom.url) == {"firing", "pending"}),
+          30, every=0.2, message="targets scraped and alerts firing/pending")
     version = get_json(prom.url + "/api/v1/status/buildinfo")["data"]["version"]
     reqs = {**requests_for(end), **PROMETHEUS_ONLY}
     reqs["error_timeout"][2].update(start=end - 30 * history.DAY, end=end)
@@ -160,10 +162,10 @@ def record_alertmanager(am, prom, index: dict) -> None:
                "startsAt": now, "endsAt": "2099-01-01T00:00:00Z", "createdBy": "recorder",
                "comment": "recorded suppressed state"}
     requests.post(am.url + "/api/v2/silences", json=silence, timeout=5).raise_for_status()
-    wait_for(lambda: {a["labels"]["alertname"]: a["status"]["state"]
-                      for a in get_json(am.url + "/api/v2/alerts")}
-             == {"DemoAlwaysFiring": "active", "DemoManual": "suppressed"},
-             "Alertmanager to hold the firing and the silenced alert")
+    until(answered(lambda: {a["labels"]["alertname"]: a["status"]["state"]
+                            for a in get_json(am.url + "/api/v2/alerts")}
+                   == {"DemoAlwaysFiring": "active", "DemoManual": "suppressed"}),
+          30, every=0.2, message="Alertmanager holding the firing and the silenced alert")
     version = get_json(am.url + "/api/v2/status")["versionInfo"]["version"]
     resp = send(am.url, "GET", "/api/v2/alerts", {})
     save(index, "am_alerts", resp, "alertmanager", version, "GET", "/api/v2/alerts", {},
@@ -172,13 +174,13 @@ def record_alertmanager(am, prom, index: dict) -> None:
 
 def record_vm(vm, end: int, index: dict) -> None:
     """VictoriaMetrics with the last day of the history imported."""
-    lines = [_vm_line(line) for line in history.openmetrics(end).splitlines()
-             if line and not line.startswith("#") and int(line.rsplit(" ", 1)[1]) > end - 86400]
-    body = ("\n".join(lines) + "\n").encode()
+    last_day = (end - 86400 + 1, end + 1)
+    body = om.prometheus_text(history.families(end), window=last_day).encode()
     requests.post(vm.url + "/api/v1/import/prometheus", data=body, timeout=30).raise_for_status()
     requests.get(vm.url + "/internal/force_flush", timeout=30).raise_for_status()
-    wait_for(lambda: len(get_json(vm.url + "/api/v1/query", query="demo_value",
-                                  time=end)["data"]["result"]) == 3, "VictoriaMetrics series")
+    until(answered(lambda: len(get_json(vm.url + "/api/v1/query", query="demo_value",
+                                        time=end)["data"]["result"]) == 3),
+          30, every=0.2, message="VictoriaMetrics serving the three series")
     version = requests.get(vm.url + "/metrics", timeout=5).text
     version = next((x.split('short_version="')[1].split('"')[0] for x in version.splitlines()
                     if x.startswith("vm_app_version")), "unknown")
@@ -187,11 +189,6 @@ def record_vm(vm, end: int, index: dict) -> None:
     for name, (method, path, params) in reqs.items():
         resp = send(vm.url, method, path, params)
         save(index, f"vm_{name}", resp, "victoria-metrics", version, method, path, params)
-
-
-def _vm_line(line: str) -> str:
-    series, value, ts = line.rsplit(" ", 2)
-    return f"{series} {value} {int(ts) * 1000}"  # VictoriaMetrics imports milliseconds
 
 
 def send(url: str, method: str, path: str, params: dict) -> requests.Response:
@@ -217,16 +214,15 @@ def get_json(url: str, **params) -> dict:
     return resp.json()
 
 
-def wait_for(check, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def answered(check):
+    """``check`` for ``until``: a server still warming up (an error, a partial body) says no."""
+    def predicate() -> bool:
         try:
-            if check():
-                return
+            return check()
         except (requests.RequestException, KeyError, ValueError):
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {what}")
+            return False
+
+    return predicate
 
 
 def _scraped(url: str) -> bool:

@@ -15,6 +15,7 @@ from config import Upstream
 from datasources.alertmanager import COLUMNS, Alertmanager, alerts_from_response
 from datasources.cache import Cache
 from datasources.errors import BadResponse, Unreachable
+from stack.poll import until
 
 RECORDED = Path(__file__).parent / "fixtures" / "alertmanager" / "am_alerts.json"
 
@@ -67,13 +68,14 @@ def test_real_alertmanager_alerts_posted_through_its_api(alertmanager_server, tm
     post_alert(url, muted, severity="info")
     silence(url, muted)
     am = Alertmanager(upstream(url), Cache(tmp_path / "cache"))
-    deadline = time.monotonic() + 10
-    while True:  # a silence applies on Alertmanager's next pass over its alerts
+
+    def settled():
         result = am.alerts(force=True)
         mine = result.value[result.value["alertname"].isin([firing, muted])]
-        if set(mine["state"]) == {"firing", "suppressed"} or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
+        return set(mine["state"]) == {"firing", "suppressed"} and (result, mine)
+
+    # A silence applies on Alertmanager's next pass over its alerts.
+    result, mine = until(settled, 10, message="one alert firing, one suppressed")
     assert result.ok and not result.stale
     rows = mine.set_index("alertname")
     assert rows.loc[firing, ["state", "severity", "labels", "summary"]].tolist() == [

@@ -5,60 +5,44 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
+from stack import services
 from stack.services import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> requests.Response:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
-        try:
-            # A worker builds the app on its first request: give it time on a busy machine.
-            return requests.get(url, timeout=15)
-        except (requests.ConnectionError, requests.Timeout):
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer")
-
-
-def serve(args, tmp_path, **env):
-    environ = dict(os.environ, STACKSCOPE_CACHE_DIR=str(tmp_path / "cache"), **env)
-    return subprocess.Popen([sys.executable, *args], cwd=REPO, env=environ,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def serve(name: str, args, tmp_path, port: int) -> services.Proc:
+    """Start ``args`` from the repository; ready once /health answers 200."""
+    env = dict(os.environ, STACKSCOPE_CACHE_DIR=str(tmp_path / "cache"))
+    # A worker builds the app on its first request: give it time on a busy machine.
+    return services.start_server(name, args, tmp_path / name, port=port, cwd=REPO, env=env,
+                                 url=f"http://127.0.0.1:{port}", timeout=60,
+                                 ready=services.http_ready("/health", timeout=15))
 
 
 def test_python_app_serves_page_health_and_local_bootstrap(tmp_path):
     port = free_port()
-    proc = serve(["app.py", "--port", str(port)], tmp_path)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        health = wait_up(base + "/health", proc)
+    with serve("app", [sys.executable, "app.py", "--port", str(port)], tmp_path, port) as proc:
+        base = proc.url
+        health = requests.get(base + "/health", timeout=15)
         assert (health.status_code, health.text) == (200, "OK")
         page = requests.get(base + "/", timeout=5)
         assert page.status_code == 200 and "<title>stackscope</title>" in page.text
         assert "/vendor/bootstrap.min.css" in page.text and "cdn" not in page.text.lower()
         css = requests.get(base + "/vendor/bootstrap.min.css", timeout=5)
         assert css.status_code == 200 and "Bootstrap" in css.text[:200]
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def test_gunicorn_serves_app_server(tmp_path):
     port = free_port()
-    proc = serve([str(Path(sys.executable).parent / "gunicorn"), "--bind",
-                  f"127.0.0.1:{port}", "--workers", "2", "app:server"], tmp_path)
-    try:
-        assert wait_up(f"http://127.0.0.1:{port}/health", proc).status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    args = [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}",
+            "--workers", "2", "app:server"]
+    with serve("gunicorn", args, tmp_path, port) as proc:
+        assert requests.get(proc.url + "/health", timeout=15).status_code == 200
 
 
 def check(tmp_path, toml: str):

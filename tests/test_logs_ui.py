@@ -8,13 +8,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import psutil
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from app import create_app
+from stack.poll import until
 
-SCREENS = Path("/tmp/screens")
 BACKEND = {"job": "backend", "service_name": "backend", "env": "prod"}
 WORKER = {"job": "worker", "service_name": "worker", "env": "prod"}
 NGINX = {"job": "nginx", "service_name": "nginx", "env": "prod"}
@@ -72,18 +73,9 @@ def logs_toml(url: str) -> str:
 
 
 def open_logs(dash_duo, config):
-    SCREENS.mkdir(exist_ok=True)
     dash_duo.start_server(create_app(config))
     dash_duo.driver.get(dash_duo.server_url + "/?tab=logs")
     dash_duo.wait_for_element("#logs-query")
-
-
-def until(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not (found := condition()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
-    return found
 
 
 def grid_rows(dash_duo):
@@ -107,7 +99,7 @@ def run_query(dash_duo, text):
 
 
 def test_query_shows_rows_volume_and_how_many_the_limit_cut(dash_duo, write_config,
-                                                            backend_loki):
+                                                            backend_loki, screens):
     open_logs(dash_duo, write_config(logs_toml(backend_loki.url)))
     run_query(dash_duo, '{job="backend"} | json')
     until(lambda: len(grid_rows(dash_duo)) > 10)
@@ -123,7 +115,7 @@ def test_query_shows_rows_volume_and_how_many_the_limit_cut(dash_duo, write_conf
     assert level.text in ("info", "error", "warning", "debug")
     assert "background-color" in level.get_attribute("style")
     assert first.find_element(By.CSS_SELECTOR, '[col-id="@service"]').text == "backend"
-    dash_duo.driver.save_screenshot(str(SCREENS / "logs.png"))
+    dash_duo.driver.save_screenshot(str(screens / "logs.png"))
     dash_duo.find_element("#logs-search").send_keys("invalid token")
     until(lambda: set(cell_texts(dash_duo, "@message")) == {"401 unauthorized: invalid token"})
     assert dash_duo.get_logs() == []
@@ -163,13 +155,15 @@ def test_new_direction_reruns_the_last_query_not_the_unsaved_text(dash_duo, writ
     assert dash_duo.get_logs() == []
 
 
-def test_export_downloads_every_entry_of_the_range_once(dash_duo, write_config, backend_loki):
+def test_export_downloads_every_entry_of_the_range_once(dash_duo, write_config, backend_loki,
+                                                        screens):
     open_logs(dash_duo, write_config(logs_toml(backend_loki.url)))
     run_query(dash_duo, '{env="prod"}')
     until(lambda: len(grid_rows(dash_duo)) > 10)
     dash_duo.find_element("#logs-export").click()
-    done = dash_duo.wait_for_contains_text("#logs-export-status", "Exported", timeout=90)
-    assert done is not False
+    dash_duo.wait_for_contains_text("#logs-export-status", "Exported", timeout=90)
+    status = dash_duo.find_element("#logs-export-status").text
+    assert status.startswith(f"Exported {len(backend_loki.entries):,} entries, "), status
     folder = Path(dash_duo.download_path)
     path = until(lambda: [p for p in folder.glob("logs-*.csv")], timeout=20)[0]
     with open(path, newline="", encoding="utf-8") as fh:
@@ -179,8 +173,21 @@ def test_export_downloads_every_entry_of_the_range_once(dash_duo, write_config, 
                    backend_loki.entries)
     assert got == want
     assert len(rows) == len(backend_loki.entries) > 12_000
-    dash_duo.driver.save_screenshot(str(SCREENS / "logs-exported.png"))
+    dash_duo.driver.save_screenshot(str(screens / "logs-exported.png"))
     assert dash_duo.get_logs() == []
+
+
+def export_workers() -> list[psutil.Process]:
+    """Running background-callback workers: processes forked from this one (same command)."""
+    me = psutil.Process()
+    found = []
+    for child in me.children():
+        try:
+            if child.cmdline() == me.cmdline() and child.status() != psutil.STATUS_ZOMBIE:
+                found.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return found
 
 
 def test_cancel_stops_a_running_export(dash_duo, write_config, black_hole):
@@ -193,17 +200,19 @@ def test_cancel_stops_a_running_export(dash_duo, write_config, black_hole):
     cancel = dash_duo.find_element("#logs-export-cancel")
     until(lambda: cancel.is_enabled() and not export_button.is_enabled())
     assert dash_duo.find_element("#logs-export-progress").is_displayed()
-    started = time.monotonic()
+    assert until(export_workers, 5, message="the export's worker process")
     cancel.click()
     until(lambda: export_button.is_enabled() and not cancel.is_enabled(), timeout=5)
     assert not dash_duo.find_element("#logs-export-progress").is_displayed()
-    # Had the job lived on, Loki's timeout would have ended it with "Export failed: …".
-    time.sleep(max(0.0, timeout + 2 - (time.monotonic() - started)))
+    # Had the job lived on, Loki's timeout would have ended it with "Export failed: …" after
+    # 8 s; its worker is gone well before that, so nothing can write a status any more.
+    until(lambda: not export_workers(), timeout / 2, message="the worker gone")
     assert dash_duo.find_element("#logs-export-status").text == ""
     assert dash_duo.get_logs() == []
 
 
-def test_loki_down_says_so_and_how_to_point_at_one(dash_duo, write_config, closed_port):
+def test_loki_down_says_so_and_how_to_point_at_one(dash_duo, write_config, closed_port,
+                                                   screens):
     url = f"http://admin:s3cret@127.0.0.1:{closed_port}"  # the password must stay server-side
     open_logs(dash_duo, write_config(logs_toml(url)))
     dash_duo.wait_for_contains_text(
@@ -213,5 +222,5 @@ def test_loki_down_says_so_and_how_to_point_at_one(dash_duo, write_config, close
     assert "connection refused" in text and "STACKSCOPE_LOKI_URL" in text
     assert dash_duo.find_elements(".alert-danger") == []
     assert "s3cret" not in dash_duo.driver.page_source
-    dash_duo.driver.save_screenshot(str(SCREENS / "logs-loki-down.png"))
+    dash_duo.driver.save_screenshot(str(screens / "logs-loki-down.png"))
     assert dash_duo.get_logs() == []

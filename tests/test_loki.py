@@ -29,7 +29,7 @@ from tests.loki_bodies import OWN
 
 # The Loki double's fixtures (loki_double, make_loki_double).
 
-DEMO_START = 1_714_564_800 * 10**9  # where tests/loki_double.py's demo data set starts
+DEMO_START = 1_714_564_800 * 10**9  # where tests/loki_fixtures.py's demo data set starts
 
 METRIC_CORE = {"timestamp", "value", "series"}
 

@@ -22,9 +22,9 @@ from selenium.webdriver.common.keys import Keys
 from app import create_app
 from layouts import ids
 from query.range_state import iso_utc
+from stack.poll import until
 from tests.metrics_stack import DAY, INSTANCES, MINUTE, down, instance_series
 
-SCREENS = Path("/tmp/screens")
 LABEL = "#" + ids.range_id("metrics", ids.RANGE_LABEL)
 BACK = "#" + ids.range_id("metrics", ids.RANGE_BACK)
 LIVE = "#" + ids.range_id("metrics", ids.RANGE_LIVE)
@@ -49,16 +49,6 @@ def graph_id(panel: str) -> str:
 
 def figure(dash_duo, panel: str) -> dict | None:
     return dash_duo.driver.execute_script(FIGURE_JS, graph_id(panel))
-
-
-def until(condition, timeout=15, message="condition not met in time"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, message
-        time.sleep(0.1)
 
 
 def span_of(dash_duo, panel: str) -> float | None:
@@ -119,22 +109,30 @@ def cells(dash_duo, rows: str) -> list[list[str]]:
         "(r) => Array.from(r.querySelectorAll('td')).map((c) => c.innerText.trim()));", rows)
 
 
-def shot(dash_duo, name: str, height: int = 1000):
+PLOTS_FIT_JS = """
+return Array.from(document.querySelectorAll('.js-plotly-plot'))
+  .filter((gd) => gd.offsetParent !== null)  // hidden ones (the ad-hoc box) keep their size
+  .every((gd) => gd._fullLayout
+         && Math.abs(gd._fullLayout.width - gd.getBoundingClientRect().width) < 1);
+"""
+
+
+def shot(dash_duo, screens, name: str, height: int = 1000):
     """Save a screenshot for the notes; a taller window shows more panels (same width)."""
-    SCREENS.mkdir(parents=True, exist_ok=True)
     dash_duo.driver.set_window_size(1400, height)
-    time.sleep(0.5)  # let plotly redraw at the new size
-    dash_duo.driver.save_screenshot(str(SCREENS / f"{name}.png"))
+    # A scrollbar coming or going changes the width: wait for plotly to redraw to it.
+    until(lambda: dash_duo.driver.execute_script(PLOTS_FIT_JS), 5, message="plots resized")
+    dash_duo.driver.save_screenshot(str(screens / f"{name}.png"))
 
 
-def test_picking_a_preset_redraws_every_panel_over_that_range(metrics_app, dash_duo):
+def test_picking_a_preset_redraws_every_panel_over_that_range(metrics_app, dash_duo, screens):
     metrics_app()
     dash_duo.wait_for_text_to_equal(LABEL, "Last 1 hour")
     until(lambda: span_of(dash_duo, "request-rate"), message="no request rate chart")
     assert 3000 < span_of(dash_duo, "request-rate") <= 3600
     # The node exporter has been scraped for seconds only; live refresh brings its samples in.
     until(lambda: span_of(dash_duo, "node-memory"), timeout=20, message="no node data")
-    shot(dash_duo, "metrics_1h", height=1900)
+    shot(dash_duo, screens, "metrics_1h", height=1900)
 
     preset(dash_duo, "7d")
     dash_duo.wait_for_text_to_equal(LABEL, "Last 7 days")
@@ -143,7 +141,7 @@ def test_picking_a_preset_redraws_every_panel_over_that_range(metrics_app, dash_
     assert "metrics.from=now-7d" in dash_duo.driver.current_url
     latency = figure(dash_duo, "latency")
     assert sorted(t["name"] for t in latency["traces"]) == ["api p50", "api p95", "api p99"]
-    shot(dash_duo, "metrics_7d", height=1900)
+    shot(dash_duo, screens, "metrics_7d", height=1900)
     assert dash_duo.get_logs() == []
 
 
@@ -265,9 +263,10 @@ def test_live_refresh_moves_on_pauses_and_stops_for_an_absolute_range(metrics_ap
     until(lambda: newest() > first, timeout=10, message="live refresh did not move")
     dash_duo.find_element(LIVE).click()
     dash_duo.wait_for_text_to_equal(LIVE, "Resume")
-    time.sleep(1.5)  # let a refresh already on its way land
+    # A refresh sent before the pause may still land: wait until no callback is in flight.
+    until(lambda: dash_duo.redux_state_rqs == [], 5, message="callbacks settled")
     paused = newest()
-    time.sleep(3)
+    time.sleep(3)  # three refresh intervals in which nothing may move
     assert newest() == paused
     dash_duo.find_element(LIVE).click()
     dash_duo.wait_for_text_to_equal(LIVE, "Pause")
@@ -328,7 +327,7 @@ def test_the_width_is_measured_on_the_box_named_else_a_fallback_still_loads_pane
 
 
 def test_status_tab_shows_targets_and_alerts_from_prometheus_and_alertmanager(
-        metrics_app, dash_duo):
+        metrics_app, dash_duo, screens):
     metrics_app()
     dash_duo.find_elements(".tab")[0].click()
     section = f"#{ids.STATUS_PROM_SECTION}"
@@ -352,7 +351,7 @@ def test_status_tab_shows_targets_and_alerts_from_prometheus_and_alertmanager(
     assert [(r[1], r[2], r[-1]) for r in pending] == [("DiskWillFillIn4h", "warning",
                                                        "Prometheus")]
     assert pending[0][3].endswith(" ago")
-    shot(dash_duo, "status_prometheus")
+    shot(dash_duo, screens, "status_prometheus")
     assert dash_duo.get_logs() == []
 
 

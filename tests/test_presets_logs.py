@@ -8,7 +8,7 @@ import pytest
 
 from query.log_queries import SEEDS, expand, needs_request_id, predefined
 from query.promql import escape_value
-from tests.loki_double import parse_query
+from stack.loki_api import parse_query
 
 
 def test_seeds_are_used_only_when_none_are_configured():

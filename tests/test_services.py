@@ -5,24 +5,16 @@ from __future__ import annotations
 import socket
 import time
 
+import numpy as np
 import psutil
 import pytest
 import requests
 
-from stack import services
+from stack import openmetrics, services
+from stack.openmetrics import Family, Series
+from stack.poll import until
 
 DAY = 86_400
-
-
-def poll(fetch, *, timeout=15.0, interval=0.2):
-    """Call ``fetch`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = fetch()
-        if result:
-            return result
-        time.sleep(interval)
-    pytest.fail(f"nothing after {timeout}s")
 
 
 def instant_query(url, query, at=None):
@@ -58,9 +50,9 @@ def test_nginx_rejects_upstream_with_a_path(tmp_path):
 
 def test_prometheus_is_ready_and_scrapes_node_exporter(prometheus_server, node_exporter):
     assert requests.get(prometheus_server.url + "/-/ready", timeout=5).status_code == 200
-    result = poll(lambda: instant_query(prometheus_server.url, 'up{job="node"} == 1'))
+    result = until(lambda: instant_query(prometheus_server.url, 'up{job="node"} == 1'))
     assert result[0]["metric"]["instance"] == f"{node_exporter.host}:{node_exporter.port}"
-    assert poll(lambda: instant_query(prometheus_server.url, 'up{job="prometheus"} == 1'))
+    assert until(lambda: instant_query(prometheus_server.url, 'up{job="prometheus"} == 1'))
 
 
 def test_alertmanager_reports_status_with_clustering_off(alertmanager_server):
@@ -72,19 +64,21 @@ def test_alertmanager_reports_status_with_clustering_off(alertmanager_server):
 def test_victoria_metrics_import_then_query_roundtrip(victoria_metrics):
     assert requests.get(victoria_metrics.url + "/health", timeout=5).text.strip() == "OK"
     at = int(time.time()) - 60
-    line = f'svc_roundtrip{{job="t"}} 42.5 {at * 1000}\n'
-    requests.post(victoria_metrics.url + "/api/v1/import/prometheus", data=line, timeout=5)
+    sample = Series("svc_roundtrip", {"job": "t"}, np.array([at]), np.array([42.5]))
+    text = openmetrics.prometheus_text([Family("svc_roundtrip", series=[sample])])
+    requests.post(victoria_metrics.url + "/api/v1/import/prometheus", data=text, timeout=5)
     requests.get(victoria_metrics.url + "/internal/force_flush", timeout=5)
-    result = poll(lambda: instant_query(victoria_metrics.url, "svc_roundtrip", at))
+    result = until(lambda: instant_query(victoria_metrics.url, "svc_roundtrip", at))
     assert result[0]["value"] == [at, "42.5"]
 
 
 def counter_openmetrics(start, days, step):
     """A counter that rises by 1 every ``step`` seconds, as OpenMetrics text."""
-    lines = ["# HELP demo_requests Requests served.", "# TYPE demo_requests counter"]
-    lines += [f'demo_requests_total{{job="demo"}} {i} {start + i * step}'
-              for i in range(days * DAY // step + 1)]
-    return "\n".join([*lines, "# EOF", ""])
+    count = np.arange(days * DAY // step + 1)
+    total = Series("demo_requests_total", {"job": "demo"}, start + count * step, count,
+                   integer=True)
+    return openmetrics.openmetrics([Family("demo_requests", "counter", "Requests served.",
+                                           [total])])
 
 
 def test_backfilled_history_is_queryable_exactly(tmp_path):
@@ -123,9 +117,10 @@ def test_stop_ends_whole_process_group_and_is_idempotent(tmp_path):
 
 
 def test_stop_kills_a_server_that_ignores_sigterm(tmp_path):
-    script = "trap '' TERM; sleep 60 & wait"
-    proc = services.spawn("stubborn", ["sh", "-c", script], tmp_path, port=0, url=None)
-    time.sleep(0.2)  # let the shell install its trap
+    trapped = tmp_path / "trapped"  # written once the shell ignores SIGTERM, not before
+    script = f"trap '' TERM; touch '{trapped}'; sleep 60 & wait"
+    proc = services.start_server("stubborn", ["sh", "-c", script], tmp_path,
+                                 ready=services.file_ready(trapped))
     started = time.monotonic()
     proc.stop(timeout=0.5)
     assert not proc.alive() and proc.popen.returncode == -9

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -20,9 +18,11 @@ import pytest
 
 from config import load_config
 from stack import history, run, services
+from stack.poll import until
 
 REPO = Path(__file__).resolve().parents[1]
 WEEK = 7 * 86_400
+WAIT = 30  # seconds a live condition may take: scrapes, rule evaluations, log lines
 
 
 def get_json(url: str, **params):
@@ -37,17 +37,6 @@ def promql(stack, query: str, **params) -> list:
     return body["data"]["result"]
 
 
-def eventually(check, timeout: float = 30, every: float = 0.25):
-    """``check()``'s first truthy result, polling; fails with the last result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            assert result, f"still {result!r} after {timeout} s"
-            return result
-        time.sleep(every)
-
-
 def processes_under(directory: Path) -> list[psutil.Process]:
     """Running processes whose command line names ``directory`` (every server's does)."""
     found = []
@@ -58,12 +47,16 @@ def processes_under(directory: Path) -> list[psutil.Process]:
     return found
 
 
+def start_stack(directory: Path, **kwargs) -> run.Stack:
+    """The whole stack on free ports, scraping and evaluating every second."""
+    return run.start_stack(directory, run.resolve_ports({}, {}, free=True), scrape_interval="1s",
+                           evaluation_interval="1s", say=lambda line: None, **kwargs)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    """The whole stack with a week of history, scraping and evaluating every second."""
-    ports = run.resolve_ports({}, {}, free=True)
-    made = run.start_stack(tmp_path_factory.mktemp("stack"), ports, scrape_interval="1s",
-                           evaluation_interval="1s", say=lambda line: None)
+    """The whole stack with a week of history, shared by this module's tests: none stops it."""
+    made = start_stack(tmp_path_factory.mktemp("stack"))
     yield made
     made.stop()
 
@@ -81,11 +74,11 @@ def test_prometheus_holds_a_week_of_history(stack):
 
 def test_node_history_continues_into_the_live_scrape(stack):
     node = f"{stack.host}:{stack.ports['node_exporter']}"
-    eventually(lambda: promql(stack, f'up{{job="node", instance="{node}"}} == 1'))
+    until(lambda: promql(stack, f'up{{job="node", instance="{node}"}} == 1'), WAIT)
     idle = f'node_cpu_seconds_total{{cpu="0", mode="idle", instance="{node}"}}'
     counted = promql(stack, f"count_over_time({idle}[8d])")
     assert int(counted[0]["value"][1]) >= 6.5 * 86_400 / history.RESOLUTION
-    latest = eventually(lambda: promql(stack, f"time() - timestamp({idle}) < 5"))
+    latest = until(lambda: promql(stack, f"time() - timestamp({idle}) < 5"), WAIT)
     assert len(latest) == 1
 
 
@@ -102,7 +95,7 @@ def test_the_incident_shows_at_the_week_range(stack):
 
 def test_every_scrape_target_is_up(stack):
     jobs = {"prometheus", "node", "api", "alertmanager"}
-    up = eventually(lambda: {r["metric"]["job"] for r in promql(stack, "up == 1")} >= jobs)
+    up = until(lambda: {r["metric"]["job"] for r in promql(stack, "up == 1")} >= jobs, WAIT)
     assert up
 
 
@@ -120,11 +113,11 @@ def test_demo_api_serves_health_metrics_and_writes_json_logs(stack):
         lines = [json.loads(x) for x in log.read_text().splitlines()]
         return [x for x in lines if x["logger"] == "api.http"]
 
-    lines = eventually(requests_logged, timeout=30)
+    lines = until(requests_logged, 30)
     assert set(lines[0]) >= {"timestamp", "level", "logger", "message", "request_id", "user_id",
                              "trace_id", "span_id"}
     # Its own traffic goes through NGINX, so NGINX logs it too.
-    assert eventually(lambda: "/api/" in (stack.dir / "nginx" / "access.log").read_text())
+    assert until(lambda: "/api/" in (stack.dir / "nginx" / "access.log").read_text(), WAIT)
 
 
 def test_alerts_reach_alertmanager(stack):
@@ -133,9 +126,10 @@ def test_alerts_reach_alertmanager(stack):
         return [a for a in alerts if a["labels"]["alertname"] == "Watchdog"
                 and a["status"]["state"] == "active"]
 
-    assert eventually(firing)
-    states = eventually(lambda: {a["labels"]["alertname"]: a["state"] for a in get_json(
-        stack.url("prometheus") + "/api/v1/alerts")["data"]["alerts"]}.get("CacheHitRatioLow"))
+    assert until(firing, WAIT)
+    states = until(lambda: {a["labels"]["alertname"]: a["state"] for a in get_json(
+        stack.url("prometheus") + "/api/v1/alerts")["data"]["alerts"]}.get("CacheHitRatioLow"),
+        WAIT)
     assert states == "pending"  # it waits 2 h
 
 
@@ -224,7 +218,9 @@ def test_missing_packages_name_the_apt_get_command():
         "prometheus-alertmanager prometheus-node-exporter redis-server")
 
 
-def test_stopping_leaves_no_processes(stack):
+def test_stopping_leaves_no_processes(tmp_path):
+    # Its own stack (with an hour of history): stopping the module's would fail the tests after.
+    stack = start_stack(tmp_path / "stack", history_days=1 / 24)
     pids = [p.popen.pid for p in stack.procs.values()]
     assert all(psutil.pid_exists(pid) for pid in pids)
     stack.stop()
@@ -235,42 +231,28 @@ def test_stopping_leaves_no_processes(stack):
 # ---------------------------------------------------------------- python -m stack.run
 
 
-def start_run(directory: Path, *extra: str) -> tuple[subprocess.Popen, queue.Queue]:
-    """`python -m stack.run` on free ports; its output lines arrive on the queue."""
-    proc = subprocess.Popen([sys.executable, "-m", "stack.run", "--dir", str(directory),
-                             "--free-ports", *extra], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()
-    return proc, lines
-
-
-def wait_for_line(lines: queue.Queue, text: str, timeout: float = 90) -> list[str]:
-    """Every line up to the first containing ``text``."""
-    seen, deadline = [], time.monotonic() + timeout
-    while not seen or text not in seen[-1]:
-        try:
-            seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
-        except queue.Empty:
-            pytest.fail(f"no {text!r} after {timeout} s; output so far:\n{''.join(seen)}")
-    return seen
+def start_run(directory: Path, name: str, *extra: str) -> services.Proc:
+    """`python -m stack.run` on free ports, once it says the stack is up; output in its log."""
+    args = [sys.executable, "-m", "stack.run", "--dir", str(directory), "--free-ports", *extra]
+    return services.start_server(name, args, directory, cwd=REPO, timeout=90,
+                                 ready=services.log_ready("Ctrl-C stops everything."))
 
 
 def test_run_serves_the_dashboard_and_leaves_nothing_even_when_killed(tmp_path):
-    proc, lines = start_run(tmp_path, "--history-days", "0.05")
-    out = wait_for_line(lines, "Ctrl-C stops everything.")
-    dashboard = next(x.split()[1] for x in out if x.strip().startswith("Dashboard"))
-    with urllib.request.urlopen(dashboard + "/health", timeout=10) as resp:
-        assert resp.status == 200
-    assert len(processes_under(tmp_path)) >= 7  # six servers and the dashboard
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    assert eventually(lambda: processes_under(tmp_path) == [], timeout=15)
+    with start_run(tmp_path, "first-run", "--history-days", "0.05") as proc:
+        out = proc.log_path.read_text().splitlines()
+        dashboard = next(x.split()[1] for x in out if x.strip().startswith("Dashboard"))
+        with urllib.request.urlopen(dashboard + "/health", timeout=10) as resp:
+            assert resp.status == 200
+        assert len(processes_under(tmp_path)) >= 7  # six servers and the dashboard
+        proc.popen.send_signal(signal.SIGKILL)  # only stack.run: its watchdog ends the rest
+        proc.popen.wait(timeout=10)
+        assert until(lambda: processes_under(tmp_path) == [], 15)
 
-    proc, lines = start_run(tmp_path, "--history-days", "0.05", "--no-dashboard")
-    out = wait_for_line(lines, "Ctrl-C stops everything.")
-    assert any("(reused)" in x for x in out if "Prometheus" in x)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 0
-    assert processes_under(tmp_path) == []
-    assert "stopping the demo stack" in "".join(wait_for_line(lines, "stopping"))
+    with start_run(tmp_path, "second-run", "--history-days", "0.05", "--no-dashboard") as proc:
+        out = proc.log_path.read_text().splitlines()
+        assert any("(reused)" in x for x in out if "Prometheus" in x)
+        proc.popen.send_signal(signal.SIGINT)
+        assert proc.popen.wait(timeout=30) == 0
+        assert processes_under(tmp_path) == []
+        assert "stopping the demo stack" in proc.log_path.read_text()

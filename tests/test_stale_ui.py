@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
-from pathlib import Path
 
 from app import create_app
 from layouts import ids
 from stack import services
-from tests.test_metrics_ui import figure, open_url, until
+from stack.poll import until
+from tests.test_metrics_ui import figure, open_url
 
-SCREENS = Path("/tmp/screens")
+TICKS_JS = """
+const state = window.store.getState();
+let node = state.layout;
+for (const key of state.paths.strs[arguments[0]]) { node = node[key]; }
+return node.props.n_intervals || 0;
+"""
 
 
 def notice_text(dash_duo, panel: str) -> str:
@@ -20,8 +24,13 @@ def notice_text(dash_duo, panel: str) -> str:
     return found[0].text if found else ""
 
 
+def ticks(dash_duo) -> int:
+    """How often the Metrics tab's refresh interval has fired."""
+    return dash_duo.driver.execute_script(TICKS_JS, ids.range_id("metrics", ids.RANGE_INTERVAL))
+
+
 def test_prometheus_stopped_mid_view_keeps_the_chart_with_a_stale_badge(
-        dash_duo, write_config, tmp_path, node_exporter):
+        dash_duo, write_config, tmp_path, node_exporter, screens):
     config_yaml = services.scrape_config({"prometheus": [services.SELF_ADDRESS]}, interval="1s")
     prometheus = services.start_prometheus(tmp_path / "prom", config_yaml=config_yaml)
     try:
@@ -48,11 +57,13 @@ legend = "{{{{job}}}}"
             "Prometheus unreachable: connection refused (next try in" in badge
         # The last good data is still drawn under the badge.
         assert [t["name"] for t in figure(dash_duo, "scrapes-up")["traces"]] == ["prometheus"]
-        time.sleep(2)  # a few more live refreshes while down: still there, still badged
+        # Two more live refreshes while down, answered: still there, still badged.
+        seen = ticks(dash_duo)
+        until(lambda: ticks(dash_duo) >= seen + 2 and dash_duo.redux_state_rqs == [], 10,
+              message="two more refreshes")
         assert figure(dash_duo, "scrapes-up")["traces"]
         assert "stale since" in notice_text(dash_duo, "scrapes-up")
-        SCREENS.mkdir(exist_ok=True)
-        dash_duo.driver.save_screenshot(str(SCREENS / "metrics-stale.png"))
+        dash_duo.driver.save_screenshot(str(screens / "metrics-stale.png"))
     finally:
         prometheus.stop()
     assert dash_duo.get_logs() == []

@@ -8,6 +8,7 @@ from config import Service
 from datasources.cache import Cache
 from datasources.history import ProbeHistory
 from datasources.status import StatusSource
+from stack.poll import until
 
 
 def source(tmp_path, services, ttl=60.0):
@@ -41,10 +42,7 @@ def test_background_probing_records_history_with_no_browser(tmp_path, redis_serv
     src, rounds = source(tmp_path, services, ttl=0.05)
     stop = src.probe_in_background(0.1)
     try:
-        deadline = time.monotonic() + 10
-        while len(rounds) < 3:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        until(lambda: len(rounds) >= 3, 10, every=0.05, message="three background rounds")
     finally:
         stop.set()
     uptime = src.uptime()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from selenium.webdriver.common.by import By
 
 from app import create_app
-
-SCREENS = Path("/tmp/screens")
+from stack.poll import until
 
 
 def services_toml(redis_server, nginx_server, prometheus_server, closed_port):
@@ -49,19 +47,13 @@ url = "{prometheus_server.url}"
 """
 
 
-def until(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.1)
-
-
 def card(dash_duo, name):
     return dash_duo.find_element(f'[id*=\'"name":"{name}"\']')
 
 
 def test_status_tab_shows_up_offline_and_summary(dash_duo, write_config, redis_server,
-                                                 nginx_server, prometheus_server, closed_port):
+                                                 nginx_server, prometheus_server, closed_port,
+                                                 screens):
     config = write_config(services_toml(redis_server, nginx_server, prometheus_server,
                                         closed_port))
     dash_duo.start_server(create_app(config))
@@ -74,8 +66,7 @@ def test_status_tab_shows_up_offline_and_summary(dash_duo, write_config, redis_s
     groups = [e.text.upper() for e in dash_duo.find_elements(".status-group h6")]
     assert groups == ["DATA", "EDGE", "MONITORING"]
     assert "1h" in card(dash_duo, "Redis").text and "100%" in card(dash_duo, "Redis").text
-    SCREENS.mkdir(exist_ok=True)
-    dash_duo.driver.save_screenshot(str(SCREENS / "status.png"))
+    dash_duo.driver.save_screenshot(str(screens / "status.png"))
     assert dash_duo.get_logs() == []
 
 
@@ -92,7 +83,7 @@ def test_pause_stops_refresh_and_refresh_now_probes(dash_duo, write_config, redi
 
     time.sleep(2.5)  # more than two refresh intervals
     assert dash_duo.find_element("#status-checked").text == checked
-    time.sleep(1)  # so that the next round is stamped with a later second
+    # The round shown is over 2.5 s old by now: the forced one is stamped with a later second.
     dash_duo.find_element("#status-refresh").click()
     until(lambda: dash_duo.find_element("#status-checked").text != checked, 10)
     dash_duo.find_element("#status-pause").click()

@@ -1,4 +1,4 @@
-"""A Loki test double: a real HTTP server (stdlib, in a thread) on a free 127.0.0.1 port.
+"""A stand-in for Loki's HTTP API: a real HTTP server (stdlib, in a thread) on 127.0.0.1.
 
 It follows Loki's documented HTTP API for what the dashboard uses, with Loki's own words:
 
@@ -21,10 +21,10 @@ The LogQL it understands: selectors with ``= != =~ !~``; line filters ``|= != |~
 ``by (…)``; ``vector(n) + vector(m)``. Parse errors are 400 text/plain worded as Loki words
 them ("parse error at line 1, col 6: literal not terminated").
 
-Data set: ``LokiDouble.load([(ts_ns, {labels}, line[, {structured metadata}]), …])`` or, for
+Data set: ``LokiAPI.load([(ts_ns, {labels}, line[, {structured metadata}]), …])`` or, for
 big synthetic sets, ``load_columns``. ``respond_next`` queues a canned answer (for error
-bodies); ``requests`` records what was asked. Fixtures: ``loki_double`` (session, a small
-demo data set) and ``make_loki_double`` (a fresh double per call, stopped after the test).
+bodies); ``requests`` records what was asked. The tests' fixtures (``tests/loki_fixtures.py``)
+and ``bench/logs_export.py`` serve their data sets with it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 import orjson
-import pytest
 
 DEFAULT_LIMIT = 100
 MAX_ENTRIES = 5000
@@ -600,8 +599,8 @@ class Canned:
     path: str | None
 
 
-class LokiDouble:
-    """The server; ``url`` once started. Thread-safe enough for one test at a time."""
+class LokiAPI:
+    """The server; ``url`` once started. Thread-safe enough for one client at a time."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  max_entries: int = MAX_ENTRIES, now=time.time, shuffle_ties: bool = False,
@@ -617,14 +616,14 @@ class LokiDouble:
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True, name="loki-double")
+                                        daemon=True, name="loki-api")
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def start(self) -> LokiDouble:
+    def start(self) -> LokiAPI:
         self._thread.start()
         return self
 
@@ -632,18 +631,18 @@ class LokiDouble:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> LokiDouble:
+    def __enter__(self) -> LokiAPI:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def load(self, entries: Iterable) -> LokiDouble:
+    def load(self, entries: Iterable) -> LokiAPI:
         """Replace the data set with ``(ts_ns, labels, line[, structured_metadata])`` tuples."""
         self.data = from_entries(entries)
         return self
 
-    def load_columns(self, ts, sid, streams, lines, metadata=None) -> LokiDouble:
+    def load_columns(self, ts, sid, streams, lines, metadata=None) -> LokiAPI:
         """Replace the data set from columns (big synthetic sets)."""
         self.data = DataSet(ts, sid, streams, lines, metadata)
         return self
@@ -716,7 +715,7 @@ class LokiDouble:
         return [s for s in present if not wanted or any(q.selects(s) for q in wanted)]
 
 
-def _handler_for(double: LokiDouble):
+def _handler_for(api: LokiAPI):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -735,9 +734,9 @@ def _handler_for(double: LokiDouble):
             path = urlsplit(self.path).path
             multi = parse_qs(raw_query, keep_blank_values=True)
             params = {k: v[-1] for k, v in multi.items()}
-            double.requests.append({"path": path, "params": params,
+            api.requests.append({"path": path, "params": params,
                                     "headers": dict(self.headers.items())})
-            canned = double.take_canned(path)
+            canned = api.take_canned(path)
             if canned:
                 return self._send(canned.status, canned.body, canned.content_type)
             try:
@@ -753,21 +752,21 @@ def _handler_for(double: LokiDouble):
                 return 200, b"ready", TEXT
             prefix = "/loki/api/v1"
             if path == prefix + "/query_range":
-                data = double.query_range(params, categorize)
+                data = api.query_range(params, categorize)
             elif path == prefix + "/query":
-                data = double.query(params)
+                data = api.query(params)
             elif path == prefix + "/labels":
-                data = double.labels(params)
+                data = api.labels(params)
             elif path.startswith(prefix + "/label/") and path.endswith("/values"):
                 name = unquote(path[len(prefix + "/label/"):-len("/values")])
-                data = double.labels(params, name)
+                data = api.labels(params, name)
             elif path == prefix + "/series":
-                data = double.series(params, multi.get("match[]", []))
+                data = api.series(params, multi.get("match[]", []))
             else:
                 return 404, b"404 page not found\n", TEXT
             body = {"status": "success", "data": data}
-            if double.warnings and path.endswith(("/query_range", "/query")):
-                body["warnings"] = list(double.warnings)
+            if api.warnings and path.endswith(("/query_range", "/query")):
+                body["warnings"] = list(api.warnings)
             return 200, orjson.dumps(body), "application/json; charset=UTF-8"
 
         def _send(self, status: int, body: bytes, content_type: str):
@@ -778,50 +777,3 @@ def _handler_for(double: LokiDouble):
             self.wfile.write(body)
 
     return Handler
-
-
-# --- fixtures -------------------------------------------------------------------------------
-
-#: 2024-05-01T12:00:00Z in nanoseconds: the demo data set starts here.
-DEMO_START = 1_714_564_800 * 10**9
-
-
-def demo_entries() -> list[tuple]:
-    """A small data set like the backend's: JSON lines, two services, levels, a shared line."""
-    api = {"app": "api", "env": "demo"}
-    worker = {"app": "worker", "env": "demo"}
-    entries = []
-    for i in range(60):
-        t = DEMO_START + i * 1_000_000_000 + 123
-        level = ("info", "warning", "error")[i % 3]
-        line = json.dumps({"timestamp": f"2024-05-01T12:00:{i:02d}Z", "level": level,
-                           "logger": "api.tasks", "message": f"task {i} {level}",
-                           "request_id": f"req-{i:04d}", "user_id": str(i % 7)})
-        entries.append((t, api, line, {"trace_id": f"{i:032x}"}))
-        entries.append((t + 500_000_000, worker, f"level={level} msg=\"job {i}\""))
-    entries.append((DEMO_START + 30 * 10**9, api, "shared line at one instant"))
-    entries.append((DEMO_START + 30 * 10**9, worker, "shared line at one instant"))
-    return entries
-
-
-@pytest.fixture(scope="session")
-def loki_double():
-    """A Loki double with ``demo_entries()`` loaded, for the whole session."""
-    with LokiDouble() as double:
-        double.load(demo_entries())
-        yield double
-
-
-@pytest.fixture
-def make_loki_double():
-    """Factory: ``make_loki_double(entries, max_entries=…)`` → a started double for this test."""
-    started = []
-
-    def make(entries: Iterable = (), **kwargs) -> LokiDouble:
-        double = LokiDouble(**kwargs).start()
-        started.append(double)
-        return double.load(entries)
-
-    yield make
-    for double in started:
-        double.stop()
