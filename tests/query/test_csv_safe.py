@@ -10,7 +10,7 @@ from pathlib import Path
 from datasources.prometheus import empty_frame, frame_from_response
 from query.csv_safe import metric_frame_csv
 
-BODIES = Path(__file__).parent / "fixtures" / "prometheus"
+BODIES = Path(__file__).parents[1] / "fixtures" / "prometheus"
 
 
 def rows(text: str) -> list[dict]:

@@ -20,7 +20,7 @@ from config import load_config
 from stack import history, run, services
 from stack.poll import until
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WEEK = 7 * 86_400
 WAIT = 30  # seconds a live condition may take: scrapes, rule evaluations, log lines
 

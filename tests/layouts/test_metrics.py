@@ -27,7 +27,7 @@ from query.timerange import Window, plan
 from tests.counting_server import CountingServer
 from tests.metrics_stack import DAY, FLEET_SERIES
 
-BODIES = Path(__file__).parent / "fixtures" / "prometheus"
+BODIES = Path(__file__).parents[1] / "fixtures" / "prometheus"
 INDEX = json.loads((BODIES / "INDEX.json").read_text())
 PAYLOAD_LIMIT = 1_500_000
 

@@ -13,7 +13,7 @@ from datasources.errors import Unreachable
 from datasources.prometheus import alerts_from_response, targets_from_response
 from layouts import prom_status as view
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 TARGETS = targets_from_response((FIXTURES / "prometheus" / "prom_targets.json").read_bytes())
 ALERTS = alerts_from_response((FIXTURES / "prometheus" / "prom_alerts.json").read_bytes())
 AM_ALERTS = am_alerts((FIXTURES / "alertmanager" / "am_alerts.json").read_bytes())

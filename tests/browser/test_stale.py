@@ -8,7 +8,7 @@ from app import create_app
 from layouts import ids
 from stack import services
 from stack.poll import until
-from tests.test_metrics_ui import figure, open_url
+from tests.browser.test_metrics import figure, open_url
 
 TICKS_JS = """
 const state = window.store.getState();

@@ -22,7 +22,7 @@ from datasources import prometheus as prom
 from datasources.errors import BadResponse, QueryError, Unreachable
 from tests import prom_history as history
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 INDEX = json.loads((FIXTURES / "prometheus" / "INDEX.json").read_text())
 END = int(INDEX["prom_vector"]["params"]["time"])
 CORE = ["timestamp", "value", "series"]

@@ -12,7 +12,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from stack import demo_api, history, services
 
-NODE_BODY = (Path(__file__).parent / "fixtures" / "node_exporter" / "metrics.prom").read_text()
+NODE_BODY = (Path(__file__).parents[1] / "fixtures" / "node_exporter" / "metrics.prom").read_text()
 #: A Wednesday, 18:00 UTC: the incident (three days back, 14:20 UTC) is on a Sunday.
 END = 1_795_629_600.0
 TARGETS = history.Targets(api="127.0.0.1:8000", node="127.0.0.1:9100")

@@ -17,7 +17,7 @@ from datasources.cache import Cache
 from datasources.errors import BadResponse, Unreachable
 from stack.poll import until
 
-RECORDED = Path(__file__).parent / "fixtures" / "alertmanager" / "am_alerts.json"
+RECORDED = Path(__file__).parents[1] / "fixtures" / "alertmanager" / "am_alerts.json"
 
 
 def test_recorded_alerts_frame_firing_first_with_source_link():

@@ -18,7 +18,7 @@ from datasources.errors import QueryError, Unreachable
 from datasources.http import request
 from tests.counting_server import CountingServer
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_concurrent_threads_make_one_upstream_call(tmp_path):
 CHILD = """
 import sys
 sys.path.insert(0, {repo!r})
-from tests.test_cache import fetcher
+from tests.datasources.test_cache import fetcher
 from datasources.cache import Cache
 r = Cache({dir!r}).get("k", fetcher({url!r}), ttl=30, upstream="Counter")
 print(r.value)
