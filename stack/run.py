@@ -2,14 +2,16 @@
 
     python -m stack.run [--dir .stack] [--PORT-NAME-port N ...] [--free-ports]
                         [--history-days 7] [--reset-history] [--no-dashboard]
+                        [--restart-delay 1]
 
 Starts Redis, node_exporter, the demo API (``stack.demo_api``), NGINX in front of it,
 Alertmanager, Loki and Promtail when their binaries are on PATH, then writes the history once
 (``stack.history``) and starts Prometheus on it; then writes ``<dir>/stackscope.toml`` and
 serves the dashboard (``app.py --config``) on it. All state stays under ``--dir``.
 
-Every server runs in its own process group (``stack.services``); Ctrl-C or SIGTERM stops
-them all. A small watchdog process holds one end of a pipe whose other end only this process
+Every server runs in its own process group (``stack.services``); one that exits is restarted
+with backoff (``stack.supervise``) while the rest, the dashboard included, stay up; Ctrl-C or
+SIGTERM stops them all. A small watchdog process holds one end of a pipe whose other end only this process
 has: if this process dies, even by SIGKILL, the pipe closes and the watchdog ends every group
 still registered, so nothing is left running.
 """
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shutil
 import signal
@@ -34,7 +35,7 @@ from string import Template
 
 from stack import services
 from stack.history import DEFAULT_DAYS, History, Targets, ensure_history
-from stack.poll import until
+from stack.supervise import Supervisor
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(__file__).with_name("config")
@@ -182,6 +183,8 @@ class Stack:
     host: str
     ports: dict[str, int]
     procs: dict[str, services.Proc] = field(default_factory=dict)
+    #: how to start each server again (the supervisor restarts one that exits)
+    starters: dict[str, Callable[[], services.Proc]] = field(default_factory=dict)
     history: History | None = None
     on_start: Callable[[services.Proc], None] = lambda proc: None
     on_stop: Callable[[services.Proc], None] = lambda proc: None
@@ -195,6 +198,16 @@ class Stack:
         self.procs[key] = proc
         self.on_start(proc)
         return proc
+
+    def start(self, key: str, starter: Callable[[], services.Proc]) -> services.Proc:
+        """Start a server with ``starter`` and keep both, so it can be started again."""
+        self.starters[key] = starter
+        return self.add(key, starter())
+
+    def replaced(self, old: services.Proc, new: services.Proc) -> None:
+        """A supervisor restarted ``old`` as ``new``."""
+        self.on_stop(old)
+        self.on_start(new)
 
     def stop(self) -> None:
         """Stop every server, last started first; safe to call twice."""
@@ -216,7 +229,8 @@ def start_stack(directory: Path | str, ports: Mapping[str, int], *, host: str = 
         start_servers(stack, loki)
         stack.history = write_history(stack, history_days, say)
         say("starting Prometheus…")
-        stack.add("prometheus", start_prometheus(stack, scrape_interval, evaluation_interval))
+        stack.start("prometheus",
+                    lambda: start_prometheus(stack, scrape_interval, evaluation_interval))
     except BaseException:
         stack.stop()
         raise
@@ -226,21 +240,21 @@ def start_stack(directory: Path | str, ports: Mapping[str, int], *, host: str = 
 def start_servers(stack: Stack, loki: bool) -> None:
     """Everything but Prometheus, which must wait for the history."""
     d, host, ports = stack.dir, stack.host, stack.ports
-    stack.add("redis", services.start_redis(d / "redis", ports["redis"], host=host))
-    stack.add("node_exporter", services.start_node_exporter(
+    stack.start("redis", lambda: services.start_redis(d / "redis", ports["redis"], host=host))
+    stack.start("node_exporter", lambda: services.start_node_exporter(
         d / "node_exporter", ports["node_exporter"], host=host))
-    redis = stack.procs["redis"]
-    stack.add("api", start_api(d / "api", ports["api"], host=host,
-                               redis=f"{redis.host}:{redis.port}", log_file=d / "logs" / "api.log",
-                               traffic_url=stack.url("nginx")))
-    stack.add("nginx", services.start_nginx(d / "nginx", ports["nginx"],
-                                            upstream_url=stack.url("api"), host=host))
-    stack.add("alertmanager", services.start_alertmanager(
+    redis = f"{host}:{ports['redis']}"
+    stack.start("api", lambda: start_api(d / "api", ports["api"], host=host, redis=redis,
+                                         log_file=d / "logs" / "api.log",
+                                         traffic_url=stack.url("nginx")))
+    stack.start("nginx", lambda: services.start_nginx(d / "nginx", ports["nginx"],
+                                                      upstream_url=stack.url("api"), host=host))
+    stack.start("alertmanager", lambda: services.start_alertmanager(
         d / "alertmanager", ports["alertmanager"], host=host,
         config_yaml=(CONFIG_DIR / "alertmanager.yml").read_text()))
     if loki:
-        stack.add("loki", start_loki(stack))
-        stack.add("promtail", start_promtail(stack))
+        stack.start("loki", lambda: start_loki(stack))
+        stack.start("promtail", lambda: start_promtail(stack))
 
 
 def start_api(directory: Path, port: int, *, host: str, redis: str, log_file: Path,
@@ -446,6 +460,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--reset-history", action="store_true",
                         help="delete Prometheus' data and write a fresh history")
     parser.add_argument("--no-dashboard", action="store_true", help="start only the stack")
+    parser.add_argument("--restart-delay", type=float, default=1.0, metavar="S",
+                        help="a server that exits is restarted after S seconds, then 2S, 4S … "
+                             "(at most 30 s; default 1)")
     parser.add_argument("--reap-fd", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -504,9 +521,9 @@ def run(args, ports: dict[str, int], loki: bool) -> int:
             config = directory / "stackscope.toml"
             config.write_text(dashboard_toml(stack, ports["dashboard"]))
             print("starting the dashboard…", flush=True)
-            stack.add("dashboard", start_dashboard(stack, config, ports["dashboard"]))
+            stack.start("dashboard", lambda: start_dashboard(stack, config, ports["dashboard"]))
         print(summary(stack, loki), flush=True)
-        return watch(stack)
+        return watch(stack, first_delay=args.restart_delay)
     except (KeyboardInterrupt, Shutdown):
         print("\nstopping the demo stack…", flush=True)
         return 0
@@ -519,14 +536,11 @@ def run(args, ports: dict[str, int], loki: bool) -> int:
         reaper.close()
 
 
-def watch(stack: Stack, poll: float = 1.0) -> int:
-    """Wait until a server exits by itself (1, with its log tail); Ctrl-C ends the wait."""
-    proc = until(lambda: next((p for p in stack.procs.values() if not p.alive()), None),
-                 math.inf, every=poll)
-    print(f"{proc.name} exited with code {proc.popen.returncode}; last lines of "
-          f"{proc.log_path}:\n{services.log_tail(proc.log_path)}\n"
-          "stopping the demo stack.", file=sys.stderr, flush=True)
-    return 1
+def watch(stack: Stack, *, first_delay: float = 1.0, poll: float = 0.5) -> int:
+    """Keep every server up until Ctrl-C: one that exits is restarted with backoff."""
+    Supervisor(stack.procs, stack.starters, say=lambda line: print(line, flush=True),
+               on_restart=stack.replaced, first_delay=first_delay).run(poll)
+    return 0
 
 
 def summary(stack: Stack, loki: bool, now: Callable[[], float] = time.time) -> str:
