@@ -48,6 +48,8 @@ def create_app(config: Config, cache: Cache | None = None, *,
         health_endpoint="health",
         background_callback_manager=DiskcacheManager(jobs),
     )
+    # Dash parses a request body whole: refuse a huge one before it is read (HTTP 413).
+    app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(config)
     serve_bootstrap_css(app.server)
     app.layout = shell(config)
     register_all(app, deps)
@@ -55,6 +57,11 @@ def create_app(config: Config, cache: Cache | None = None, *,
 
 
 BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
+
+
+def max_request_bytes(config: Config) -> int:
+    """``server.max_request_mb`` in bytes."""
+    return int(config.server.max_request_mb * (1 << 20))
 
 
 def serve_bootstrap_css(server) -> None:
@@ -127,7 +134,9 @@ def serve(config: Config) -> None:
     dash_app = create_app(config, probe_in_background=True)
     host, port = config.server.host, config.server.port
     log.info("stackscope on http://%s:%s (config: %s)", host, port, config.source)
-    waitress.serve(dash_app.server, host=host, port=port, threads=16, ident="stackscope")
+    # waitress buffers a whole body before the app sees it: the same cap, at the door.
+    waitress.serve(dash_app.server, host=host, port=port, threads=16, ident="stackscope",
+                   max_request_body_size=max_request_bytes(config))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
