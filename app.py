@@ -49,6 +49,8 @@ def create_app(config: Config, cache: Cache | None = None, *,
         health_endpoint="health",
         background_callback_manager=DiskcacheManager(jobs),
     )
+    # Dash parses a request body whole: refuse a huge one before it is read (HTTP 413).
+    app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(config)
     add_routes(app.server, config)
     app.layout = shell(config)
     register_all(app, deps)
@@ -56,6 +58,11 @@ def create_app(config: Config, cache: Cache | None = None, *,
 
 
 BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
+
+
+def max_request_bytes(config: Config) -> int:
+    """``server.max_request_mb`` in bytes."""
+    return int(config.server.max_request_mb * (1 << 20))
 
 
 def add_routes(server, config: Config) -> None:
@@ -134,7 +141,9 @@ def serve(config: Config) -> None:
     dash_app = create_app(config, probe_in_background=True)
     host, port = config.server.host, config.server.port
     log.info("stackscope on http://%s:%s (config: %s)", host, port, config.source)
-    waitress.serve(dash_app.server, host=host, port=port, threads=16, ident="stackscope")
+    # waitress buffers a whole body before the app sees it: the same cap, at the door.
+    waitress.serve(dash_app.server, host=host, port=port, threads=16, ident="stackscope",
+                   max_request_body_size=max_request_bytes(config))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,7 @@ the file, the key and the value (``ConfigError``; exit code 2).
 
 from __future__ import annotations
 
+import base64
 import math
 import os
 import re
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 CONFIG_ENV = "STACKSCOPE_CONFIG"
 DEFAULT_FILE = "stackscope.toml"
@@ -90,14 +92,19 @@ def _default_cache_dir() -> str:
     return os.path.join(base, "stackscope")
 
 
-def _upstream_settings(name: str, label: str, url: str, timeout: float, ttl: float) -> list:
+def _upstream_settings(name: str, label: str, url: str, timeout: float, ttl: float,
+                       max_mb: float, max_why: str) -> list:
     env = f"STACKSCOPE_{name.upper()}_"
     return [
         Setting(f"{name}.url", str, url, f"{label} base URL; empty disables it", env + "URL",
                 _url),
         Setting(f"{name}.timeout", (int, float), timeout,
-                f"seconds to wait for {label} (keep it below the server's own timeout)",
+                f"seconds one call to {label} may take in all: connect, headers and body "
+                "(keep it below the server's own timeout)",
                 check=_positive),
+        Setting(f"{name}.max_response_mb", (int, float), max_mb,
+                f"largest answer read from {label}, in MiB; a bigger one is an error "
+                f"(default: {max_why})", check=_positive),
         Setting(f"{name}.cache_ttl", (int, float), ttl,
                 f"seconds an answer from {label} is reused before asking again",
                 check=_positive),
@@ -114,6 +121,9 @@ def _upstream_settings(name: str, label: str, url: str, timeout: float, ttl: flo
 SETTINGS: list[Setting] = [
     Setting("server.host", str, "127.0.0.1", "address the dashboard listens on"),
     Setting("server.port", int, 8050, "port the dashboard listens on", check=_port),
+    Setting("server.max_request_mb", (int, float), 16,
+            "largest request body the dashboard accepts, in MiB (a bigger one gets HTTP 413)",
+            check=_positive),
     Setting("refresh.status", (int, float), 3, "seconds between Status tab refreshes",
             check=_positive),
     Setting("refresh.metrics", (int, float), 5, "seconds between live Metrics refreshes",
@@ -129,11 +139,17 @@ SETTINGS: list[Setting] = [
     Setting("cache.backoff_max", (int, float), 30,
             "longest wait, in seconds, before retrying an upstream that keeps failing",
             check=_positive),
-    *_upstream_settings("prometheus", "Prometheus", "http://127.0.0.1:9090", 10, 4),
-    *_upstream_settings("loki", "Loki", "http://127.0.0.1:3100", 15, 8),
+    # Prometheus: 11 000 points (its limit per series) x 100 series (the most a panel draws)
+    # at about 30 bytes a point in JSON is 33 MB; Loki: 5 000 entries (its default
+    # max_entries_limit_per_query) at up to ~12 KB each with their labels.
+    *_upstream_settings("prometheus", "Prometheus", "http://127.0.0.1:9090", 10, 4, 64,
+                        "11 000 points x 100 series, with room"),
+    *_upstream_settings("loki", "Loki", "http://127.0.0.1:3100", 15, 8, 64,
+                        "5 000 entries of up to ~12 KB"),
     Setting("loki.tenant", str, "", "Loki tenant, sent as the X-Scope-OrgID header",
             "STACKSCOPE_LOKI_TENANT"),
-    *_upstream_settings("alertmanager", "Alertmanager", "", 5, 4),
+    *_upstream_settings("alertmanager", "Alertmanager", "", 5, 4, 16,
+                        "some 8 000 alerts of 2 KB"),
     Setting("metrics.max_data_points", int, 1000,
             "points per series asked for when the panel width is unknown", check=_positive),
     Setting("metrics.min_step", (int, float), 1, "smallest query step in seconds",
@@ -166,7 +182,8 @@ TABLES: dict[str, list[Field]] = {
         Field("host", str, "127.0.0.1", "host to probe"),
         Field("port", int, None, "port to probe", required=True, check=_port),
         Field("path", str, "/", "HTTP path to GET (http only)"),
-        Field("timeout", (int, float), 2.0, "seconds before the probe gives up",
+        Field("timeout", (int, float), 2.0,
+              "seconds the whole probe may take (connect, headers, keyword read)",
               check=_positive),
         Field("group", str, "", "cards with the same group are shown together"),
         Field("expect_status", list, [200, 399], "inclusive range of accepted HTTP statuses",
@@ -241,10 +258,28 @@ class Upstream:
     password: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
     tenant: str = ""
+    max_response_bytes: int = 64 << 20
 
     @property
     def enabled(self) -> bool:
         return bool(self.url)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every configured value no message may show: token, passwords, headers, tenant."""
+        url = urlsplit(self.url)
+        found = [self.bearer_token, self.password, self.tenant, *self.headers.values()]
+        if self.username or self.password:
+            found.append(_basic(self.username, self.password))
+        if url.password:
+            user, password = unquote(url.username or ""), unquote(url.password)
+            found += [url.password, password, _basic(user, password)]
+        return tuple(s for s in found if s)
+
+
+def _basic(user: str, password: str) -> str:
+    # What an "Authorization: Basic …" echo shows.
+    return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 @dataclass(frozen=True)
@@ -277,7 +312,8 @@ class Config:
         sec = self.section(name)
         return Upstream(label[name], sec.url.rstrip("/"), float(sec.timeout),
                         float(sec.cache_ttl), sec.bearer_token, sec.username, sec.password,
-                        dict(sec.headers), getattr(sec, "tenant", ""))
+                        dict(sec.headers), getattr(sec, "tenant", ""),
+                        int(sec.max_response_mb * (1 << 20)))
 
     @property
     def prometheus(self) -> Upstream:
@@ -309,7 +345,9 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None,
     file = find_config_file(path, env, cwd)
     source = str(file) if file else "built-in defaults"
     data = _read_toml(file) if file else {}
-    values = _resolve_settings(data, env, flags or {}, source)
+    origins: dict[str, str] = {}
+    values = _resolve_settings(data, env, flags or {}, source, origins)
+    _check_credentials(values, origins)
     tables = {name: _read_table(data, name, source) for name in TABLES}
     _check_unknown(data, source)
     services = tables["services"] if "services" in data else [
@@ -348,19 +386,42 @@ def _lookup(data: Mapping, dotted: str):
 _MISSING = object()
 
 
-def _resolve_settings(data, env, flags, source) -> dict[str, Any]:
+def _resolve_settings(data, env, flags, source, origins) -> dict[str, Any]:
     values = {}
     for s in SETTINGS:
         if flags.get(s.key) is not None:
+            origins[s.key] = "command line"
             values[s.key] = _validate(s.key, s.type, s.check, flags[s.key], "command line")
         elif s.env and env.get(s.env) not in (None, ""):
+            origins[s.key] = f"environment {s.env}"
             raw = _coerce_env(s, env[s.env])
-            values[s.key] = _validate(s.key, s.type, s.check, raw, f"environment {s.env}")
+            values[s.key] = _validate(s.key, s.type, s.check, raw, origins[s.key])
         elif (v := _lookup(data, s.key)) is not _MISSING:
+            origins[s.key] = source
             values[s.key] = _validate(s.key, s.type, s.check, v, source)
         else:
+            origins[s.key] = "built-in defaults"
             values[s.key] = s.default
     return values
+
+
+def _check_credentials(values, origins) -> None:
+    """A URL with ``user:password@`` and a token or basic auth too: refuse, naming both keys.
+
+    requests would silently send one and drop the other (the URL's user-info replaces a bearer
+    token; a configured username replaces the URL's), so neither is allowed to win quietly.
+    """
+    for name in ("prometheus", "loki", "alertmanager"):
+        url = values[f"{name}.url"]
+        parts = urlsplit(url)
+        if parts.username is None and parts.password is None:
+            continue
+        others = [k for k in ("bearer_token", "username", "password") if values[f"{name}.{k}"]]
+        if others:
+            keys = " and ".join(f"{name}.{k}" for k in others)
+            shown = url.replace(parts.netloc, "[redacted]@" + parts.netloc.rsplit("@", 1)[-1])
+            raise ConfigError(origins[f"{name}.url"], f"{name}.url", shown,
+                              f"has user-info and {keys} is set too; keep one way to log in")
 
 
 def _coerce_env(s: Setting, raw: str):

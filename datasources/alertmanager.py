@@ -11,7 +11,7 @@ import requests
 from config import Upstream
 from datasources.cache import Cache, Result, cache_key
 from datasources.errors import BadResponse
-from datasources.http import make_session, request
+from datasources.http import make_session, request, scrubbing
 from datasources.prometheus import ALERT_COLUMNS, alert_frame, alert_row
 
 COLUMNS = (*ALERT_COLUMNS, "source")
@@ -67,9 +67,11 @@ class Alertmanager:
         """Every alert Alertmanager holds (firing and suppressed), firing first."""
         key = cache_key("alertmanager", self.upstream.url, "/api/v2/alerts")
         return self.cache.get(key, self._fetch, ttl=self.upstream.cache_ttl,
-                              upstream=self.upstream.name, force=force)
+                              upstream=self.upstream.name, force=force,
+                              wait=self.upstream.timeout)
 
     def _fetch(self) -> pd.DataFrame:
         resp = request(self.session, self.upstream, "GET", "/api/v2/alerts",
                        read_error=read_error)
-        return alerts_from_response(resp.content, upstream=self.upstream.name)
+        with scrubbing(self.upstream):
+            return alerts_from_response(resp.content, upstream=self.upstream.name)

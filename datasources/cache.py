@@ -3,8 +3,11 @@
 - A call whose key was answered less than ``ttl`` seconds ago is answered from the cache.
 - Identical calls at the same time, from threads or from processes sharing the directory,
   make one upstream call: the others wait on a lock kept in the cache itself, then read.
+- A caller waits for another's call at most ``wait`` seconds (its own deadline), then gets the
+  last good value (stale) or an error: one stuck upstream call never holds every caller.
 - When the upstream is unreachable, the last good value comes back marked stale, with the
-  error; after consecutive failures the upstream is left alone for 1, 2, 4 … ``backoff_max`` s.
+  error; after consecutive failures the upstream is left alone for 1, 2, 4 … ``backoff_max`` s,
+  or as long as its ``Retry-After`` asked (``backoff_max`` at most).
 - A query the upstream rejects (``QueryError``) is an answer, not an outage: it is returned
   as an error, never hidden behind stale data.
 - A deleted or corrupted cache directory is rebuilt; if that fails, calls go straight through.
@@ -90,12 +93,14 @@ class Cache:
     # --- public ---------------------------------------------------------------------------
 
     def get(self, key: str, fetch: Callable[[], T], *, ttl: float, upstream: str,
-            force: bool = False, fallback: str | None = None) -> Result[T]:
+            force: bool = False, fallback: str | None = None,
+            wait: float | None = None) -> Result[T]:
         """Answer ``key`` from the cache when fresh, else call ``fetch`` once for everyone.
 
         ``fallback`` names the request whatever its time window (the same query over "the last
         hour"): a live panel's key moves with the clock, so when the upstream is down its last
-        good value is found under this name instead.
+        good value is found under this name instead. ``wait`` bounds the wait for another
+        caller's identical call (default: ``lock_expire``); pass the upstream's timeout.
         """
         asked_at = self.now()
         entry = self._read(key)
@@ -108,9 +113,12 @@ class Cache:
         store = self._usable()
         if store is None:
             return self._call(keys, fetch, upstream, None)
+        lock, wait = f"lock:{key}", self.lock_expire if wait is None else wait
         try:
-            lock = diskcache.Lock(store, f"lock:{key}", expire=self.lock_expire)
-            lock.acquire()
+            if not self._acquire(store, lock, wait):
+                return self._stale(keys, self._read(key), Unreachable(
+                    upstream, f"no answer within {wait:g} s: an identical request is still "
+                              "waiting for it"))
         except _STORE_ERRORS:
             return self._call(keys, fetch, upstream, None)
         try:
@@ -126,7 +134,20 @@ class Cache:
             return self._call(keys, fetch, upstream, entry)
         finally:
             with contextlib.suppress(_STORE_ERRORS):
-                lock.release()
+                store.delete(lock, retry=True)
+
+    def _acquire(self, store: diskcache.Cache, lock: str, wait: float) -> bool:
+        """Take the single-flight lock (as ``diskcache.Lock`` does), waiting ``wait`` s at most.
+
+        Real seconds, not ``now``: an injected clock does not move while a thread sleeps.
+        """
+        give_up, pause = time.monotonic() + wait, 0.001
+        while not store.add(lock, None, expire=self.lock_expire, retry=True):
+            if time.monotonic() >= give_up:
+                return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.02)
+        return True
 
     def failures(self, upstream: str) -> int:
         """Consecutive failures recorded for ``upstream``."""
@@ -192,9 +213,13 @@ class Cache:
         def update(store):
             with store.transact():
                 failures = (store.get(f"backoff:{upstream}") or (0, 0, None))[0] + 1
-                delay = min(self.backoff_base * 2 ** (failures - 1), self.backoff_max)
+                delay = min(max(self.backoff_base * 2 ** (failures - 1), exc.retry_after or 0),
+                            self.backoff_max)
                 store.set(f"backoff:{upstream}", (failures, self.now() + delay, exc))
-        self._safe(update)
+                return delay
+        delay = self._safe(update)
+        # The message was scrubbed of secrets where it was made (datasources.http).
+        log.warning("%s (next try in %.0f s)", exc.describe(), delay or 0)
 
     def _reset_backoff(self, upstream: str) -> None:
         self._safe(lambda s: s.delete(f"backoff:{upstream}"))

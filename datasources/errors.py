@@ -8,7 +8,29 @@ The subclasses mean different things to the UI:
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable
+from urllib.parse import quote
+
 import requests
+
+REDACTED = "[redacted]"
+#: ``scheme://user:password@`` in any URL quoted by an upstream or a proxy
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]+@")
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret, and the user-info of any URL, replaced by "[redacted]"."""
+    for secret in sorted(_forms(secrets), key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return _USERINFO.sub(rf"\1{REDACTED}@", text)
+
+
+def _forms(secrets: Iterable[str]) -> set[str]:
+    # A server echoing a request may show a value JSON-escaped or percent-encoded.
+    return {form for s in secrets if s
+            for form in (s, json.dumps(s)[1:-1], quote(s, safe=""))}
 
 
 class DatasourceError(Exception):
@@ -18,12 +40,14 @@ class DatasourceError(Exception):
     serve_stale = True
 
     def __init__(self, upstream: str, message: str, *, status: int | None = None,
-                 error_type: str | None = None):
+                 error_type: str | None = None, retry_after: float | None = None):
         super().__init__(message)
         self.upstream = upstream
         self.message = message
         self.status = status
         self.error_type = error_type
+        #: seconds the upstream asked us to wait (``Retry-After``), for the cache's backoff
+        self.retry_after = retry_after
 
     def __str__(self) -> str:
         return self.message
@@ -35,13 +59,22 @@ class DatasourceError(Exception):
 
     verb = "error"
 
+    def scrub(self, secrets: Iterable[str]) -> DatasourceError:
+        """Remove ``secrets`` from the message and error type, in place (see ``scrub``)."""
+        self.message = scrub(self.message, secrets)
+        self.args = (self.message,)
+        if self.error_type:
+            self.error_type = scrub(self.error_type, secrets)
+        return self
+
     def __reduce__(self):
         # Keep the keyword fields when pickled into the disk cache or a background job.
-        return (_rebuild, (type(self), self.upstream, self.message, self.status, self.error_type))
+        return (_rebuild, (type(self), self.upstream, self.message, self.status, self.error_type,
+                           self.retry_after))
 
 
-def _rebuild(cls, upstream, message, status, error_type):
-    return cls(upstream, message, status=status, error_type=error_type)
+def _rebuild(cls, upstream, message, status, error_type, retry_after=None):
+    return cls(upstream, message, status=status, error_type=error_type, retry_after=retry_after)
 
 
 class Unreachable(DatasourceError):

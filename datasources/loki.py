@@ -56,7 +56,7 @@ import requests
 from config import Upstream
 from datasources.cache import Cache, Result, cache_key
 from datasources.errors import BadResponse, QueryError
-from datasources.http import make_session, plain_error, request
+from datasources.http import make_session, plain_error, request, scrubbing
 from datasources.loki_frame import (
     UPSTREAM,
     checked,
@@ -245,12 +245,14 @@ class Loki:
                     direction: str = "forward") -> pd.DataFrame:
         """One ``query_range`` call, not cached; raises the error family."""
         params = build_query_range(query, start_ns, end_ns, limit, direction)
-        return self._range_frame(params, limit, direction)
+        with scrubbing(self.upstream):
+            return self._range_frame(params, limit, direction)
 
     def series(self, match: str, start_ns: int, end_ns: int) -> list[dict[str, str]]:
         """Label sets of the streams matching selector ``match`` in the range (not cached)."""
         params = {"match[]": match, **time_params(start_ns, end_ns)}
-        return series_from_response(self._get("/series", params))
+        with scrubbing(self.upstream):
+            return series_from_response(self._get("/series", params))
 
     def query_range_all(self, query: str, start_ns: int, end_ns: int,
                         direction: str = "forward",
@@ -285,8 +287,14 @@ class Loki:
         # request without its times.
         timeless = {k: v for k, v in params.items() if k not in ("start", "end", "time")}
         fallback = cache_key(prefix, self.upstream.url, self.upstream.tenant, timeless)
-        return self.cache.get(key, fetch, ttl=self.upstream.cache_ttl, upstream=UPSTREAM,
-                              force=force, fallback=fallback)
+        return self.cache.get(key, lambda: self._scrubbed(fetch), ttl=self.upstream.cache_ttl,
+                              upstream=UPSTREAM, force=force, fallback=fallback,
+                              wait=self.upstream.timeout)
+
+    def _scrubbed(self, fetch):
+        # A body quoted in a parse error may echo what we sent: scrub it like an error body.
+        with scrubbing(self.upstream):
+            return fetch()
 
     def _check_health(self) -> bool:
         resp = request(self.session, self.upstream, "GET", "/ready", read_error=read_error)

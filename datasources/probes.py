@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from config import Service
+from datasources.deadline import Deadline
 
 #: how much of an HTTP body is read looking for a keyword
 KEYWORD_READ_LIMIT = 1 << 20
@@ -43,8 +44,7 @@ def probe_tcp(service: Service, *, now: Callable[[], float] = time.time) -> Prob
         with socket.create_connection((service.host, service.port), timeout=service.timeout):
             return _result(service, True, started, "connected", checked_at)
     except TimeoutError:
-        return _result(service, False, started, f"timed out after {service.timeout:g} s",
-                       checked_at, latency=False)
+        return _result(service, False, started, _timed_out(service), checked_at, latency=False)
     except OSError as exc:
         return _result(service, False, started, _os_reason(exc), checked_at, latency=False)
 
@@ -58,24 +58,38 @@ def _os_reason(exc: OSError) -> str:
 
 
 def probe_http(service: Service, *, now: Callable[[], float] = time.time) -> ProbeResult:
-    """GET the service's path: up when the status is in range and the keyword is present."""
+    """GET the service's path: up when the status is in range and the keyword is present.
+
+    The whole probe (connect, headers, keyword read) ends by its timeout: a server sending its
+    headers a byte at a time is cut at the deadline, not waited for byte after byte.
+    """
     checked_at, started = now(), time.perf_counter()
     # http.client, not requests: no proxy from the environment, no redirect followed (a probe
-    # never leaves the address it was given), and read1() lets the keyword read keep a deadline.
+    # never leaves the address it was given).
     conn = http.client.HTTPConnection(service.host, service.port, timeout=service.timeout)
-    try:
-        conn.request("GET", _path(service), headers={"Connection": "close",
-                                                     "User-Agent": "stackscope-probe"})
-        resp = conn.getresponse()
-        latency_ms = (time.perf_counter() - started) * 1000
-        up, detail = _judge(service, resp, started + service.timeout)
-    except (OSError, http.client.HTTPException) as exc:
-        return _result(service, False, started, _http_reason(exc, service.timeout), checked_at,
-                       latency=False)
-    finally:
-        conn.close()
+    with Deadline(service.timeout) as deadline:
+        deadline.attach(conn)
+        try:
+            conn.request("GET", _path(service), headers={"Connection": "close",
+                                                         "User-Agent": "stackscope-probe"})
+            resp = conn.getresponse()
+            # Headers cut at the deadline can look complete: they were not.
+            if deadline.expired:
+                raise TimeoutError
+            latency_ms = (time.perf_counter() - started) * 1000
+            # A keyword read cut at the deadline judges what arrived in time.
+            up, detail = _judge(service, resp, deadline)
+        except (OSError, http.client.HTTPException) as exc:
+            reason = _timed_out(service) if deadline.expired else _http_reason(exc, service.timeout)
+            return _result(service, False, started, reason, checked_at, latency=False)
+        finally:
+            conn.close()
     return ProbeResult(service.name, service.kind, service.target, service.group, up,
                        latency_ms, detail, checked_at)
+
+
+def _timed_out(service: Service) -> str:
+    return f"timed out after {service.timeout:g} s"
 
 
 def _path(service: Service) -> str:
@@ -93,7 +107,7 @@ def _http_reason(exc: Exception, timeout: float) -> str:
 
 
 def _judge(service: Service, resp: http.client.HTTPResponse,
-           deadline: float) -> tuple[bool, str]:
+           deadline: Deadline) -> tuple[bool, str]:
     low, high = service.expect_status
     if not low <= resp.status <= high:
         return False, f"HTTP {resp.status}"
@@ -102,10 +116,10 @@ def _judge(service: Service, resp: http.client.HTTPResponse,
     return True, f"HTTP {resp.status}"
 
 
-def _read_text(resp: http.client.HTTPResponse, deadline: float) -> str:
-    # Bounded in size and in time: a server dribbling its body must not hold the probe.
+def _read_text(resp: http.client.HTTPResponse, deadline: Deadline) -> str:
+    # Bounded in size; in time by the deadline, which cuts a read that is still waiting.
     body = bytearray()
-    while len(body) < KEYWORD_READ_LIMIT and time.perf_counter() < deadline:
+    while len(body) < KEYWORD_READ_LIMIT and not deadline.expired:
         chunk = resp.read1(KEYWORD_READ_LIMIT - len(body))
         if not chunk:
             break

@@ -22,7 +22,7 @@ import requests
 from config import Upstream
 from datasources.cache import Cache, Result, cache_key
 from datasources.errors import BadResponse, DatasourceError, QueryError, Unreachable
-from datasources.http import make_session, plain_error, request
+from datasources.http import make_session, plain_error, request, scrubbing
 from query.promql import series_name
 from query.timerange import format_duration
 
@@ -509,13 +509,16 @@ class Prometheus:
         return self.cache.get(key, lambda: self._fetch(method, path, params, parse),
                               ttl=self.upstream.cache_ttl, upstream=self.upstream.name,
                               force=force, fallback=cache_key("prometheus", self.upstream.url,
-                                                              path, timeless))
+                                                              path, timeless),
+                              wait=self.upstream.timeout)
 
     def _fetch(self, method: str, path: str, params: dict, parse: Parse) -> Any:
         # POST form-encoded: long PromQL does not fit in a URL behind some proxies.
         form = {"data": params} if method == "POST" else {"params": params}
         resp = request(self.session, self.upstream, method, path, read_error=read_error, **form)
-        return parse(resp.content, upstream=self.upstream.name)
+        # A body quoted in a parse error may echo what we sent: scrub it like an error body.
+        with scrubbing(self.upstream):
+            return parse(resp.content, upstream=self.upstream.name)
 
 
 def _match(match: str | None) -> dict[str, str]:

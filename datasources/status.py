@@ -29,7 +29,10 @@ class StatusSource:
         """The latest probe round; ``force`` skips the throttle ("Refresh now")."""
         key = cache_key("status", [s.target for s in self.services],
                         [s.name for s in self.services])
-        return self.cache.get(key, self._round, ttl=self.ttl, upstream="probes", force=force)
+        # A round ends within probe_all's bound; a caller waits for another's no longer.
+        wait = max((s.timeout for s in self.services), default=1.0) * 2 + 1
+        return self.cache.get(key, self._round, ttl=self.ttl, upstream="probes", force=force,
+                              wait=wait)
 
     def _round(self) -> list[ProbeResult]:
         results = self.probe_round(self.services)

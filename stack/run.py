@@ -11,9 +11,9 @@ serves the dashboard (``app.py --config``) on it. All state stays under ``--dir`
 
 Every server runs in its own process group (``stack.services``); one that exits is restarted
 with backoff (``stack.supervise``) while the rest, the dashboard included, stay up; Ctrl-C or
-SIGTERM stops them all. A small watchdog process holds one end of a pipe whose other end only this process
-has: if this process dies, even by SIGKILL, the pipe closes and the watchdog ends every group
-still registered, so nothing is left running.
+SIGTERM stops them all. A small watchdog process holds one end of a pipe whose other end
+only this process has: if this process dies, even by SIGKILL, the pipe closes and the watchdog
+ends every group still registered, so nothing is left running.
 """
 
 from __future__ import annotations

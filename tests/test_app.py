@@ -9,6 +9,7 @@ from pathlib import Path
 
 import requests
 
+from app import create_app
 from stack import services
 from stack.services import free_port
 
@@ -87,3 +88,11 @@ port = {closed_port}
     gone = next(x for x in proc.stdout.splitlines() if x.startswith("Gone"))
     assert "DOWN" in gone and gone.endswith("connection refused")
     assert proc.stdout.splitlines()[-1] == "1/2 services up"
+
+
+def test_a_request_body_over_the_cap_gets_413_before_dash_reads_it(write_config):
+    config = write_config("[server]\nmax_request_mb = 1\n")
+    client = create_app(config).server.test_client()
+    big = client.post("/_dash-update-component", data=b"x" * (2 << 20),
+                      content_type="application/json")
+    assert big.status_code == 413

@@ -153,3 +153,34 @@ def test_readme_documents_every_setting():
                 if f"{table}.{f.name}" not in documented]
     missing += [s.env for s in SETTINGS if s.env and s.env not in readme]
     assert missing == []
+
+
+@pytest.mark.parametrize("login", ['bearer_token = "tok-3f9a1c"',
+                                   'username = "ops"\npassword = "pw-other"'])
+def test_url_user_info_with_a_token_or_basic_auth_names_both_keys(tmp_path, login):
+    path = tmp_path / "s.toml"
+    path.write_text(f'[loki]\nurl = "http://ops:pw-77d2e0@127.0.0.1:3100"\n{login}\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path), env={})
+    text = str(err.value)
+    assert text.startswith(f"config error in {path}: loki.url = "
+                           "'http://[redacted]@127.0.0.1:3100': has user-info and loki.")
+    assert ("loki.bearer_token" if "bearer" in login else "loki.username and loki.password") \
+        in text
+    assert "pw-77d2e0" not in text
+
+
+def test_url_user_info_alone_is_basic_auth_and_a_secret(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[loki]\nurl = "http://ops:pw%2F77@127.0.0.1:3100"\n')
+    secrets = load_config(str(path), env={}).loki.secrets
+    assert {"pw%2F77", "pw/77", "b3BzOnB3Lzc3"} <= set(secrets)  # base64 of "ops:pw/77"
+
+
+def test_response_caps_are_per_upstream_in_mib(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('[prometheus]\nmax_response_mb = 0.5\n')
+    config = load_config(str(path), env={})
+    assert config.prometheus.max_response_bytes == 512 * 1024
+    assert config.loki.max_response_bytes == 64 << 20
+    assert config.alertmanager.max_response_bytes == 16 << 20

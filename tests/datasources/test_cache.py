@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from datasources.cache import Cache, cache_key
 from datasources.errors import QueryError, Unreachable
 from datasources.http import request
 from tests.counting_server import CountingServer
+from tests.fault_server import FaultServer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -246,3 +248,47 @@ def test_callers_waiting_on_a_down_upstream_do_not_each_try_it_again(tmp_path):
         assert all(isinstance(r.error, Unreachable) for r in results)
     finally:
         server.stop()
+
+
+def test_a_caller_waits_for_an_identical_call_no_longer_than_its_own_deadline(tmp_path):
+    server = CountingServer(delay=1.0)
+    cache = Cache(tmp_path)
+    fetch = fetcher(server.url)
+    try:
+        holder = threading.Thread(target=lambda: cache.get("k", fetch, ttl=5, upstream="Counter"))
+        holder.start()
+        while server.count == 0:
+            time.sleep(0.01)
+        started = time.monotonic()
+        waiter = cache.get("k", fetch, ttl=5, upstream="Counter", wait=0.3)
+        waited = time.monotonic() - started
+        holder.join()
+    finally:
+        server.stop()
+    assert 0.3 <= waited < 0.8, waited
+    assert isinstance(waiter.error, Unreachable) and waiter.value is None
+    assert waiter.error.message == ("no answer within 0.3 s: an identical request is still "
+                                    "waiting for it")
+    assert server.count == 1 and cache.failures("Counter") == 0
+
+
+@pytest.mark.parametrize(("retry_after", "backoff_max", "due"), [("7", 30, 7.0), ("3600", 8, 8.0)])
+def test_retry_after_sets_the_backoff_up_to_its_cap(tmp_path, retry_after, backoff_max, due):
+    server = FaultServer()
+    server.retry_after = retry_after
+    clock = Clock()
+    cache = Cache(tmp_path, now=clock, backoff_max=backoff_max)
+    fetch = fetcher(server.url + "/retry-after-429")
+    calls_at = []
+    try:
+        for _ in range(100):  # 10 s of refreshes every 0.1 s
+            before = server.count()
+            result = cache.get("k", fetch, ttl=0.05, upstream="Counter")
+            if server.count() > before:
+                calls_at.append(round(clock.t - 1_000_000, 1))
+            clock.t += 0.1
+    finally:
+        server.stop()
+    # Without Retry-After the second try would come 1 s after the first.
+    assert calls_at[:2] == pytest.approx([0.0, due], abs=0.15)
+    assert result.error.message.startswith(f"HTTP 429: slow down (retry after {retry_after} s)")

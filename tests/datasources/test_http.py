@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import time
+from email.utils import formatdate
 
 import pytest
+import requests
 
 from app import create_app
 from config import Upstream
 from datasources.errors import BadResponse, QueryError, Unreachable
-from datasources.http import make_session, request
+from datasources.http import make_session, request, retry_after
 from tests.counting_server import CountingServer
+from tests.fault_server import FaultServer
 
 SECRETS = ("tok-3f9a1c", "pw-77d2e0", "hdr-5be41f")
 
@@ -23,7 +27,7 @@ def server():
 
 
 def upstream(url, **kw):
-    return Upstream("Loki", url, timeout=2.0, cache_ttl=1.0, **kw)
+    return Upstream("Loki", url, **{"timeout": 2.0, "cache_ttl": 1.0, **kw})
 
 
 def test_bearer_token_tenant_and_extra_headers_reach_the_upstream(server):
@@ -78,3 +82,25 @@ headers = { "X-Extra" = "hdr-5be41f" }
     served = "".join(client.get(path).get_data(as_text=True)
                      for path in ("/", "/_dash-layout", "/_dash-dependencies", "/_dash-config"))
     assert served and not [s for s in SECRETS if s in served]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("7", 7.0), (" 120 ", 120.0), (formatdate(1_000_020, usegmt=True), 20.0),
+    (formatdate(999_000, usegmt=True), 0.0),  # a date already past: no wait
+    ("Wed, 21 Oct 2015 07:28:00", None),  # no zone: not an HTTP date
+    ("soon", None), ("-3", None), ("", None), (None, None)])
+def test_retry_after_is_seconds_or_an_http_date(value, expected):
+    assert retry_after(value, now=lambda: 1_000_000.0) == expected
+
+
+def test_a_session_passed_in_keeps_the_total_deadline():
+    # A plain session (tests and callers may pass one) gets the deadline adapter on first use.
+    server = FaultServer()
+    try:
+        up = upstream(server.url + "/drip-headers", timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(Unreachable, match=r"^timed out after 0\.5 s$"):
+            request(requests.Session(), up, "GET", "/")
+        assert time.monotonic() - started < 1.0
+    finally:
+        server.stop()
