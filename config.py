@@ -28,7 +28,7 @@ DEFAULT_FILE = "stackscope.toml"
 MAX_FILE_BYTES = 1 << 20
 #: dotted parts in one key (``a.b.c`` has 3), far beyond any real table
 MAX_KEY_PARTS = 100
-MINUTE, HOUR, DAY = 60, 3600, 86400
+HOUR, DAY = 3600, 86400
 
 
 class ConfigError(Exception):
@@ -179,9 +179,9 @@ def _headers(v):
             return f"{_clip(repr(name), 80)} is not an HTTP header name (letters, digits, -)"
         if not isinstance(value, str):
             return f"header {name!r} must be a string"
-        if _one_line(value):
+        if problem := _one_line(value):
             # CR/LF in a value would let it smuggle a header (or a request) of its own.
-            return f"header {name!r} {_one_line(value)}"
+            return f"header {name!r} {problem}"
     return None
 
 
