@@ -111,7 +111,7 @@ def _one_line(v: str) -> str | None:
 
 def _host(v):
     if not v.strip():
-        return "must not be empty (0.0.0.0 means every IPv4 address)"
+        return "must not be empty"
     if len(v) > 253:
         return f"must be at most 253 characters (DNS's limit), not {len(v):,}"
     if max(len(label) for label in v.split(".")) > 63:
@@ -491,12 +491,16 @@ def check_cache_dir(config: Config) -> Path:
         raise ConfigError(origin, "cache.dir", config.cache.dir, "exists and is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(origin, "cache.dir", config.cache.dir,
+                          f"cannot create it: {exc.strerror or exc}") from None
+    try:
         # A real file, not os.access: root passes access() even on read-only mounts and /proc.
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
         raise ConfigError(origin, "cache.dir", config.cache.dir,
-                          f"not a writable directory: {exc.strerror or exc}") from None
+                          f"cannot write a file in it: {exc.strerror or exc}") from None
     return path
 
 
