@@ -10,23 +10,25 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib.util
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import diskcache
-from dash import Dash, DiskcacheManager
-from flask import send_from_directory
+from typing import TYPE_CHECKING
 
 import export_cli
-from callbacks import build_deps, register_all
-from config import Config, ConfigError, load_config
-from datasources import export_job
-from datasources.cache import Cache
-from datasources.probes import ProbeResult, probe_all
-from layouts.shell import shell
+from config import Config, ConfigError, check_cache_dir, load_config
+
+# Dash, pandas and the datasources are imported by the functions that use them: a bad
+# configuration (or --help) answers in a tenth of a second instead of after two of imports.
+if TYPE_CHECKING:
+    from dash import Dash
+
+    from datasources.cache import Cache
+    from datasources.probes import ProbeResult
 
 log = logging.getLogger("stackscope")
 
@@ -38,6 +40,12 @@ def create_app(config: Config, cache: Cache | None = None, *,
     A served app keeps probing with no browser open (``probe_in_background``), so the probe
     history and its uptime figures have no holes.
     """
+    import diskcache
+    from dash import Dash, DiskcacheManager
+
+    from callbacks import build_deps, register_all
+    from layouts.shell import shell
+
     deps = build_deps(config, cache)
     if probe_in_background:
         deps.status.probe_in_background(config.refresh.status)
@@ -67,6 +75,10 @@ def max_request_bytes(config: Config) -> int:
 
 def add_routes(server, config: Config) -> None:
     """Every plain Flask route of the app, in one place (Dash owns the rest)."""
+    from flask import send_from_directory
+
+    from datasources import export_job
+
     # Bootstrap's CSS from the installed package: the dashboard must work offline.
     spec = importlib.util.find_spec("flask_bootstrap")
     css = Path(spec.origin).parent / "static" / "bootstrap5" / "css"
@@ -91,7 +103,9 @@ def __getattr__(name: str):
 
 def _app_from_environment() -> Dash:
     try:
-        return create_app(load_config(), probe_in_background=True)
+        config = load_config()
+        check_cache_dir(config)
+        return create_app(config, probe_in_background=True)
     except ConfigError as exc:
         print(f"stackscope: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -116,6 +130,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def check(config: Config, out=sys.stdout) -> int:
     """Probe every service once and print a table; 0 when all are up, 1 otherwise."""
+    from datasources.probes import probe_all
+
     results = probe_all(config.services)
     out.write(format_table(results) + "\n")
     up = sum(r.up for r in results)
@@ -134,7 +150,41 @@ def format_table(results: Sequence[ProbeResult]) -> str:
                      + row[-1] for row in rows)
 
 
-def serve(config: Config) -> None:
+def listen(config: Config) -> list[socket.socket]:
+    """Bind ``server.host``:``server.port`` now: a taken port is a config error, not a traceback.
+
+    The sockets are handed to waitress, so nothing can take the port in between. Resolution
+    and options follow waitress's own (every address the host resolves to, SO_REUSEADDR,
+    IPv6 sockets IPv6-only).
+    """
+    host, port = config.server.host, config.server.port
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   proto=socket.IPPROTO_TCP, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a label IDNA cannot encode
+        raise ConfigError(config.origin("server.host"), "server.host", host,
+                          f"cannot listen there: host name not resolved ({exc})") from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(found):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        # EADDRNOTAVAIL: no such address on this machine; anything else is about the port.
+        key, value = (("server.host", host) if exc.errno == errno.EADDRNOTAVAIL
+                      else ("server.port", port))
+        raise ConfigError(config.origin(key), key, value,
+                          f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sockets
+
+
+def serve(config: Config, sockets: list[socket.socket]) -> None:
     """Serve the dashboard with waitress (a production WSGI server, threads, no reloader)."""
     import waitress
 
@@ -142,7 +192,7 @@ def serve(config: Config) -> None:
     host, port = config.server.host, config.server.port
     log.info("stackscope on http://%s:%s (config: %s)", host, port, config.source)
     # waitress buffers a whole body before the app sees it: the same cap, at the door.
-    waitress.serve(dash_app.server, host=host, port=port, threads=16, ident="stackscope",
+    waitress.serve(dash_app.server, sockets=sockets, threads=16, ident="stackscope",
                    max_request_body_size=max_request_bytes(config))
 
 
@@ -154,6 +204,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags = {"server.host": getattr(args, "host", None),
                  "server.port": getattr(args, "port", None)}
         config = load_config(getattr(args, "config", None), flags=flags)
+        if args.command is None:  # serving: its directory and its address must work too
+            check_cache_dir(config)
+            sockets = listen(config)
     except ConfigError as exc:
         print(f"stackscope: {exc}", file=sys.stderr)
         return 2
@@ -161,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check(config)
     if args.command == "export-logs":
         return export_cli.run(args, config)
-    serve(config)
+    serve(config, sockets)
     return 0
 
 

@@ -2,7 +2,9 @@
 
 Every setting has a name, a default and one line of help here; the README documents each one
 (tests/test_config.py fails when it does not). A bad value stops start-up with one line naming
-the file, the key and the value (``ConfigError``; exit code 2).
+the file, the key and the value (``ConfigError``; exit code 2): wrong types, values out of
+range, text with control characters, files that are not UTF-8 TOML. A secret's value is never
+echoed, and any other value is shortened (``_shown``) so the message stays one short line.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import base64
 import math
 import os
 import re
+import reprlib
+import tempfile
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,21 +25,105 @@ from urllib.parse import unquote, urlsplit
 
 CONFIG_ENV = "STACKSCOPE_CONFIG"
 DEFAULT_FILE = "stackscope.toml"
+#: A configuration this large is a wrong file (tomllib needs 11 s for 60 MB): refused unread.
+MAX_FILE_BYTES = 1 << 20
+#: dotted parts in one key (``a.b.c`` has 3), far beyond any real table
+MAX_KEY_PARTS = 100
+HOUR, DAY = 3600, 86400
 
 
 class ConfigError(Exception):
-    """A bad configuration file or value: says where, which key and what value."""
+    """A bad configuration file or value: says where, which key and what value, in one line."""
 
     def __init__(self, source: str, key: str | None, value: Any, problem: str):
         self.source, self.key, self.value, self.problem = source, key, value, problem
-        where = f"{key} = {value!r}: " if key is not None else ""
-        super().__init__(f"config error in {source}: {where}{problem}")
+        where = f"{_clip(key)} = {_shown(value)}: " if key is not None else ""
+        super().__init__(f"config error in {_clip(source, 400)}: {where}{_clip(problem)}")
+
+
+class Hidden:
+    """Stands for a secret's value in a message: what it is, never what it says."""
+
+    def __init__(self, value: Any):
+        self.value = value
+
+    def __repr__(self) -> str:
+        size = f"{len(self.value):,} characters" if isinstance(self.value, str) else (
+            type(self.value).__name__)
+        return f"<secret: {size}>"
+
+
+class _Short(reprlib.Repr):
+    """``repr`` cut to a line: long strings and lists elided, deep nesting as ``[...]``."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxstring = self.maxother = 80
+        self.maxlevel = 3
+
+    def repr_int(self, x, level):
+        # repr() refuses integers of more than 4300 digits (ValueError), and TOML has no limit.
+        if x.bit_length() > 256:
+            return f"<integer of about {x.bit_length() * 0.30103:,.0f} digits>"
+        return super().repr_int(x, level)
+
+
+_short = _Short()
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, Hidden) else _short.repr(value)
+
+
+def _clip(text: Any, limit: int = 200) -> str:
+    """``text`` as one line of at most ``limit`` characters (escaped when it holds controls)."""
+    text = str(text)
+    head = text[:limit]
+    if not head.isprintable():
+        head = repr(head)[1:-1]
+    return head if len(text) <= limit else f"{head}… ({len(text):,} characters)"
 
 
 # --- checks: each returns an error text, or None when the value is fine -----------------------
 
 def _positive(v):
-    return None if v > 0 and math.isfinite(v) else "must be a positive number"
+    # Comparisons, not math.isfinite: that raises OverflowError on a huge TOML integer.
+    return None if 0 < v < math.inf else "must be a positive number"
+
+
+def _between(low: float, high: float, unit: str = " seconds"):
+    """A range check (NaN fails it: every comparison with NaN is false)."""
+    def check(v):
+        return None if low <= v <= high else f"must be between {low:g} and {high:g}{unit}"
+    return check
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _one_line(v: str) -> str | None:
+    """Line breaks and control characters (tab excepted) have no place in a one-line value."""
+    found = _CONTROL.search(v)
+    if found is None:
+        return None
+    return (f"must not contain line breaks or control characters "
+            f"(found {found.group()!r} at position {found.start()})")
+
+
+def _host(v):
+    if not v.strip():
+        return "must not be empty"
+    if len(v) > 253:
+        return f"must be at most 253 characters (DNS's limit), not {len(v):,}"
+    if max(len(label) for label in v.split(".")) > 63:
+        return "has a part longer than 63 characters (DNS's limit between dots)"
+    if re.search(r"\s", v):
+        return "must not contain spaces"
+    return None
+
+
+def _path(v):
+    return "must not contain spaces (write %20)" if re.search(r"\s", v) else None
 
 
 def _port(v):
@@ -43,9 +131,30 @@ def _port(v):
 
 
 def _url(v):
-    if v == "" or v.startswith(("http://", "https://")):
+    if v == "":
         return None
-    return "must be an http:// or https:// URL (or empty to disable)"
+    if re.search(r"\s", v):
+        return "must not contain spaces"
+    try:
+        parts = urlsplit(v)
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if not v.startswith(("http://", "https://")):
+        return "must be an http:// or https:// URL (or empty to disable)"
+    if not parts.hostname:
+        return "has no host (e.g. http://127.0.0.1:9090)"
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        return "has a bad port: it must be between 1 and 65535"
+    if len(parts.hostname) > 253:
+        return "has a host name longer than 253 characters"
+    if parts.query or parts.fragment:
+        # API paths are appended to the base URL: a ?query or #fragment would swallow them.
+        return "must not have a ?query or #fragment"
+    return None
 
 
 def _one_of(*choices):
@@ -62,9 +171,30 @@ def _regex(v):
     return None
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
 def _headers(v):
-    bad = [k for k, x in v.items() if not isinstance(x, str)]
-    return f"header {bad[0]!r} must be a string" if bad else None
+    for name, value in v.items():
+        if not _TOKEN.fullmatch(name):
+            return f"{_clip(repr(name), 80)} is not an HTTP header name (letters, digits, -)"
+        if not isinstance(value, str):
+            return f"header {name!r} must be a string"
+        if problem := _one_line(value):
+            # CR/LF in a value would let it smuggle a header (or a request) of its own.
+            return f"header {name!r} {problem}"
+    return None
+
+
+def _pattern(v):
+    problem = _regex(v)
+    if problem is None and re.search(v, "") is not None:
+        problem = "matches empty text, so the replacement would go between every character"
+    return problem
+
+
+def _nonempty(v):
+    return None if v.strip() else "must not be empty"
 
 
 def _status_range(v):
@@ -96,49 +226,57 @@ def _upstream_settings(name: str, label: str, url: str, timeout: float, ttl: flo
                        max_mb: float, max_why: str) -> list:
     env = f"STACKSCOPE_{name.upper()}_"
     return [
-        Setting(f"{name}.url", str, url, f"{label} base URL; empty disables it", env + "URL",
-                _url),
+        Setting(f"{name}.url", str, url,
+                f"{label} base URL (http:// or https:// and a host); empty disables it",
+                env + "URL", _url),
         Setting(f"{name}.timeout", (int, float), timeout,
-                f"seconds one call to {label} may take in all: connect, headers and body "
-                "(keep it below the server's own timeout)",
-                check=_positive),
+                f"seconds one call to {label} may take in all: connect, headers and body, "
+                "0.01 to 3600 (keep it below the server's own timeout)",
+                check=_between(0.01, HOUR)),
         Setting(f"{name}.max_response_mb", (int, float), max_mb,
-                f"largest answer read from {label}, in MiB; a bigger one is an error "
-                f"(default: {max_why})", check=_positive),
+                f"largest answer read from {label}, in MiB, 0.01 to 65536; a bigger one is an "
+                f"error (default: {max_why})", check=_between(0.01, 65536, " MiB")),
         Setting(f"{name}.cache_ttl", (int, float), ttl,
-                f"seconds an answer from {label} is reused before asking again",
-                check=_positive),
+                f"seconds an answer from {label} is reused before asking again, 0.01 to 86400",
+                check=_between(0.01, DAY)),
         Setting(f"{name}.bearer_token", str, "", f"bearer token sent to {label}",
                 env + "BEARER_TOKEN", secret=True),
         Setting(f"{name}.username", str, "", f"basic-auth user for {label}", env + "USERNAME"),
         Setting(f"{name}.password", str, "", f"basic-auth password for {label}",
                 env + "PASSWORD", secret=True),
-        Setting(f"{name}.headers", dict, {}, f"extra HTTP headers sent to {label} (a table)",
+        Setting(f"{name}.headers", dict, {},
+                f"extra HTTP headers sent to {label} (a table; no line breaks in values)",
                 check=_headers, secret=True),
     ]
 
 
+# Ranges: wide enough for any real stack, narrow enough that no value can stall a thread
+# (Event.wait(1e300) raises OverflowError) or spin one (a 1e-300 s refresh is a busy loop).
 SETTINGS: list[Setting] = [
-    Setting("server.host", str, "127.0.0.1", "address the dashboard listens on"),
-    Setting("server.port", int, 8050, "port the dashboard listens on", check=_port),
+    Setting("server.host", str, "127.0.0.1",
+            "address the dashboard listens on (0.0.0.0: every IPv4 address)", check=_host),
+    Setting("server.port", int, 8050,
+            "port the dashboard listens on; serving stops with exit code 2 if it is taken",
+            check=_port),
     Setting("server.max_request_mb", (int, float), 16,
-            "largest request body the dashboard accepts, in MiB (a bigger one gets HTTP 413)",
-            check=_positive),
-    Setting("refresh.status", (int, float), 3, "seconds between Status tab refreshes",
-            check=_positive),
-    Setting("refresh.metrics", (int, float), 5, "seconds between live Metrics refreshes",
-            check=_positive),
-    Setting("refresh.logs", (int, float), 10, "seconds between live Logs refreshes",
-            check=_positive),
+            "largest request body the dashboard accepts, in MiB, 0.01 to 4096 (a bigger one "
+            "gets HTTP 413)", check=_between(0.01, 4096, " MiB")),
+    Setting("refresh.status", (int, float), 3,
+            "seconds between Status tab refreshes and background probe rounds, 0.5 to 86400",
+            check=_between(0.5, DAY)),
+    Setting("refresh.metrics", (int, float), 5,
+            "seconds between live Metrics refreshes, 0.5 to 86400", check=_between(0.5, DAY)),
+    Setting("refresh.logs", (int, float), 10,
+            "seconds between live Logs refreshes, 0.5 to 86400", check=_between(0.5, DAY)),
     Setting("cache.dir", str, _default_cache_dir(),
-            "directory of the disk cache, probe history and export files",
-            "STACKSCOPE_CACHE_DIR"),
+            "directory of the disk cache, probe history and export files; created if missing, "
+            "must be writable", "STACKSCOPE_CACHE_DIR", check=_nonempty),
     Setting("cache.status_ttl", (int, float), 2,
-            "seconds a probe round is reused (throttles probes across browser tabs)",
-            check=_positive),
+            "seconds a probe round is reused (throttles probes across browser tabs), "
+            "0.01 to 86400", check=_between(0.01, DAY)),
     Setting("cache.backoff_max", (int, float), 30,
-            "longest wait, in seconds, before retrying an upstream that keeps failing",
-            check=_positive),
+            "longest wait, in seconds, before retrying an upstream that keeps failing, "
+            "0.01 to 86400", check=_between(0.01, DAY)),
     # Prometheus: 11 000 points (its limit per series) x 100 series (the most a panel draws)
     # at about 30 bytes a point in JSON is 33 MB; Loki: 5 000 entries (its default
     # max_entries_limit_per_query) at up to ~12 KB each with their labels.
@@ -151,12 +289,16 @@ SETTINGS: list[Setting] = [
     *_upstream_settings("alertmanager", "Alertmanager", "", 5, 4, 16,
                         "some 8 000 alerts of 2 KB"),
     Setting("metrics.max_data_points", int, 1000,
-            "points per series asked for when the panel width is unknown", check=_positive),
-    Setting("metrics.min_step", (int, float), 1, "smallest query step in seconds",
-            check=_positive),
+            "points per series asked for when the panel width is unknown, 1 to 11000 "
+            "(Prometheus' limit)", check=_between(1, 11_000, "")),
+    Setting("metrics.min_step", (int, float), 1,
+            "smallest query step in seconds, 0.001 to 86400", check=_between(0.001, DAY)),
     Setting("metrics.scrape_interval", (int, float), 15,
-            "Prometheus scrape interval in seconds (for rate windows)", check=_positive),
-    Setting("logs.limit", int, 1000, "default number of log lines shown", check=_positive),
+            "Prometheus scrape interval in seconds (for rate windows), 0.001 to 86400",
+            check=_between(0.001, DAY)),
+    Setting("logs.limit", int, 1000,
+            "default number of log lines shown, 1 to 5000 (Loki's default maximum)",
+            check=_between(1, 5000, "")),
 ]
 
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
@@ -172,6 +314,8 @@ class Field:
     help: str
     required: bool = False
     check: Callable[[Any], str | None] | None = None
+    #: free text that may span lines (queries, patterns); any other text must be one line
+    multiline: bool = False
 
 
 TABLES: dict[str, list[Field]] = {
@@ -179,12 +323,14 @@ TABLES: dict[str, list[Field]] = {
         Field("name", str, None, "unique display name", required=True),
         Field("kind", str, None, '"tcp" (connect) or "http" (GET)', required=True,
               check=_one_of("tcp", "http")),
-        Field("host", str, "127.0.0.1", "host to probe"),
+        Field("host", str, "127.0.0.1",
+              "host to probe (one that does not resolve is shown down, not a config error)",
+              check=_host),
         Field("port", int, None, "port to probe", required=True, check=_port),
-        Field("path", str, "/", "HTTP path to GET (http only)"),
+        Field("path", str, "/", "HTTP path to GET (http only)", check=_path),
         Field("timeout", (int, float), 2.0,
-              "seconds the whole probe may take (connect, headers, keyword read)",
-              check=_positive),
+              "seconds the whole probe may take (connect, headers, keyword read), 0.01 to 3600",
+              check=_between(0.01, HOUR)),
         Field("group", str, "", "cards with the same group are shown together"),
         Field("expect_status", list, [200, 399], "inclusive range of accepted HTTP statuses",
               check=_status_range),
@@ -192,19 +338,20 @@ TABLES: dict[str, list[Field]] = {
     ],
     "panels": [
         Field("title", str, None, "panel title", required=True),
-        Field("query", str, None, "PromQL expression", required=True),
+        Field("query", str, None, "PromQL expression", required=True, multiline=True),
         Field("unit", str, "", 'axis unit, e.g. "req/s", "s", "bytes", "%"'),
         Field("legend", str, "", 'legend format, e.g. "{{instance}}" (empty: full series name)'),
         Field("group", str, "", "section the panel is shown in"),
     ],
     "log_queries": [
         Field("name", str, None, "label in the predefined-query menu", required=True),
-        Field("query", str, None, "LogQL expression", required=True),
+        Field("query", str, None, "LogQL expression", required=True, multiline=True),
     ],
     "redact": [
-        Field("pattern", str, None, "regular expression to hide in log lines and exports",
-              required=True, check=_regex),
-        Field("replacement", str, "[REDACTED]", "text put in its place"),
+        Field("pattern", str, None,
+              "regular expression to hide in log lines and exports (must not match empty text)",
+              required=True, check=_pattern, multiline=True),
+        Field("replacement", str, "[REDACTED]", "text put in its place", multiline=True),
     ],
 }
 
@@ -292,6 +439,8 @@ class Config:
     panels: tuple[SimpleNamespace, ...]
     log_queries: tuple[SimpleNamespace, ...]
     redact: tuple[SimpleNamespace, ...]
+    #: where each setting's value came from, for errors found after loading (see ``origin``)
+    origins: Mapping[str, str] = field(default_factory=dict)
 
     def __getattr__(self, name: str) -> SimpleNamespace:
         if name.startswith("_"):
@@ -305,6 +454,10 @@ class Config:
         if not found:
             raise AttributeError(name)
         return SimpleNamespace(**found)
+
+    def origin(self, key: str) -> str:
+        """Where ``key``'s value came from: the file, ``environment X``, ``command line``…"""
+        return self.origins.get(key, self.source)
 
     def upstream(self, name: str) -> Upstream:
         """The connection settings of ``prometheus``, ``loki`` or ``alertmanager``."""
@@ -345,8 +498,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None,
     file = find_config_file(path, env, cwd)
     source = str(file) if file else "built-in defaults"
     data = _read_toml(file) if file else {}
-    origins: dict[str, str] = {}
-    values = _resolve_settings(data, env, flags or {}, source, origins)
+    values, origins = _resolve_settings(data, env, flags or {}, source)
     _check_credentials(values, origins)
     tables = {name: _read_table(data, name, source) for name in TABLES}
     _check_unknown(data, source)
@@ -359,19 +511,74 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None,
         panels=tuple(SimpleNamespace(**p) for p in tables["panels"]),
         log_queries=tuple(SimpleNamespace(**q) for q in tables["log_queries"]),
         redact=tuple(SimpleNamespace(**r) for r in tables["redact"]),
+        origins=origins,
     )
 
 
+def check_cache_dir(config: Config) -> Path:
+    """Create ``cache.dir`` if missing and prove it writable; ConfigError naming it if not.
+
+    Serving needs it (probe history, background jobs, exports): found here, it is one line at
+    start-up instead of a traceback from the first writer.
+    """
+    path = Path(config.cache.dir)
+    origin = config.origin("cache.dir")
+    if path.exists() and not path.is_dir():
+        raise ConfigError(origin, "cache.dir", config.cache.dir, "exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(origin, "cache.dir", config.cache.dir,
+                          f"cannot create it: {exc.strerror or exc}") from None
+    try:
+        # A real file, not os.access: root passes access() even on read-only mounts and /proc.
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ConfigError(origin, "cache.dir", config.cache.dir,
+                          f"cannot write a file in it: {exc.strerror or exc}") from None
+    return path
+
+
 def _read_toml(file: Path) -> dict:
+    source = str(file)
     try:
         with open(file, "rb") as fh:
-            return tomllib.load(fh)
+            raw = fh.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
-        raise ConfigError(str(file), None, None, "file not found") from None
+        raise ConfigError(source, None, None, "file not found") from None
     except OSError as exc:
-        raise ConfigError(str(file), None, None, f"cannot read: {exc.strerror}") from None
+        raise ConfigError(source, None, None, f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(source, None, None,
+                          f"larger than {MAX_FILE_BYTES >> 20} MiB: not a configuration file")
+    try:
+        # utf-8-sig: a byte-order mark (Windows editors add one) is not an error.
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(source, None, None, f"not UTF-8 text: byte 0x{raw[exc.start]:02x} "
+                                              f"on line {line}") from None
+    _check_key_depth(text, source)
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(file), None, None, f"invalid TOML: {exc}") from None
+        raise ConfigError(source, None, None, f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(source, None, None, "invalid TOML: nested too deeply") from None
+    except ValueError:  # Python's int() refuses more than 4300 digits; TOML has no limit
+        raise ConfigError(source, None, None,
+                          "invalid TOML: an integer of more than 4300 digits") from None
+
+
+def _check_key_depth(text: str, source: str) -> None:
+    # tomllib takes quadratic time in a key's dotted parts (8 000 parts: 2 s; 50 000: a
+    # minute and more), so a file of absurd keys is refused before it is parsed.
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.split("=", 1)[0].count(".") > MAX_KEY_PARTS:
+            raise ConfigError(source, None, None, f"invalid TOML: nested too deeply (a key of "
+                                                  f"more than {MAX_KEY_PARTS} parts on line "
+                                                  f"{number})")
 
 
 def _lookup(data: Mapping, dotted: str):
@@ -386,23 +593,20 @@ def _lookup(data: Mapping, dotted: str):
 _MISSING = object()
 
 
-def _resolve_settings(data, env, flags, source, origins) -> dict[str, Any]:
-    values = {}
+def _resolve_settings(data, env, flags, source) -> tuple[dict[str, Any], dict[str, str]]:
+    values, origins = {}, {}
     for s in SETTINGS:
         if flags.get(s.key) is not None:
-            origins[s.key] = "command line"
-            values[s.key] = _validate(s.key, s.type, s.check, flags[s.key], "command line")
+            origin, value = "command line", flags[s.key]
         elif s.env and env.get(s.env) not in (None, ""):
-            origins[s.key] = f"environment {s.env}"
-            raw = _coerce_env(s, env[s.env])
-            values[s.key] = _validate(s.key, s.type, s.check, raw, origins[s.key])
+            origin, value = f"environment {s.env}", _coerce_env(s, env[s.env])
         elif (v := _lookup(data, s.key)) is not _MISSING:
-            origins[s.key] = source
-            values[s.key] = _validate(s.key, s.type, s.check, v, source)
+            origin, value = source, v
         else:
-            origins[s.key] = "built-in defaults"
-            values[s.key] = s.default
-    return values
+            values[s.key], origins[s.key] = s.default, "built-in defaults"
+            continue
+        values[s.key], origins[s.key] = _validate(s, s.key, value, origin), origin
+    return values, origins
 
 
 def _check_credentials(values, origins) -> None:
@@ -437,14 +641,20 @@ def _coerce_env(s: Setting, raw: str):
     return raw
 
 
-def _validate(key, kinds, check, value, source):
-    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+def _validate(spec: Setting | Field, key: str, value, source: str):
+    """``value`` if it suits ``spec`` (type, one line unless multiline, its check), else raise."""
+    kinds = spec.type if isinstance(spec.type, tuple) else (spec.type,)
+    shown = Hidden(value) if getattr(spec, "secret", False) else value
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
         want = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
-        raise ConfigError(source, key, value, f"must be {want}")
-    problem = check(value) if check else None
+        raise ConfigError(source, key, shown, f"must be {want}")
+    problem = None
+    if isinstance(value, str) and not getattr(spec, "multiline", False):
+        problem = _one_line(value)
+    if problem is None and spec.check:
+        problem = spec.check(value)
     if problem:
-        raise ConfigError(source, key, value, problem)
+        raise ConfigError(source, key, shown, problem)
     return value
 
 
@@ -473,7 +683,9 @@ def _fill(raw, fields, source="built-in defaults", where="services") -> dict:
     out = {}
     for f in fields:
         if f.name in raw:
-            out[f.name] = _validate(f"{where}.{f.name}", f.type, f.check, raw[f.name], source)
+            out[f.name] = _validate(f, f"{where}.{f.name}", raw[f.name], source)
+            if f.required and isinstance(out[f.name], str) and not out[f.name].strip():
+                raise ConfigError(source, f"{where}.{f.name}", out[f.name], "must not be empty")
         elif f.required:
             raise ConfigError(source, f"{where}.{f.name}", None, "is required")
         else:

@@ -13,14 +13,16 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from config import Config
-from datasources.cache import Cache
-from datasources.errors import DatasourceError
-from datasources.export_job import Progress, run_export
-from datasources.logs_export import rfc3339
-from datasources.loki import MAX_ENTRIES, Loki
 from query import timerange
+
+# Loki's client and the CSV writer pull in pandas: imported by run(), so that app.py, which
+# builds this parser on every start, answers a bad configuration without loading them.
+if TYPE_CHECKING:
+    from datasources.export_job import Progress
+    from datasources.loki import Loki
 
 
 def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
@@ -37,8 +39,8 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
     cmd.add_argument("--end", required=True, metavar="T", help="exclusive end (same forms)")
     cmd.add_argument("--direction", choices=("forward", "backward"), default="forward",
                      help="oldest first (forward, default) or newest first")
-    cmd.add_argument("--limit-per-page", type=_page_size, default=MAX_ENTRIES, metavar="N",
-                     help=f"entries asked per request (default {MAX_ENTRIES}, Loki's maximum)")
+    cmd.add_argument("--limit-per-page", type=_page_size, default=None, metavar="N",
+                     help="entries asked per request (default: Loki's maximum per query)")
     cmd.add_argument("--output", required=True, metavar="F.csv", help="CSV file to write")
 
 
@@ -66,6 +68,8 @@ def resolve_range(start: str, end: str, now: float) -> tuple[int, int]:
 
 def progress_line(p: Progress) -> str:
     """'12,000 rows  3 pages  45,000 rows/s  at 2024-05-01T12:00:00.123456789Z  (40%)'."""
+    from datasources.logs_export import rfc3339
+
     at = rfc3339(p.current_ns) if p.current_ns is not None else "-"
     return (f"{p.rows:,} rows  {p.pages} pages  {p.rate:,.0f} rows/s  at {at}  "
             f"({p.fraction:.0%})")
@@ -99,6 +103,11 @@ class StderrProgress:
 def run(args: argparse.Namespace, config: Config, *, err=None, now=time.time,
         loki: Loki | None = None) -> int:
     """Do the export; the exit code (0, 1 upstream, 2 arguments or configuration)."""
+    from datasources.cache import Cache
+    from datasources.errors import DatasourceError
+    from datasources.export_job import run_export
+    from datasources.loki import MAX_ENTRIES, Loki
+
     err = err or sys.stderr
     try:
         start_ns, end_ns = resolve_range(args.start, args.end, now())
@@ -116,7 +125,7 @@ def run(args: argparse.Namespace, config: Config, *, err=None, now=time.time,
 
     try:
         summary = run_export(loki, args.query, start_ns, end_ns, args.direction, args.output,
-                             redact=config.redact, page_size=args.limit_per_page,
+                             redact=config.redact, page_size=args.limit_per_page or MAX_ENTRIES,
                              report=report)
     except DatasourceError as exc:
         return _fail(err, exc.describe(), 1)

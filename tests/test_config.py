@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from config import SETTINGS, TABLES, ConfigError, load_config
+from config import SETTINGS, TABLES, ConfigError, check_cache_dir, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -143,6 +143,73 @@ def test_missing_config_file_exits_2(tmp_path):
                            str(tmp_path / "nope.toml")], cwd=REPO, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2 and "nope.toml" in proc.stderr and "file not found" in proc.stderr
+
+
+def test_values_at_the_edges_of_their_ranges_are_accepted(tmp_path):
+    host = ".".join(["a" * 63] * 4)[:253]
+    path = tmp_path / "edge.toml"
+    path.write_bytes("\ufeff".encode() + f'''# a byte-order mark first, as Windows editors write
+[server]
+host = "::1"
+port = 65535
+[refresh]
+status = 0.5
+metrics = 86400
+[cache]
+status_ttl = 0.01
+[prometheus]
+url = "https://user:pw@prom.example.com:9090/prometheus/"
+timeout = 3600
+[prometheus.headers]
+X-Note = "tab\there, café"
+[loki]
+url = "http://[::1]:3100"
+[metrics]
+max_data_points = 11000
+min_step = 0.001
+[logs]
+limit = 5000
+[[services]]
+name = "Edge"
+kind = "tcp"
+host = "{host}"
+port = 1
+timeout = 3600
+[[panels]]
+title = "Rate"
+query = """sum by (job) (
+  rate(x[5m])
+)"""
+[[redact]]
+pattern = "token=\\\\S+"
+'''.encode())
+    config = load_config(str(path), env={})
+    assert (config.server.host, config.server.port, config.refresh.status) == ("::1", 65535, 0.5)
+    assert config.prometheus.headers == {"X-Note": "tab\there, café"}
+    assert config.loki.url == "http://[::1]:3100" and config.logs.limit == 5000
+    assert config.services[0].host == host and len(host) == 253
+    assert config.panels[0].query.count("\n") == 2 and config.redact[0].pattern == r"token=\S+"
+
+
+def test_origin_names_where_each_value_came_from(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("[server]\nport = 9001\n")
+    env = {"STACKSCOPE_CACHE_DIR": str(tmp_path / "c")}
+    config = load_config(str(path), env=env, flags={"server.host": "127.0.0.2"})
+    assert [config.origin(k) for k in ("server.port", "cache.dir", "server.host", "logs.limit")] \
+        == [str(path), "environment STACKSCOPE_CACHE_DIR", "command line", "built-in defaults"]
+
+
+def test_cache_dir_is_created_and_must_be_a_writable_directory(tmp_path):
+    wanted = tmp_path / "a" / "b"
+    assert check_cache_dir(load_config(env={"STACKSCOPE_CACHE_DIR": str(wanted)},
+                                       cwd=tmp_path)) == wanted
+    assert wanted.is_dir()
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ConfigError, match=r"environment STACKSCOPE_CACHE_DIR: cache.dir = .*"
+                                          r"exists and is not a directory"):
+        check_cache_dir(load_config(env={"STACKSCOPE_CACHE_DIR": str(tmp_path / "f")},
+                                    cwd=tmp_path))
 
 
 def test_readme_documents_every_setting():
