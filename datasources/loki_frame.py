@@ -292,7 +292,9 @@ def _entry_metadata(entries, categorized):
     for row, entry in enumerate(entries):
         if len(entry) < 3:
             continue
-        meta = need_object(entry[2], where, UPSTREAM)
+        meta = entry[2]
+        if type(meta) is not dict:  # the common case tested inline: this runs per entry
+            need_object(meta, where, UPSTREAM)
         if not meta:
             continue
         if categorized or _looks_categorized(meta):
@@ -305,8 +307,16 @@ def _entry_metadata(entries, categorized):
             groups = ((sm, meta),)
         for target, found in groups:
             if found is not None:
-                for key, value in label_set(found, where, UPSTREAM).items():
+                if type(found) is not dict:
+                    need_object(found, where, UPSTREAM)
+                for key, value in found.items():
                     target.setdefault(key, {})[row] = value
+    # Every value a string: one pass at C speed over the page, not a test per entry.
+    found = chain.from_iterable(rows.values() for rows in (*sm.values(), *parsed.values()))
+    if not set(map(type, found)) <= {str}:
+        bad = next(v for rows in (*sm.values(), *parsed.values()) for v in rows.values()
+                   if type(v) is not str)
+        raise wrong(UPSTREAM, f"{where}: a value", bad, "a string")
     return sm, parsed
 
 

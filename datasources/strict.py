@@ -63,7 +63,7 @@ def wrong(upstream: str, where: str, value: Any, expected: str) -> BadResponse:
 
 def need_object(value: Any, where: str, upstream: str) -> Mapping:
     """``value`` when it is a JSON object."""
-    if not isinstance(value, Mapping):
+    if not isinstance(value, (dict, Mapping)):  # a dict matches before the slower ABC
         raise wrong(upstream, where, value, "an object")
     return value
 
@@ -112,10 +112,14 @@ def strings(value: Any, where: str, upstream: str) -> list[str]:
 
 def label_set(value: Any, where: str, upstream: str) -> dict[str, str]:
     """A label set: an object whose values are all strings."""
-    if not isinstance(value, Mapping) or not set(map(type, value.values())) <= {str} \
-            or not set(map(type, value)) <= {str}:
+    # Called once per log entry with metadata: cheap checks first (dict before the ABC).
+    if not isinstance(value, (dict, Mapping)) \
+            or not set(map(type, value.values())) <= _STR or not set(map(type, value)) <= _STR:
         raise wrong(upstream, where, value, "an object of label strings")
     return value
+
+
+_STR = frozenset({str})
 
 
 def go_float(text: Any, where: str, upstream: str) -> float:
