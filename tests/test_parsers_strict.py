@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 
 import app
 from datasources import prometheus as prom
@@ -348,7 +348,8 @@ def test_an_export_of_a_wrong_shaped_answer_fails_instead_of_exporting_nothing(
 
 # --- the fuzz, bounded for the suite ---------------------------------------------------------
 
-@settings(max_examples=800, derandomize=True, **FUZZ_SETTINGS)
+@settings(max_examples=800, derandomize=True,
+          **{**FUZZ_SETTINGS, "phases": [Phase.generate, Phase.shrink]})
 @given(bodies())
 def test_mutated_real_bodies_never_escape_the_error_family(named):
     _, body = named
