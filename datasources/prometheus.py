@@ -334,35 +334,37 @@ def _checked_pairs(text: bytes, n: int) -> tuple[int, int] | None:
     element, a key, a timestamp with a sign or a leading zero) is never read as numbers.
     """
     cls = np.frombuffer(text.translate(_CLASSES), dtype=np.uint8)
-    if cls.max() == 7:
+    counts = np.bincount(cls, minlength=8)
+    if counts[7] or counts[2] != n or counts[3] != 2 * n or counts[4] != n - 1:
         return None
     raw = np.frombuffer(text, dtype=np.uint8)
-    newlines, commas, quotes = (np.flatnonzero(cls == c) for c in (4, 2, 3))
-    if len(newlines) != n - 1 or len(commas) != n or len(quotes) != 2 * n:
-        return None
-    starts = np.concatenate(([0], newlines + 1))
+    quotes = np.flatnonzero(cls == 3)
     opening, closing = quotes[0::2], quotes[1::2]
-    # One comma right after the timestamp, the value quoted up to the end of its line: with the
-    # counts above this leaves exactly one `t,"v"` per line.
-    if not (np.array_equal(opening, commas + 1) and np.array_equal(closing[:-1], newlines - 1)
-            and closing[-1] == len(cls) - 1 and (commas > starts).all()
-            and (closing > opening + 1).all()):
+    # Each opening quote right after a comma, each closing one right before a newline (or the
+    # end): with the counts above those are all the commas and newlines, so every line is
+    # exactly `t,"v"` with a non-empty value.
+    if not ((cls[opening - 1] == 2).all() and (cls[closing[:-1] + 1] == 4).all()
+            and closing[-1] == len(cls) - 1 and (closing > opening + 1).all()):
         return None
-    # The timestamp: digits and dots only (a sign, exponent or letter must sit inside quotes),
-    # a digit first and last, no leading zero; more than one dot the CSV reader rejects.
-    inside = np.flatnonzero(cls >= 5)
-    if len(inside) and (np.searchsorted(quotes, inside) % 2 == 0).any():
-        return None
+    commas, starts = opening - 1, np.concatenate(([0], closing[:-1] + 2))
+    # The timestamp: non-empty, digits and dots only (a sign, exponent or letter must sit
+    # inside quotes), a digit first and last, no leading zero; more than one dot the CSV
+    # reader rejects.
+    if counts[5] or counts[6]:
+        inside = np.flatnonzero(cls >= 5)
+        if (np.searchsorted(quotes, inside) % 2 == 0).any():
+            return None
     second = np.minimum(starts + 1, len(raw) - 1)
-    if (cls[starts] != 0).any() or (cls[commas - 1] != 0).any() \
+    if not (commas > starts).all() or (cls[starts] != 0).any() or (cls[commas - 1] != 0).any() \
             or ((raw[starts] == ord("0")) & (cls[second] == 0) & (commas > starts + 1)).any():
         return None
-    return _special_counts(raw, cls, quotes)
+    letters = np.flatnonzero(cls == 6) if counts[6] else np.empty(0, dtype=np.int64)
+    return _special_counts(raw, letters, quotes)
 
 
-def _special_counts(raw: np.ndarray, cls: np.ndarray, quotes: np.ndarray) -> tuple[int, int] | None:
+def _special_counts(raw: np.ndarray, letters: np.ndarray, quotes: np.ndarray
+                    ) -> tuple[int, int] | None:
     """Counts of exact "NaN" and "+Inf"/"-Inf" values; None if a letter is anything else."""
-    letters = np.flatnonzero(cls == 6)
     if not len(letters):
         return 0, 0
     pair = np.unique(np.searchsorted(quotes, letters) // 2)
