@@ -70,6 +70,15 @@ KINDS = [
     # TypeError in _assemble: a stream label value that is a list
     ("loki.frame_from_response", streams('[["1","l"]]', stream='{"a":[]}'),
      "labels is an object"),
+    # NotImplementedError in _assemble: a stream label value that is a non-empty list
+    ("loki.frame_from_response", streams('[["1","l"]]', stream='{"a":["b"]}'),
+     "labels is an object"),
+    # TypeError in _label_columns: stream labels of mixed types (a string and false)
+    ("loki.frame_from_response",
+     OK % '{"resultType":"streams","result":[{"stream":{"a":"x"},"values":[]},'
+          '{"stream":{"a":false},"values":[]}]}', "stream 1: labels"),
+    # OverflowError in streams_frame: a 25-digit nanosecond timestamp
+    ("loki.frame_from_response", streams(f'[["{"1" * 25}","l"]]'), "not nanoseconds"),
     # TypeError in streams_frame: values that are a number
     ("loki.frame_from_response", streams("-1e19"), "stream 0: values is a number"),
     # AttributeError in json_fields: a log line that is a number (or true)
@@ -98,6 +107,9 @@ KINDS = [
     # AttributeError in series_name: "metric":5 (and true)
     ("prometheus.frame_from_response", vector(metric="5"), "metric is a number"),
     ("prometheus.health_from_response", vector(metric="true"), "metric is true/false"),
+    # (accepted as "{}") a metric that is an empty string; a series without samples
+    ("prometheus.frame_from_response", vector(metric='""'), "metric is a string"),
+    ("prometheus.frame_from_response", query("vector", '[{"metric":{}}]'), "has no 'value'"),
     # TypeError in label_columns: a label value that is a list
     ("prometheus.frame_from_response", vector(metric='{"k":[]}'), "metric is an object"),
     # TypeError in label_columns: labels of mixed types (a string and true)
