@@ -316,12 +316,9 @@ def _read_pairs(insides: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return counts, table["t"].to_numpy(), values
 
 
-# Byte classes of a values run cut into lines `t,"v"`: 0 digit, 1 dot, 2 comma, 3 quote,
-# 4 newline, 5 exponent or sign, 6 a letter of NaN/Inf, 7 anything else.
-_CLASSES = bytes(
-    0 if chr(b).isdigit() and b < 128 else 1 if b == ord(".") else 2 if b == ord(",")
-    else 3 if b == ord('"') else 4 if b == ord("\n") else 5 if chr(b) in "eE+-"
-    else 6 if chr(b) in "NaIfn" else 7 for b in range(256))
+#: The bytes a values run cut into lines `t,"v"` may hold; any other sends it to the plain path.
+_PAIR_BYTES = b'0123456789.,"\n' + b"eE+-NaIfn"
+_COMMA, _QUOTE, _NEWLINE, _ZERO = (ord(c) for c in ',"\n0')
 _NAN, _INF = np.frombuffer(b"NaN", np.uint8), np.frombuffer(b"Inf", np.uint8)
 
 
@@ -333,33 +330,41 @@ def _checked_pairs(text: bytes, n: int) -> tuple[int, int] | None:
     operations, so a corrupt run (an unquoted value, a space, "true", an empty field, a third
     element, a key, a timestamp with a sign or a leading zero) is never read as numbers.
     """
-    cls = np.frombuffer(text.translate(_CLASSES), dtype=np.uint8)
-    counts = np.bincount(cls, minlength=8)
-    if counts[7] or counts[2] != n or counts[3] != 2 * n or counts[4] != n - 1:
+    if text.translate(None, _PAIR_BYTES):
         return None
     raw = np.frombuffer(text, dtype=np.uint8)
-    quotes = np.flatnonzero(cls == 3)
+    if np.count_nonzero(raw == _COMMA) != n or np.count_nonzero(raw == _NEWLINE) != n - 1:
+        return None
+    quotes = np.flatnonzero(raw == _QUOTE)
+    if len(quotes) != 2 * n:
+        return None
     opening, closing = quotes[0::2], quotes[1::2]
     # Each opening quote right after a comma, each closing one right before a newline (or the
     # end): with the counts above those are all the commas and newlines, so every line is
     # exactly `t,"v"` with a non-empty value.
-    if not ((cls[opening - 1] == 2).all() and (cls[closing[:-1] + 1] == 4).all()
-            and closing[-1] == len(cls) - 1 and (closing > opening + 1).all()):
+    if not ((raw[opening - 1] == _COMMA).all() and (raw[closing[:-1] + 1] == _NEWLINE).all()
+            and closing[-1] == len(raw) - 1 and (closing > opening + 1).all()):
         return None
     commas, starts = opening - 1, np.concatenate(([0], closing[:-1] + 2))
     # The timestamp: non-empty, digits and dots only (a sign, exponent or letter must sit
     # inside quotes), a digit first and last, no leading zero; more than one dot the CSV
-    # reader rejects.
-    if counts[5] or counts[6]:
-        inside = np.flatnonzero(cls >= 5)
+    # reader rejects. Past the byte check above, the bytes below "." are newlines, quotes,
+    # commas (all counted) and signs, and the letters are those >= "A": most bodies have none.
+    letters = np.empty(0, dtype=np.int64)
+    if np.count_nonzero(raw < ord(".")) > 4 * n - 1 or np.count_nonzero(raw >= ord("A")):
+        inside = np.flatnonzero((raw >= ord("A")) | (raw == ord("+")) | (raw == ord("-")))
         if (np.searchsorted(quotes, inside) % 2 == 0).any():
             return None
-    second = np.minimum(starts + 1, len(raw) - 1)
-    if not (commas > starts).all() or (cls[starts] != 0).any() or (cls[commas - 1] != 0).any() \
-            or ((raw[starts] == ord("0")) & (cls[second] == 0) & (commas > starts + 1)).any():
+        letters = inside[(raw[inside] >= ord("A")) & ((raw[inside] | 0x20) != ord("e"))]
+    second = raw[np.minimum(starts + 1, len(raw) - 1)]
+    if not (commas > starts).all() or not _digits(raw[starts]) or not _digits(raw[commas - 1]) \
+            or ((raw[starts] == _ZERO) & (second >= _ZERO) & (second <= ord("9"))).any():
         return None
-    letters = np.flatnonzero(cls == 6) if counts[6] else np.empty(0, dtype=np.int64)
     return _special_counts(raw, letters, quotes)
+
+
+def _digits(chars: np.ndarray) -> bool:
+    return bool(((chars >= _ZERO) & (chars <= ord("9"))).all())
 
 
 def _special_counts(raw: np.ndarray, letters: np.ndarray, quotes: np.ndarray
