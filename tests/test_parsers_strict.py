@@ -360,7 +360,7 @@ def test_an_export_of_a_wrong_shaped_answer_fails_instead_of_exporting_nothing(
 
 # --- the fuzz, bounded for the suite ---------------------------------------------------------
 
-@settings(max_examples=800, derandomize=True,
+@settings(max_examples=1500, derandomize=True,
           **{**FUZZ_SETTINGS, "phases": [Phase.generate, Phase.shrink]})
 @given(bodies())
 def test_mutated_real_bodies_never_escape_the_error_family(named):
