@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import orjson
 import pandas as pd
 import requests
 
 from config import Upstream
 from datasources.cache import Cache, Result, cache_key
-from datasources.errors import BadResponse
 from datasources.http import make_session, request, scrubbing
 from datasources.prometheus import ALERT_COLUMNS, alert_frame, alert_row
+from datasources.strict import loads, need_list, need_object, optional_str, required_str
 
 COLUMNS = (*ALERT_COLUMNS, "source")
 #: Alertmanager only holds firing alerts; silenced or inhibited ones are "suppressed".
@@ -23,27 +21,20 @@ def alerts_from_response(body: bytes | str | list, *, upstream: str = "Alertmana
                          ) -> pd.DataFrame:
     """``/api/v2/alerts`` body → alertname, state, severity, active_at, summary, labels,
     value (always NaN here) and source (the generator URL: where the alert came from)."""
-    alerts = _loads(body, upstream)
-    try:
-        rows = [(*alert_row(a.get("labels") or {}, a.get("annotations") or {},
-                            _STATES.get((a.get("status") or {}).get("state"), "unknown"),
-                            a.get("startsAt")),
-                 a.get("generatorURL") or "") for a in alerts]
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise BadResponse(upstream, f"malformed alerts: {exc}") from None
-    return alert_frame(rows, COLUMNS)
+    alerts = body if isinstance(body, list) else loads(body, upstream)
+    need_list(alerts, "the alerts answer", upstream)
+    rows = [_row(alert, f"alert {i}", upstream) for i, alert in enumerate(alerts)]
+    return alert_frame(rows, COLUMNS, upstream=upstream)
 
 
-def _loads(body: bytes | str | list, upstream: str) -> list[Mapping]:
-    if isinstance(body, list):
-        return body
-    try:
-        alerts = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise BadResponse(upstream, f"not JSON: {str(body[:120])!r}") from None
-    if not isinstance(alerts, list):
-        raise BadResponse(upstream, "alerts are not a JSON list")
-    return alerts
+def _row(alert, where: str, upstream: str) -> tuple:
+    need_object(alert, where, upstream)
+    status = need_object(alert.get("status"), f"{where}: status", upstream)
+    state = required_str(status, "state", f"{where}: status", upstream)
+    return (*alert_row(alert.get("labels"), alert.get("annotations"),
+                       _STATES.get(state, "unknown"), alert.get("startsAt"),
+                       upstream=upstream, where=where),
+            optional_str(alert, "generatorURL", where, upstream) or "")
 
 
 def read_error(resp: requests.Response) -> tuple[str | None, str]:
@@ -51,8 +42,10 @@ def read_error(resp: requests.Response) -> tuple[str | None, str]:
     try:
         text = orjson.loads(resp.content)
     except orjson.JSONDecodeError:
-        text = resp.text
-    return None, str(text).strip() or f"HTTP {resp.status_code}"
+        text = None
+    if not isinstance(text, str):
+        text = resp.text  # plain text, or JSON that is not a string: the body as it came
+    return None, text.strip()[:2000] or f"HTTP {resp.status_code}"
 
 
 class Alertmanager:

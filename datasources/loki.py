@@ -60,6 +60,7 @@ from datasources.http import make_session, plain_error, request, scrubbing
 from datasources.loki_frame import (
     UPSTREAM,
     checked,
+    empty_log_frame,
     frame_from_response,
     labels_from_response,
     parse_body,
@@ -115,8 +116,9 @@ def read_error(resp: requests.Response) -> tuple[str | None, str]:
             data = parse_body(resp.content)
         except BadResponse:
             return plain_error(resp)
-        if data.get("error"):
-            return data.get("errorType"), str(data["error"])
+        error, error_type = data.get("error"), data.get("errorType")
+        if error and isinstance(error, str):
+            return (error_type if isinstance(error_type, str) else None), error
     return plain_error(resp)
 
 
@@ -136,6 +138,39 @@ def volume_frame(metric: pd.DataFrame, step_s: float) -> pd.DataFrame:
     frame["level"] = pd.Categorical(frame["level"], categories=list(LEVELS))
     frame = frame.sort_values(["timestamp", "level"], kind="stable").reset_index(drop=True)
     frame.attrs.update(step_s=step_s, total=int(frame["value"].sum()))
+    return frame
+
+
+def volume_from_response(body: bytes | str | Mapping, step_s: float) -> pd.DataFrame:
+    """A volume query's body → ``volume_frame``; anything but whole counts is BadResponse."""
+    metric = frame_from_response(body)
+    kind = metric.attrs.get("result_type")
+    if kind != "matrix":
+        # count_over_time over a range is a matrix; log lines here would read as no volume.
+        raise BadResponse(UPSTREAM, f"the volume query was answered with a {kind} result, "
+                                    "not a matrix of counts")
+    counts = metric["value"].to_numpy(dtype=np.float64)
+    whole = np.isfinite(counts) & (counts >= 0) & (counts <= _MAX_COUNT)
+    whole[whole] &= counts[whole] == np.floor(counts[whole])
+    if not whole.all():
+        raise BadResponse(UPSTREAM, f"a volume count is {float(counts[np.argmin(whole)])!r}, not a "
+                                    "whole number of entries")
+    if len(metric) and metric["timestamp"].min() < pd.Timestamp.min.tz_localize("UTC") \
+            + pd.Timedelta(seconds=step_s):
+        raise BadResponse(UPSTREAM, "a volume sample is too early to have a bucket before it")
+    return volume_frame(metric, step_s)
+
+
+#: Counts above 2**53 are no longer exact in float64; no log volume comes near.
+_MAX_COUNT = 2.0**53
+
+
+def log_page(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` when it holds log lines; a log query answered otherwise is BadResponse."""
+    kind = frame.attrs.get("result_type")
+    if kind != "streams":
+        raise BadResponse(UPSTREAM, f"a log query was answered with a {kind} result, not "
+                                    "log streams")
     return frame
 
 
@@ -215,8 +250,8 @@ class Loki:
         params.pop("limit")
         params.pop("direction")
         return self._cached("loki.volume", params,
-                            lambda: volume_frame(self._frame("/query_range", params), step),
-                            force)
+                            lambda: volume_from_response(self._get("/query_range", params),
+                                                         step), force)
 
     def label_names(self, start_ns: int | None = None, end_ns: int | None = None, *,
                     force: bool = False) -> Result:
@@ -345,7 +380,7 @@ class _Pager:
     def _fetch(self, query: str, lo: int, hi: int, limit: int) -> pd.DataFrame | None:
         """One page, or None after learning a lower server limit from Loki's 400."""
         try:
-            return self.loki.fetch_range(query, lo, hi, limit, self.direction)
+            return log_page(self.loki.fetch_range(query, lo, hi, limit, self.direction))
         except QueryError as exc:
             found = _LIMIT_TEXT.search(exc.message)
             if not found or int(found.group(2)) >= limit:
@@ -383,7 +418,7 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
     """Pages of one instant as one frame; column groups merged in first-seen order."""
     parts = [p for p in parts if len(p)] or parts[:1]
     if not parts:
-        return frame_from_response({"status": "success"})
+        return empty_log_frame()
     frame = pd.concat(parts, ignore_index=True)
     groups = ("stream_labels", "structured_metadata", "parsed", "fields")
     frame.attrs = {**parts[0].attrs, **{g: list(dict.fromkeys(

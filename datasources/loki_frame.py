@@ -23,18 +23,33 @@ JSON field keeps its name unless a core column or a label already has it, in whi
 ``stream_labels``, ``structured_metadata``, ``parsed`` and ``fields`` (in export order).
 Metric results (matrix, vector, scalar) give exactly the Prometheus long frame: they are framed
 by ``datasources.prometheus.frame_from_result`` (Loki answers metric queries in its shapes).
+
+Bodies are read strictly (``datasources.strict``): a missing ``data`` or ``result``, a label or
+line that is not a string, a timestamp that is not nanosecond digits within pandas' range is
+``BadResponse`` naming the field, never an empty frame.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import chain
 
 import numpy as np
 import orjson
 import pandas as pd
 
 from datasources.errors import BadResponse
-from datasources.prometheus import SHADOWED_PREFIX, error_from_body, frame_from_result
+from datasources.prometheus import SHADOWED_PREFIX, error_from_body, frame_from_result, notes_of
+from datasources.strict import (
+    label_set,
+    loads,
+    need_list,
+    need_object,
+    required_str,
+    snippet,
+    strings,
+    wrong,
+)
 from query.levels import LEVEL_IN_LINE, canonical_level
 from query.logql import stream_name
 
@@ -52,13 +67,9 @@ def parse_body(body: bytes | str | Mapping) -> dict:
     """The JSON object of a body; ``BadResponse`` (with the start of the text) if it is not."""
     if isinstance(body, Mapping):
         return dict(body)
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        raise BadResponse(UPSTREAM, f"answer is not JSON: {text.strip()[:200]!r}") from None
+    data = loads(body, UPSTREAM)
     if not isinstance(data, dict):
-        raise BadResponse(UPSTREAM, f"answer is not a JSON object: {str(data)[:200]}")
+        raise BadResponse(UPSTREAM, f"answer is not a JSON object: {snippet(data, 200)}")
     return data
 
 
@@ -71,21 +82,22 @@ def checked(body: bytes | str | Mapping) -> dict:
     if status == "error" or "error" in data:
         # Loki's JSON errors have Prometheus' shape: a timeout is an outage, not a bad query.
         raise error_from_body(data, UPSTREAM)
-    raise BadResponse(UPSTREAM, f"answer has no success status: {str(data)[:200]}")
+    raise BadResponse(UPSTREAM, f"answer has no success status: {snippet(data, 200)}")
 
 
 def frame_from_response(body: bytes | str | Mapping) -> pd.DataFrame:
     """A query or query_range body → a frame (log rows, or the long metric frame)."""
     data = checked(body)
-    warnings = [str(w) for w in data.get("warnings") or []]
-    payload = data.get("data")
-    if not payload:
+    warnings = notes_of(data, UPSTREAM)
+    if "data" in data:
+        frame = _frame_for(need_object(data["data"], "answer's 'data' (a labels or series "
+                                                     "answer?)", UPSTREAM))
+    elif warnings:
+        # Success with warnings and no data at all (recorded by Grafana): nothing to show, and
+        # the warnings say why. Without a warning a missing 'data' is a broken answer.
         frame = empty_log_frame()
-    elif isinstance(payload, Mapping):
-        frame = _frame_for(payload)
     else:
-        raise BadResponse(UPSTREAM, "answer's 'data' is a list (a labels or series answer?), "
-                                    "not a query result")
+        raise BadResponse(UPSTREAM, "answer has no 'data'")
     frame.attrs["warnings"] = warnings + frame.attrs.pop("notes", [])
     return frame
 
@@ -94,41 +106,85 @@ def _frame_for(payload: Mapping) -> pd.DataFrame:
     result_type = payload.get("resultType")
     result = payload.get("result")
     if result_type == "streams":
-        frame = streams_frame(result or [], CATEGORIZE_LABELS in (payload.get("encodingFlags")
-                                                                  or []))
+        flags = payload.get("encodingFlags")
+        flags = [] if flags is None else strings(flags, "encodingFlags", UPSTREAM)
+        frame = streams_frame(need_list(result, "the streams' result", UPSTREAM),
+                              CATEGORIZE_LABELS in flags)
     elif result_type in ("matrix", "vector", "scalar"):
         frame, notes = frame_from_result(result_type, result, upstream=UPSTREAM)
         frame.attrs["notes"] = notes
+    elif result_type is None:
+        raise BadResponse(UPSTREAM, "answer's data has no resultType")
     else:
-        raise BadResponse(UPSTREAM, f"unknown resultType {result_type!r}")
+        raise BadResponse(UPSTREAM, f"unknown resultType {snippet(result_type)}")
     frame.attrs["result_type"] = result_type
     return frame
 
 
 def labels_from_response(body: bytes | str | Mapping) -> list[str]:
     """``/labels`` and ``/label/<name>/values`` → the list of strings (sorted as Loki sends)."""
-    data = checked(body).get("data") or []
-    if not isinstance(data, list):
-        raise BadResponse(UPSTREAM, "labels answer: 'data' is not a list")
-    return [str(x) for x in data]
+    data = checked(body)
+    # Loki leaves 'data' out when no label matched (omitempty): that one is empty.
+    return list(strings(data["data"], "labels answer: 'data'", UPSTREAM)) if "data" in data \
+        else []
 
 
 def series_from_response(body: bytes | str | Mapping) -> list[dict[str, str]]:
     """``/series`` → one label set per stream."""
-    data = checked(body).get("data") or []
-    if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
-        raise BadResponse(UPSTREAM, "series answer: 'data' is not a list of label sets")
-    return [dict(x) for x in data]
+    data = checked(body)
+    if "data" not in data:
+        raise BadResponse(UPSTREAM, "series answer has no 'data'")
+    found = need_list(data["data"], "series answer: 'data'", UPSTREAM)
+    return [dict(label_set(x, f"series answer: label set {i}", UPSTREAM))
+            for i, x in enumerate(found)]
 
 
 def index_volume_from_response(body: bytes | str | Mapping) -> pd.DataFrame:
     """The querier's raw ``/index/volume`` shape ``{limit, volumes: [{name, volume}]}``."""
     data = parse_body(body)
-    volumes = data.get("volumes")
-    if not isinstance(volumes, list):
+    if "volumes" not in data:
         return frame_from_response(data)  # the documented Prometheus-vector shape
-    return pd.DataFrame({"name": pd.Series([v["name"] for v in volumes], dtype="str"),
-                         "volume": np.array([v["volume"] for v in volumes], dtype=np.int64)})
+    names, counts = [], []
+    for i, item in enumerate(need_list(data["volumes"], "volumes", UPSTREAM)):
+        where = f"volume {i}"
+        need_object(item, where, UPSTREAM)
+        names.append(required_str(item, "name", where, UPSTREAM))
+        count = item.get("volume")
+        if type(count) is not int or not 0 <= count < 2**63:
+            raise wrong(UPSTREAM, f"{where}: 'volume'", count, "a whole number of bytes")
+        counts.append(count)
+    return pd.DataFrame({"name": pd.Series(names, dtype="str"),
+                         "volume": np.array(counts, dtype=np.int64)})
+
+
+def ns_times(texts: list) -> np.ndarray:
+    """Loki's nanosecond timestamp strings → int64, exactly; anything else is ``BadResponse``.
+
+    Only ASCII digit strings that fit pandas' datetime64[ns] are taken: numpy's own reading
+    would also accept " 12", "+12", "1_000" or Arabic-Indic digits, and wrap past int64.
+    """
+    if not texts:
+        return np.empty(0, dtype=np.int64)
+    if set(map(type, texts)) != {str}:
+        bad = next(t for t in texts if type(t) is not str)
+        raise wrong(UPSTREAM, "malformed stream entry: a timestamp", bad,
+                    "a string of nanoseconds")
+    joined = "".join(texts)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    array = np.array(texts, dtype=str)
+    ok = (lengths >= 1) & (lengths <= 19)
+    if joined.isascii() and joined.isdigit() and ok.all():
+        ok &= (lengths < 19) | (array <= _MAX_NS)
+        if ok.all():
+            return array.astype(np.int64)
+    bad = next(t for t, good in zip(texts, ok, strict=True)
+               if not (good and t.isascii() and t.isdigit()))
+    raise BadResponse(UPSTREAM, f"malformed stream entry: timestamp {snippet(bad)} is not "
+                                "nanoseconds within pandas' range (1970 to 2262)")
+
+
+#: int64's largest value: the last nanosecond pandas' datetime64[ns] holds (2262-04-11).
+_MAX_NS = str(2**63 - 1)
 
 
 def utc_column(ns) -> pd.Series:
@@ -155,15 +211,22 @@ def streams_frame(result: list, categorized: bool = True) -> pd.DataFrame:
     """Frame a ``streams`` result: one row per entry, sorted by time (stable)."""
     if not result:
         return empty_log_frame()
-    label_sets = [s.get("stream") or {} for s in result]
-    values = [s.get("values") or [] for s in result]
-    counts = np.array([len(v) for v in values], dtype=np.int64)
-    entries = [e for v in values for e in v]
-    try:
-        ns = np.array([e[0] for e in entries], dtype=str).astype(np.int64)
-        lines = [e[1] for e in entries]
-    except (IndexError, TypeError, ValueError, KeyError) as exc:
-        raise BadResponse(UPSTREAM, f"malformed stream entry: {exc}") from None
+    label_sets, values = [], []
+    for i, stream in enumerate(result):
+        need_object(stream, f"stream {i}", UPSTREAM)
+        label_sets.append(label_set(stream.get("stream"), f"stream {i}: labels", UPSTREAM))
+        values.append(need_list(stream.get("values"), f"stream {i}: values", UPSTREAM))
+    counts = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+    entries = list(chain.from_iterable(values))
+    # Whole-page checks at C speed (map/set), not a Python test per entry.
+    if entries and (set(map(type, entries)) != {list} or not set(map(len, entries)) <= {2, 3}):
+        raise BadResponse(UPSTREAM, "malformed stream entry: not [timestamp, line] or "
+                                    "[timestamp, line, metadata]")
+    ns = ns_times([e[0] for e in entries])
+    lines = [e[1] for e in entries]
+    if lines and set(map(type, lines)) != {str}:
+        bad = next(line for line in lines if type(line) is not str)
+        raise wrong(UPSTREAM, "malformed stream entry: a line", bad, "a string")
     owner = np.repeat(np.arange(len(label_sets)), counts)
     columns, groups = _label_columns(label_sets, owner, entries, categorized)
     frame = _assemble(ns, lines, label_sets, owner, columns, groups)
@@ -193,18 +256,39 @@ def _entry_metadata(entries, categorized):
     """{key: {row: value}} for structured metadata and for parsed labels."""
     sm: dict[str, dict[int, str]] = {}
     parsed: dict[str, dict[int, str]] = {}
+    where = "malformed stream entry: metadata"
     for row, entry in enumerate(entries):
-        if len(entry) < 3 or not entry[2]:
+        if len(entry) < 3:
             continue
         meta = entry[2]
+        if type(meta) is not dict:  # the common case tested inline: this runs per entry
+            need_object(meta, where, UPSTREAM)
+        if not meta:
+            continue
         if categorized or _looks_categorized(meta):
+            if meta.keys() - _CATEGORIES:
+                # The flat form under a categorize-labels answer would lose its labels.
+                raise BadResponse(UPSTREAM, f"{where} has keys other than structuredMetadata "
+                                            f"and parsed: {snippet(sorted(meta)[:5])}")
             groups = ((sm, meta.get("structuredMetadata")), (parsed, meta.get("parsed")))
         else:
             groups = ((sm, meta),)
         for target, found in groups:
-            for key, value in (found or {}).items():
-                target.setdefault(key, {})[row] = value
+            if found is not None:
+                if type(found) is not dict:
+                    need_object(found, where, UPSTREAM)
+                for key, value in found.items():
+                    target.setdefault(key, {})[row] = value
+    # Every value a string: one pass at C speed over the page, not a test per entry.
+    found = chain.from_iterable(rows.values() for rows in (*sm.values(), *parsed.values()))
+    if not set(map(type, found)) <= {str}:
+        bad = next(v for rows in (*sm.values(), *parsed.values()) for v in rows.values()
+                   if type(v) is not str)
+        raise wrong(UPSTREAM, f"{where}: a value", bad, "a string")
     return sm, parsed
+
+
+_CATEGORIES = frozenset({"structuredMetadata", "parsed"})
 
 
 def _looks_categorized(meta: Mapping) -> bool:
@@ -281,9 +365,13 @@ def _one_record(text: str) -> dict:
     return record if isinstance(record, dict) else {}
 
 
-def _text(value) -> str:
+def _text(value) -> str | None:
     if isinstance(value, (dict, list, bool)):
-        return orjson.dumps(value).decode()
+        try:
+            return orjson.dumps(value).decode()
+        except TypeError:
+            # Deeper than orjson writes (it reads deeper): the line column keeps it verbatim.
+            return None
     return str(value)
 
 

@@ -2,12 +2,15 @@
 
 ``build_*`` return form parameters, ``Prometheus`` fetches them through the cache layer, and the
 ``*_from_response`` functions are pure: an upstream body in, a frame (or list, dict) out. Error
-bodies raise the error family with the upstream's own words.
+bodies raise the error family with the upstream's own words; a body that breaks the API's
+promise anywhere (a wrong-typed field, a value Go would not parse, a time pandas cannot hold)
+is ``BadResponse`` naming the field (``datasources.strict``), never coerced or read as empty.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
@@ -23,6 +26,19 @@ from config import Upstream
 from datasources.cache import Cache, Result, cache_key
 from datasources.errors import BadResponse, DatasourceError, QueryError, Unreachable
 from datasources.http import make_session, plain_error, request, scrubbing
+from datasources.strict import (
+    go_float,
+    label_set,
+    loads,
+    need_list,
+    need_object,
+    optional_number,
+    optional_str,
+    required_str,
+    snippet,
+    strings,
+    wrong,
+)
 from query.promql import series_name
 from query.timerange import format_duration
 
@@ -74,11 +90,11 @@ def _num(x: float) -> str:
 
 # --- error bodies -----------------------------------------------------------------------------
 
-def error_words(doc: Mapping) -> tuple[str | None, str]:
+def error_words(doc: Mapping, upstream: str = "Prometheus") -> tuple[str | None, str]:
     """(errorType, error) of an error body, VictoriaMetrics' boilerplate trimmed."""
-    message = str(doc.get("error") or "no error text").strip()
-    error_type = doc.get("errorType") or None
-    if error_type and str(error_type).isdigit():
+    message = (optional_str(doc, "error", "the error body", upstream) or "no error text").strip()
+    error_type = optional_str(doc, "errorType", "the error body", upstream) or None
+    if error_type and error_type.isdigit():
         # VictoriaMetrics puts the HTTP status in errorType; the status is kept elsewhere.
         error_type = None
         message = _VM_PREFIX.sub("", message, count=1)
@@ -92,39 +108,30 @@ def read_error(resp: requests.Response) -> tuple[str | None, str]:
     except orjson.JSONDecodeError:
         return plain_error(resp)
     if isinstance(doc, dict) and doc.get("status") == "error":
-        return error_words(doc)
+        try:
+            return error_words(doc)
+        except BadResponse:
+            pass  # an error body of the wrong shape: its text is still the upstream's words
     return plain_error(resp)
 
 
 def error_from_body(doc: Mapping, upstream: str = "Prometheus") -> DatasourceError:
     """The family member for a ``"status": "error"`` body seen with HTTP 200."""
-    error_type, message = error_words(doc)
+    error_type, message = error_words(doc, upstream)
     kind = Unreachable if error_type in _UNAVAILABLE_TYPES else QueryError
     return kind(upstream, message, error_type=error_type)
 
 
 def success_doc(body: bytes | str | Mapping, upstream: str = "Prometheus") -> Mapping:
     """The parsed success body; error, non-JSON and malformed bodies raise."""
-    if isinstance(body, Mapping):
-        doc = body
-    else:
-        try:
-            doc = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            raise BadResponse(upstream, f"not JSON: {_snippet(body)}") from None
+    doc = body if isinstance(body, Mapping) else loads(body, upstream)
     if not isinstance(doc, Mapping):
-        raise BadResponse(upstream, f"not a JSON object: {_snippet(body)}")
+        raise BadResponse(upstream, f"not a JSON object: {snippet(body)}")
     if doc.get("status") == "error":
         raise error_from_body(doc, upstream)
     if doc.get("status") != "success" or "data" not in doc:
-        raise BadResponse(upstream, f"no \"status\": \"success\" with data: {_snippet(body)}")
+        raise BadResponse(upstream, f"no \"status\": \"success\" with data: {snippet(body)}")
     return doc
-
-
-def _snippet(body: Any) -> str:
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-    text = " ".join(text.split())
-    return repr(text[:120] + ("…" if len(text) > 120 else "")) if text else "empty body"
 
 
 # --- frames -----------------------------------------------------------------------------------
@@ -134,19 +141,18 @@ def frame_from_response(body: bytes | str | Mapping, *, upstream: str = "Prometh
     """A query body → long frame: timestamp, value, series, one categorical column per label.
 
     Matrix, vector and scalar results give the same shape; warnings (and infos) of the body
-    are in ``frame.attrs["warnings"]``.
+    are in ``frame.attrs["warnings"]``. A body that breaks the API's promise in any field is
+    ``BadResponse`` naming the field: nothing is coerced or read as empty.
     """
     fast = _matrix_fast(body, upstream) if isinstance(body, bytes) else None
     if fast is not None:
         doc, frame, notes = fast
     else:
         doc = success_doc(body, upstream)
-        data = doc["data"]
-        if not isinstance(data, Mapping):
-            raise BadResponse(upstream, f"query data is not an object: {_snippet(data)}")
+        data = need_object(doc["data"], "query data", upstream)
         frame, notes = frame_from_result(data.get("resultType"), data.get("result"),
                                          upstream=upstream)
-    frame.attrs["warnings"] = _notes(doc) + notes
+    frame.attrs["warnings"] = notes_of(doc, upstream) + notes
     return frame
 
 
@@ -155,46 +161,81 @@ def frame_from_result(result_type: str | None, result: Any, *, upstream: str = "
     """Frame the ``data.result`` of a query; also returns notes about samples left out."""
     if result_type == "string":
         raise QueryError(upstream, "the query returns a string, not numbers; nothing to chart")
-    if result_type == "scalar" and isinstance(result, list):
-        return _assemble([{}], *_flatten([[result]], upstream)), []
-    if result_type in ("vector", "matrix") and isinstance(result, list):
-        return _series_frame(result_type, result, upstream)
-    raise BadResponse(upstream, f"unknown result {result_type!r}: {_snippet(result)}")
+    if result_type == "scalar":
+        return _assemble([{}], *_flatten([[result]], upstream), upstream), []
+    if result_type in ("vector", "matrix"):
+        return _series_frame(result_type, need_list(result, f"the {result_type}'s result",
+                                                    upstream), upstream)
+    if result_type is None:
+        raise BadResponse(upstream, "query data has no resultType")
+    raise BadResponse(upstream, f"unknown result type {snippet(result_type)}")
 
 
 def _series_frame(result_type: str, result: list, upstream: str
                   ) -> tuple[pd.DataFrame, list[str]]:
-    try:
-        metrics = [s.get("metric") or {} for s in result]
-        if result_type == "vector":
-            samples = [[s["value"]] if "value" in s else [] for s in result]
+    key = "value" if result_type == "vector" else "values"
+    samples = []
+    for i, series in enumerate(result):
+        need_object(series, f"{result_type} series {i}", upstream)
+        if key in series:
+            found = series[key]
+            samples.append([found] if key == "value" else
+                           need_list(found, f"{result_type} series {i}: values", upstream))
+        elif _HISTOGRAM_KEYS & series.keys():
+            samples.append([])
         else:
-            samples = [s.get("values") or [] for s in result]
-    except (AttributeError, TypeError, KeyError) as exc:
-        raise BadResponse(upstream, f"malformed {result_type}: {exc}") from None
-    skipped = sum(1 for s in result if "histogram" in s or "histograms" in s)
-    notes = [f"{skipped} native-histogram series not shown"] if skipped else []
-    return _assemble(metrics, *_flatten(samples, upstream)), notes
+            raise BadResponse(upstream, f"{result_type} series {i} has no {key!r}")
+    flat = _flatten(samples, upstream)
+    metrics = series_labels(result, result_type, upstream)
+    return _assemble(metrics, *flat, upstream), _histogram_notes(result)
+
+
+#: Native histograms (Prometheus 2.40+) come in these keys; they are left out with a note.
+_HISTOGRAM_KEYS = frozenset({"histogram", "histograms"})
+
+
+def series_labels(result: list, result_type: str, upstream: str) -> list[Mapping[str, str]]:
+    """The ``metric`` label set of every series (each series must be an object with one)."""
+    metrics = []
+    for i, series in enumerate(result):
+        where = f"{result_type} series {i}"
+        need_object(series, where, upstream)
+        metrics.append(label_set(series.get("metric"), f"{where}: metric", upstream))
+    return metrics
+
+
+def _histogram_notes(result: list[Mapping]) -> list[str]:
+    skipped = sum(1 for s in result if _HISTOGRAM_KEYS & s.keys())
+    return [f"{skipped} native-histogram series not shown"] if skipped else []
 
 
 def _flatten(samples: list[list], upstream: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     counts = np.fromiter(map(len, samples), dtype=np.int64, count=len(samples))
-    flat = list(chain.from_iterable(chain.from_iterable(samples)))
-    if len(flat) != 2 * int(counts.sum()):
+    pairs = list(chain.from_iterable(samples))
+    # Type checks run over the whole run at C speed (map/set), not a Python loop per sample.
+    if pairs and (set(map(type, pairs)) != {list} or set(map(len, pairs)) != {2}):
         raise BadResponse(upstream, "samples are not [timestamp, \"value\"] pairs")
+    flat = list(chain.from_iterable(pairs))
+    return counts, sample_seconds(flat[0::2], upstream), parse_values(flat[1::2], upstream)
+
+
+def sample_seconds(stamps: list, upstream: str = "Prometheus") -> np.ndarray:
+    """Sample timestamps, which must be JSON numbers (not true, null or strings), as float64."""
+    if stamps and not set(map(type, stamps)) <= {int, float}:
+        bad = next(t for t in stamps if type(t) not in (int, float))
+        raise wrong(upstream, "a sample timestamp", bad, "a number of seconds")
     try:
-        seconds = np.array(flat[0::2], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise BadResponse(upstream, "sample timestamps are not numbers") from None
-    return counts, seconds, parse_values(flat[1::2], upstream)
+        return np.array(stamps, dtype=np.float64)
+    except OverflowError:  # an integer past float64 (only from a dict built in Python)
+        raise BadResponse(upstream, "a sample timestamp is outside the float64 range") from None
 
 
 def _assemble(metrics: list[Mapping], counts: np.ndarray, seconds: np.ndarray,
-              values: np.ndarray) -> pd.DataFrame:
+              values: np.ndarray, upstream: str) -> pd.DataFrame:
     owner = np.repeat(np.arange(len(metrics)), counts)
     names = unique_names([series_name(m) for m in metrics])
     columns = {
-        "timestamp": utc_timestamps(seconds),
+        "timestamp": utc_timestamps(seconds, upstream),
         "value": values,
         "series": pd.Categorical.from_codes(owner, categories=pd.Index(names, dtype=object)),
         **label_columns(metrics, owner),
@@ -205,6 +246,9 @@ def _assemble(metrics: list[Mapping], counts: np.ndarray, seconds: np.ndarray,
 # A matrix body is mostly [t,"v"] pairs. Parsing it whole makes ~4 Python objects per sample;
 # instead the pairs are cut out of the bytes and read as CSV by pandas' C reader (fast_float:
 # exact, NaN and ±Inf included), and only the small rest (labels, warnings) goes to orjson.
+# The CSV reader is lenient (it reads "true" as 1, " 1" as 1, an empty field as NaN), so the
+# runs are first checked, vectorised, to be exactly the JSON Prometheus writes; anything else
+# goes to the plain path, which decides exactly.
 _VALUES_KEY = b'"values":['
 
 
@@ -214,20 +258,23 @@ def _matrix_fast(body: bytes, upstream: str) -> tuple[Mapping, pd.DataFrame, lis
     if split is None:
         return None
     skeleton, insides = split
+    if any(s[:1] != b"[" for s in insides if s):
+        return None
     try:
         doc = orjson.loads(skeleton)
-        result = doc["data"]["result"]
-        ok = doc.get("status") == "success" and doc["data"].get("resultType") == "matrix"
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+    except orjson.JSONDecodeError:
         return None
-    if not ok or not isinstance(result, list) or len(result) != len(insides) or not all(
-            isinstance(s, dict) and s.get("values") == [] for s in result):
+    data = doc.get("data") if isinstance(doc, dict) else None
+    result = data.get("result") if isinstance(data, dict) else None
+    if not (isinstance(result, list) and doc.get("status") == "success"
+            and data.get("resultType") == "matrix" and len(result) == len(insides)
+            and all(isinstance(s, dict) and s.get("values") == [] for s in result)):
         return None
     parsed = _read_pairs(insides)
     if parsed is None:
         return None
-    metrics = [s.get("metric") or {} for s in result]
-    return doc, _assemble(metrics, *parsed), []
+    metrics = series_labels(result, "matrix", upstream)
+    return doc, _assemble(metrics, *parsed, upstream), _histogram_notes(result)
 
 
 def _split_values(body: bytes) -> tuple[bytes, list[bytes]] | None:
@@ -254,59 +301,155 @@ def _read_pairs(insides: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     text = b"\n".join(s[1:-1].replace(b"],[", b"\n") for s in insides if s)
     if not text:
         return counts, np.empty(0), np.empty(0)
+    specials = _checked_pairs(text, int(counts.sum()))
+    if specials is None:
+        return None
     try:
         table = pd.read_csv(io.BytesIO(text), header=None, names=["t", "v"], engine="c",
                             dtype=np.float64, na_values=["NaN"], keep_default_na=False)
     except (ValueError, pd.errors.ParserError):
         return None
-    if len(table) != counts.sum():
+    values = table["v"].to_numpy()
+    nans, infs = specials
+    if len(table) != counts.sum() or np.count_nonzero(np.isnan(values)) != nans \
+            or np.count_nonzero(np.isinf(values)) != infs:
+        return None  # e.g. "1e400" read as inf: let the plain path name it
+    return counts, table["t"].to_numpy(), values
+
+
+#: The bytes a values run cut into lines `t,"v"` may hold; any other sends it to the plain path.
+_PAIR_BYTES = b'0123456789.,"\n' + b"eE+-NaIfn"
+_COMMA, _QUOTE, _NEWLINE, _ZERO = (ord(c) for c in ',"\n0')
+_NAN, _INF = np.frombuffer(b"NaN", np.uint8), np.frombuffer(b"Inf", np.uint8)
+
+
+def _checked_pairs(text: bytes, n: int) -> tuple[int, int] | None:
+    """(NaN count, ±Inf count) when ``text`` is exactly n lines ``digits[.digits],"number"``.
+
+    The value's own grammar is left to the CSV reader (it rejects what Go rejects, bar
+    overflow, which the caller checks); here every line's shape is checked with whole-array
+    operations, so a corrupt run (an unquoted value, a space, "true", an empty field, a third
+    element, a key, a timestamp with a sign or a leading zero) is never read as numbers.
+    """
+    if text.translate(None, _PAIR_BYTES):
         return None
-    return counts, table["t"].to_numpy(), table["v"].to_numpy()
+    raw = np.frombuffer(text, dtype=np.uint8)
+    if np.count_nonzero(raw == _COMMA) != n or np.count_nonzero(raw == _NEWLINE) != n - 1:
+        return None
+    quotes = np.flatnonzero(raw == _QUOTE)
+    if len(quotes) != 2 * n:
+        return None
+    opening, closing = quotes[0::2], quotes[1::2]
+    # Each opening quote right after a comma, each closing one right before a newline (or the
+    # end): with the counts above those are all the commas and newlines, so every line is
+    # exactly `t,"v"` with a non-empty value.
+    if not ((raw[opening - 1] == _COMMA).all() and (raw[closing[:-1] + 1] == _NEWLINE).all()
+            and closing[-1] == len(raw) - 1 and (closing > opening + 1).all()):
+        return None
+    commas, starts = opening - 1, np.concatenate(([0], closing[:-1] + 2))
+    # The timestamp: non-empty, digits and dots only (a sign, exponent or letter must sit
+    # inside quotes), a digit first and last, no leading zero; more than one dot the CSV
+    # reader rejects. Past the byte check above, the bytes below "." are newlines, quotes,
+    # commas (all counted) and signs, and the letters are those >= "A": most bodies have none.
+    letters = np.empty(0, dtype=np.int64)
+    if np.count_nonzero(raw < ord(".")) > 4 * n - 1 or np.count_nonzero(raw >= ord("A")):
+        inside = np.flatnonzero((raw >= ord("A")) | (raw == ord("+")) | (raw == ord("-")))
+        if (np.searchsorted(quotes, inside) % 2 == 0).any():
+            return None
+        letters = inside[(raw[inside] >= ord("A")) & ((raw[inside] | 0x20) != ord("e"))]
+    second = raw[np.minimum(starts + 1, len(raw) - 1)]
+    if not (commas > starts).all() or not _digits(raw[starts]) or not _digits(raw[commas - 1]) \
+            or ((raw[starts] == _ZERO) & (second >= _ZERO) & (second <= ord("9"))).any():
+        return None
+    return _special_counts(raw, letters, quotes)
+
+
+def _digits(chars: np.ndarray) -> bool:
+    return bool(((chars >= _ZERO) & (chars <= ord("9"))).all())
+
+
+def _special_counts(raw: np.ndarray, letters: np.ndarray, quotes: np.ndarray
+                    ) -> tuple[int, int] | None:
+    """Counts of exact "NaN" and "+Inf"/"-Inf" values; None if a letter is anything else."""
+    if not len(letters):
+        return 0, 0
+    pair = np.unique(np.searchsorted(quotes, letters) // 2)
+    start, length = quotes[2 * pair] + 1, quotes[2 * pair + 1] - quotes[2 * pair] - 1
+    window = raw[np.minimum(start[:, None] + np.arange(4), len(raw) - 1)]
+    nan = (length == 3) & (window[:, :3] == _NAN).all(axis=1)
+    inf = (length == 4) & ((window[:, 0] == ord("+")) | (window[:, 0] == ord("-"))) \
+        & (window[:, 1:] == _INF).all(axis=1)
+    if not (nan | inf).all():
+        return None
+    return int(nan.sum()), int(inf.sum())
 
 
 def parse_values(texts: list, upstream: str = "Prometheus") -> np.ndarray:
-    """Sample values as Prometheus writes them ("1.5", "NaN", "+Inf", "-Inf") → float64."""
+    """Sample values as Prometheus writes them ("1.5", "NaN", "+Inf", "-Inf") → float64.
+
+    Every text Go's ``strconv.ParseFloat`` reads is accepted as that number; anything else
+    ("null", "true", '"7"', "1_000", " 1", a number that is not a string) is ``BadResponse``.
+    """
     if not texts:
         return np.empty(0, dtype=np.float64)
-    try:
-        return _parse_values_fast(texts)
-    except (orjson.JSONDecodeError, TypeError, ValueError):
-        pass
-    try:
-        return np.array([float(t) for t in texts], dtype=np.float64)
-    except (TypeError, ValueError):
-        bad = next(t for t in texts if not _is_float(t))
-        raise BadResponse(upstream, f"sample value {bad!r} is not a number") from None
-
-
-def _parse_values_fast(texts: list) -> np.ndarray:
-    # Go writes values as JSON-number text; one orjson pass parses them all exactly, ~4× faster
-    # than float() per string. NaN and ±Inf are not JSON: parse those few one by one.
-    joined = ",".join(texts)
-    special = "N" in joined or "I" in joined
-    if special:
-        joined = joined.replace("NaN", "null").replace("+Inf", "null").replace("-Inf", "null")
-    parsed = orjson.loads(f"[{joined}]")
-    if len(parsed) != len(texts):
-        raise ValueError("a value held a comma")
-    values = np.array(parsed, dtype=np.float64)
-    if special:
-        holes = np.flatnonzero(np.isnan(values))
-        values[holes] = [float(texts[i]) for i in holes]
+    values = _parse_values_fast(texts)
+    if values is None:  # not all plain JSON numbers: decide text by text
+        values = np.array([go_float(t, "sample value", upstream) for t in texts],
+                          dtype=np.float64)
     return values
 
 
-def _is_float(text: Any) -> bool:
+_NOT_DECIMAL = re.compile(r"[^0-9.eE+\-,]")
+_SPECIAL = {"NaN": math.nan, "+Inf": math.inf, "-Inf": -math.inf}
+
+
+def _parse_values_fast(texts: list) -> np.ndarray | None:
+    # Go writes values as JSON-number text; one orjson pass parses them all exactly, ~4× faster
+    # than float() per string. NaN and ±Inf are not JSON: parse those few one by one. None when
+    # any text is not a plain decimal (then the caller checks each against Go's grammar).
+    if set(map(type, texts)) != {str}:
+        return None
+    joined = ",".join(texts)
+    if joined.count(",") != len(texts) - 1:
+        return None
+    special = "N" in joined or "I" in joined
+    if special:
+        joined = joined.replace("NaN", "null").replace("+Inf", "null").replace("-Inf", "null")
+    if _NOT_DECIMAL.search(joined.replace("null", "") if special else joined):
+        return None
     try:
-        float(text)
-    except (TypeError, ValueError):
-        return False
-    return True
+        values = np.array(orjson.loads(f"[{joined}]"), dtype=np.float64)
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return None
+    if len(values) != len(texts):  # one empty text: "[]" parses as no value at all
+        return None
+    holes = np.flatnonzero(np.isnan(values))
+    if len(holes):
+        filled = [_SPECIAL.get(texts[i]) for i in holes]
+        if None in filled:
+            return None
+        values[holes] = filled
+    return values
 
 
-def utc_timestamps(seconds: np.ndarray) -> pd.arrays.DatetimeArray:
-    """Epoch seconds (millisecond precision on the wire) → datetime64[ns, UTC], exactly."""
-    ns = np.round(seconds * 1000).astype(np.int64) * 1_000_000
+#: The widest span of epoch milliseconds pandas' datetime64[ns] holds (±2262-04-11).
+_MAX_MS = (2**63 - 1) // 1_000_000
+
+
+def utc_timestamps(seconds: np.ndarray, upstream: str = "Prometheus") -> pd.arrays.DatetimeArray:
+    """Epoch seconds (millisecond precision on the wire) → datetime64[ns, UTC], exactly.
+
+    A time pandas cannot hold (before 1677 or after 2262, NaN) is ``BadResponse``: cast to
+    int64 it would wrap to another date without a word.
+    """
+    held = np.abs(seconds) < 1e10  # False for NaN; keeps the multiplication below finite
+    ms = np.round(np.where(held, seconds, 0.0) * 1000)
+    held &= np.abs(ms) <= _MAX_MS
+    if not held.all():
+        bad = float(seconds[np.argmin(held)])
+        raise BadResponse(upstream, f"sample timestamp {bad!r} s is outside the times pandas "
+                                    "holds (1677-09-21 to 2262-04-11)")
+    ns = ms.astype(np.int64) * 1_000_000
     return pd.array(ns.view("M8[ns]")).tz_localize("UTC")
 
 
@@ -343,9 +486,14 @@ def empty_frame() -> pd.DataFrame:
     return frame_from_result("vector", [])[0]
 
 
-def _notes(doc: Mapping) -> list[str]:
-    warnings = [str(w) for w in doc.get("warnings") or []]
-    return warnings + [f"info: {i}" for i in doc.get("infos") or []]
+def notes_of(doc: Mapping, upstream: str) -> list[str]:
+    """The body's ``warnings`` and ``infos`` (each absent, null or a list of strings)."""
+    notes = []
+    for key, prefix in (("warnings", ""), ("infos", "info: ")):
+        found = doc.get(key)
+        if found is not None:
+            notes += [prefix + n for n in strings(found, f"the body's {key}", upstream)]
+    return notes
 
 
 # --- other endpoints --------------------------------------------------------------------------
@@ -356,18 +504,14 @@ def labels_from_response(body: bytes | str | Mapping, *, upstream: str = "Promet
     data = success_doc(body, upstream)["data"]
     if data is None:
         return []  # VictoriaMetrics answers null when nothing matches
-    if not isinstance(data, list) or not all(isinstance(v, str) for v in data):
-        raise BadResponse(upstream, f"label data is not a list of strings: {_snippet(data)}")
-    return list(data)
+    return list(strings(data, "label data", upstream))
 
 
 def buildinfo_from_response(body: bytes | str | Mapping, *, upstream: str = "Prometheus"
                             ) -> dict[str, str]:
     """``/api/v1/status/buildinfo`` → {"version": …, "revision": …} (empty for VictoriaMetrics)."""
     data = success_doc(body, upstream)["data"]
-    if not isinstance(data, Mapping):
-        raise BadResponse(upstream, f"buildinfo is not an object: {_snippet(data)}")
-    return {str(k): str(v) for k, v in data.items()}
+    return dict(label_set(data, "buildinfo", upstream))
 
 
 HEALTH_QUERY = "vector(1)+vector(1)"
@@ -386,30 +530,50 @@ TARGET_COLUMNS = ("job", "instance", "health", "last_error", "last_scrape", "scr
 def targets_from_response(body: bytes | str | Mapping, *, upstream: str = "Prometheus"
                           ) -> pd.DataFrame:
     """``/api/v1/targets`` → one row per active target, sorted by job and instance."""
-    data = success_doc(body, upstream)["data"]
-    try:
-        rows = [_target_row(t) for t in data.get("activeTargets") or []]
-    except (AttributeError, TypeError) as exc:
-        raise BadResponse(upstream, f"malformed targets: {exc}") from None
+    data = need_object(success_doc(body, upstream)["data"], "targets data", upstream)
+    if "activeTargets" not in data:
+        # An answer without the list is not "no targets": that would read as all clear.
+        raise BadResponse(upstream, "targets data has no 'activeTargets'")
+    active = need_list(data["activeTargets"], "activeTargets", upstream)
+    rows = [_target_row(t, f"target {i}", upstream) for i, t in enumerate(active)]
     frame = pd.DataFrame(rows, columns=list(TARGET_COLUMNS))
-    frame["last_scrape"] = utc_times(frame["last_scrape"])
+    frame["last_scrape"] = utc_times(frame["last_scrape"], upstream)
     frame["scrape_duration"] = frame["scrape_duration"].astype(np.float64)
     return frame.sort_values(["job", "instance"], ignore_index=True)
 
 
-def _target_row(target: Mapping) -> tuple:
-    labels = target.get("labels") or {}
-    return (labels.get("job") or target.get("scrapePool", ""), labels.get("instance", ""),
-            target.get("health") or "unknown", target.get("lastError") or "",
-            target.get("lastScrape"), target.get("scrapeUrl", ""),
-            float(target.get("lastScrapeDuration") or 0.0))
+def _target_row(target: Any, where: str, upstream: str) -> tuple:
+    need_object(target, where, upstream)
+    labels = label_set(target.get("labels"), f"{where}: labels", upstream)
+    pool = optional_str(target, "scrapePool", where, upstream)
+    duration = optional_number(target, "lastScrapeDuration", where, upstream)
+    return (labels.get("job") or pool or "", labels.get("instance", ""),
+            optional_str(target, "health", where, upstream) or "unknown",
+            optional_str(target, "lastError", where, upstream) or "",
+            optional_str(target, "lastScrape", where, upstream),
+            optional_str(target, "scrapeUrl", where, upstream) or "",
+            np.nan if duration is None else duration)
 
 
-def utc_times(texts: Iterable[str | None]) -> pd.Series:
-    """RFC 3339 times → datetime64[ns, UTC]; Go's zero time ("0001-01-01…") means never: NaT."""
-    cleaned = [t if isinstance(t, str) and not t.startswith("0001-") else None for t in texts]
-    parsed = pd.to_datetime(pd.Series(cleaned, dtype=object), utc=True, format="ISO8601")
-    return parsed.astype(TIMESTAMP_DTYPE)
+#: RFC 3339 as the Go servers write it; pandas' own ISO reader would also take "2024" or "".
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:\d\d)")
+
+
+def utc_times(texts: Iterable[str | None], upstream: str = "Prometheus") -> pd.Series:
+    """RFC 3339 times → datetime64[ns, UTC]; Go's zero time ("0001-01-01…") means never: NaT.
+
+    Anything else (a number, a malformed time, a year pandas cannot hold) is ``BadResponse``.
+    """
+    cleaned = []
+    for text in texts:
+        if text is not None and not (type(text) is str and _RFC3339.fullmatch(text)):
+            raise wrong(upstream, "a time", text, "an RFC 3339 time")
+        cleaned.append(None if text is None or text.startswith("0001-") else text)
+    try:
+        parsed = pd.to_datetime(pd.Series(cleaned, dtype=object), utc=True, format="ISO8601")
+        return parsed.astype(TIMESTAMP_DTYPE)
+    except (ValueError, OverflowError) as exc:  # OutOfBoundsDatetime is a ValueError
+        raise BadResponse(upstream, f"a time pandas cannot hold (1677 to 2262): {exc}") from None
 
 
 ALERT_COLUMNS = ("alertname", "state", "severity", "active_at", "summary", "labels", "value")
@@ -419,28 +583,41 @@ _STATE_ORDER = {"firing": 0, "pending": 1}
 def alerts_from_response(body: bytes | str | Mapping, *, upstream: str = "Prometheus"
                          ) -> pd.DataFrame:
     """``/api/v1/alerts`` → one row per alert, firing first."""
-    data = success_doc(body, upstream)["data"]
-    try:
-        rows = [alert_row(a.get("labels") or {}, a.get("annotations") or {}, a.get("state"),
-                          a.get("activeAt"), a.get("value")) for a in data.get("alerts") or []]
-    except (AttributeError, TypeError, ValueError) as exc:
-        raise BadResponse(upstream, f"malformed alerts: {exc}") from None
-    return alert_frame(rows)
+    data = need_object(success_doc(body, upstream)["data"], "alerts data", upstream)
+    if "alerts" not in data:
+        # An answer without the list is not "no alerts": that would be a false all-clear.
+        raise BadResponse(upstream, "alerts data has no 'alerts'")
+    rows = []
+    for i, alert in enumerate(need_list(data["alerts"], "alerts", upstream)):
+        where = f"alert {i}"
+        need_object(alert, where, upstream)
+        rows.append(alert_row(alert.get("labels"), alert.get("annotations"),
+                              required_str(alert, "state", where, upstream),
+                              alert.get("activeAt"), alert.get("value"),
+                              upstream=upstream, where=where))
+    return alert_frame(rows, upstream=upstream)
 
 
-def alert_row(labels: Mapping, annotations: Mapping, state: str | None, active_at: str | None,
-              value: Any = None) -> tuple:
-    """One alert as a row of ``ALERT_COLUMNS``."""
+def alert_row(labels: Any, annotations: Any, state: str | None, active_at: Any,
+              value: Any = None, *, upstream: str = "Prometheus", where: str = "alert") -> tuple:
+    """One alert as a row of ``ALERT_COLUMNS``; fields of the wrong type are ``BadResponse``."""
+    labels = label_set(labels, f"{where}: labels", upstream)
+    annotations = {} if annotations is None else label_set(
+        annotations, f"{where}: annotations", upstream)
+    if active_at is not None and type(active_at) is not str:
+        raise wrong(upstream, f"{where}: activeAt", active_at, "an RFC 3339 time")
     rest = {k: v for k, v in labels.items() if k not in ("alertname", "severity")}
     summary = annotations.get("summary") or annotations.get("description") or ""
+    number = np.nan if value is None else go_float(value, f"{where}: value", upstream)
     return (labels.get("alertname", ""), state or "unknown", labels.get("severity", ""),
-            active_at, summary, series_name(rest), float(value) if value is not None else np.nan)
+            active_at, summary, series_name(rest), number)
 
 
-def alert_frame(rows: list[tuple], columns: Iterable[str] = ALERT_COLUMNS) -> pd.DataFrame:
+def alert_frame(rows: list[tuple], columns: Iterable[str] = ALERT_COLUMNS, *,
+                upstream: str = "Prometheus") -> pd.DataFrame:
     """Alert rows → frame, firing before pending, then by name."""
     frame = pd.DataFrame(rows, columns=list(columns))
-    frame["active_at"] = utc_times(frame["active_at"])
+    frame["active_at"] = utc_times(frame["active_at"], upstream)
     frame["value"] = frame["value"].astype(np.float64)
     order = frame["state"].map(_STATE_ORDER).fillna(2)
     return frame.assign(_o=order).sort_values(["_o", "alertname", "active_at"]) \
