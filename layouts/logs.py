@@ -11,7 +11,9 @@ from dash import dcc, html
 
 from config import Config
 from layouts import ids
+from layouts.common import graph_config
 from layouts.range_picker import range_picker
+from query.chart import plain_text
 from query.log_queries import LogQuery, predefined
 from query.log_view import MESSAGE, SERVICE, TIME, span_axis, volume_bars
 from query.timerange import human_duration
@@ -119,7 +121,7 @@ def label_browser():
 def volume_panel():
     """The log-volume histogram over the whole range and the 'showing N of M' line."""
     graph = dcc.Graph(id=ids.LOGS_VOLUME, figure=volume_figure(None),
-                      config={"displayModeBar": False}, className="logs-volume")
+                      config=graph_config(displayModeBar=False), className="logs-volume")
     return html.Div([
         html.Div([
             html.H6("Log volume", className="mb-0 me-3"),
@@ -186,13 +188,15 @@ def volume_figure(frame=None, note: str = "", span_ns: tuple[int, int] | None = 
     fig = go.Figure()
     bars = volume_bars(frame)
     for level, x, y in bars:
-        fig.add_bar(x=x, y=y, name=level,
+        text = plain_text(level)
+        fig.add_bar(x=x, y=y, name=text,
                     marker_color=LEVEL_COLOURS.get(level, LEVEL_COLOURS["unknown"]),
-                    hovertemplate="%{x}<br>%{y:,.0f} " + level + " entries<extra></extra>")
+                    hovertemplate="%{x}<br>%{y:,.0f} " + text + " entries<extra></extra>")
     if bars and span_ns:
         fig.update_xaxes(range=span_axis(span_ns))
     if not bars:
-        fig.add_annotation(text=note or "no log entries in this range", showarrow=False,
+        fig.add_annotation(text=plain_text(note or "no log entries in this range"),
+                           showarrow=False,
                            xref="paper", yref="paper", x=0.5, y=0.5,
                            font={"color": "#6c757d"})
         fig.update_xaxes(visible=False)
