@@ -21,12 +21,13 @@ from dash import Dash, DiskcacheManager
 from flask import send_from_directory
 
 import export_cli
-from callbacks import build_deps, register_all
+from callbacks import build_deps, register_all, session
 from config import Config, ConfigError, load_config
 from datasources import export_job
 from datasources.cache import Cache
 from datasources.probes import ProbeResult, probe_all
 from layouts.shell import shell
+from query.limits import Rejected
 
 log = logging.getLogger("stackscope")
 
@@ -59,7 +60,7 @@ BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
 
 
 def add_routes(server, config: Config) -> None:
-    """Every plain Flask route of the app, in one place (Dash owns the rest)."""
+    """Every plain Flask route and hook of the app, in one place (Dash owns the rest)."""
     # Bootstrap's CSS from the installed package: the dashboard must work offline.
     spec = importlib.util.find_spec("flask_bootstrap")
     css = Path(spec.origin).parent / "static" / "bootstrap5" / "css"
@@ -70,6 +71,11 @@ def add_routes(server, config: Config) -> None:
     server.add_url_rule(export_job.ROUTE + "<path:name>", "logs_export_file",
                         lambda name: send_from_directory(exports, name, as_attachment=True,
                                                          mimetype="text/csv"))
+    # A value the browser sent that the server will not act on (query/limits.py): 400 with
+    # the reason, where an unhandled error would be a 500.
+    server.register_error_handler(Rejected, lambda exc: (
+        str(exc), 400, {"Content-Type": "text/plain; charset=utf-8"}))
+    session.install(server)
 
 
 def __getattr__(name: str):

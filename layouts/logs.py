@@ -24,7 +24,8 @@ LEVEL_COLOURS = {
     "debug": "#0d6efd", "trace": "#6f42c1", "unknown": "#adb5bd",
 }
 PREFIX = "logs"  # the range picker's id prefix
-MAX_LIMIT = 5000  # Loki's default max_entries_limit_per_query
+#: Loki's default max_entries_limit_per_query (the default of ``logs.max_limit``)
+MAX_LIMIT = 5000
 #: A label such as a request id can have thousands of values; buttons stop here.
 MAX_LABEL_VALUES = 200
 DIRECTIONS = (("Newest first", "backward"), ("Oldest first", "forward"))
@@ -81,8 +82,8 @@ def controls(config: Config):
     """Limit, direction and Run (live refresh is the range picker's)."""
     limit = dbc.InputGroup([
         dbc.InputGroupText("Limit"),
-        dbc.Input(id=ids.LOGS_LIMIT, type="number", min=1, max=MAX_LIMIT, step=1,
-                  value=min(config.logs.limit, MAX_LIMIT), debounce=True,
+        dbc.Input(id=ids.LOGS_LIMIT, type="number", min=1, max=config.logs.max_limit, step=1,
+                  value=min(config.logs.limit, config.logs.max_limit), debounce=True,
                   className="logs-limit"),
     ], size="sm", className="w-auto")
     direction = dbc.RadioItems(

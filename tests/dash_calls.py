@@ -50,7 +50,11 @@ def body(app, key: str, values: Mapping[str, Any] = (), *, triggered: Sequence[s
 
     def changed(name: str) -> str:
         d = next(d for d in spec["inputs"] if _name(_id(d["id"]), d["property"]) == name)
-        id_ = _concrete(_id(d["id"]), match)
+        id_ = _id(d["id"])
+        if isinstance(id_, dict) and any(v == ["ALL"] for v in id_.values()):
+            id_ = _concrete(id_, values[name][0][0])  # the first element changed
+        else:
+            id_ = _concrete(id_, match)
         text = json.dumps(id_, separators=(",", ":"), sort_keys=True) if isinstance(
             id_, dict) else id_
         return f"{text}.{d['property']}"
