@@ -34,7 +34,8 @@ class Deps:
 def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     """The production datasources for ``config``."""
     cache_dir = Path(config.cache.dir)
-    cache = cache or Cache(cache_dir / "cache", backoff_max=config.cache.backoff_max)
+    cache = cache or Cache(cache_dir / "cache", backoff_max=config.cache.backoff_max,
+                           size_limit=config.cache.size_limit)
     history = ProbeHistory(cache_dir / "probe-history.sqlite3")
     status = StatusSource(config.services, cache, history, ttl=config.cache.status_ttl)
     return Deps(config=config, cache=cache, status=status,

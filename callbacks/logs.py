@@ -7,6 +7,7 @@ histogram and the label browser all read, so "showing N of M" compares like with
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from dash import ALL, Input, Output, Patch, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
@@ -327,11 +328,14 @@ def _register_export(app, deps) -> None:
         State(ids.LOGS_REQUEST, "data"),
         background=True,
         progress=[Output(ids.LOGS_EXPORT_PROGRESS, "value"),
-                  Output(ids.LOGS_EXPORT_PROGRESS, "label")],
+                  Output(ids.LOGS_EXPORT_PROGRESS, "label"),
+                  Output(ids.LOGS_EXPORT_QUEUE, "children")],
         running=[
             (Output(ids.LOGS_EXPORT, "disabled"), True, False),
             (Output(ids.LOGS_EXPORT_CANCEL, "disabled"), False, True),
             (Output(ids.LOGS_EXPORT_PROGRESS, "style"), {"display": "flex"},
+             {"display": "none"}),
+            (Output(ids.LOGS_EXPORT_QUEUE, "style"), {"display": "inline"},
              {"display": "none"}),
         ],
         cancel=[Input(ids.LOGS_EXPORT_CANCEL, "n_clicks")],
@@ -341,8 +345,20 @@ def _register_export(app, deps) -> None:
         return export_range(deps, req, folder, set_progress)
 
 
-def export_range(deps, req, folder, set_progress) -> tuple:
-    """``req``'s whole range to a new file in ``folder``: (download data, status)."""
+def export_queue(deps) -> export_job.ExportQueue:
+    """The queue every export of this cache directory waits in (``exports.max_running``)."""
+    cfg = deps.config.exports
+    return export_job.ExportQueue(Path(deps.config.cache.dir) / "export-queue",
+                                  running=cfg.max_running, queued=cfg.max_queued)
+
+
+def export_range(deps, req, folder, set_progress, queue=None) -> tuple:
+    """``req``'s whole range to a new file in ``folder``: (download data, status).
+
+    Runs in a background worker: waits its turn in the export queue ("queued (N ahead)"),
+    and the file is deleted once read into the download, or after ``exports.keep`` seconds
+    when it is handed over as a link.
+    """
     cfg = deps.config.logs
     try:
         req = limits.logs_request(req, max_limit=cfg.max_limit, max_range=cfg.max_range)
@@ -350,26 +366,41 @@ def export_range(deps, req, folder, set_progress) -> tuple:
         return no_update, view.export_failed(str(exc))
     if req.get("error"):
         return no_update, "Run a query first: the export covers its whole range."
-    set_progress((0, "starting…"))
+    set_progress((0, "", "starting…"))
     path = None
     try:
-        export_job.prune(folder)
-        path = export_job.unique_path(folder, export_job.export_name(req["start_ns"],
-                                                                     req["end_ns"]))
-        summary = export_job.run_export(
-            export_job.for_worker(deps.loki), req["query"], req["start_ns"],
-            req["end_ns"], req["direction"], path, redact=deps.config.redact,
-            report=lambda p: set_progress((round(p.fraction * 100), view.progress_label(p))))
+        with (queue or export_queue(deps)).slot(
+                lambda ahead: set_progress((0, "", view.queued_text(ahead)))) as alive:
+            set_progress((0, "", "running"))
+            export_job.prune(folder, keep_seconds=deps.config.exports.keep)
+            path = export_job.unique_path(folder, export_job.export_name(req["start_ns"],
+                                                                         req["end_ns"]))
+
+            def report(p):
+                alive()
+                set_progress((round(p.fraction * 100), view.progress_label(p), "running"))
+
+            summary = export_job.run_export(
+                export_job.for_worker(deps.loki), req["query"], req["start_ns"],
+                req["end_ns"], req["direction"], path, redact=deps.config.redact,
+                report=report)
         size = path.stat().st_size
+    except export_job.QueueFull as exc:
+        return no_update, view.export_failed(str(exc))
     except (DatasourceError, ValueError, OSError) as exc:  # OSError: disk full, permissions
         if path is not None:
             path.unlink(missing_ok=True)  # give back the name reserved for this export
         return no_update, view.export_failed(failure_text(exc))
     if size > INLINE_DOWNLOAD_BYTES:
         # dcc.Download sends the file base64-encoded in one JSON reply; past this size
-        # the browser fetches it from the streaming route instead, keeping memory flat.
+        # the browser fetches it from the streaming route instead, keeping memory flat. The
+        # route deletes it once sent; an unclaimed one goes after exports.keep seconds.
         return no_update, view.export_done(summary, path.name, href=export_job.ROUTE + path.name)
-    return dcc.send_file(str(path)), view.export_done(summary, path.name)
+    try:
+        download = dcc.send_file(str(path))  # read whole into the reply: the file can go
+    finally:
+        export_job.remove(path)
+    return download, view.export_done(summary, path.name)
 
 
 def failure_text(error: DatasourceError | OSError | ValueError) -> str:

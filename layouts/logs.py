@@ -102,6 +102,8 @@ def export_controls():
                    outline=True, size="sm", n_clicks=0),
         dbc.Button("Cancel", id=ids.LOGS_EXPORT_CANCEL, color="danger", outline=True,
                    size="sm", n_clicks=0, disabled=True),
+        html.Span(id=ids.LOGS_EXPORT_QUEUE, className="logs-export-queue small text-muted",
+                  style={"display": "none"}),
         dbc.Progress(id=ids.LOGS_EXPORT_PROGRESS, value=0, striped=True, animated=True,
                      className="logs-export-progress flex-grow-1", style={"display": "none"}),
         html.Span(id=ids.LOGS_EXPORT_STATUS, className="small text-muted"),
@@ -303,6 +305,11 @@ def export_done(summary, name: str, href: str | None = None):
     text = f"Exported {summary.rows:,} entries, {len(summary.columns)} columns: "
     target = html.A(name, href=href, download=name) if href else name
     return html.Span([text, target], className="text-success")
+
+
+def queued_text(ahead: int) -> str:
+    """What a waiting export says: how many exports are ahead of it."""
+    return f"queued ({ahead} ahead)"
 
 
 def export_failed(text: str):

@@ -52,3 +52,14 @@ def wait_text(seconds: float) -> str:
     """'1 s', '12 s': how long until the next try (rounded up)."""
     return f"{max(1, int(-(-seconds // 1)))} s"
 
+
+# --- the export queue's order ----------------------------------------------------------------
+
+def exports_ahead(states: dict[int, str], mine: int) -> int:
+    """Exports ahead of ticket ``mine``: those running, and those waiting since before it.
+
+    ``states`` maps ticket numbers (handed out in arrival order) to "running" or "waiting".
+    An export may start when fewer than the cap are ahead of it.
+    """
+    return sum(1 for t, state in states.items()
+               if t != mine and (state == "running" or (state == "waiting" and t < mine)))

@@ -10,7 +10,7 @@ import pytest
 from query import limits
 from query import range_state as rp
 from query.limits import Rejected
-from query.rate_limit import Limit, RateLimiter, wait_text
+from query.rate_limit import Limit, RateLimiter, exports_ahead, wait_text
 from query.timerange import parse_time_ns, resolve_one
 
 T0 = 1_714_564_800 * 10**9
@@ -139,3 +139,8 @@ def test_forgotten_sessions_are_bounded():
 def test_wait_text_rounds_up():
     assert (wait_text(0.2), wait_text(4.01)) == ("1 s", "5 s")
 
+
+def test_exports_ahead_counts_running_and_earlier_waiting():
+    states = {1: "running", 2: "waiting", 3: "running", 5: "waiting", 7: "waiting"}
+    assert [exports_ahead(states, t) for t in (2, 5, 7)] == [2, 3, 4]
+    assert exports_ahead({4: "waiting"}, 4) == 0
