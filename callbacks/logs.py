@@ -355,46 +355,57 @@ def export_queue(deps) -> export_job.ExportQueue:
 def export_range(deps, req, folder, set_progress, queue=None) -> tuple:
     """``req``'s whole range to a new file in ``folder``: (download data, status).
 
-    Runs in a background worker: waits its turn in the export queue ("queued (N ahead)"),
-    and the file is deleted once read into the download, or after ``exports.keep`` seconds
-    when it is handed over as a link.
+    Runs in a background worker and waits its turn in the export queue first ("queued (N
+    ahead)"); the file is deleted once read into the download, or, handed over as a link,
+    once fetched or ``exports.keep`` seconds later.
     """
     cfg = deps.config.logs
     try:
-        req = limits.logs_request(req, max_limit=cfg.max_limit, max_range=cfg.max_range)
+        req = req and limits.logs_request(req, max_limit=cfg.max_limit,
+                                          max_range=cfg.max_range)
     except limits.Rejected as exc:
         return no_update, view.export_failed(str(exc))
-    if req.get("error"):
+    if not req or req.get("error"):
         return no_update, "Run a query first: the export covers its whole range."
     set_progress((0, "", "starting…"))
-    path = None
     try:
         with (queue or export_queue(deps)).slot(
                 lambda ahead: set_progress((0, "", view.queued_text(ahead)))) as alive:
-            set_progress((0, "", "running"))
-            export_job.prune(folder, keep_seconds=deps.config.exports.keep)
-            path = export_job.unique_path(folder, export_job.export_name(req["start_ns"],
-                                                                         req["end_ns"]))
-
-            def report(p):
-                alive()
-                set_progress((round(p.fraction * 100), view.progress_label(p), "running"))
-
-            summary = export_job.run_export(
-                export_job.for_worker(deps.loki), req["query"], req["start_ns"],
-                req["end_ns"], req["direction"], path, redact=deps.config.redact,
-                report=report)
-        size = path.stat().st_size
+            summary, path = _export(deps, req, folder, set_progress, alive)
     except export_job.QueueFull as exc:
         return no_update, view.export_failed(str(exc))
     except (DatasourceError, ValueError, OSError) as exc:  # OSError: disk full, permissions
-        if path is not None:
-            path.unlink(missing_ok=True)  # give back the name reserved for this export
         return no_update, view.export_failed(failure_text(exc))
-    if size > INLINE_DOWNLOAD_BYTES:
+    return hand_over(summary, path)
+
+
+def _export(deps, req, folder, set_progress, alive) -> tuple:
+    """The export itself, once it holds a slot: (summary, path of the finished file)."""
+    set_progress((0, "", "running"))
+    export_job.prune(folder, keep_seconds=deps.config.exports.keep)
+    path = export_job.unique_path(folder, export_job.export_name(req["start_ns"],
+                                                                 req["end_ns"]))
+
+    def report(p):
+        alive()  # tells the queue this export still works
+        set_progress((round(p.fraction * 100), view.progress_label(p), "running"))
+
+    try:
+        summary = export_job.run_export(
+            export_job.for_worker(deps.loki), req["query"], req["start_ns"], req["end_ns"],
+            req["direction"], path, redact=deps.config.redact, report=report)
+    except Exception:
+        path.unlink(missing_ok=True)  # give back the name reserved for this export
+        raise
+    return summary, path
+
+
+def hand_over(summary, path: Path) -> tuple:
+    """(download data, status) for a finished file: inline and deleted, or a link."""
+    if path.stat().st_size > INLINE_DOWNLOAD_BYTES:
         # dcc.Download sends the file base64-encoded in one JSON reply; past this size
         # the browser fetches it from the streaming route instead, keeping memory flat. The
-        # route deletes it once sent; an unclaimed one goes after exports.keep seconds.
+        # route deletes it once opened; an unclaimed one goes after exports.keep seconds.
         return no_update, view.export_done(summary, path.name, href=export_job.ROUTE + path.name)
     try:
         download = dcc.send_file(str(path))  # read whole into the reply: the file can go
