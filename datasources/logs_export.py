@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from datasources.loki_frame import JSON_FIELDS, JSON_PREFIX
-from query.csv_safe import compiled_rule, header_row, rule_pairs, write_csv
+from query.csv_safe import compiled_rule, header_row, rewrite_csv, rule_pairs, write_csv
 
 LABEL_GROUPS = ("stream_labels", "structured_metadata", "parsed")
 
@@ -182,7 +182,7 @@ def _write(spool, chunks, columns: list[str], fh: IO[str]) -> None:
             continue
         frame = pd.read_csv(io.StringIO(text), header=None, names=list(page_cols), dtype=str,
                             keep_default_na=False, na_filter=False)
-        write_csv(frame.reindex(columns=columns, fill_value=""), fh, header=False)
+        rewrite_csv(frame.reindex(columns=columns, fill_value=""), fh)
 
 
 def progress_fraction(position_ns: int | None, start_ns: int, end_ns: int,

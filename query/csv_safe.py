@@ -126,6 +126,13 @@ def write_csv(columns, out=None, *, header: bool = True, numbers=()) -> str | No
                         lineterminator=LINE_END)
 
 
+def rewrite_csv(frame: pd.DataFrame, out) -> None:
+    """Rows read back from ``write_csv``'s own output (the streamed export pads a page with
+    columns found later), written again in the same dialect: already neutralised on the way
+    in, so not scanned twice."""
+    frame.to_csv(out, index=False, header=False, lineterminator=LINE_END)
+
+
 def header_row(names) -> str:
     """The header line alone, neutralised and quoted like ``write_csv``'s."""
     buffer = io.StringIO()
@@ -139,9 +146,22 @@ def _safe_cells(values, numbers: bool) -> np.ndarray | list:
         texts = [*map(str, values.cat.categories), ""]
         safe = np.array(_number_cells(texts) if numbers else safe_cells(texts), dtype=object)
         return safe[values.cat.codes.to_numpy()]
-    values = pd.Series(values, dtype=object).to_numpy(dtype=object, na_value="")
-    texts = [v if isinstance(v, str) else str(v) for v in values]
-    return _number_cells(texts) if numbers else safe_cells(texts)
+    # Fixed-width text (formatted times): one vectorised look at the first characters.
+    if (isinstance(values, np.ndarray) and values.dtype.kind == "U" and not numbers
+            and not np.isin(values.astype("U1"), FORMULA_START).any()):
+        return values
+    if not isinstance(values, pd.Series):
+        values = pd.Series(values, dtype=object)
+    values = values.to_numpy(dtype=object, na_value="")
+    if numbers:
+        return _number_cells([v if isinstance(v, str) else str(v) for v in values])
+    # One pass, the usual cell (text, not formula-like) costing one test: the export's speed.
+    return [v if v.__class__ is str and not (v and v[0] in _FORMULA_FIRST) else _safe_any(v)
+            for v in values]
+
+
+def _safe_any(value) -> str:
+    return safe_cell(value if isinstance(value, str) else str(value))
 
 
 def _number_cells(texts) -> list:
