@@ -30,6 +30,13 @@ def outputs_of(key: str) -> list[tuple[Any, str]]:
     return [(_id(part.rsplit(".", 1)[0]), part.rsplit(".", 1)[1]) for part in parts]
 
 
+def dependencies(app, key: str) -> list[tuple[str, bool]]:
+    """("<id>.<property>", is_input) of each input and state of ``key``'s callback."""
+    spec = app.callback_map[key]
+    return [(_name(_id(d["id"]), d["property"]), kind == "inputs")
+            for kind in ("inputs", "state") for d in spec[kind]]
+
+
 def body(app, key: str, values: Mapping[str, Any] = (), *, triggered: Sequence[str] = (),
          match: Mapping[str, Any] | None = None) -> dict:
     """The JSON body the renderer would post for ``key``."""

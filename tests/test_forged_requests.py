@@ -313,20 +313,13 @@ def server_callbacks(app) -> list[str]:
             if "callback" in cb and not cb.get("background")]
 
 
-def deps_of(app, key) -> list[tuple[str, bool]]:
-    """("id.prop", is_input) of a callback's inputs and states."""
-    spec = app.callback_map[key]
-    return [(dash_calls._name(dash_calls._id(d["id"]), d["property"]), kind == "inputs")
-            for kind in ("inputs", "state") for d in spec[kind]]
-
-
 def test_no_forged_value_gets_a_500(stack):
     app, client, _ = stack("[limits]\nqueries_per_minute = 100000\n")
     failures, calls = [], 0
     for key in server_callbacks(app):
         pattern = any(isinstance(i, dict) for i, _ in dash_calls.outputs_of(key))
         match = {"panel": "up"} if pattern else None
-        names = deps_of(app, key)
+        names = dash_calls.dependencies(app, key)
         first_input = next(n for n, is_input in names if is_input)
         for name, is_input in names:
             if name.endswith(".id"):
