@@ -74,21 +74,48 @@ def max_request_bytes(config: Config) -> int:
 
 
 def add_routes(server, config: Config) -> None:
-    """Every plain Flask route of the app, in one place (Dash owns the rest)."""
+    """Every plain Flask route and hook of the app, in one place (Dash owns the rest)."""
     from flask import send_from_directory
 
+    from callbacks import session
     from datasources import export_job
+    from query.limits import Rejected
 
     # Bootstrap's CSS from the installed package: the dashboard must work offline.
     spec = importlib.util.find_spec("flask_bootstrap")
     css = Path(spec.origin).parent / "static" / "bootstrap5" / "css"
     server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", lambda: send_from_directory(
         css, "bootstrap.min.css", max_age=86400))
-    # Finished log exports too large for dcc.Download, streamed from disk.
     exports = export_job.exports_dir(config.cache.dir)
+    export_job.prune(exports, keep_seconds=config.exports.keep)
     server.add_url_rule(export_job.ROUTE + "<path:name>", "logs_export_file",
-                        lambda name: send_from_directory(exports, name, as_attachment=True,
-                                                         mimetype="text/csv"))
+                        lambda name: send_export(exports, name, config.exports.keep))
+    # A value the browser sent that the server will not act on (query/limits.py): 400 with
+    # the reason, where an unhandled error would be a 500.
+    server.register_error_handler(Rejected, lambda exc: (
+        str(exc), 400, {"Content-Type": "text/plain; charset=utf-8"}))
+    session.install(server)
+
+
+def send_export(folder: Path, name: str, keep: float):
+    """A finished export too large for dcc.Download, streamed from disk, handed over once."""
+    from flask import abort, send_file
+    from werkzeug.security import safe_join
+
+    from datasources import export_job
+
+    export_job.prune(folder, keep_seconds=keep)
+    path = safe_join(str(folder), name)
+    try:
+        fh = open(path, "rb") if path else None  # noqa: SIM115 (the response closes it)
+    except (FileNotFoundError, IsADirectoryError):
+        fh = None
+    if fh is None:
+        abort(404)
+    # Unlinked once open: the download streams from the open file, and nobody (this browser
+    # again included) can fetch it a second time.
+    export_job.remove(path)
+    return send_file(fh, mimetype="text/csv", as_attachment=True, download_name=name)
 
 
 def __getattr__(name: str):

@@ -301,6 +301,38 @@ SETTINGS: list[Setting] = [
             check=_between(1, 5000, "")),
 ]
 
+# --- limits the server owns, exports, the cache's size (issue 9, hardening) ------------------
+# What the browser sends is an intent: the server clamps it to these, or refuses it.
+SETTINGS += [
+    Setting("logs.max_limit", int, 5000,
+            "most log lines one query may ask Loki for (keep it at or under Loki's "
+            "max_entries_limit_per_query)", check=_positive),
+    Setting("logs.max_range", (int, float), 30 * 86400,
+            "longest time range, in seconds, a Logs query or export may cover", check=_positive),
+    Setting("metrics.max_range", (int, float), 366 * 86400,
+            "longest time range, in seconds, a Metrics panel may cover", check=_positive),
+    Setting("metrics.max_points", int, 4000,
+            "most points per series a panel asks for, whatever width the browser reports",
+            check=_positive),
+    Setting("limits.force_interval", (int, float), 5,
+            "seconds a browser session waits between forced refreshes (Refresh now, Run "
+            "query again)", check=_positive),
+    Setting("limits.queries_per_minute", int, 60,
+            "typed queries (the Metrics tab's own query, Logs tab runs) one browser session "
+            "may send per minute", check=_positive),
+    Setting("exports.max_running", int, 2,
+            "log exports running at once, across processes; more wait in a queue",
+            check=_positive),
+    Setting("exports.max_queued", int, 8, "log exports that may wait in the queue; more are "
+            "refused", check=_positive),
+    Setting("exports.keep", (int, float), 900,
+            "seconds a finished export file waits for its download before it is deleted",
+            check=_positive),
+    Setting("cache.size_limit", int, 256 * 2**20,
+            "bytes the disk cache may hold; past it the oldest entries are evicted",
+            check=_positive),
+]
+
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
 

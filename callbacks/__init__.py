@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from callbacks import logs, metrics, range_picker, status
@@ -13,6 +13,7 @@ from datasources.history import ProbeHistory
 from datasources.loki import Loki
 from datasources.prometheus import Prometheus
 from datasources.status import StatusSource
+from query.rate_limit import RateLimiter
 
 
 @dataclass
@@ -26,12 +27,15 @@ class Deps:
     alertmanager: Alertmanager | None = None  # None when [alertmanager] url is not set
     #: Loki for the Logs tab (with an empty loki.url it answers "no URL configured")
     loki: Loki | None = None
+    #: per-session budgets: forced refreshes and typed queries (``callbacks.session``)
+    limiter: RateLimiter = field(default_factory=RateLimiter)
 
 
 def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     """The production datasources for ``config``."""
     cache_dir = Path(config.cache.dir)
-    cache = cache or Cache(cache_dir / "cache", backoff_max=config.cache.backoff_max)
+    cache = cache or Cache(cache_dir / "cache", backoff_max=config.cache.backoff_max,
+                           size_limit=config.cache.size_limit)
     history = ProbeHistory(cache_dir / "probe-history.sqlite3")
     status = StatusSource(config.services, cache, history, ttl=config.cache.status_ttl)
     return Deps(config=config, cache=cache, status=status,

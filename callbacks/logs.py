@@ -7,18 +7,20 @@ histogram and the label browser all read, so "showing N of M" compares like with
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from dash import ALL, Input, Output, Patch, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
 from callbacks import range_picker as picker
+from callbacks import session
 from datasources import export_job
 from datasources.errors import DatasourceError, QueryError, Unreachable
 from datasources.http import display_url
 from layouts import ids
 from layouts import logs as view
 from layouts.common import result_notice
-from query import log_view, logql
+from query import limits, log_view, logql
 from query import range_state as rp
 from query.log_queries import expand
 from query.timerange import plan
@@ -60,11 +62,13 @@ def _register_run(app, deps) -> None:
     )
     def run(tab, _clicks, preset, state, _tick, limit, direction, query, request_id, last):
         trigger = ctx.triggered_id
+        last = last if isinstance(last, dict) else None
         if tab != "logs" or (trigger == ids.TABS and last):
             raise PreventUpdate  # nothing is asked of Loki until the tab is first shown
         text, rid = run_source(trigger, preset, query, request_id, last)
-        return request(text, rid, state, limit, direction,
-                       default_limit=deps.config.logs.limit,
+        cfg = deps.config.logs
+        return request(text, rid, state, limit, direction, default_limit=cfg.limit,
+                       max_limit=cfg.max_limit, max_range=cfg.max_range,
                        force=trigger == ids.LOGS_RUN, live=trigger == INTERVAL)
 
 
@@ -79,17 +83,26 @@ def run_source(trigger, preset, query, request_id, last) -> tuple[str | None, st
     return last.get("text"), last.get("request_id")
 
 
-def request(query, request_id, state, limit, direction, *, default_limit: int, force=False,
+def request(query, request_id, state, limit, direction, *, default_limit: int,
+            max_limit: int = view.MAX_LIMIT, max_range: float = float("inf"), force=False,
             live=False, now=None) -> dict:
     """The run's parameters with the range resolved once; ``error`` when it cannot run.
 
-    ``text`` and ``request_id`` keep what was asked, for ``run_source`` to repeat it.
+    ``text`` and ``request_id`` keep what was asked, for ``run_source`` to repeat it. Every
+    value comes from the browser: each is checked here, and each reader checks the request
+    again (``limits.logs_request``), since it travels back through a dcc.Store.
     """
-    base = {"at": time.time(), "force": force, "live": live, "direction": direction,
-            "limit": _limit(limit, default_limit), "text": query, "request_id": request_id}
+    base = {"at": time.time(), "force": force, "live": live,
+            "direction": direction if direction in limits.DIRECTIONS else "backward",
+            "limit": limits.clamp(limit, "limit", 1, max_limit,
+                                  default=min(default_limit, max_limit)),
+            "text": query if isinstance(query, str) else None,
+            "request_id": request_id if isinstance(request_id, str) else None}
     try:
-        text = expand((query or "").strip(), request_id)
-        start, end = rp.window(state, now)
+        typed = limits.text(query, "query", most=limits.MAX_QUERY).strip()
+        text = expand(typed, limits.text(request_id, "request_id"))
+        start, end = rp.window(rp.checked(state), now)
+        limits.span(start, end, max_range, "logs.max_range")
     except ValueError as exc:
         return {**base, "error": str(exc)}
     if not text:
@@ -101,12 +114,17 @@ def request(query, request_id, state, limit, direction, *, default_limit: int, f
     return {**base, "query": text, "start_ns": round(start * 1e9), "end_ns": round(end * 1e9)}
 
 
-def _limit(value, default: int) -> int:
-    try:
-        wanted = int(value)
-    except (TypeError, ValueError):
-        wanted = default
-    return min(max(wanted, 1), view.MAX_LIMIT)
+def admitted(deps, req, reader: str) -> tuple[dict, bool]:
+    """A request read back from its store, checked, clamped to the config and within this
+    browser's query budget; and whether it may skip the cache. ``Rejected`` says why not."""
+    cfg = deps.config.logs
+    req = limits.logs_request(req, max_limit=cfg.max_limit, max_range=cfg.max_range)
+    if req.get("error"):
+        return req, False
+    wait = session.query_wait(deps.limiter, deps.config)
+    if wait:
+        raise limits.Rejected(wait)
+    return req, req["force"] and session.may_force(deps.limiter, deps.config, reader)
 
 
 # --- table --------------------------------------------------------------------------------
@@ -123,11 +141,15 @@ def _register_table(app, deps) -> None:
     def table(req):
         if not req:
             raise PreventUpdate
+        try:
+            req, force = admitted(deps, req, "table")
+        except limits.Rejected as exc:
+            return no_update, no_update, None, None, view.input_error(str(exc))
         if req.get("error"):
             return no_update, no_update, None, None, view.input_error(req["error"])
         result = deps.loki.query_range(req["query"], req["start_ns"], req["end_ns"],
                                        limit=req["limit"], direction=req["direction"],
-                                       force=req["force"])
+                                       force=force)
         if result.value is None:
             return ([], [], None, trouble_notice(result, deps.config.loki.url),
                     view.query_error(rejection(result.error)))
@@ -165,12 +187,16 @@ def _register_volume(app, deps) -> None:
     def volume(req):
         if not req:
             raise PreventUpdate
+        try:
+            req, force = admitted(deps, req, "volume")
+        except limits.Rejected as exc:
+            return view.volume_figure(None, "no volume: the request was refused"), None, str(exc)
         if req.get("error"):
             return view.volume_figure(None, "no query run"), None, ""
         step = plan(req["start_ns"] / 1e9, req["end_ns"] / 1e9,
                     max_data_points=VOLUME_BARS).step
         result = deps.loki.volume(req["query"], req["start_ns"], req["end_ns"], step,
-                                  force=req["force"])
+                                  force=force)
         if result.value is None:
             return view.volume_figure(None, "no volume: the query failed"), None, ""
         total = {"at": req["at"], "m": log_view.volume_total(result.value)}
@@ -186,8 +212,12 @@ def _register_volume(app, deps) -> None:
     def count(shown, total):
         if not shown:
             return ""
-        m = total["m"] if total and total["at"] == shown["at"] else None
-        return view.count_text(shown["n"], shown["limit"], m)
+        shown, total = limits.mapping(shown, "shown"), total if isinstance(total, dict) else {}
+        n = limits.clamp(shown.get("n"), "shown", 0, 10**12)
+        limit = limits.clamp(shown.get("limit"), "limit", 0, 10**12, default=0)
+        m = total.get("m") if total.get("at") == shown.get("at") else None
+        m = limits.clamp(m, "total", 0, 10**15) if m is not None else None
+        return view.count_text(n, limit, m)
 
     @app.callback(
         Output(ZOOM, "data"),
@@ -209,8 +239,12 @@ def _register_labels(app, deps) -> None:
         Input(ids.LOGS_REQUEST, "data"),
     )
     def names(req):
-        if not req or req.get("error") or req.get("live"):
+        if not req:
             raise PreventUpdate
+        cfg = deps.config.logs
+        req = limits.logs_request(req, max_limit=cfg.max_limit, max_range=cfg.max_range)
+        if req.get("error") or req["live"] or session.query_wait(deps.limiter, deps.config):
+            raise PreventUpdate  # a refused request already says why under the editor
         result = deps.loki.label_names(req["start_ns"], req["end_ns"])
         return view.label_options(result.value or [])
 
@@ -220,9 +254,14 @@ def _register_labels(app, deps) -> None:
         State(ids.LOGS_REQUEST, "data"),
     )
     def values(name, req):
+        name = limits.text(name, "label name")
         if not name:
             return None
-        window = (req["start_ns"], req["end_ns"]) if req and not req.get("error") else ()
+        window = ()
+        if req:
+            cfg = deps.config.logs
+            req = limits.logs_request(req, max_limit=cfg.max_limit, max_range=cfg.max_range)
+            window = (req["start_ns"], req["end_ns"]) if not req.get("error") else ()
         result = deps.loki.label_values(name, *window)
         if result.value is None:
             return view.query_error(rejection(result.error)) or result_notice(result)
@@ -240,10 +279,12 @@ def _register_editor(app) -> None:
     def edit(preset, _clicks, query):
         trigger = ctx.triggered_id
         if trigger == ids.LOGS_PRESET:
-            return preset or no_update
-        if not trigger or not ctx.triggered[0]["value"]:
+            return limits.text(preset, "preset", most=limits.MAX_QUERY) or no_update
+        if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
             raise PreventUpdate  # buttons just rendered, not clicked
-        return logql.with_matcher(query, trigger["name"], trigger["value"])
+        return logql.with_matcher(limits.text(query, "query", most=limits.MAX_QUERY),
+                                  limits.text(trigger.get("name"), "label name"),
+                                  limits.text(trigger.get("value"), "label value"))
 
 
 # --- grid tools ---------------------------------------------------------------------------
@@ -256,8 +297,9 @@ def _register_grid_tools(app) -> None:
         Input(ids.LOGS_COLUMNS, "value"),
     )
     def columns(available, shown):
-        available = available or []
-        return view.column_options(available), view.column_defs(available, shown or [])
+        available = limits.texts(available, "columns")
+        return (view.column_options(available),
+                view.column_defs(available, limits.texts(shown, "columns shown")))
 
     @app.callback(
         Output(ids.LOGS_GRID, "dashGridOptions"),
@@ -266,7 +308,7 @@ def _register_grid_tools(app) -> None:
     )
     def search(text):
         patch = Patch()
-        patch["quickFilterText"] = text or ""
+        patch["quickFilterText"] = limits.text(text, "search")
         return patch
 
 
@@ -286,11 +328,14 @@ def _register_export(app, deps) -> None:
         State(ids.LOGS_REQUEST, "data"),
         background=True,
         progress=[Output(ids.LOGS_EXPORT_PROGRESS, "value"),
-                  Output(ids.LOGS_EXPORT_PROGRESS, "label")],
+                  Output(ids.LOGS_EXPORT_PROGRESS, "label"),
+                  Output(ids.LOGS_EXPORT_QUEUE, "children")],
         running=[
             (Output(ids.LOGS_EXPORT, "disabled"), True, False),
             (Output(ids.LOGS_EXPORT_CANCEL, "disabled"), False, True),
             (Output(ids.LOGS_EXPORT_PROGRESS, "style"), {"display": "flex"},
+             {"display": "none"}),
+            (Output(ids.LOGS_EXPORT_QUEUE, "style"), {"display": "inline"},
              {"display": "none"}),
         ],
         cancel=[Input(ids.LOGS_EXPORT_CANCEL, "n_clicks")],
@@ -300,30 +345,73 @@ def _register_export(app, deps) -> None:
         return export_range(deps, req, folder, set_progress)
 
 
-def export_range(deps, req, folder, set_progress) -> tuple:
-    """``req``'s whole range to a new file in ``folder``: (download data, status)."""
+def export_queue(deps) -> export_job.ExportQueue:
+    """The queue every export of this cache directory waits in (``exports.max_running``)."""
+    cfg = deps.config.exports
+    return export_job.ExportQueue(Path(deps.config.cache.dir) / "export-queue",
+                                  running=cfg.max_running, queued=cfg.max_queued)
+
+
+def export_range(deps, req, folder, set_progress, queue=None) -> tuple:
+    """``req``'s whole range to a new file in ``folder``: (download data, status).
+
+    Runs in a background worker and waits its turn in the export queue first ("queued (N
+    ahead)"); the file is deleted once read into the download, or, handed over as a link,
+    once fetched or ``exports.keep`` seconds later.
+    """
+    cfg = deps.config.logs
+    try:
+        req = req and limits.logs_request(req, max_limit=cfg.max_limit,
+                                          max_range=cfg.max_range)
+    except limits.Rejected as exc:
+        return no_update, view.export_failed(str(exc))
     if not req or req.get("error"):
         return no_update, "Run a query first: the export covers its whole range."
-    set_progress((0, "starting…"))
-    path = None
+    set_progress((0, "", "starting…"))
     try:
-        export_job.prune(folder)
-        path = export_job.unique_path(folder, export_job.export_name(req["start_ns"],
-                                                                     req["end_ns"]))
-        summary = export_job.run_export(
-            export_job.for_worker(deps.loki), req["query"], req["start_ns"],
-            req["end_ns"], req["direction"], path, redact=deps.config.redact,
-            report=lambda p: set_progress((round(p.fraction * 100), view.progress_label(p))))
-        size = path.stat().st_size
+        with (queue or export_queue(deps)).slot(
+                lambda ahead: set_progress((0, "", view.queued_text(ahead)))) as alive:
+            summary, path = _export(deps, req, folder, set_progress, alive)
+    except export_job.QueueFull as exc:
+        return no_update, view.export_failed(str(exc))
     except (DatasourceError, ValueError, OSError) as exc:  # OSError: disk full, permissions
-        if path is not None:
-            path.unlink(missing_ok=True)  # give back the name reserved for this export
         return no_update, view.export_failed(failure_text(exc))
-    if size > INLINE_DOWNLOAD_BYTES:
+    return hand_over(summary, path)
+
+
+def _export(deps, req, folder, set_progress, alive) -> tuple:
+    """The export itself, once it holds a slot: (summary, path of the finished file)."""
+    set_progress((0, "", "running"))
+    export_job.prune(folder, keep_seconds=deps.config.exports.keep)
+    path = export_job.unique_path(folder, export_job.export_name(req["start_ns"],
+                                                                 req["end_ns"]))
+
+    def report(p):
+        alive()  # tells the queue this export still works
+        set_progress((round(p.fraction * 100), view.progress_label(p), "running"))
+
+    try:
+        summary = export_job.run_export(
+            export_job.for_worker(deps.loki), req["query"], req["start_ns"], req["end_ns"],
+            req["direction"], path, redact=deps.config.redact, report=report)
+    except Exception:
+        path.unlink(missing_ok=True)  # give back the name reserved for this export
+        raise
+    return summary, path
+
+
+def hand_over(summary, path: Path) -> tuple:
+    """(download data, status) for a finished file: inline and deleted, or a link."""
+    if path.stat().st_size > INLINE_DOWNLOAD_BYTES:
         # dcc.Download sends the file base64-encoded in one JSON reply; past this size
-        # the browser fetches it from the streaming route instead, keeping memory flat.
+        # the browser fetches it from the streaming route instead, keeping memory flat. The
+        # route deletes it once opened; an unclaimed one goes after exports.keep seconds.
         return no_update, view.export_done(summary, path.name, href=export_job.ROUTE + path.name)
-    return dcc.send_file(str(path)), view.export_done(summary, path.name)
+    try:
+        download = dcc.send_file(str(path))  # read whole into the reply: the file can go
+    finally:
+        export_job.remove(path)
+    return download, view.export_done(summary, path.name)
 
 
 def failure_text(error: DatasourceError | OSError | ValueError) -> str:

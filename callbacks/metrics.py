@@ -11,12 +11,12 @@ import time
 from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks import prom_status
+from callbacks import prom_status, session
 from callbacks import range_picker as picker
 from datasources.errors import DatasourceError
 from layouts import ids
 from layouts import metrics as view
-from query import panels
+from query import limits, panels
 from query import range_state as rp
 from query.csv_safe import metric_frame_csv
 from query.promql import regex_selector
@@ -27,8 +27,9 @@ PREFIX = "metrics"
 STATE = ids.range_id(PREFIX, ids.RANGE_STATE)
 INTERVAL = ids.range_id(PREFIX, ids.RANGE_INTERVAL)
 URL_KEYS = {"q": f"{PREFIX}.q", "job": f"{PREFIX}.job", "instance": f"{PREFIX}.instance"}
-#: the measured width is a plot's pixels; bounds keep a tiny or huge window sensible
-MIN_POINTS, MAX_POINTS = 100, 4000
+#: the measured width is a plot's pixels; at least this many points however narrow (the most
+#: is ``metrics.max_points``)
+MIN_POINTS = 100
 
 
 def register(app, deps) -> None:
@@ -95,7 +96,7 @@ def _register_render(app, deps, by_slug) -> None:
         State({"type": ids.METRICS_GRAPH, "panel": MATCH}, "id"),
     )
     def render(state, _tick, job, instance, width, adhoc, graph_id):
-        slug = graph_id["panel"]
+        slug = _slug(graph_id)
         if width is None or (ctx.triggered_id == ids.METRICS_QUERY_STORE and slug != view.ADHOC):
             raise PreventUpdate
         panel = _panel(by_slug, slug, adhoc)
@@ -103,6 +104,8 @@ def _register_render(app, deps, by_slug) -> None:
             window = _window(deps, state, width)
         except ValueError as exc:
             return view.empty_figure("no chart: bad time range"), [str(exc)]
+        if slug == view.ADHOC and (wait := session.query_wait(deps.limiter, deps.config)):
+            return view.empty_figure("no chart: too many queries"), [wait]
         result = _query(deps, panel, window, job, instance)
         if result.value is None:
             return view.empty_figure("no data: the query failed"), view.notice(result)
@@ -122,11 +125,14 @@ def _register_render(app, deps, by_slug) -> None:
         prevent_initial_call=True,
     )
     def download(_clicks, state, job, instance, width, adhoc, button_id):
-        panel = _panel(by_slug, button_id["panel"], adhoc)
+        slug = _slug(button_id)
+        panel = _panel(by_slug, slug, adhoc)
         try:
             window = _window(deps, state, width)
         except ValueError:
             raise PreventUpdate from None  # the panel already says the range is bad
+        if slug == view.ADHOC and session.query_wait(deps.limiter, deps.config):
+            raise PreventUpdate  # the panel says so on its next refresh
         # The panel's own query on the same aligned window: normally a cache hit.
         result = _query(deps, panel, window, job, instance)
         if result.value is None:
@@ -148,24 +154,38 @@ def _register_render(app, deps, by_slug) -> None:
         raise PreventUpdate
 
 
-def _panel(by_slug, slug: str, adhoc: str | None) -> panels.Panel:
+def _slug(component_id) -> str:
+    """The panel slug of a pattern-matching id the browser sent back."""
+    return limits.text(limits.mapping(component_id, "component id").get("panel"), "panel")
+
+
+def _panel(by_slug, slug: str, adhoc) -> panels.Panel:
     if slug == view.ADHOC:
+        adhoc = limits.text(adhoc, "ad-hoc query", most=limits.MAX_QUERY)
         if not adhoc:
             raise PreventUpdate
         return panels.Panel(view.ADHOC, "Ad-hoc query", adhoc)
+    if slug not in by_slug:
+        raise limits.Rejected(f"no panel {slug!r}")
     return by_slug[slug]
 
 
 def _window(deps, state, width) -> Window:
-    start, end = rp.window(state)
-    points = min(max(int(width or deps.config.metrics.max_data_points), MIN_POINTS), MAX_POINTS)
-    return plan(start, end, max_data_points=points, min_step=deps.config.metrics.min_step)
+    """The panel's aligned window: range and width as the browser sent them, clamped to the
+    config (``metrics.max_range``, ``metrics.max_points``); ValueError says what is wrong."""
+    cfg = deps.config.metrics
+    start, end = rp.window(rp.checked(state))
+    limits.span(start, end, cfg.max_range, "metrics.max_range")
+    points = limits.points(width, fallback=cfg.max_data_points, lo=MIN_POINTS,
+                           hi=max(cfg.max_points, MIN_POINTS))
+    return plan(start, end, max_data_points=points, min_step=cfg.min_step)
 
 
 def _query(deps, panel, window: Window, job, instance):
     query = panels.expand(panel.query, step=window.step,
                            scrape_interval=deps.config.metrics.scrape_interval,
-                           job=job, instance=instance)
+                           job=limits.optional_text(job, "job"),
+                           instance=limits.optional_text(instance, "instance"))
     return deps.prometheus.query_range(query, window.start, window.end, window.step)
 
 
@@ -178,6 +198,7 @@ def _register_variables(app, deps) -> None:
     def jobs(width, chosen):
         if width is None:
             raise PreventUpdate
+        chosen = limits.optional_text(chosen, "job")
         return _options(deps.prometheus.label_values("job").value, chosen)
 
     @app.callback(
@@ -189,6 +210,8 @@ def _register_variables(app, deps) -> None:
     def instances(width, job, chosen):
         if width is None:
             raise PreventUpdate
+        job = limits.optional_text(job, "job")
+        chosen = limits.optional_text(chosen, "instance")
         match = regex_selector("job", panels.regex_value(job)) if job else None
         return _options(deps.prometheus.label_values("instance", match).value, chosen)
 
@@ -200,7 +223,8 @@ def _options(values, chosen) -> list[dict]:
 
 
 def _values(options) -> list[str]:
-    return [o["value"] for o in options or []]
+    options = options if isinstance(options, list) else []
+    return [o["value"] for o in options if isinstance(o, dict) and isinstance(o.get("value"), str)]
 
 
 def _register_adhoc(app, deps) -> None:
@@ -213,7 +237,7 @@ def _register_adhoc(app, deps) -> None:
         prevent_initial_call=True,
     )
     def run(_clicks, _submits, text, current):
-        text = (text or "").strip()
+        text = limits.text(text, "query", most=limits.MAX_QUERY).strip()
         return no_update if text == current else text
 
     @app.callback(
@@ -229,7 +253,7 @@ def _register_adhoc(app, deps) -> None:
         prevent_initial_call=True,
     )
     def suggest(text):
-        where = context(text or "")
+        where = context(limits.text(text, "query", most=limits.MAX_QUERY))
         return view.suggestion_options(completions(where, _candidates(deps, where)))
 
 
@@ -262,6 +286,9 @@ def _register_url(app) -> None:
         prevent_initial_call="initial_duplicate",
     )
     def from_url(search, query, job, instance, job_options, instance_options):
+        query = limits.optional_text(query, "query", most=limits.MAX_QUERY)
+        job = limits.optional_text(job, "job")
+        instance = limits.optional_text(instance, "instance")
         params = rp.url_params(search)
         wanted = [params.get(URL_KEYS[k]) or None for k in ("q", "job", "instance")]
         if wanted == [query or None, job, instance]:
@@ -281,5 +308,8 @@ def _register_url(app) -> None:
         prevent_initial_call=True,
     )
     def to_url(query, job, instance, search):
+        query = limits.optional_text(query, "query", most=limits.MAX_QUERY)
+        job = limits.optional_text(job, "job")
+        instance = limits.optional_text(instance, "instance")
         return picker.url_update(search, {URL_KEYS["q"]: query, URL_KEYS["job"]: job,
                                           URL_KEYS["instance"]: instance})

@@ -34,8 +34,13 @@ def register(app, prefix: str) -> None:
     )
     def change(search, preset, _apply, _back, zoom, state, *absolute):
         trigger = ctx.triggered_id
+        state = rp.checked(state)  # forged: HTTP 400 (query.limits.Rejected)
         try:
-            new = _next_state(trigger, rid, state, search, preset, zoom, absolute, prefix)
+            new = _next_state(trigger, rid, state, search, preset, rp.checked_zoom(zoom),
+                              absolute, prefix)
+            if new is not None:
+                new = rp.checked(new)
+                rp.window(new)  # a preset or zoom the browser sent must be a real range
         except ValueError as exc:
             return no_update, str(exc), rp.preset_of(state)
         if new is None or new == state:
@@ -54,6 +59,7 @@ def register(app, prefix: str) -> None:
         Input(rid(ids.RANGE_STATE), "data"),
     )
     def show(state):
+        state = rp.checked(state)
         try:
             absolute = rp.absolute_inputs(state)
         except ValueError:
@@ -67,7 +73,7 @@ def register(app, prefix: str) -> None:
         prevent_initial_call=True,
     )
     def to_url(state, search):
-        return url_update(search, rp.state_params(prefix, state))
+        return url_update(search, rp.state_params(prefix, rp.checked(state)))
 
     @app.callback(
         Output(rid(ids.RANGE_INTERVAL), "disabled"),
@@ -78,7 +84,7 @@ def register(app, prefix: str) -> None:
         State(rid(ids.RANGE_INTERVAL), "disabled"),
     )
     def live(state, _clicks, stopped):
-        if not rp.live(state):
+        if not rp.live(rp.checked(state)):
             return True, "Live off", True  # an absolute range does not move: nothing to refresh
         paused = not stopped if ctx.triggered_id == rid(ids.RANGE_LIVE) else False
         return paused, "Resume" if paused else "Pause", False
@@ -89,7 +95,7 @@ def _next_state(trigger, rid, state, search, preset, zoom, absolute, prefix):
     if trigger == ids.URL or trigger is None:
         return rp.state_from_url(prefix, search, state)
     if trigger == rid(ids.RANGE_PRESETS):
-        return rp.set_range(state, preset, rp.DEFAULT_TO) if preset else None
+        return rp.set_range(state, str(preset), rp.DEFAULT_TO) if preset else None
     if trigger == rid(ids.RANGE_APPLY):
         return rp.set_range(state, *rp.absolute_range(*absolute))
     if trigger == rid(ids.RANGE_BACK):

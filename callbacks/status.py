@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, ctx
 
+from callbacks import session
 from layouts import ids
 from layouts import status as view
 from layouts.common import result_notice
@@ -22,12 +23,18 @@ def register(app, deps) -> None:
         Input(ids.STATUS_REFRESH, "n_clicks"),
     )
     def refresh(_ticks, _clicks):
-        result = deps.status.snapshot(force=ctx.triggered_id == ids.STATUS_REFRESH)
+        # "Refresh now" skips the probe cache, at most once per limits.force_interval per
+        # browser: a click (or a forged request) past that shows the latest round instead.
+        asked = ctx.triggered_id == ids.STATUS_REFRESH
+        forced = asked and session.may_force(deps.limiter, deps.config, "status")
+        result = deps.status.snapshot(force=forced)
         probes = result.value or []
+        throttled = view.refresh_throttled(deps.config.limits.force_interval) if (
+            asked and not forced) else None
         return (view.summary_text(probes), view.summary_class(probes),
                 view.checked_text(probes),
                 view.cards(probes, deps.status.uptime(), deps.status.latency()),
-                result_notice(result))
+                [n for n in (throttled, result_notice(result)) if n is not None] or None)
 
     @app.callback(
         Output(ids.STATUS_INTERVAL, "disabled"),

@@ -80,8 +80,10 @@ class Cache:
 
     def __init__(self, directory: str | os.PathLike, *, now: Callable[[], float] = time.time,
                  backoff_base: float = 1.0, backoff_max: float = 30.0,
-                 lock_expire: float = 120.0):
+                 lock_expire: float = 120.0, size_limit: int = 256 * 2**20):
         self.directory = Path(directory)
+        #: bytes on disk before diskcache evicts the least recently stored entries
+        self.size_limit = size_limit
         self.now = now
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
@@ -255,7 +257,7 @@ class Cache:
 
     def _open(self) -> None:
         try:
-            self._store = diskcache.Cache(str(self.directory))
+            self._store = diskcache.Cache(str(self.directory), size_limit=self.size_limit)
         except _STORE_ERRORS as exc:
             log.warning("cache at %s unusable (%s); rebuilding it", self.directory, exc)
             self._rebuild()
@@ -274,7 +276,7 @@ class Cache:
     def _rebuild(self) -> None:
         try:
             shutil.rmtree(self.directory, ignore_errors=True)
-            self._store = diskcache.Cache(str(self.directory))
+            self._store = diskcache.Cache(str(self.directory), size_limit=self.size_limit)
         except _STORE_ERRORS as exc:
             log.error("cache at %s cannot be used (%s); calls go straight through",
                       self.directory, exc)

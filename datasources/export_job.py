@@ -3,24 +3,29 @@
 Shared by the Logs tab's background callback and ``python app.py export-logs``. The pager
 and the CSV writer are the Loki helper's (``Loki.query_range_all``, ``export_csv``); this
 module adds what both front ends need around them: progress with pages and time covered,
-file names under the cache directory, and clearing out old exports.
+file names under the cache directory, clearing out old exports, and the queue that keeps the
+Logs tab's exports (each in its own worker process) to a few at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import diskcache
 import pandas as pd
+import psutil
 
 from datasources.logs_export import ExportSummary, export_csv, progress_fraction
 from datasources.loki import MAX_ENTRIES, Loki
+from query.rate_limit import exports_ahead
 
-#: Finished exports older than this are deleted when a new one starts.
-KEEP_SECONDS = 24 * 3600
+#: Finished exports older than this are deleted when a new one starts (``exports.keep``).
+KEEP_SECONDS = 900
 #: A half-written ``.part`` untouched this long belongs to an export that was cancelled
 #: (its worker killed) or crashed: a live one writes to it continuously.
 ABANDONED_SECONDS = 600
@@ -124,3 +129,103 @@ def prune(directory: Path, *, keep_seconds: float = KEEP_SECONDS,
         except FileNotFoundError:
             continue  # another export pruned it first
     return removed
+
+
+def remove(path: str | os.PathLike) -> None:
+    """Delete a handed-over export (gone already is fine)."""
+    with contextlib.suppress(FileNotFoundError):
+        Path(path).unlink()
+
+
+# --- the queue ----------------------------------------------------------------------------
+
+class QueueFull(Exception):
+    """Too many exports are waiting already."""
+
+
+class ExportQueue:
+    """At most ``running`` exports at once across processes; the rest wait in arrival order.
+
+    The Logs tab's background callbacks each run in their own process, so the tickets live in
+    a small diskcache in the cache directory, changed in transactions (SQLite locks the file
+    across processes). A ticket whose process is gone — a cancelled export's worker is
+    killed, so its ``finally`` never runs — or that stopped reporting for ``stale`` seconds
+    is dropped by whichever export looks next.
+    """
+
+    def __init__(self, directory: str | os.PathLike, *, running: int = 2, queued: int = 8,
+                 poll: float = 0.25, stale: float = ABANDONED_SECONDS,
+                 pid: Callable[[], int] = os.getpid, now: Callable[[], float] = time.time):
+        self.directory, self.running, self.queued = Path(directory), running, queued
+        self.poll, self.stale, self.pid, self.now = poll, stale, pid, now
+
+    @contextlib.contextmanager
+    def slot(self, waiting: Callable[[int], None] = lambda ahead: None):
+        """Wait for a turn (``waiting(ahead)`` while queued), run, then give the slot back."""
+        with diskcache.Cache(str(self.directory)) as store:
+            ticket = self._join(store)
+            try:
+                while not self._start(store, ticket):
+                    waiting(self._ahead(store, ticket))
+                    time.sleep(self.poll)
+                yield lambda: self._touch(store, ticket)
+            finally:
+                self._leave(store, ticket)
+
+    def states(self) -> dict[int, str]:
+        """Ticket → "running" or "waiting" (live tickets only)."""
+        with diskcache.Cache(str(self.directory)) as store, store.transact():
+            return {t: r["state"] for t, r in self._live(store).items()}
+
+    def _join(self, store) -> int:
+        with store.transact():
+            tickets = self._live(store)
+            waiting = sum(1 for r in tickets.values() if r["state"] == "waiting")
+            if waiting >= self.queued:
+                raise QueueFull(f"{waiting} exports are waiting already (exports.max_queued = "
+                                f"{self.queued}): try again when one has finished")
+            ticket = store.incr("next")
+            tickets[ticket] = {"pid": self.pid(), "state": "waiting", "seen": self.now()}
+            store.set("tickets", tickets)
+        return ticket
+
+    def _start(self, store, ticket: int) -> bool:
+        with store.transact():
+            tickets = self._live(store)
+            mine = tickets.setdefault(ticket, {"pid": self.pid(), "state": "waiting"})
+            mine["seen"] = self.now()
+            states = {t: r["state"] for t, r in tickets.items()}
+            if exports_ahead(states, ticket) < self.running:
+                mine["state"] = "running"
+            store.set("tickets", tickets)
+            return mine["state"] == "running"
+
+    def _ahead(self, store, ticket: int) -> int:
+        with store.transact():
+            return exports_ahead({t: r["state"] for t, r in self._live(store).items()}, ticket)
+
+    def _touch(self, store, ticket: int) -> None:
+        with store.transact():
+            tickets = store.get("tickets", {})
+            if ticket in tickets:
+                tickets[ticket]["seen"] = self.now()
+                store.set("tickets", tickets)
+
+    def _leave(self, store, ticket: int) -> None:
+        with store.transact():
+            tickets = store.get("tickets", {})
+            tickets.pop(ticket, None)
+            store.set("tickets", tickets)
+
+    def _live(self, store) -> dict[int, dict]:
+        tickets = store.get("tickets", {})
+        return {t: r for t, r in tickets.items()
+                if _alive(r["pid"]) and self.now() - r["seen"] <= self.stale}
+
+
+def _alive(pid: int) -> bool:
+    # A killed worker may linger as a zombie until its parent reaps it: that is gone too.
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

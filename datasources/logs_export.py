@@ -4,8 +4,9 @@ Columns: ``timestamp`` (RFC 3339 with nanoseconds, UTC, e.g. ``2024-05-01T12:00:
 every label (stream labels, then structured metadata, then parsed labels, each group sorted),
 ``line``, then the extracted fields (``level``, then the JSON fields in ``JSON_FIELDS`` order).
 Missing values are empty cells. Redaction rules apply to every text cell (lines, labels and
-fields alike — a secret in a JSON line is also in its extracted field), then every cell that a
-spreadsheet would read as a formula is neutralised (``safe_cell``).
+fields alike — a secret in a JSON line is also in its extracted field); the cells and the header
+are then written by ``query.csv_safe.write_csv``, the one CSV writer, which neutralises every
+cell and name a spreadsheet would read as a formula and quotes every cell holding CR or LF.
 
 Columns are discovered across pages, so the header is only known at the end. Pages are written
 as they arrive, as CSV, to a spool file next to the output, remembering each page's column
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from datasources.loki_frame import JSON_FIELDS, JSON_PREFIX
-from query.csv_safe import compiled_rule, rule_pairs, safe_cells
+from query.csv_safe import compiled_rule, header_row, rewrite_csv, rule_pairs, write_csv
 
 LABEL_GROUPS = ("stream_labels", "structured_metadata", "parsed")
 
@@ -83,32 +84,33 @@ def _field_rank(name: str) -> tuple[int, str]:
     return (JSON_FIELDS.index(bare) if bare in JSON_FIELDS else len(JSON_FIELDS)), name
 
 
-def export_frame(page: pd.DataFrame, columns: list[str], redact=()) -> pd.DataFrame:
-    """The cells of ``page`` as written: formatted time, redacted and neutralised text."""
+def export_frame(page: pd.DataFrame, columns: list[str], redact=()) -> dict:
+    """The cells of ``page`` by column for ``write_csv``: formatted time, redacted text."""
     if "line" not in page.columns:
         raise ValueError("only log queries can be exported (this page has no log lines)")
     out = {"timestamp": rfc3339(page["timestamp"].array.asi8)}
     for name in columns[1:]:
         out[name] = export_cells(page[name], redact)
-    return pd.DataFrame(out, dtype=object)
+    return out
 
 
-def export_cells(column: pd.Series, redact=()) -> np.ndarray:
-    """One column's cells as written (object array of str; missing is "")."""
+def export_cells(column: pd.Series, redact=()):
+    """One column's redacted cells: categorical when there is nothing to redact."""
+    if not any(True for _ in rule_pairs(redact)):
+        return column
     if isinstance(column.dtype, pd.CategoricalDtype):
         # Labels repeat: work on the distinct values, then spread them by code.
         distinct = [*column.cat.categories.astype(str), ""]
-        cells = np.array(_text_cells(distinct, redact), dtype=object)
+        cells = np.array(_redacted(distinct, redact), dtype=object)
         return cells[column.cat.codes.to_numpy()]
-    return np.array(_text_cells(column.to_numpy(dtype=object, na_value=""), redact),
-                    dtype=object)
+    return _redacted(column.to_numpy(dtype=object, na_value=""), redact)
 
 
-def _text_cells(values, redact) -> list:
+def _redacted(values, redact) -> list:
     for pattern, replacement in rule_pairs(redact):
         rx = compiled_rule(pattern)
         values = [rx.sub(replacement, v) if v else v for v in values]
-    return safe_cells(values)
+    return values
 
 
 # --- the export ---------------------------------------------------------------------------------
@@ -153,8 +155,7 @@ def _spool(pages, spool, redact, progress, cancelled):
             cols = page_columns(page)
             merge_columns(known, cols)
             columns = header(cols)
-            text = export_frame(page, columns, redact).to_csv(header=False, index=False,
-                                                              lineterminator="\n")
+            text = write_csv(export_frame(page, columns, redact), header=False)
             start = spool.tell()
             spool.write(text.encode("utf-8"))
             chunks.append((tuple(columns), start, spool.tell() - start))
@@ -172,7 +173,7 @@ def _spool(pages, spool, redact, progress, cancelled):
 
 def _write(spool, chunks, columns: list[str], fh: IO[str]) -> None:
     """Pass 2: header, then each spooled page, padded to the final columns where needed."""
-    fh.write(",".join(_quote(c) for c in columns) + "\n")
+    fh.write(header_row(columns))
     for page_cols, start, size in chunks:
         spool.seek(start)
         text = spool.read(size).decode("utf-8")
@@ -181,14 +182,7 @@ def _write(spool, chunks, columns: list[str], fh: IO[str]) -> None:
             continue
         frame = pd.read_csv(io.StringIO(text), header=None, names=list(page_cols), dtype=str,
                             keep_default_na=False, na_filter=False)
-        frame.reindex(columns=columns, fill_value="").to_csv(
-            fh, header=False, index=False, lineterminator="\n")
-
-
-def _quote(name: str) -> str:
-    if any(ch in name for ch in ',"\n\r'):
-        return '"' + name.replace('"', '""') + '"'
-    return name
+        rewrite_csv(frame.reindex(columns=columns, fill_value=""), fh)
 
 
 def progress_fraction(position_ns: int | None, start_ns: int, end_ns: int,

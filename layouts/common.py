@@ -1,9 +1,30 @@
-"""Pieces every tab uses: the stale badge and the error panel (of a datasource ``Result``)."""
+"""Pieces every tab uses: the stale badge, the error panel (of a datasource ``Result``) and
+the plotly config every chart gets."""
 
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
 from dash import html
+
+#: Nothing on a chart reaches the internet (an ops network must not leak data). Dash 4.4's
+#: dcc.Graph passes ``config`` through with no defaults of its own, so plotly.js' apply, and
+#: plotly.js 4 (bundled with Dash 4.4) defaults to ``showSendToCloud: true`` with
+#: ``plotlyServerURL`` "https://cloud.plotly.com/newchart": every mode bar offers "Share
+#: chart...", which posts the chart's data there. Older plotly.js had "Edit in Chart Studio"
+#: (``showEditInChartStudio``) and an "Edit chart" link (``showLink``); the logo links to
+#: plotly.com. All of them off, the buttons removed by name, and no server to send to.
+OFFLINE_GRAPH_CONFIG = {
+    "displaylogo": False, "showSendToCloud": False, "showEditInChartStudio": False,
+    "showLink": False, "sendData": False, "watermark": False, "plotlyServerURL": "",
+    "modeBarButtonsToRemove": ["sendChartToCloud", "sendDataToCloud", "editInChartStudio"],
+}
+
+
+def graph_config(**extra) -> dict:
+    """``OFFLINE_GRAPH_CONFIG`` with a chart's own settings (its removed buttons added)."""
+    removed = [*OFFLINE_GRAPH_CONFIG["modeBarButtonsToRemove"],
+               *extra.pop("modeBarButtonsToRemove", [])]
+    return {**OFFLINE_GRAPH_CONFIG, **extra, "modeBarButtonsToRemove": removed}
 
 
 def stale_badge(result):

@@ -49,6 +49,8 @@ LOGS_EXPORT = "logs-export"
 LOGS_EXPORT_CANCEL = "logs-export-cancel"
 LOGS_EXPORT_PROGRESS = "logs-export-progress"
 LOGS_EXPORT_STATUS = "logs-export-status"
+#: "queued (N ahead)" / "running" while an export waits for or holds a slot
+LOGS_EXPORT_QUEUE = "logs-export-queue"
 LOGS_DOWNLOAD = "logs-download"
 
 # Range picker (shared: Metrics and Logs each get their own instance, ids built from a prefix)

@@ -11,7 +11,9 @@ from dash import dcc, html
 
 from config import Config
 from layouts import ids
+from layouts.common import graph_config
 from layouts.range_picker import range_picker
+from query.chart import plain_text
 from query.log_queries import LogQuery, predefined
 from query.log_view import MESSAGE, SERVICE, TIME, span_axis, volume_bars
 from query.timerange import human_duration
@@ -22,7 +24,8 @@ LEVEL_COLOURS = {
     "debug": "#0d6efd", "trace": "#6f42c1", "unknown": "#adb5bd",
 }
 PREFIX = "logs"  # the range picker's id prefix
-MAX_LIMIT = 5000  # Loki's default max_entries_limit_per_query
+#: Loki's default max_entries_limit_per_query (the default of ``logs.max_limit``)
+MAX_LIMIT = 5000
 #: A label such as a request id can have thousands of values; buttons stop here.
 MAX_LABEL_VALUES = 200
 DIRECTIONS = (("Newest first", "backward"), ("Oldest first", "forward"))
@@ -79,8 +82,8 @@ def controls(config: Config):
     """Limit, direction and Run (live refresh is the range picker's)."""
     limit = dbc.InputGroup([
         dbc.InputGroupText("Limit"),
-        dbc.Input(id=ids.LOGS_LIMIT, type="number", min=1, max=MAX_LIMIT, step=1,
-                  value=min(config.logs.limit, MAX_LIMIT), debounce=True,
+        dbc.Input(id=ids.LOGS_LIMIT, type="number", min=1, max=config.logs.max_limit, step=1,
+                  value=min(config.logs.limit, config.logs.max_limit), debounce=True,
                   className="logs-limit"),
     ], size="sm", className="w-auto")
     direction = dbc.RadioItems(
@@ -99,6 +102,8 @@ def export_controls():
                    outline=True, size="sm", n_clicks=0),
         dbc.Button("Cancel", id=ids.LOGS_EXPORT_CANCEL, color="danger", outline=True,
                    size="sm", n_clicks=0, disabled=True),
+        html.Span(id=ids.LOGS_EXPORT_QUEUE, className="logs-export-queue small text-muted",
+                  style={"display": "none"}),
         dbc.Progress(id=ids.LOGS_EXPORT_PROGRESS, value=0, striped=True, animated=True,
                      className="logs-export-progress flex-grow-1", style={"display": "none"}),
         html.Span(id=ids.LOGS_EXPORT_STATUS, className="small text-muted"),
@@ -119,7 +124,7 @@ def label_browser():
 def volume_panel():
     """The log-volume histogram over the whole range and the 'showing N of M' line."""
     graph = dcc.Graph(id=ids.LOGS_VOLUME, figure=volume_figure(None),
-                      config={"displayModeBar": False}, className="logs-volume")
+                      config=graph_config(displayModeBar=False), className="logs-volume")
     return html.Div([
         html.Div([
             html.H6("Log volume", className="mb-0 me-3"),
@@ -186,13 +191,15 @@ def volume_figure(frame=None, note: str = "", span_ns: tuple[int, int] | None = 
     fig = go.Figure()
     bars = volume_bars(frame)
     for level, x, y in bars:
-        fig.add_bar(x=x, y=y, name=level,
+        text = plain_text(level)
+        fig.add_bar(x=x, y=y, name=text,
                     marker_color=LEVEL_COLOURS.get(level, LEVEL_COLOURS["unknown"]),
-                    hovertemplate="%{x}<br>%{y:,.0f} " + level + " entries<extra></extra>")
+                    hovertemplate="%{x}<br>%{y:,.0f} " + text + " entries<extra></extra>")
     if bars and span_ns:
         fig.update_xaxes(range=span_axis(span_ns))
     if not bars:
-        fig.add_annotation(text=note or "no log entries in this range", showarrow=False,
+        fig.add_annotation(text=plain_text(note or "no log entries in this range"),
+                           showarrow=False,
                            xref="paper", yref="paper", x=0.5, y=0.5,
                            font={"color": "#6c757d"})
         fig.update_xaxes(visible=False)
@@ -298,6 +305,11 @@ def export_done(summary, name: str, href: str | None = None):
     text = f"Exported {summary.rows:,} entries, {len(summary.columns)} columns: "
     target = html.A(name, href=href, download=name) if href else name
     return html.Span([text, target], className="text-success")
+
+
+def queued_text(ahead: int) -> str:
+    """What a waiting export says: how many exports are ahead of it."""
+    return f"queued ({ahead} ahead)"
 
 
 def export_failed(text: str):

@@ -15,7 +15,7 @@ from dash import dcc, html
 
 from config import Config
 from layouts import ids
-from layouts.common import result_notice
+from layouts.common import graph_config, result_notice
 from layouts.range_picker import range_picker
 from query import chart
 from query.panels import ADHOC, Panel
@@ -25,8 +25,8 @@ GRAPH_HEIGHT = 260
 #: above this many series, or points, traces switch to WebGL (scattergl)
 GL_SERIES, GL_POINTS = 20, 10_000
 SPARSE_POINTS = 30
-GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "displayModeBar": "hover",
-                "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"]}
+GRAPH_CONFIG = graph_config(responsive=True, displayModeBar="hover",
+                            modeBarButtonsToRemove=["select2d", "lasso2d", "autoScale2d"])
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
 
@@ -155,8 +155,9 @@ def empty_figure(text: str) -> dict:
     """A blank chart saying why it is blank."""
     return {"data": [], "layout": {
         **_base_layout(), "xaxis": {"visible": False}, "yaxis": {"visible": False},
-        "annotations": [{"text": text, "showarrow": False, "xref": "paper", "yref": "paper",
-                         "x": 0.5, "y": 0.5, "font": {"color": "#6c757d", "size": 14}}]}}
+        "annotations": [{"text": chart.plain_text(text), "showarrow": False, "xref": "paper",
+                         "yref": "paper", "x": 0.5, "y": 0.5,
+                         "font": {"color": "#6c757d", "size": 14}}]}}
 
 
 def _base_layout() -> dict:
@@ -173,7 +174,9 @@ def figure(frame, window: Window, *, unit: str = "", legend: str = "",
         return empty_figure("no data for this range"), []
     drawn, notes = chart.lines(frame, window.points, window.step)
     gl = len(drawn) > GL_SERIES or sum(len(line.x) for line in drawn) > GL_POINTS
-    traces = [_trace(legend_name(legend, line.labels, line.series), line, gl) for line in drawn]
+    # Label values are untrusted text: escaped, never rendered as plotly's HTML subset.
+    traces = [_trace(chart.plain_text(legend_name(legend, line.labels, line.series)), line, gl)
+              for line in drawn]
     layout = {**_base_layout(), "uirevision": revision,
               "xaxis": _time_axis(window),
               # y is fixed so a drag zooms time only; from zero, so noise does not look big

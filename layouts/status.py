@@ -131,3 +131,10 @@ def sparkline_uri(points: Sequence[tuple[int, float]], width: int = 220,
                f'<polyline fill="none" stroke="#0d6efd" stroke-width="1.5" '
                f'points="{coords}"/></svg>')
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
+
+
+def refresh_throttled(interval: float):
+    """Why "Refresh now" showed the latest round instead of probing again."""
+    return html.Div(f"Refresh now probes again at most once every {interval:g} s per browser "
+                    "(limits.force_interval): showing the latest round.",
+                    className="status-throttled small text-muted")

@@ -7,6 +7,7 @@ labels); ``layouts.metrics`` turns the result into plotly traces.
 from __future__ import annotations
 
 import base64
+import html
 from typing import NamedTuple
 
 import numpy as np
@@ -100,3 +101,12 @@ def typed(values: np.ndarray) -> dict:
     """A float64 array as plotly.js's base64 typed array: a third of JSON's size, NaN kept."""
     data = np.ascontiguousarray(values, dtype="<f8")
     return {"dtype": "f8", "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
+def plain_text(text) -> str:
+    """``text`` as plotly shows it literally: its HTML subset (``<a href>``, ``<b>``) escaped.
+
+    plotly.js renders a subset of HTML in trace names, legends, hover labels and annotations:
+    a label value ``<a href="…">`` would be a live link in the legend. As entities it is text.
+    """
+    return html.escape(str(text), quote=False)

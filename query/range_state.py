@@ -15,11 +15,14 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
-from query.timerange import PRESETS, human_duration, is_relative, resolve
+from query.limits import Rejected, mapping, text
+from query.timerange import PRESETS, human_duration, in_range, is_relative, resolve
 
 DEFAULT_FROM, DEFAULT_TO = "now-1h", "now"
 #: how many zooms Back can undo
 BACK_DEPTH = 20
+#: longest "from" or "to" expression accepted ("2024-05-01T12:00:00.123456+02:00" fits)
+MAX_END = 64
 PRESET_LABELS = dict((frm, label) for label, frm in PRESETS)
 
 
@@ -32,6 +35,29 @@ def initial_state(frm: str = DEFAULT_FROM, to: str = DEFAULT_TO) -> dict:
     """A fresh picker state showing ``frm`` … ``to``."""
     preset = frm if is_relative(frm, to) else DEFAULT_FROM
     return {"from": frm, "to": to, "preset": preset, "back": []}
+
+
+def checked(state) -> dict:
+    """A state read back from the browser: its shape checked (ends not resolved), or Rejected."""
+    state = mapping(state, "range state")
+    frm, to = _end(state.get("from"), "from"), _end(state.get("to"), "to")
+    preset = _end(state.get("preset") or DEFAULT_FROM, "preset")
+    back = state.get("back") or []
+    if not isinstance(back, list) or len(back) > BACK_DEPTH:
+        raise Rejected(f"range state: 'back' must be a list of at most {BACK_DEPTH} ranges")
+    pairs = []
+    for pair in back:
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise Rejected("range state: each 'back' entry must be [from, to]")
+        pairs.append([_end(pair[0], "back"), _end(pair[1], "back")])
+    return {"from": frm, "to": to, "preset": preset, "back": pairs}
+
+
+def _end(value, what: str) -> str:
+    end = text(value, f"range state: {what!r}", most=MAX_END).strip()
+    if not end:
+        raise Rejected(f"range state: {what!r} is empty")
+    return end
 
 
 def set_range(state: Mapping, frm: str, to: str, *, remember: bool = True) -> dict:
@@ -95,9 +121,10 @@ def iso_utc(epoch: float) -> str:
     return datetime.fromtimestamp(round(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def absolute_range(start_date: str | None, from_time: str | None, end_date: str | None,
-                   to_time: str | None) -> tuple[str, str]:
+def absolute_range(start_date, from_time, end_date, to_time) -> tuple[str, str]:
     """The date + time inputs as ISO strings; ValueError says what is missing or wrong."""
+    start_date, end_date = text(start_date, "from date"), text(end_date, "to date")
+    from_time, to_time = text(from_time, "from time"), text(to_time, "to time")
     if not start_date or not end_date:
         raise ValueError("pick a from date and a to date")
     frm = f"{start_date[:10]}T{(from_time or '00:00')[:8]}Z"
@@ -116,36 +143,55 @@ def absolute_inputs(state: Mapping, now: float | None = None) -> tuple[str, str,
 # --- zoom: a chart's relayoutData → a range request --------------------------------------
 
 
-def zoom_from_relayout(relayout: Mapping | None) -> dict | None:
-    """{"from", "to"} for a drag-zoom, {"reset": True} for a double-click, else None."""
-    if not relayout:
+def zoom_from_relayout(relayout) -> dict | None:
+    """{"from", "to"} for a drag-zoom, {"reset": True} for a double-click, else None.
+
+    Anything unreadable (the browser's relayoutData may be forged) is no zoom.
+    """
+    if not isinstance(relayout, Mapping) or not relayout:
         return None
     lo, hi = relayout.get("xaxis.range[0]"), relayout.get("xaxis.range[1]")
     if lo is None and isinstance(relayout.get("xaxis.range"), list | tuple):
-        lo, hi = relayout["xaxis.range"][:2]
+        lo, hi = [*relayout["xaxis.range"], None, None][:2]
     if lo is not None and hi is not None:
-        start, end = sorted((_plotly_time(lo), _plotly_time(hi)))
-        return {"from": iso_utc(start), "to": iso_utc(max(end, start + 1))}
+        try:
+            start, end = sorted((_plotly_time(lo), _plotly_time(hi)))
+            return {"from": iso_utc(in_range(start, lo)), "to": iso_utc(
+                in_range(max(end, start + 1), hi))}
+        except (ValueError, TypeError, OverflowError):
+            return None
     if relayout.get("xaxis.autorange"):
         return {"reset": True}
     return None
 
 
+def checked_zoom(zoom) -> dict | None:
+    """A zoom request read back from its store: {"reset": True}, {"from", "to"} or None."""
+    if not isinstance(zoom, Mapping):
+        return None
+    if zoom.get("reset") is True:
+        return {"reset": True}
+    return {"from": _end(zoom.get("from"), "zoom from"), "to": _end(zoom.get("to"), "zoom to")}
+
+
 def _plotly_time(value) -> float:
     # plotly reports date-axis ranges as "YYYY-MM-DD HH:MM:SS.ffff" strings, in the axis' own
     # (here UTC) time, or as epoch milliseconds when the figure gave numbers.
+    if isinstance(value, bool):
+        raise TypeError("not a time")
     if isinstance(value, int | float):
         return value / 1000
-    parsed = datetime.fromisoformat(str(value).strip().replace(" ", "T").replace("Z", ""))
+    parsed = datetime.fromisoformat(str(value)[:40].strip().replace(" ", "T").replace("Z", ""))
     return parsed.replace(tzinfo=UTC).timestamp()
 
 
 # --- URL: one query string shared by every tab, each tab owning its prefixed keys ---------
 
 
-def url_params(search: str | None) -> dict[str, str]:
-    """"?a=1&b=2" → {"a": "1", "b": "2"} (the last value wins)."""
-    return dict(parse_qsl((search or "").lstrip("?"), keep_blank_values=True))
+def url_params(search) -> dict[str, str]:
+    """"?a=1&b=2" → {"a": "1", "b": "2"} (the last value wins; anything but text is empty)."""
+    search = search if isinstance(search, str) else ""
+    return dict(parse_qsl(search.lstrip("?"), keep_blank_values=True, max_num_fields=100))
 
 
 def with_params(search: str | None, updates: Mapping[str, str | None]) -> str:

@@ -25,6 +25,8 @@ PRESETS: list[tuple[str, str]] = [
 
 #: Prometheus rejects a range query asking for more than 11 000 points per series.
 MAX_POINTS = 11_000
+#: The last second int64 nanoseconds can hold (April 2262): pandas, Loki and plotly's limit.
+LATEST = (2**63 - 1) // 10**9
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 _RELATIVE = re.compile(r"^now(?:\s*-\s*(\d+)\s*(s|m|h|d|w))?$")
@@ -65,20 +67,41 @@ def resolve(frm: str, to: str, now: float) -> tuple[float, float]:
 def resolve_one(text: str, now: float, which: str = "time") -> float:
     """One end of a range: "now", "now-5m", epoch milliseconds, or ISO-8601 (naive = UTC)."""
     raw = str(text).strip()
+    try:
+        seconds = _resolve(raw, now)
+    except OverflowError:  # a 400-digit epoch or "now-10¹⁰⁰d": far out of range
+        seconds = math.inf
+    except ValueError:
+        raise ValueError(
+            f"time range: {which} {shown(text)} is not 'now', 'now-<N><s|m|h|d|w>', epoch "
+            "seconds or milliseconds, or an ISO-8601 date") from None
+    return in_range(seconds, text, which)
+
+
+def _resolve(raw: str, now: float) -> float:
     m = _RELATIVE.match(raw)
     if m:
         return now - (int(m.group(1)) * _UNITS[m.group(2)] if m.group(1) else 0)
     if m := _EPOCH.fullmatch(raw):
         return _epoch_ns(m.group(1), m.group(2)) / 1e9  # Grafana's URLs: ms; people: s
-    try:
-        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"time range: {which} {text!r} is not 'now', 'now-<N><s|m|h|d|w>', epoch "
-            "seconds or milliseconds, or an ISO-8601 date") from None
+    parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def in_range(seconds: float, text, which: str = "time") -> float:
+    """``seconds`` if between 1970 and 2262 (int64 nanoseconds), else ValueError."""
+    if not 0 <= seconds <= LATEST:
+        raise ValueError(f"time range: {which} {shown(text)} is out of range "
+                         "(1970-01-01 to 2262-04-11 UTC)")
+    return seconds
+
+
+def shown(text, most: int = 40) -> str:
+    """``text`` quoted for a message, cut short when long (a forged value may be huge)."""
+    raw = repr(str(text))
+    return raw if len(raw) <= most else raw[:most] + "…"
 
 
 def is_relative(frm: str, to: str) -> bool:
@@ -165,14 +188,18 @@ def parse_time_ns(text: str, now: float) -> int:
     """RFC 3339 (to the ns), epoch s/ms/µs/ns (by digit count) or "now-1h" → epoch ns."""
     raw = str(text).strip()
     if m := _RFC3339.fullmatch(raw):
-        return _rfc3339_ns(m)
-    if m := _EPOCH.fullmatch(raw):
-        return _epoch_ns(m.group(1), m.group(2))
-    try:
-        return round(resolve_one(raw, now) * 1e9)
-    except ValueError:
-        raise ValueError(f"time {text!r} is not RFC 3339, epoch seconds/ms/µs/ns, 'now' or "
-                         "'now-<N><s|m|h|d|w>'") from None
+        ns = _rfc3339_ns(m)
+    elif m := _EPOCH.fullmatch(raw):
+        ns = _epoch_ns(m.group(1), m.group(2))
+    else:
+        try:
+            return round(resolve_one(raw, now) * 1e9)
+        except ValueError:
+            raise ValueError(f"time {shown(text)} is not RFC 3339, epoch seconds/ms/µs/ns, "
+                             "'now' or 'now-<N><s|m|h|d|w>'") from None
+    if not 0 <= ns < 2**63:
+        raise ValueError(f"time {shown(text)} is out of range (1970-01-01 to 2262-04-11 UTC)")
+    return ns
 
 
 def _rfc3339_ns(m: re.Match) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from app import create_app
+from datasources.loki import MAX_ENTRIES
 from stack.poll import until
+from tests.recording_upstream import RecordingUpstream
 
 BACKEND = {"job": "backend", "service_name": "backend", "env": "prod"}
 WORKER = {"job": "worker", "service_name": "worker", "env": "prod"}
@@ -223,4 +226,51 @@ def test_loki_down_says_so_and_how_to_point_at_one(dash_duo, write_config, close
     assert dash_duo.find_elements(".alert-danger") == []
     assert "s3cret" not in dash_duo.driver.page_source
     dash_duo.driver.save_screenshot(str(screens / "logs-loki-down.png"))
+    assert dash_duo.get_logs() == []
+
+
+@pytest.fixture
+def export_holding_loki():
+    """A Loki that answers the tab at once but holds every export page until the test ends.
+
+    (A black hole would hold the tab's own queries too, and Chromium's six connections per
+    host would then queue the second tab's Export click itself.)"""
+    release = threading.Event()
+
+    def query_range(params):
+        if params.get("limit") == str(MAX_ENTRIES):  # an export's page, not the table's
+            release.wait(60)
+        data = ({"resultType": "matrix", "result": []} if "step" in params else
+                {"resultType": "streams", "result": []})
+        return json.dumps({"status": "success", "data": data}).encode()
+
+    labels = json.dumps({"status": "success", "data": []}).encode()
+    server = RecordingUpstream({"/loki/api/v1/query_range": query_range,
+                                "/loki/api/v1/labels": labels})
+    yield server
+    release.set()
+    server.stop()
+
+
+def test_an_export_past_the_cap_says_queued_until_a_slot_frees(dash_duo, write_config,
+                                                                export_holding_loki):
+    open_logs(dash_duo, write_config(f'[loki]\nurl = "{export_holding_loki.url}"\n'
+                                     "[exports]\nmax_running = 1\n"))
+    driver, queue = dash_duo.driver, "#logs-export-queue"
+    first = driver.current_window_handle
+    dash_duo.find_element("#logs-export").click()
+    until(lambda: dash_duo.find_element(queue).text == "running")
+    driver.switch_to.new_window("tab")  # a second browser tab: a page of its own
+    second = driver.current_window_handle
+    driver.get(dash_duo.server_url + "/?tab=logs")
+    dash_duo.wait_for_text_to_equal("#logs-count", "0 entries", timeout=15)
+    dash_duo.find_element("#logs-export").click()
+    until(lambda: dash_duo.find_element(queue).text == "queued (1 ahead)")
+    assert dash_duo.find_element(queue).is_displayed()
+    driver.switch_to.window(first)
+    dash_duo.find_element("#logs-export-cancel").click()  # the killed worker frees its slot
+    driver.switch_to.window(second)
+    until(lambda: dash_duo.find_element(queue).text == "running", timeout=20)
+    dash_duo.find_element("#logs-export-cancel").click()
+    until(lambda: not dash_duo.find_element(queue).is_displayed())
     assert dash_duo.get_logs() == []

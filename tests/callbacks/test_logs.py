@@ -112,3 +112,15 @@ def test_an_export_that_cannot_write_says_so_and_frees_its_name(write_config, ma
     assert str(folder) not in str(status)
     assert [p.name for p in folder.iterdir()] == [export_name(req["start_ns"], req["end_ns"])
                                                   + ".part"]
+
+
+@pytest.mark.parametrize(("req", "words"), [
+    (None, "Run a query first"), ({"error": "bad range"}, "Run a query first"),
+    ({"query": '{a="b"}', "start_ns": "9" * 400, "end_ns": 1}, "Export failed: start_ns"),
+    ([1], "Export failed: logs request: expected an object"),
+])
+def test_an_export_of_no_or_a_forged_request_says_why(write_config, req, words):
+    config = write_config()
+    download, status = export_range(build_deps(config), req, exports_dir(config.cache.dir),
+                                    lambda _: None)
+    assert download is no_update and words in str(status)

@@ -85,6 +85,18 @@ def test_legends_show_quote_and_unicode_label_values_as_they_are():
     assert 'path: say "hi"' in {t["name"] for t in fig["data"]}
 
 
+def test_legends_escape_plotlys_html_so_a_label_is_never_a_link():
+    body = {"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"job": '<a href="https://x.invalid">x</a> & <b>'},
+         "values": [[0, "1"], [60, "2"]]}]}}
+    fig, _ = view.figure(frame_from_response(body), Window(0, 60, 60), legend="{{job}}")
+    assert fig["data"][0]["name"] == (
+        '&lt;a href="https://x.invalid"&gt;x&lt;/a&gt; &amp; &lt;b&gt;')
+    assert view.GRAPH_CONFIG["showSendToCloud"] is False
+    assert view.GRAPH_CONFIG["plotlyServerURL"] == ""
+    assert {"sendChartToCloud", "select2d"} <= set(view.GRAPH_CONFIG["modeBarButtonsToRemove"])
+
+
 def test_no_samples_says_no_data_for_this_range():
     fig, notes = view.figure(empty_frame(), Window(0, 3600, 60))
     assert fig["data"] == [] and notes == []

@@ -47,4 +47,4 @@ def test_label_values_that_look_like_formulas_are_neutralised():
 
 
 def test_an_empty_frame_is_a_header_only():
-    assert metric_frame_csv(empty_frame()) == "timestamp,series,value\n"
+    assert metric_frame_csv(empty_frame()) == "timestamp,series,value\r\n"  # RFC 4180 rows
