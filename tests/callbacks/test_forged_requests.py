@@ -18,7 +18,7 @@ from app import create_app
 from callbacks import session
 from tests import dash_calls
 from tests.counting_server import CountingServer
-from tests.loki_double import DEMO_START, demo_entries
+from tests.loki_fixtures import DEMO_START, demo_entries
 from tests.recording_upstream import RecordingUpstream
 
 NOW_MS = int(time.time() * 1000)
