@@ -120,6 +120,15 @@ class _Watchdog:
             self._wake.notify()
 
     def _run(self) -> None:
+        while True:
+            try:
+                self._loop()
+            except SystemExit:
+                # dash.testing stops its server thread with an asynchronous SystemExit aimed at
+                # a thread id; once that thread is gone the id can be ours. Keep watching.
+                continue
+
+    def _loop(self) -> None:
         with self.lock:
             while True:
                 while self._heap and self._heap[0][2].done:

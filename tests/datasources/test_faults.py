@@ -384,7 +384,9 @@ CALLBACKS = {
                                  [("metrics-job", "value", None)])),
     "logs-label-name": (1, _callback(
         "logs-label-name.options",
-        [("logs-request", "data", {"start_ns": START_NS, "end_ns": END_NS})])),
+        # as callbacks.logs.request writes it (the server refuses an incomplete one)
+        [("logs-request", "data", {"query": '{job="api"}', "start_ns": START_NS,
+                                   "end_ns": END_NS, "limit": 100, "direction": "backward"})])),
 }
 
 
