@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 
 from app import create_app
@@ -47,8 +48,19 @@ url = "{prometheus_server.url}"
 """
 
 
-def card(dash_duo, name):
-    return dash_duo.find_element(f'[id*=\'"name":"{name}"\']')
+def card_read(dash_duo, name, read):
+    """``read(card)``; the cards are redrawn every second, so a card found may be replaced
+    before it is read (a stale element): find it and read it again then."""
+    def attempt():
+        try:
+            return read(dash_duo.find_element(f'[id*=\'"name":"{name}"\']'))
+        except StaleElementReferenceException:
+            return None
+    return until(attempt, 10)
+
+
+def card_text(dash_duo, name) -> str:
+    return card_read(dash_duo, name, lambda card: card.text)
 
 
 def test_status_tab_shows_up_offline_and_summary(dash_duo, write_config, redis_server,
@@ -59,13 +71,13 @@ def test_status_tab_shows_up_offline_and_summary(dash_duo, write_config, redis_s
     dash_duo.start_server(create_app(config))
     dash_duo.wait_for_text_to_equal("#status-summary", "3/4 services up", timeout=15)
     for name in ("Redis", "NGINX", "Prometheus"):
-        assert "Up" in card(dash_duo, name).text
-    loki = card(dash_duo, "Loki").text
+        assert "Up" in card_text(dash_duo, name)
+    loki = card_text(dash_duo, "Loki")
     assert "Offline" in loki and "connection refused" in loki
     assert f"http://127.0.0.1:{closed_port}/ready" in loki
     groups = [e.text.upper() for e in dash_duo.find_elements(".status-group h6")]
     assert groups == ["DATA", "EDGE", "MONITORING"]
-    assert "1h" in card(dash_duo, "Redis").text and "100%" in card(dash_duo, "Redis").text
+    assert "1h" in card_text(dash_duo, "Redis") and "100%" in card_text(dash_duo, "Redis")
     dash_duo.driver.save_screenshot(str(screens / "status.png"))
     assert dash_duo.get_logs() == []
 
@@ -97,8 +109,13 @@ def test_offline_cards_are_red_and_up_cards_green(dash_duo, write_config, redis_
                                         closed_port))
     dash_duo.start_server(create_app(config))
     dash_duo.wait_for_text_to_equal("#status-summary", "3/4 services up", timeout=15)
-    assert "border-danger" in card(dash_duo, "Loki").get_attribute("class")
-    assert "border-success" in card(dash_duo, "Redis").get_attribute("class")
-    badge = card(dash_duo, "Loki").find_element(By.CSS_SELECTOR, ".status-state")
-    assert badge.text == "Offline" and "bg-danger" in badge.get_attribute("class")
+    assert "border-danger" in card_read(dash_duo, "Loki", lambda c: c.get_attribute("class"))
+    assert "border-success" in card_read(dash_duo, "Redis", lambda c: c.get_attribute("class"))
+
+    def badge(card):
+        found = card.find_element(By.CSS_SELECTOR, ".status-state")
+        return found.text, found.get_attribute("class")
+
+    text, classes = card_read(dash_duo, "Loki", badge)
+    assert text == "Offline" and "bg-danger" in classes
     assert dash_duo.get_logs() == []
