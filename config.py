@@ -93,9 +93,15 @@ def _positive(v):
 
 def _between(low: float, high: float, unit: str = " seconds"):
     """A range check (NaN fails it: every comparison with NaN is false)."""
+    text = f"must be between {_bound(low)} and {_bound(high)}{unit}"
+
     def check(v):
-        return None if low <= v <= high else f"must be between {low:g} and {high:g}{unit}"
+        return None if low <= v <= high else text
     return check
+
+
+def _bound(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
@@ -302,35 +308,39 @@ SETTINGS: list[Setting] = [
 ]
 
 # --- limits the server owns, exports, the cache's size (issue 9, hardening) ------------------
-# What the browser sends is an intent: the server clamps it to these, or refuses it.
+# What the browser sends is an intent: the server clamps it to these, or refuses it. Bounded
+# like the settings above, so no value can overflow a wait or turn a limit off.
+YEAR = 366 * DAY
 SETTINGS += [
     Setting("logs.max_limit", int, 5000,
-            "most log lines one query may ask Loki for (keep it at or under Loki's "
-            "max_entries_limit_per_query)", check=_positive),
-    Setting("logs.max_range", (int, float), 30 * 86400,
-            "longest time range, in seconds, a Logs query or export may cover", check=_positive),
-    Setting("metrics.max_range", (int, float), 366 * 86400,
-            "longest time range, in seconds, a Metrics panel may cover", check=_positive),
+            "most log lines one query may ask Loki for, 1 to 1000000 (keep it at or under "
+            "Loki's max_entries_limit_per_query)", check=_between(1, 1_000_000, "")),
+    Setting("logs.max_range", (int, float), 30 * DAY,
+            "longest time range, in seconds, a Logs query or export may cover, 1 to 3162240000 "
+            "(100 years)", check=_between(1, 100 * YEAR)),
+    Setting("metrics.max_range", (int, float), YEAR,
+            "longest time range, in seconds, a Metrics panel may cover, 1 to 3162240000",
+            check=_between(1, 100 * YEAR)),
     Setting("metrics.max_points", int, 4000,
-            "most points per series a panel asks for, whatever width the browser reports",
-            check=_positive),
+            "most points per series a panel asks for, whatever width the browser reports, "
+            "1 to 11000 (Prometheus' limit)", check=_between(1, 11_000, "")),
     Setting("limits.force_interval", (int, float), 5,
             "seconds a browser session waits between forced refreshes (Refresh now, Run "
-            "query again)", check=_positive),
+            "query again), 0.1 to 3600", check=_between(0.1, HOUR)),
     Setting("limits.queries_per_minute", int, 60,
             "typed queries (the Metrics tab's own query, Logs tab runs) one browser session "
-            "may send per minute", check=_positive),
+            "may send per minute, 1 to 100000", check=_between(1, 100_000, "")),
     Setting("exports.max_running", int, 2,
-            "log exports running at once, across processes; more wait in a queue",
-            check=_positive),
-    Setting("exports.max_queued", int, 8, "log exports that may wait in the queue; more are "
-            "refused", check=_positive),
+            "log exports running at once, across processes, 1 to 64; more wait in a queue",
+            check=_between(1, 64, "")),
+    Setting("exports.max_queued", int, 8, "log exports that may wait in the queue, 1 to "
+            "1000; more are refused", check=_between(1, 1000, "")),
     Setting("exports.keep", (int, float), 900,
-            "seconds a finished export file waits for its download before it is deleted",
-            check=_positive),
+            "seconds a finished export file waits for its download before it is deleted, "
+            "1 to 604800", check=_between(1, 7 * DAY)),
     Setting("cache.size_limit", int, 256 * 2**20,
-            "bytes the disk cache may hold; past it the oldest entries are evicted",
-            check=_positive),
+            "bytes the disk cache may hold, 1 MiB to 1 TiB; past it the oldest entries are "
+            "evicted", check=_between(2**20, 2**40, " bytes")),
 ]
 
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
