@@ -10,7 +10,6 @@ echoed, and any other value is shortened (``_shown``) so the message stays one s
 from __future__ import annotations
 
 import base64
-import math
 import os
 import re
 import reprlib
@@ -85,11 +84,6 @@ def _clip(text: Any, limit: int = 200) -> str:
 
 
 # --- checks: each returns an error text, or None when the value is fine -----------------------
-
-def _positive(v):
-    # Comparisons, not math.isfinite: that raises OverflowError on a huge TOML integer.
-    return None if 0 < v < math.inf else "must be a positive number"
-
 
 def _between(low: float, high: float, unit: str = " seconds"):
     """A range check (NaN fails it: every comparison with NaN is false)."""

@@ -114,11 +114,16 @@ def request(query, request_id, state, limit, direction, *, default_limit: int,
     return {**base, "query": text, "start_ns": round(start * 1e9), "end_ns": round(end * 1e9)}
 
 
+def checked(deps, req) -> dict:
+    """A Logs request read back from the browser, checked and clamped to ``[logs]``."""
+    cfg = deps.config.logs
+    return limits.logs_request(req, max_limit=cfg.max_limit, max_range=cfg.max_range)
+
+
 def admitted(deps, req, reader: str) -> tuple[dict, bool]:
     """A request read back from its store, checked, clamped to the config and within this
     browser's query budget; and whether it may skip the cache. ``Rejected`` says why not."""
-    cfg = deps.config.logs
-    req = limits.logs_request(req, max_limit=cfg.max_limit, max_range=cfg.max_range)
+    req = checked(deps, req)
     if req.get("error"):
         return req, False
     wait = session.query_wait(deps.limiter, deps.config)
@@ -241,8 +246,7 @@ def _register_labels(app, deps) -> None:
     def names(req):
         if not req:
             raise PreventUpdate
-        cfg = deps.config.logs
-        req = limits.logs_request(req, max_limit=cfg.max_limit, max_range=cfg.max_range)
+        req = checked(deps, req)
         if req.get("error") or req["live"] or session.query_wait(deps.limiter, deps.config):
             raise PreventUpdate  # a refused request already says why under the editor
         result = deps.loki.label_names(req["start_ns"], req["end_ns"])
@@ -259,8 +263,7 @@ def _register_labels(app, deps) -> None:
             return None
         window = ()
         if req:
-            cfg = deps.config.logs
-            req = limits.logs_request(req, max_limit=cfg.max_limit, max_range=cfg.max_range)
+            req = checked(deps, req)
             window = (req["start_ns"], req["end_ns"]) if not req.get("error") else ()
         result = deps.loki.label_values(name, *window)
         if result.value is None:
@@ -359,10 +362,8 @@ def export_range(deps, req, folder, set_progress, queue=None) -> tuple:
     ahead)"); the file is deleted once read into the download, or, handed over as a link,
     once fetched or ``exports.keep`` seconds later.
     """
-    cfg = deps.config.logs
     try:
-        req = req and limits.logs_request(req, max_limit=cfg.max_limit,
-                                          max_range=cfg.max_range)
+        req = req and checked(deps, req)
     except limits.Rejected as exc:
         return no_update, view.export_failed(str(exc))
     if not req or req.get("error"):

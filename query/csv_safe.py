@@ -42,12 +42,6 @@ def safe_cell(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def neutralise(column: pd.Series) -> pd.Series:
-    """``safe_cell`` over a string column (missing values stay missing)."""
-    values = column.to_numpy(dtype=object, na_value=None)
-    return pd.Series(safe_cells(values), index=column.index, dtype="str")
-
-
 def safe_cells(values) -> list:
     """``safe_cell`` over a sequence of texts (empty and missing stay as they are)."""
     # A comprehension on first characters: several times faster than a regex per cell.
