@@ -4,7 +4,9 @@ Buckets rather than raw rounds: a 3 s refresh is 200 000 rounds a week per servi
 buckets are 10 080. Each bucket also holds its service's running totals (probes and ups in
 every kept bucket up to and including this one), so the probes of a window are the newest
 bucket's totals minus those just before the window's first bucket: two index seeks, whatever
-the history's length. A Status refresh costs the same on a full week as on a fresh history.
+the history's length, where summing a week of buckets grew with it. Pruning drops the oldest
+buckets whole, which leaves every difference between kept buckets as it was. The figures are
+the ones the sums gave: same buckets, same minute-aligned windows.
 
 Reads take no lock of ours: the file is in WAL mode (a reader sees the last committed round,
 whole, and never waits for the writer) and each call borrows a connection from an idle list.
