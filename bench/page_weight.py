@@ -40,6 +40,12 @@ sys.path.insert(0, str(REPO))
 ENTRIES = 6_000
 LOG_QUERY = '{job="api"} | json'
 GOALS = {"Metrics 1 h": 2.5e6, "first status card": 0.7, "panels 1 h": 1.5, "panels 7 d": 1.5}
+KINDS = {  # a kind of download: words in its URL
+    "plotly.js": ("plotly.min.js",),
+    "AG Grid entry": ("dash_ag_grid.v",),
+    "AG Grid async chunk": ("dash_ag_grid/async-",),
+    "callback answers": ("_dash-update-component",),
+}
 TABS = {  # name: (URL query, what "drawn" means)
     "Status": ("/", "card"),
     "Metrics 1 h": ("/?tab=metrics&metrics.from=now-1h", "panels"),
@@ -164,7 +170,7 @@ def traffic(entries) -> dict:
             sizes[rid] = params["encodedDataLength"]
     table = [sizes[r] for r in sizes if "logs-grid.rowData" in bodies.get(r, "")]
     return {"bytes": sum(sizes.values()), "requests": len(sizes),
-            "by_url": {urls.get(r, r): n for r, n in sizes.items()},
+            "by_url": by_url(urls, sizes),
             "encodings": sorted({encodings.get(r, "?") for r in sizes}),
             "logs_answer": max(table, default=None)}
 
@@ -208,23 +214,32 @@ def report(results: dict) -> None:
     b, o = median(base["Logs"], "logs_answer"), median(ours["Logs"], "logs_answer")
     print(f"\n5 000-row Logs answer: baseline {b / 1e6:.2f} MB, ours {o / 1e6:.3f} MB "
           f"({o / b:.3f}x)")
-    print("\nLargest downloads, Metrics 1 h (ours, last round):")
-    by_url = ours["Metrics 1 h"][-1]["by_url"]
-    base_by_name = {_short(u): n for u, n in base["Metrics 1 h"][-1]["by_url"].items()}
-    for url, n in sorted(by_url.items(), key=lambda kv: -kv[1])[:8]:
-        name = _short(url)
-        print(f"  {n / 1e3:8.0f} kB  (baseline {base_by_name.get(name, 0) / 1e3:6.0f} kB)  {name}")
+    print("\nWhere the bytes go (kB, last round, baseline -> ours):")
+    print("\n| tab | " + " | ".join(KINDS) + " | rest |")
+    print("| --- |" + " --- |" * (len(KINDS) + 1))
+    for tab in TABS:
+        b, o = kinds(base[tab][-1]["by_url"]), kinds(ours[tab][-1]["by_url"])
+        print(f"| {tab} | " + " | ".join(f"{b[k] / 1e3:.0f} -> {o[k] / 1e3:.0f}"
+                                         for k in [*KINDS, "rest"]) + " |")
     met = median(ours["Metrics 1 h"], "bytes") <= GOALS["Metrics 1 h"]
     print(f"\ngoal: Metrics tab <= 2.5 MB: {'met' if met else 'MISSED'}")
 
 
-def _short(url: str) -> str:
-    """The file name without Dash's fingerprint, or the callback path."""
-    name = url.split("?")[0].rsplit("/", 1)[-1]
-    parts = name.split(".")
-    if len(parts) > 2 and parts[1].startswith("v"):
-        name = ".".join([parts[0], *parts[2:]])
-    return name
+def by_url(urls: dict, sizes: dict) -> dict:
+    """Bytes per URL, summed over its requests (callbacks share one URL)."""
+    out: dict[str, int] = {}
+    for rid, n in sizes.items():
+        out[urls.get(rid, rid)] = out.get(urls.get(rid, rid), 0) + n
+    return out
+
+
+def kinds(by_url: dict) -> dict:
+    """Bytes per kind of download (``KINDS``), the rest summed as "rest"."""
+    out = dict.fromkeys([*KINDS, "rest"], 0)
+    for url, n in by_url.items():
+        kind = next((k for k, words in KINDS.items() if any(w in url for w in words)), "rest")
+        out[kind] += n
+    return out
 
 
 def main(argv=None) -> int:
