@@ -12,9 +12,9 @@ from flask import Flask, Request, request
 
 #: Dash's URL prefix for component libraries' JS and CSS (fingerprinted: ``x.v1_2m123.js``).
 SUITES = "/_dash-component-suites/"
-#: Folders whose URLs carry a version stamp: Dash adds ``?m=<mtime>`` to /assets files, the
-#: app ``?v=<package version>`` to its vendored Bootstrap.
-STAMPED = {"/assets/": "m", "/vendor/": "v"}
+#: URLs that carry a version stamp: Dash adds ``?m=<mtime>`` to /assets files and
+#: ``?v=<Dash version>`` to its favicon, the app ``?v=<package version>`` to its Bootstrap.
+STAMPED = {"/assets/": "m", "/_favicon.ico": "v", "/vendor/": "v"}
 #: ``public``: a shared proxy may keep it too; ``immutable``: no revalidation on reload.
 IMMUTABLE = "public, max-age=31536000, immutable"
 #: An answer under 1 KiB fits one packet either way: compressing it only costs time.
@@ -85,5 +85,5 @@ def is_fingerprinted(req: Request) -> bool:
     """A component-suite URL Dash fingerprinted, or a file with its stamp (``?m=``, ``?v=``)."""
     if req.path.startswith(SUITES):
         return check_fingerprint(req.path)[1]
-    return any(req.path.startswith(folder) and stamp in req.args
-               for folder, stamp in STAMPED.items())
+    return any(req.path.startswith(prefix) and stamp in req.args
+               for prefix, stamp in STAMPED.items())

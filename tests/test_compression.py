@@ -110,6 +110,8 @@ def test_assets_with_their_stamp_are_kept_a_year_and_without_it_revalidated(serv
     css = raw_get(session, base + bootstrap)
     assert css.headers["Cache-Control"] == IMMUTABLE
     assert css.headers["Content-Encoding"] in ("gzip", "deflate")
+    favicon = re.search(r'href="(/_favicon\.ico\?v=[^"]+)"', page).group(1)
+    assert session.get(base + favicon, timeout=10).headers["Cache-Control"] == IMMUTABLE
 
 
 def test_a_callback_answer_is_gzipped_and_a_small_answer_is_not(served):
