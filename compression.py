@@ -60,7 +60,7 @@ class FixedFileBodies:
 
     flask-compress asks its cache about every answer it compresses once a cache is set; a
     callback's answer is keyed "do not keep" and never stored. The suites are a fixed set of
-    files, so the store is bounded (about 4 MB per encoding).
+    files, so the store is bounded (about 3 MB per encoding).
     """
 
     def __init__(self) -> None:
