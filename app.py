@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib.metadata
 import importlib.util
 import logging
 import socket
@@ -43,6 +44,7 @@ def create_app(config: Config, cache: Cache | None = None, *,
     import diskcache
     from dash import Dash, DiskcacheManager
 
+    import compression
     from callbacks import build_deps, register_all
     from layouts.shell import shell
 
@@ -56,16 +58,20 @@ def create_app(config: Config, cache: Cache | None = None, *,
         external_stylesheets=[BOOTSTRAP_CSS],
         health_endpoint="health",
         background_callback_manager=DiskcacheManager(jobs),
+        compress=False,  # compression.install configures flask-compress itself
     )
     # Dash parses a request body whole: refuse a huge one before it is read (HTTP 413).
     app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(config)
     add_routes(app.server, config)
+    compression.install(app.server, compress=config.server.compress)
     app.layout = shell(config)
     register_all(app, deps)
     return app
 
 
-BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
+BOOTSTRAP_ROUTE = "/vendor/bootstrap.min.css"
+#: The package's version in the URL: a new Bootstrap is a new URL, so browsers may keep it.
+BOOTSTRAP_CSS = f"{BOOTSTRAP_ROUTE}?v={importlib.metadata.version('bootstrap-flask')}"
 
 
 def max_request_bytes(config: Config) -> int:
@@ -84,7 +90,7 @@ def add_routes(server, config: Config) -> None:
     # Bootstrap's CSS from the installed package: the dashboard must work offline.
     spec = importlib.util.find_spec("flask_bootstrap")
     css = Path(spec.origin).parent / "static" / "bootstrap5" / "css"
-    server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", lambda: send_from_directory(
+    server.add_url_rule(BOOTSTRAP_ROUTE, "bootstrap_css", lambda: send_from_directory(
         css, "bootstrap.min.css", max_age=86400))
     exports = export_job.exports_dir(config.cache.dir)
     export_job.prune(exports, keep_seconds=config.exports.keep)

@@ -335,6 +335,9 @@ SETTINGS += [
     Setting("cache.size_limit", int, 256 * 2**20,
             "bytes the disk cache may hold, 1 MiB to 1 TiB; past it the oldest entries are "
             "evicted", check=_between(2**20, 2**40, " bytes")),
+    Setting("server.compress", bool, True,
+            "compress answers over 1 KiB (zstd, brotli or gzip, as the browser accepts); "
+            "false when a proxy in front compresses"),
 ]
 
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
@@ -762,6 +765,8 @@ def reference_markdown() -> str:
     def fmt(value):
         if value is None:
             return "required"
+        if isinstance(value, bool):  # TOML spells them true and false
+            return f"`{str(value).lower()}`"
         if isinstance(value, str) and value.startswith(os.path.expanduser("~")):
             return "`~" + value[len(os.path.expanduser("~")):] + "`"
         return f"`{value!r}`".replace("'", '"')
