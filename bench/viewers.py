@@ -1,19 +1,21 @@
 """N viewers polling the Status and Metrics tabs of a served dashboard, as browsers do.
 
     .venv/bin/python -m bench.viewers [--viewers 50] [--seconds 60] [--server both]
-                                      [--before] [--baseline-seconds 15]
+                                      [--before] [--baseline-seconds 15] [--tabs split]
 
 Starts the demo stack (``stack.run.start_stack``, a short history) on free loopback ports in a
 temp dir, and a counting proxy (``stack/counting_proxy.py``) in front of Prometheus,
 Alertmanager and every probed service; then, per server, serves the dashboard on it as its own
 process (``python app.py``: waitress; ``gunicorn app:server``: gunicorn.conf.py's gthread
 workers) and replays what a browser posts: each viewer loads ``/_dash-layout`` and
-``/_dash-dependencies``, makes the page's initial callback calls, then on every tick of the
-Status tab's and the Metrics tab's ``dcc.Interval`` posts the callbacks that interval
-triggers (one request per Metrics panel), bodies written as the renderer writes them
-(``bench/dash_page.py``), over at most 6 keep-alive connections (``bench/http_pool.py``).
+``/_dash-dependencies``, makes the page's initial callback calls, then on every tick of its
+tab's ``dcc.Interval`` (every other viewer on Status, the others on Metrics; ``--tabs both``:
+each on both) posts the callbacks that interval triggers (one request per Metrics panel),
+bodies written as the renderer writes them (``bench/dash_page.py``), over at most 6
+keep-alive connections (``bench/http_pool.py``).
 
-Baseline, measured in the same run on the same server: one viewer (``--baseline-seconds``).
+Baseline, measured in the same run on the same server: one viewer polling both tabs (the
+same mix of calls) for ``--baseline-seconds``.
 Goals: 0 errors, p95 with N viewers at most 3x the one-viewer p95, server RSS (all its
 processes) within 10% from start to end, and at most 1/40 upstream call per viewer call.
 ``--before`` first runs the server as it was before ``[server]`` existed: waitress with its
@@ -31,6 +33,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -175,34 +178,46 @@ async def ticking(run: Run, pool: Pool, page: Page, tick, every: float) -> None:
     await asyncio.gather(*tasks)
 
 
-async def viewer(run: Run, delay: float) -> None:
-    """One browser: load the page, its initial calls, then both intervals until the end."""
+async def viewer(run: Run, delay: float, tabs: tuple[str, ...]) -> None:
+    """One browser: load the page, its initial calls, then its tabs' intervals until the end.
+
+    dcc.Tabs mounts the shown tab only, so only its dcc.Interval ticks; ``tabs`` of both is a
+    viewer with the page open twice (on one set of connections).
+    """
     await asyncio.sleep(delay)
     pool = Pool(*run.base)
     try:
         page = Page(await get_json(run, pool, "/_dash-layout"),
                     await get_json(run, pool, "/_dash-dependencies"))
-        await send_tick(run, pool, page, STATUS_TICK, None)
-        page.props[(ids.METRICS_WIDTH, "data")] = PANEL_WIDTH  # the clientside panelWidth
-        build = page.callback(lambda out: f"{ids.METRICS_PANELS}.children" in out)
-        await post(run, pool, page, build, page.body(build, [(ids.METRICS_WIDTH, "data")]),
-                   tick=False)
-        await send_tick(run, pool, page, METRICS_TICK, None)
-        every = {t: page.props[(t[0], "interval")] / 1000 for t in (STATUS_TICK, METRICS_TICK)}
-        await asyncio.gather(
-            ticking(run, pool, page, STATUS_TICK, every[STATUS_TICK]),
-            ticking(run, pool, page, METRICS_TICK, every[METRICS_TICK]))
+        page.props[(ids.TABS, "value")] = tabs[0]
+        await send_tick(run, pool, page, STATUS_TICK, None)  # initial calls: every tab's
+        ticks = [STATUS_TICK] if "status" in tabs else []
+        if "metrics" in tabs:  # the panels are built once the tab is shown and measured
+            page.props[(ids.METRICS_WIDTH, "data")] = PANEL_WIDTH  # (clientside panelWidth)
+            build = page.callback(lambda out: f"{ids.METRICS_PANELS}.children" in out)
+            await post(run, pool, page, build, page.body(build, [(ids.METRICS_WIDTH, "data")]),
+                       tick=False)
+            await send_tick(run, pool, page, METRICS_TICK, None)
+            ticks.append(METRICS_TICK)
+        await asyncio.gather(*(ticking(run, pool, page, t, page.props[(t[0], "interval")] / 1000)
+                               for t in ticks))
     except (HttpError, TimeoutError, LookupError, ValueError) as exc:
         run.calls.append(Call("page", time.monotonic(), 0.0, f"page did not load: {exc}"))
     finally:
         pool.close()
 
 
-async def viewers(base: tuple[str, int], count: int, seconds: float, timeout: float) -> Run:
+#: which tabs each viewer polls: every other viewer on each tab, or each on both
+MIXES = {"split": [("status",), ("metrics",)], "both": [("status", "metrics")]}
+
+
+async def viewers(base: tuple[str, int], count: int, seconds: float, timeout: float,
+                  mix: str) -> Run:
     """``count`` viewers arriving over the first 2 s, ticking for ``seconds``."""
     run = Run(base, time.monotonic() + seconds, timeout)
-    rng = random.Random(count)
-    await asyncio.gather(*(viewer(run, rng.uniform(0, 2)) for _ in range(count)))
+    rng, tabs = random.Random(count), MIXES[mix]
+    await asyncio.gather(*(viewer(run, rng.uniform(0, 2), tabs[i % len(tabs)])
+                           for i in range(count)))
     return run
 
 
@@ -258,8 +273,9 @@ class Row:
     server: str
     viewers: int
     calls: list[Call]
-    rss: tuple[int, int] = (0, 0)
+    rss: tuple[int, int, int] = (0, 0, 0)  # start, ramped up, end
     upstream: dict = field(default_factory=dict)
+    cpu: float = 0.0
 
     def latencies(self) -> list[float]:
         return sorted(c.seconds for c in self.calls if c.error is None and c.tick)
@@ -293,13 +309,27 @@ def upstream_delta(before: dict, after: dict) -> dict:
         before, "alertmanager"), "probes": probes(after) - probes(before)}
 
 
+def cpu(proc: services.Proc) -> float:
+    """CPU seconds the server and every process under it have used."""
+    root = psutil.Process(proc.popen.pid)
+    return sum(sum(p.cpu_times()[:2]) for p in [root, *root.children(recursive=True)])
+
+
 def phase(proc: services.Proc, proxy: services.Proc, label: str, count: int, seconds: float,
-          timeout: float) -> Row:
-    """``count`` viewers for ``seconds`` against ``proc``: calls, RSS and upstream calls."""
-    counts, memory = read_counts(proxy), rss(proc)
-    run = asyncio.run(viewers((proc.host, proc.port), count, seconds, timeout))
-    return Row(label, count, run.calls, (memory, rss(proc)),
-               upstream_delta(counts, read_counts(proxy)))
+          args) -> Row:
+    """``count`` viewers for ``seconds`` against ``proc``: calls, RSS, CPU, upstream calls.
+
+    RSS is read at the start, once the viewers have arrived and a quarter of the time has
+    passed (caches and thread stacks filled: "ramped up"), and at the end.
+    """
+    counts, memory, used = read_counts(proxy), [rss(proc)], cpu(proc)
+    ramp = threading.Timer(2 + seconds / 4, lambda: memory.append(rss(proc)))
+    ramp.start()
+    mix = "both" if count == 1 else args.tabs
+    run = asyncio.run(viewers((proc.host, proc.port), count, seconds, args.timeout, mix))
+    ramp.join()
+    return Row(label, count, run.calls, (*memory, rss(proc)),
+               upstream_delta(counts, read_counts(proxy)), cpu(proc) - used)
 
 
 def measure(name: str, stack_dir: Path, routes, proxy, args) -> tuple[Row, Row]:
@@ -312,8 +342,8 @@ def measure(name: str, stack_dir: Path, routes, proxy, args) -> tuple[Row, Row]:
           f"{args.baseline_seconds:g} s, then {args.viewers} for {args.seconds:g} s …",
           flush=True)
     with start_dashboard(kind, config, port, stack_dir / name) as proc:
-        one = phase(proc, proxy, name, 1, args.baseline_seconds, args.timeout)
-        many = phase(proc, proxy, name, args.viewers, args.seconds, args.timeout)
+        one = phase(proc, proxy, name, 1, args.baseline_seconds, args)
+        many = phase(proc, proxy, name, args.viewers, args.seconds, args)
     return one, many
 
 
@@ -336,18 +366,20 @@ def per_call(part: float, calls: int) -> str:
 def table(pairs: list[tuple[Row, Row]]) -> str:
     """One line per server and phase."""
     head = ("server", "viewers", "calls", "errors", "p50", "p95", "max", "p95 / 1 viewer",
-            "RSS start → end", "panels: query_range", "Prom. section: calls",
+            "CPU / call", "RSS start / ramped / end", "panels: query_range", "Prom. section: calls",
             "probes: rounds")
     rows = [head]
     for one, many in pairs:
         for row in (one, many):
-            start, end = row.rss
+            start, ramped, end = row.rss
             up = row.upstream
             rows.append((
                 row.server, str(row.viewers), str(len(row.calls)), str(len(row.errors())),
                 ms(row.p(50)), ms(row.p(95)), ms(max(row.latencies(), default=0)),
                 f"{row.p(95) / one.p(95):.2f}x" if row is many else "baseline",
-                f"{start / 2**20:.0f} → {end / 2**20:.0f} MB ({(end - start) / start:+.0%})",
+                f"{row.cpu / max(len(row.calls), 1) * 1000:.1f} ms",
+                f"{start / 2**20:.0f} / {ramped / 2**20:.0f} / {end / 2**20:.0f} MB "
+                f"({(end - ramped) / ramped:+.0%})",
                 per_call(up["panels"], row.count("metrics")),
                 per_call(up["status"], row.count("prom")),
                 per_call(up["probes"] / len(PROBED), row.count("status"))))
@@ -361,11 +393,11 @@ def verdicts(pairs: list[tuple[Row, Row]]) -> tuple[list[str], bool]:
     """Each server's goals, met or not; whether every server but ``before`` met them."""
     lines, ok = [], True
     for one, many in pairs:
-        start, end = many.rss
+        _, ramped, end = many.rss
         kinds = sorted({c.error for c in many.errors()})
         checks = {"0 errors": not many.errors(),
                   "p95 <= 3x one viewer": many.p(95) <= 3 * one.p(95),
-                  "RSS within 10%": abs(end - start) <= 0.1 * start}
+                  "RSS flat within 10% once ramped up": abs(end - ramped) <= 0.1 * ramped}
         missed = [goal for goal, met in checks.items() if not met]
         if many.server != "before":
             ok = ok and not missed
@@ -385,6 +417,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--server", choices=["waitress", "gunicorn", "both"], default="both")
     parser.add_argument("--before", action="store_true",
                         help="first the old waitress settings (100 connections, 16 threads)")
+    parser.add_argument("--tabs", choices=sorted(MIXES), default="split",
+                        help="split: every other viewer on Status, the others on Metrics; "
+                             "both: each viewer polls both (the one-viewer baseline does)")
     parser.add_argument("--timeout", type=float, default=30,
                         help="seconds a call may take before it counts as an error")
     parser.add_argument("--history-days", type=float, default=0.1)
