@@ -276,6 +276,9 @@ class Row:
     rss: tuple[int, int, int] = (0, 0, 0)  # start, ramped up, end
     upstream: dict = field(default_factory=dict)
     cpu: float = 0.0
+    #: share of one core this process (the load generator) used, so a reader can tell when
+    #: the client rather than the server was the bottleneck
+    client_cpu: float = 0.0
 
     def latencies(self) -> list[float]:
         return sorted(c.seconds for c in self.calls if c.error is None and c.tick)
@@ -326,10 +329,12 @@ def phase(proc: services.Proc, proxy: services.Proc, label: str, count: int, sec
     ramp = threading.Timer(2 + seconds / 4, lambda: memory.append(rss(proc)))
     ramp.start()
     mix = "both" if count == 1 else args.tabs
+    wall, own = time.monotonic(), time.process_time()
     run = asyncio.run(viewers((proc.host, proc.port), count, seconds, args.timeout, mix))
+    own, wall = time.process_time() - own, time.monotonic() - wall
     ramp.join()
     return Row(label, count, run.calls, (*memory, rss(proc)),
-               upstream_delta(counts, read_counts(proxy)), cpu(proc) - used)
+               upstream_delta(counts, read_counts(proxy)), cpu(proc) - used, own / wall)
 
 
 def measure(name: str, stack_dir: Path, routes, proxy, args) -> tuple[Row, Row]:
@@ -445,6 +450,9 @@ def main(argv=None) -> int:
     print(table(pairs))
     lines, ok = verdicts(pairs)
     print("\n".join(["", *lines]))
+    busiest = max((row for pair in pairs for row in pair), key=lambda r: r.client_cpu)
+    print(f"The load generator used at most {busiest.client_cpu:.0%} of one core "
+          f"({busiest.server}, {busiest.viewers} viewers).")
     print("Upstream calls per viewer call, counted at the upstream (stack/counting_proxy.py): "
           "panels: Prometheus query_range calls per panel call; Prom. section: Prometheus and "
           "Alertmanager calls per call of the Status tab's Prometheus section; probes: "
