@@ -55,7 +55,7 @@ def test_gunicorn_serves_app_server(tmp_path):
 IDLE = 150  # keep-alive connections left open: more than waitress' default limit of 100
 
 
-def served(tmp_path, server: str, body: str = "") -> services.Proc:
+def served(tmp_path, server: str, body: str = "", *extra: str) -> services.Proc:
     """``python app.py`` or ``gunicorn app:server`` (gunicorn.conf.py) on a free port."""
     port = free_port()
     config = tmp_path / "serve.toml"
@@ -63,7 +63,7 @@ def served(tmp_path, server: str, body: str = "") -> services.Proc:
     if server == "waitress":
         args = [sys.executable, "app.py", "--config", str(config)]
     else:  # the settings come from gunicorn.conf.py, read from the repository by default
-        args = [str(Path(sys.executable).parent / "gunicorn"), "--no-control-socket",
+        args = [str(Path(sys.executable).parent / "gunicorn"), "--no-control-socket", *extra,
                 "app:server"]
     env_config = {"STACKSCOPE_CONFIG": str(config)}
     return serve(server, args, tmp_path, port, env_config)
@@ -130,10 +130,17 @@ def test_waitress_takes_connection_limit_threads_and_channel_timeout_from_config
 
 
 def test_gunicorn_conf_runs_threaded_workers_sized_from_config(tmp_path):
-    with served(tmp_path, "gunicorn", "threads = 3\nconnection_limit = 40\n") as proc:
+    body = "threads = 3\nconnection_limit = 40\nchannel_timeout = 7\n"
+    with served(tmp_path, "gunicorn", body, "--log-level", "debug") as proc:
         assert requests.get(proc.url + "/_dash-layout", timeout=15).status_code == 200
         log = proc.log_path.read_text()
         assert "Using worker: gthread" in log and "Booting worker" in log
+        settings = {key: value for key, _, value in (
+            line[2:].partition(": ") for line in log.splitlines() if line.startswith("  "))}
+        assert {k: settings[k] for k in ("worker_class", "threads", "worker_connections",
+                                         "keepalive", "preload_app", "bind")} == {
+            "worker_class": "gthread", "threads": "3", "worker_connections": "40",
+            "keepalive": "7", "preload_app": "False", "bind": f"['127.0.0.1:{proc.port}']"}
         workers = psutil.Process(proc.popen.pid).children()
         assert len(workers) == 2  # WEB_CONCURRENCY unset: gunicorn.conf.py's 2
 
