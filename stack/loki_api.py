@@ -16,10 +16,19 @@ It follows Loki's documented HTTP API for what the dashboard uses, with Loki's o
 - ``/loki/api/v1/labels``, ``/label/<name>/values``, ``/series`` (``match[]``), ``/ready``.
 
 The LogQL it understands: selectors with ``= != =~ !~``; line filters ``|= != |~ !~``;
-``| json``, ``| logfmt``; label filters ``| name op "value"``; ``count_over_time`` /
-``rate`` / ``bytes_over_time`` over a log query, wrapped in ``sum``/``count`` with or without
-``by (…)``; ``vector(n) + vector(m)``. Parse errors are 400 text/plain worded as Loki words
-them ("parse error at line 1, col 6: literal not terminated").
+``| json``, ``| logfmt`` (no parameters); label filters ``| name op value``: strings with
+``= != =~ !~``, numbers, Go durations (``250ms``) and byte sizes (``20MB``) with
+``== = != > >= < <=``, joined left to right by ``and``, ``or``, ``,`` or a space, grouped by
+parentheses. As Loki documents, a value that does not convert keeps its line and adds
+``__error__="LabelFilterErr"``; a line that already has an ``__error__`` passes numeric filters.
+``count_over_time`` / ``rate`` / ``bytes_over_time`` over a log query, wrapped in
+``sum``/``count`` with or without ``by (…)``; ``vector(n) + vector(m)``. With
+``pipeline_errors=True`` a metric query over entries with an ``__error__`` answers Loki's
+"pipeline error" 400 (the tests' double counts them). Parse errors are 400 text/plain worded as
+Loki words them ("parse error at line 1, col 6: literal not terminated"); valid LogQL beyond
+this subset (``line_format``, ``unwrap``, ``topk``, ``|>`` …) is a 400 naming the construct
+("unsupported LogQL (line 1, col 11): the line_format stage is not implemented …"), never a
+wrong answer.
 
 Data set: ``LokiAPI.load([(ts_ns, {labels}, line[, {structured metadata}]), …])`` or, for
 big synthetic sets, ``load_columns``. ``respond_next`` queues a canned answer (for error
@@ -56,6 +65,13 @@ INSTANT_LOG_TEXT = ("log queries are not supported as an instant query type, ple
 EMPTY_MATCHER_TEXT = ('parse error : queries require at least one regexp or equality matcher that '
                       'does not have an empty-compatible value. For instance, app=~".*" does not '
                       'meet this requirement, but app=~".+" will')
+#: A metric query over entries the pipeline marked with ``__error__`` (Loki's own wording).
+PIPELINE_ERROR_TEXT = (
+    "pipeline error: '{kind}' for series: '{series}'.\n"
+    "Use a label filter to intentionally skip this error. (e.g | __error__!=\"{kind}\").\n"
+    "To skip all potential errors you can match empty errors.(e.g __error__=\"\")\n"
+    "The label filter can also be specified after unwrap. "
+    "(e.g | unwrap latency | __error__=\"\" )\n")
 END_BEFORE_START_TEXT = "end timestamp must not be before or equal to start time"
 STEP_TOO_SMALL_TEXT = ("exceeded maximum resolution of 11,000 points per time series. Try "
                        "increasing the value of the step parameter")
@@ -75,17 +91,47 @@ class ParseError(LokiHTTPError):
         super().__init__(f"parse error {where}: {message}" if where else f"parse error : {message}")
 
 
+class Unsupported(LokiHTTPError):
+    """Valid LogQL this stand-in does not implement: a 400 naming it, never a wrong answer."""
+
+    def __init__(self, what: str, col: int | None = None):
+        where = f" (line 1, col {col})" if col else ""
+        super().__init__(f"unsupported LogQL{where}: {what} is not implemented by stackscope's "
+                         "Loki API stand-in (stack/loki_api.py)")
+
+
+#: Pipeline stages of LogQL this stand-in answers with ``Unsupported``.
+UNSUPPORTED_STAGES = ("line_format", "label_format", "unwrap", "pattern", "regexp", "unpack",
+                      "decolorize", "drop", "keep", "ip", "distinct")
+#: Metric functions and aggregations of LogQL beyond count_over_time, rate, bytes_over_time,
+#: sum, count and vector.
+UNSUPPORTED_FUNCS = ("bytes_rate", "absent_over_time", "sum_over_time", "avg_over_time",
+                     "max_over_time", "min_over_time", "first_over_time", "last_over_time",
+                     "stdvar_over_time", "stddev_over_time", "quantile_over_time", "rate_counter",
+                     "avg", "min", "max", "stddev", "stdvar", "topk", "bottomk", "sort",
+                     "sort_desc", "label_replace", "approx_topk", "absent")
+
+
+def _regex(text: str) -> re.Pattern:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise LokiHTTPError(f"parse error : error parsing regexp: {exc}") from None
+
+
 # --- LogQL (the subset above) -------------------------------------------------------------
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
-  | (?P<dur>\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y)(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))*)
-  | (?P<num>\d+(?:\.\d+)?)
+  | (?P<bytes>\d+(?:\.\d+)?(?:[KMGTPE]i?B|B)(?![A-Za-z0-9_]))
+  | (?P<dur>\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d|w|y)(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d|w|y))*)
+  | (?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<flag>--[a-z][a-z-]*)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>\|=|\|~|!=|!~|=~|=|\||\+)
+  | (?P<op>\|=|\|~|\|>|!=|!~|!>|=~|==|=|>=|<=|>|<|\||\+|-|\*|/|%|\^)
   | (?P<punct>[{}()\[\],])
   | (?P<str>["`])
-""", re.X)
+""", re.X | re.I)
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
             "\\": "\\", '"': '"'}
 
@@ -165,6 +211,98 @@ class Matcher:
         return found if self.op == "=~" else not found
 
 
+#: Go's time.ParseDuration units, in nanoseconds.
+_GO_DUR_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+              "h": 3600 * 10**9}
+_GO_DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_BYTES = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtpe]i?b?|b)?", re.I)
+_BYTE_POWER = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
+
+
+def go_duration(text: str) -> float:
+    """Seconds of a Go duration (``1.5s``, ``1h2m``, ``-250ms``); ValueError if it is not one."""
+    sign, body = (-1, text[1:]) if text[:1] == "-" else (1, text.lstrip("+"))
+    if body == "0":
+        return 0.0
+    parts = _GO_DUR.findall(body)
+    if not parts or "".join(n + u for n, u in parts) != body:
+        raise ValueError(f'time: invalid duration "{text}"')
+    return sign * sum(float(n) * _GO_DUR_NS[u] for n, u in parts) / 1e9
+
+
+def byte_size(text: str) -> float:
+    """Bytes of ``42``, ``20MB``, ``1KiB`` (kB = 1000, KiB = 1024); ValueError if not a size."""
+    m = _BYTES.fullmatch(text.strip())
+    if not m:
+        raise ValueError(f"strconv.ParseFloat: parsing {json.dumps(text)}: invalid syntax")
+    unit = (m.group(2) or "").lower()
+    base = 1024 if "i" in unit else 1000
+    return float(m.group(1)) * base ** _BYTE_POWER[unit[:1] if unit not in ("b", "") else ""]
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"strconv.ParseFloat: parsing {json.dumps(text)}: "
+                         "invalid syntax") from None
+
+
+_CONVERT = {"num": _number, "dur": go_duration, "bytes": byte_size}
+_COMPARE = {"==": float.__eq__, "=": float.__eq__, "!=": float.__ne__, ">": float.__gt__,
+            ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__}
+
+
+@dataclass
+class NumericFilter:
+    """``name > 1000``, ``latency >= 250ms``, ``size < 20MB``: compares the converted value.
+
+    As Loki documents: a line whose value does not convert is kept and gets
+    ``__error__="LabelFilterErr"``; a line that already has an ``__error__`` is kept (only a
+    string filter can drop it); a line without the label is dropped.
+    """
+
+    name: str
+    op: str
+    kind: str       # num | dur | bytes
+    value: float
+
+    def keep(self, labels: dict) -> bool:
+        if labels.get("__error__"):
+            return True
+        if self.name not in labels:
+            return False
+        try:
+            found = float(_CONVERT[self.kind](labels[self.name]))
+        except ValueError as exc:
+            labels["__error__"], labels["__error_details__"] = "LabelFilterErr", str(exc)
+            return True
+        return _COMPARE[self.op](found, self.value)
+
+
+@dataclass
+class StringFilter:
+    """``name = "x"`` (and ``!=``, ``=~``, ``!~``); a missing label reads as ``""``."""
+
+    matcher: Matcher
+
+    def keep(self, labels: dict) -> bool:
+        return self.matcher.matches(labels.get(self.matcher.name, ""))
+
+
+@dataclass
+class BoolFilter:
+    """``left and right`` / ``left or right``: both sides run (both may set ``__error__``)."""
+
+    op: str
+    left: object
+    right: object
+
+    def keep(self, labels: dict) -> bool:
+        a, b = self.left.keep(labels), self.right.keep(labels)
+        return (a and b) if self.op == "and" else (a or b)
+
+
 @dataclass
 class LogQuery:
     matchers: list[Matcher]
@@ -222,26 +360,75 @@ class Parser:
         if not any(not m.matches("") for m in matchers):
             raise LokiHTTPError(EMPTY_MATCHER_TEXT)
         query = LogQuery(matchers)
-        while self.peek().kind == "op" and self.peek().text in ("|=", "!=", "|~", "!~", "|"):
+        while self.peek().kind == "op" and self.peek().text in ("|=", "!=", "|~", "!~", "|",
+                                                                "|>", "!>"):
             query.stages.append(self.stage())
         return query
 
     def stage(self) -> tuple:
-        op = self.take("op").text
+        op_tok = self.take("op")
+        op = op_tok.text
+        if op in ("|>", "!>"):
+            raise Unsupported(f"the pattern line filter {op}", op_tok.col)
         if op != "|":
             text = self.take("str").text
-            return ("line", op, re.compile(text) if op in ("|~", "!~") else text)
+            if self.peek().text == "or":
+                raise Unsupported("'or' between line filters", self.peek().col)
+            return ("line", op, _regex(text) if op in ("|~", "!~") else text)
+        name = self.peek()
+        if name.kind == "ident" and name.text in ("json", "logfmt"):
+            self.take()
+            nxt = self.peek()
+            if nxt.kind in ("ident", "flag", "str"):
+                raise Unsupported(f"{name.text} with parameters or flags", nxt.col)
+            return (name.text,)
+        if name.kind == "ident" and name.text in UNSUPPORTED_STAGES:
+            raise Unsupported(f"the {name.text} stage", name.col)
+        return ("filter", self.label_filter())
+
+    def label_filter(self):
+        """Predicates joined left to right by ``and``/``or``/``,``/a space; parentheses group."""
+        expr = self.predicate()
+        while True:
+            tok = self.peek()
+            if tok.text in ("and", "or", ","):
+                self.take()
+                expr = BoolFilter("or" if tok.text == "or" else "and", expr, self.predicate())
+            elif tok.kind == "ident" or tok.text == "(":
+                expr = BoolFilter("and", expr, self.predicate())
+            else:
+                return expr
+
+    def predicate(self):
+        if self.peek().text == "(":
+            self.take()
+            expr = self.label_filter()
+            self.take("punct", ")")
+            return expr
         name = self.take("ident").text
-        if name in ("json", "logfmt"):
-            return (name,)
         op_tok = self.take("op")
-        if op_tok.text not in ("=", "!=", "=~", "!~"):
-            raise ParseError(f"syntax error: unexpected {op_tok.text}", op_tok.col)
-        return ("label", Matcher(name, op_tok.text, self.take("str").text))
+        op, value = op_tok.text, self.peek()
+        if op not in _COMPARE and op not in ("=~", "!~"):
+            raise ParseError(f"syntax error: unexpected {op}", op_tok.col)
+        if value.kind == "ident":
+            raise Unsupported(f"the label filter value {value.text}(…)", value.col)
+        if value.kind == "str" and op not in (">", ">=", "<", "<="):
+            self.take()
+            return StringFilter(Matcher(name, "=" if op == "==" else op, value.text))
+        if value.kind in _CONVERT and op not in ("=~", "!~"):
+            self.take()
+            literal = value.text
+            number = (parse_duration(literal) / 1e9 if value.kind == "dur" else
+                      byte_size(literal) if value.kind == "bytes" else float(literal))
+            return NumericFilter(name, op, value.kind, number)
+        shown = "$end" if value.kind == "end" else value.text
+        raise ParseError(f"syntax error: unexpected {shown}", value.col)
 
     def metric(self) -> MetricQuery:
         name = self.take("ident")
         if name.text in ("sum", "count"):
+            if self.peek().text == "without":
+                raise Unsupported(f"{name.text} without (…)", self.peek().col)
             by = self.by_clause()
             self.take("punct", "(")
             inner = self.metric()
@@ -257,6 +444,8 @@ class Parser:
                 self.take()
                 value += self.metric().constant
             return MetricQuery("vector", None, 0, constant=value)
+        if name.text in UNSUPPORTED_FUNCS:
+            raise Unsupported(f"the function {name.text}", name.col)
         if name.text not in ("count_over_time", "rate", "bytes_over_time"):
             raise ParseError(f"syntax error: unexpected IDENTIFIER {name.text}", name.col)
         self.take("punct", "(")
@@ -264,6 +453,8 @@ class Parser:
         self.take("punct", "[")
         range_ns = parse_duration(self.take("dur").text)
         self.take("punct", "]")
+        if self.peek().text == "offset":
+            raise Unsupported("offset", self.peek().col)
         self.take("punct", ")")
         return MetricQuery(name.text, log, range_ns)
 
@@ -281,9 +472,9 @@ class Parser:
         return tuple(names)
 
 
-_DUR_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_DUR_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9,
-           "w": 7 * 86400 * 10**9, "y": 365 * 86400 * 10**9}
+_DUR_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d|w|y)")
+_DUR_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+           "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9, "y": 365 * 86400 * 10**9}
 
 
 def parse_duration(text: str) -> int:
@@ -462,7 +653,7 @@ def _logfmt(line: str) -> dict[str, str]:
 
 
 def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | None):
-    """None if the entry is filtered out, else the parsed labels it gained."""
+    """None if the entry is filtered out, else the parsed labels it gained (``__error__`` too)."""
     parsed: dict[str, str] = {}
     for stage in stages:
         kind = stage[0]
@@ -472,23 +663,27 @@ def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | Non
             if hit != (op in ("|=", "|~")):
                 return None
         elif kind in ("json", "logfmt"):
-            try:
-                found = _flatten_json(json.loads(line)) if kind == "json" else _logfmt(line)
-                if kind == "json" and not isinstance(found, dict):
-                    raise ValueError
-            except (ValueError, AttributeError):
-                parsed["__error__"] = "JSONParserErr" if kind == "json" else "LogfmtParserErr"
-                continue
-            for key, value in found.items():
-                name = key + "_extracted" if key in labels else key
-                parsed[name] = value
+            _parse_into(parsed, kind, line, labels)
         else:
-            matcher = stage[1]
-            value = parsed.get(matcher.name, (sm or {}).get(matcher.name,
-                                                           labels.get(matcher.name, "")))
-            if not matcher.matches(value):
+            view = {**labels, **(sm or {}), **parsed}
+            if not stage[1].keep(view):
                 return None
+            for key in ("__error__", "__error_details__"):
+                if view.get(key):
+                    parsed[key] = view[key]
     return parsed
+
+
+def _parse_into(parsed: dict, kind: str, line: str, labels: Mapping[str, str]) -> None:
+    try:
+        found = _flatten_json(json.loads(line)) if kind == "json" else _logfmt(line)
+        if kind == "json" and not isinstance(found, dict):
+            raise ValueError
+    except (ValueError, AttributeError):
+        parsed["__error__"] = "JSONParserErr" if kind == "json" else "LogfmtParserErr"
+        return
+    for key, value in found.items():
+        parsed.setdefault(key + "_extracted" if key in labels else key, value)
 
 
 @dataclass
@@ -546,8 +741,13 @@ def streams_body(data: DataSet, hits: list[Hit], categorize: bool) -> dict:
     return data_out
 
 
-def metric_samples(data: DataSet, query: MetricQuery, times: list[int]) -> list[dict]:
-    """One series per group: ``[[seconds, "value"], …]`` at ``times`` (ns), empty ones left out."""
+def metric_samples(data: DataSet, query: MetricQuery, times: list[int], *,
+                   strict: bool = False) -> list[dict]:
+    """One series per group: ``[[seconds, "value"], …]`` at ``times`` (ns), empty ones left out.
+
+    ``strict``: an entry the pipeline marked with ``__error__`` fails the query with Loki's
+    "pipeline error" 400, as Loki does; otherwise it is counted.
+    """
     if query.func == "vector":
         return [{"metric": {}, "values": [[t / 1e9, _num(query.constant)] for t in times]}]
     lo, hi = times[0] - query.range_ns, times[-1] + 1
@@ -556,6 +756,9 @@ def metric_samples(data: DataSet, query: MetricQuery, times: list[int]) -> list[
     for hit in hits:
         labels = {**data.streams[data.sid[hit.pos]],
                   **((data.metadata[hit.pos] or {}) if data.metadata else {}), **hit.parsed}
+        if strict and labels.get("__error__"):
+            raise LokiHTTPError(PIPELINE_ERROR_TEXT.format(
+                kind=labels["__error__"], series=stream_key(labels)))
         if query.agg:
             labels = {k: labels[k] for k in (query.by or ()) if labels.get(k)}
         key = stream_key(labels)
@@ -604,8 +807,8 @@ class LokiAPI:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  max_entries: int = MAX_ENTRIES, now=time.time, shuffle_ties: bool = False,
-                 seed: int = 0):
-        self.max_entries = max_entries
+                 seed: int = 0, pipeline_errors: bool = False):
+        self.max_entries, self.pipeline_errors = max_entries, pipeline_errors
         self.shuffle = np.random.default_rng(seed) if shuffle_ties else None
         self.now = now
         self.warnings: list[str] = []
@@ -680,7 +883,8 @@ class LokiAPI:
         query = parse_query(params.get("query", ""))
         if isinstance(query, MetricQuery):
             times = list(range(start, end + 1, step))
-            return {"resultType": "matrix", "result": metric_samples(self.data, query, times)}
+            return {"resultType": "matrix", "result": metric_samples(self.data, query, times,
+                                                                    strict=self.pipeline_errors)}
         if limit > self.max_entries:
             raise LokiHTTPError(MAX_ENTRIES_TEXT.format(limit, self.max_entries))
         hits = select(self.data, query, start, end, direction, limit, self.shuffle)
@@ -691,7 +895,7 @@ class LokiAPI:
         query = parse_query(params.get("query", ""))
         if isinstance(query, LogQuery):
             raise LokiHTTPError(INSTANT_LOG_TEXT)
-        series = metric_samples(self.data, query, [at])
+        series = metric_samples(self.data, query, [at], strict=self.pipeline_errors)
         return {"resultType": "vector",
                 "result": [{"metric": s["metric"], "value": s["values"][0]} for s in series]}
 
