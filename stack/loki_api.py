@@ -581,6 +581,48 @@ class DataSet:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def extended(self, entries: list[tuple]) -> DataSet:
+        """A new DataSet with ``(ts_ns, labels, line)`` entries added (this one is unchanged).
+
+        Entries all newer than the newest held are appended in O(new); others re-sort all.
+        """
+        if not entries:
+            return self
+        keys = {stream_key(s): i for i, s in enumerate(self.streams)}
+        streams = list(self.streams)
+        sid = [keys.get(stream_key(e[1])) for e in entries]
+        for i, entry in enumerate(entries):
+            if sid[i] is None:
+                keys[stream_key(entry[1])] = sid[i] = len(streams)
+                streams.append(dict(entry[1]))
+        ts = [int(e[0]) for e in entries]
+        lines = [e[2] for e in entries]
+        if self.metadata is not None or (len(self.ts) and min(ts) <= int(self.ts[-1])):
+            meta = None if self.metadata is None else self.metadata + [None] * len(entries)
+            return DataSet(np.concatenate([self.ts, ts]), np.concatenate([self.sid, sid]),
+                           streams, self.lines + lines, meta)
+        tail = DataSet(ts, sid, streams, lines)
+        return self._joined(tail)
+
+    def _joined(self, tail: DataSet) -> DataSet:
+        joined = object.__new__(DataSet)
+        n = len(self.ts)
+        joined.streams, joined.metadata = tail.streams, None
+        joined.ts = np.concatenate([self.ts, tail.ts])
+        joined.sid = np.concatenate([self.sid, tail.sid])
+        joined.lines = self.lines + tail.lines
+        joined.backward = np.concatenate([tail.backward + n, self.backward])
+        joined.neg_backward_ts = np.concatenate([tail.neg_backward_ts, self.neg_backward_ts])
+        return joined
+
+    def after(self, cutoff: int) -> DataSet:
+        """A new DataSet without the entries at or before ``cutoff`` (ns)."""
+        keep = int(np.searchsorted(self.ts, cutoff, side="right"))
+        if keep == 0:
+            return self
+        meta = None if self.metadata is None else self.metadata[keep:]
+        return DataSet(self.ts[keep:], self.sid[keep:], self.streams, self.lines[keep:], meta)
+
     def positions(self, start: int, end: int, direction: str,
                   shuffle: np.random.Generator | None = None) -> np.ndarray:
         """Storage indices of entries in ``[start, end)``, in query order.
@@ -881,14 +923,15 @@ class LokiAPI:
         if (end - start) // step > MAX_POINTS:
             raise LokiHTTPError(STEP_TOO_SMALL_TEXT)
         query = parse_query(params.get("query", ""))
+        data = self.data  # one snapshot per request: a live feed may swap in a new one
         if isinstance(query, MetricQuery):
             times = list(range(start, end + 1, step))
-            return {"resultType": "matrix", "result": metric_samples(self.data, query, times,
+            return {"resultType": "matrix", "result": metric_samples(data, query, times,
                                                                     strict=self.pipeline_errors)}
         if limit > self.max_entries:
             raise LokiHTTPError(MAX_ENTRIES_TEXT.format(limit, self.max_entries))
-        hits = select(self.data, query, start, end, direction, limit, self.shuffle)
-        return streams_body(self.data, hits, categorize)
+        hits = select(data, query, start, end, direction, limit, self.shuffle)
+        return streams_body(data, hits, categorize)
 
     def query(self, params: dict) -> dict:
         at = parse_time(params.get("time"), int(self.now() * 1e9))
@@ -915,7 +958,8 @@ class LokiAPI:
         wanted = [parse_query(s) for s in selectors]
         if any(not isinstance(q, LogQuery) for q in wanted):
             raise LokiHTTPError("parse error : only stream selectors are accepted here")
-        present = [self.data.streams[i] for i in self.data.streams_in(start, end)]
+        data = self.data
+        present = [data.streams[i] for i in data.streams_in(start, end)]
         return [s for s in present if not wanted or any(q.selects(s) for q in wanted)]
 
 
