@@ -59,9 +59,7 @@ class Week:
     @property
     def times(self) -> np.ndarray:
         """The metrics history's sample times (``history.timeline``)."""
-        count = round((self.end - self.start) / self.resolution) + 1
-        return history.timeline(self.end, (count - 1) * self.resolution / history.DAY,
-                                self.resolution)
+        return np.arange(int(self.start), int(self.end) + 1, self.resolution, dtype=np.int64)
 
 
 @dataclass

@@ -9,11 +9,12 @@ Promtail and Loki would do for the demo:
 
 - **tails** the demo API's JSON log and NGINX's JSON access log like Promtail: from where it
   stopped last time (``positions.json``), following a file that is rotated (renamed, then
-  recreated) to its end, and starting over when a file is truncated. Labels: ``job``
+  recreated) to its end, and starting over when a file is truncated (found shorter than where
+  reading stopped). Labels: ``job``
   (``api``/``nginx``), ``service`` (``demo-api``/``nginx``), ``filename`` and ``level`` (the
   API line's ``level``; for NGINX 5xx ``error``, 4xx ``warn``, else ``info``). An entry's time
   is the line's ``timestamp`` (API) or ``msec`` (NGINX), else when it was read. Lines are
-  served once they are a second old, so entries arrive in time order.
+  stored at once and served once they are a second old, so entries arrive in time order.
 - **keeps** every entry in append-only JSON-lines segments under ``--dir`` (``[ts_ns, labels,
   line]`` per line, a new segment every 8 MB); past ``--cap-mb`` (128 MB) the oldest segments
   are deleted and their entries dropped from memory too.
@@ -251,34 +252,32 @@ class LogStore:
         return self
 
     def feed(self) -> int:
-        """Read the tails; store and serve the entries at least SETTLE_NS old. How many."""
+        """Read the tails and store what they gave; serve the entries at least SETTLE_NS old.
+
+        How many entries began to be served.
+        """
         now_ns = int(self.now() * 1e9)
-        for tail in self.tails:
-            self.pending += tail.read(now_ns)
-        self.pending.sort(key=lambda e: e[0])
+        new = [e for tail in self.tails for e in tail.read(now_ns)]
+        cutoff = self.segments.append(new)
+        if new:
+            self.save_positions()
+        self.pending = sorted(self.pending + new, key=lambda e: e[0])
         ready = [e for e in self.pending if e[0] <= now_ns - SETTLE_NS]
         self.pending = self.pending[len(ready):]
-        if not ready:
-            return 0
-        cutoff = self.segments.append(ready)
         data = self.data.extended(ready)
         self.data = data.after(cutoff) if cutoff is not None else data
-        self.save_positions()
         return len(ready)
 
     def positions(self) -> dict:
+        """Where each tailed file was read up to, as last saved."""
         try:
             return json.loads((self.dir / POSITIONS).read_text())
         except (OSError, ValueError):
             return {}
 
     def save_positions(self) -> None:
-        # Pending lines are not stored yet: a restart must read them again.
-        held = {}
-        for tail in self.tails:
-            held[str(tail.path)] = tail.position()
-        if self.pending:
-            return  # positions move only once every line read so far is in a segment
+        """Save where each file was read up to (every line before it is in a segment)."""
+        held = {str(tail.path): tail.position() for tail in self.tails}
         tmp = self.dir / (POSITIONS + ".tmp")
         tmp.write_text(json.dumps(held))
         tmp.replace(self.dir / POSITIONS)

@@ -590,11 +590,13 @@ class DataSet:
             return self
         keys = {stream_key(s): i for i, s in enumerate(self.streams)}
         streams = list(self.streams)
-        sid = [keys.get(stream_key(e[1])) for e in entries]
-        for i, entry in enumerate(entries):
-            if sid[i] is None:
-                keys[stream_key(entry[1])] = sid[i] = len(streams)
+        sid = []
+        for entry in entries:
+            key = stream_key(entry[1])
+            if key not in keys:
+                keys[key] = len(streams)
                 streams.append(dict(entry[1]))
+            sid.append(keys[key])
         ts = [int(e[0]) for e in entries]
         lines = [e[2] for e in entries]
         if self.metadata is not None or (len(self.ts) and min(ts) <= int(self.ts[-1])):
