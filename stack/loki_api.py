@@ -668,20 +668,36 @@ def from_entries(entries: Iterable) -> DataSet:
 
 # --- evaluating queries ------------------------------------------------------------------------
 
+_NAMES: dict[str, str] = {}
+
+
+def _label_name(key: str) -> str:
+    """A parsed key as a label name (``a.b`` → ``a_b``), memoised: keys repeat line after line."""
+    name = _NAMES.get(key)
+    if name is None:
+        name = re.sub(r"[^A-Za-z0-9_]", "_", key)
+        if len(_NAMES) < 10_000:
+            _NAMES[key] = name
+    return name
+
+
 def _flatten_json(obj, prefix="") -> dict[str, str]:
     out = {}
     for key, value in obj.items():
-        name = re.sub(r"[^A-Za-z0-9_]", "_", prefix + key)
-        if isinstance(value, dict):
+        name = _label_name(prefix + key)
+        kind = type(value)
+        if kind is str:
+            out[name] = value
+        elif kind is dict:
             out.update(_flatten_json(value, name + "_"))
-        elif isinstance(value, list):
+        elif kind is list:
             continue
-        elif isinstance(value, bool):
+        elif kind is bool:
             out[name] = "true" if value else "false"
         elif value is None:
             out[name] = ""
         else:
-            out[name] = value if isinstance(value, str) else json.dumps(value)
+            out[name] = repr(value)  # as json.dumps writes ints and floats
     return out
 
 
@@ -720,7 +736,7 @@ def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | Non
 
 def _parse_into(parsed: dict, kind: str, line: str, labels: Mapping[str, str]) -> None:
     try:
-        found = _flatten_json(json.loads(line)) if kind == "json" else _logfmt(line)
+        found = _flatten_json(orjson.loads(line)) if kind == "json" else _logfmt(line)
         if kind == "json" and not isinstance(found, dict):
             raise ValueError
     except (ValueError, AttributeError):
@@ -728,6 +744,21 @@ def _parse_into(parsed: dict, kind: str, line: str, labels: Mapping[str, str]) -
         return
     for key, value in found.items():
         parsed.setdefault(key + "_extracted" if key in labels else key, value)
+
+
+def stream_allowed(query: LogQuery, labels: Mapping[str, str], has_metadata: bool) -> bool:
+    """Whether a stream can hold matches: its selector, and string filters on its own labels.
+
+    A parser never overwrites a stream label (it adds ``<name>_extracted``), so a string
+    filter on one is decided by the stream alone: whole streams are skipped unparsed.
+    """
+    if not query.selects(labels):
+        return False
+    if has_metadata:  # structured metadata could shadow a stream label
+        return True
+    return all(stage[1].keep(dict(labels)) for stage in query.stages
+               if stage[0] == "filter" and isinstance(stage[1], StringFilter)
+               and stage[1].matcher.name in labels)
 
 
 @dataclass
@@ -740,7 +771,8 @@ def select(data: DataSet, query: LogQuery, start: int, end: int, direction: str,
            limit: int | None, shuffle: np.random.Generator | None = None) -> list[Hit]:
     """The first ``limit`` matching entries of ``[start, end)`` in query order."""
     positions = data.positions(start, end, direction, shuffle)
-    allowed = np.array([query.selects(s) for s in data.streams], dtype=bool)
+    allowed = np.array([stream_allowed(query, s, data.metadata is not None)
+                        for s in data.streams], dtype=bool)
     if len(positions) and len(allowed):
         positions = positions[allowed[data.sid[positions]]]
     if not query.stages:
