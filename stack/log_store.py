@@ -28,6 +28,7 @@ over lines a parser could not read (``LokiAPI(pipeline_errors=True)``).
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -338,6 +339,7 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     store = build(args)
     api = LokiAPI(args.host, args.port, pipeline_errors=True)
+    api.requests = collections.deque(maxlen=100)  # a long-running server keeps only the last
     api.data = store.data
     api.start()
     print(f"log store: {len(store.data)} entries from {store.dir}, serving Loki's API on "

@@ -681,15 +681,18 @@ def _label_name(key: str) -> str:
     return name
 
 
-def _flatten_json(obj, prefix="") -> dict[str, str]:
+def _flatten_json(obj, prefix="", accept: frozenset[str] | None = None) -> dict[str, str]:
+    """Loki's ``| json`` labels of a decoded line; with ``accept``, only those names."""
     out = {}
     for key, value in obj.items():
         name = _label_name(prefix + key)
         kind = type(value)
+        if accept is not None and kind is not dict and name not in accept:
+            continue
         if kind is str:
             out[name] = value
         elif kind is dict:
-            out.update(_flatten_json(value, name + "_"))
+            out.update(_flatten_json(value, name + "_", accept))
         elif kind is list:
             continue
         elif kind is bool:
@@ -712,8 +715,12 @@ def _logfmt(line: str) -> dict[str, str]:
     return out
 
 
-def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | None):
-    """None if the entry is filtered out, else the parsed labels it gained (``__error__`` too)."""
+def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | None,
+                 wanted: frozenset[str] | None = None):
+    """None if the entry is filtered out, else the parsed labels it gained (``__error__`` too).
+
+    ``wanted``: keep only these parsed labels (what a metric query's filters and ``by`` read).
+    """
     parsed: dict[str, str] = {}
     for stage in stages:
         kind = stage[0]
@@ -723,7 +730,7 @@ def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | Non
             if hit != (op in ("|=", "|~")):
                 return None
         elif kind in ("json", "logfmt"):
-            _parse_into(parsed, kind, line, labels)
+            _parse_into(parsed, kind, line, labels, wanted)
         else:
             view = {**labels, **(sm or {}), **parsed}
             if not stage[1].keep(view):
@@ -734,31 +741,61 @@ def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | Non
     return parsed
 
 
-def _parse_into(parsed: dict, kind: str, line: str, labels: Mapping[str, str]) -> None:
+def _parse_into(parsed: dict, kind: str, line: str, labels: Mapping[str, str],
+                wanted: frozenset[str] | None) -> None:
     try:
-        found = _flatten_json(orjson.loads(line)) if kind == "json" else _logfmt(line)
+        accept = None if wanted is None else wanted | {
+            n.removesuffix("_extracted") for n in wanted}
+        found = (_flatten_json(orjson.loads(line), accept=accept) if kind == "json"
+                 else _logfmt(line))
         if kind == "json" and not isinstance(found, dict):
             raise ValueError
     except (ValueError, AttributeError):
         parsed["__error__"] = "JSONParserErr" if kind == "json" else "LogfmtParserErr"
         return
     for key, value in found.items():
-        parsed.setdefault(key + "_extracted" if key in labels else key, value)
+        name = key + "_extracted" if key in labels else key
+        if wanted is None or name in wanted:
+            parsed.setdefault(name, value)
 
 
-def stream_allowed(query: LogQuery, labels: Mapping[str, str], has_metadata: bool) -> bool:
-    """Whether a stream can hold matches: its selector, and string filters on its own labels.
+def stream_stages(query: LogQuery, labels: Mapping[str, str], has_metadata: bool):
+    """The stages a stream's entries must run, or None when the stream cannot match.
 
     A parser never overwrites a stream label (it adds ``<name>_extracted``), so a string
-    filter on one is decided by the stream alone: whole streams are skipped unparsed.
+    filter on one is decided by the stream alone: such a stream is ruled out, or the filter
+    dropped from its stages (with no stage left, its entries are not parsed at all).
     """
     if not query.selects(labels):
-        return False
+        return None
     if has_metadata:  # structured metadata could shadow a stream label
-        return True
-    return all(stage[1].keep(dict(labels)) for stage in query.stages
-               if stage[0] == "filter" and isinstance(stage[1], StringFilter)
-               and stage[1].matcher.name in labels)
+        return list(query.stages)
+    stages = []
+    for stage in query.stages:
+        if stage[0] == "filter" and isinstance(stage[1], StringFilter) and (
+                stage[1].matcher.name in labels):
+            if not stage[1].keep(dict(labels)):
+                return None
+        else:
+            stages.append(stage)
+    return stages
+
+
+def filter_names(stages) -> set[str]:
+    """Every label name the filters among ``stages`` read."""
+    names: set[str] = set()
+
+    def walk(flt):
+        if isinstance(flt, BoolFilter):
+            walk(flt.left)
+            walk(flt.right)
+        else:
+            names.add(flt.matcher.name if isinstance(flt, StringFilter) else flt.name)
+
+    for stage in stages:
+        if stage[0] == "filter":
+            walk(stage[1])
+    return names
 
 
 @dataclass
@@ -768,21 +805,24 @@ class Hit:
 
 
 def select(data: DataSet, query: LogQuery, start: int, end: int, direction: str,
-           limit: int | None, shuffle: np.random.Generator | None = None) -> list[Hit]:
+           limit: int | None, shuffle: np.random.Generator | None = None,
+           wanted: frozenset[str] | None = None) -> list[Hit]:
     """The first ``limit`` matching entries of ``[start, end)`` in query order."""
     positions = data.positions(start, end, direction, shuffle)
-    allowed = np.array([stream_allowed(query, s, data.metadata is not None)
-                        for s in data.streams], dtype=bool)
+    stages = [stream_stages(query, s, data.metadata is not None) for s in data.streams]
+    allowed = np.array([st is not None for st in stages], dtype=bool)
     if len(positions) and len(allowed):
         positions = positions[allowed[data.sid[positions]]]
-    if not query.stages:
+    if not any(stages):
         chosen = positions if limit is None else positions[:limit]
         return [Hit(int(p), {}) for p in chosen]
     hits = []
     for p in positions:
         p = int(p)
         sm = data.metadata[p] if data.metadata else None
-        parsed = run_pipeline(query.stages, data.lines[p], data.streams[data.sid[p]], sm)
+        sid = data.sid[p]
+        parsed = run_pipeline(stages[sid], data.lines[p], data.streams[sid], sm, wanted) if (
+            stages[sid]) else {}
         if parsed is not None:
             hits.append(Hit(p, parsed))
             if limit is not None and len(hits) >= limit:
@@ -827,26 +867,39 @@ def metric_samples(data: DataSet, query: MetricQuery, times: list[int], *,
     if query.func == "vector":
         return [{"metric": {}, "values": [[t / 1e9, _num(query.constant)] for t in times]}]
     lo, hi = times[0] - query.range_ns, times[-1] + 1
-    hits = select(data, query.log, lo + 1, hi, "forward", None)
-    groups: dict[str, tuple[dict, list, list]] = {}
+    # Aggregated by named labels, only those (and what filters read) need parsing out.
+    wanted = (frozenset({*query.by, *filter_names(query.log.stages)})
+              if query.agg and query.by is not None else None)
+    hits = select(data, query.log, lo + 1, hi, "forward", None, wanted=wanted)
+    groups: dict = {}
+    sizes = query.func == "bytes_over_time"
     for hit in hits:
         labels = {**data.streams[data.sid[hit.pos]],
                   **((data.metadata[hit.pos] or {}) if data.metadata else {}), **hit.parsed}
         if strict and labels.get("__error__"):
-            raise LokiHTTPError(PIPELINE_ERROR_TEXT.format(
-                kind=labels["__error__"], series=stream_key(labels)))
+            raise pipeline_error(data, query.log, hit.pos)
         if query.agg:
             labels = {k: labels[k] for k in (query.by or ()) if labels.get(k)}
-        key = stream_key(labels)
+        key = tuple(sorted(labels.items()))
         group = groups.setdefault(key, (labels, [], []))
         group[1].append(int(data.ts[hit.pos]))
-        group[2].append(len(data.lines[hit.pos].encode()))
+        group[2].append(len(data.lines[hit.pos].encode()) if sizes else 0)
     series = []
     for labels, ts, sizes in groups.values():
         values = _window_values(query, np.array(ts), np.array(sizes), times)
         if values:
             series.append({"metric": labels, "values": values})
     return series
+
+
+def pipeline_error(data: DataSet, query: LogQuery, pos: int) -> LokiHTTPError:
+    """Loki's "pipeline error" naming the entry's whole label set."""
+    sm = data.metadata[pos] if data.metadata else None
+    labels = data.streams[data.sid[pos]]
+    parsed = run_pipeline(query.stages, data.lines[pos], labels, sm) or {}
+    full = {**labels, **(sm or {}), **parsed}
+    return LokiHTTPError(PIPELINE_ERROR_TEXT.format(kind=full.get("__error__", ""),
+                                                    series=stream_key(full)))
 
 
 def _window_values(query: MetricQuery, ts: np.ndarray, sizes: np.ndarray, times) -> list:

@@ -291,3 +291,14 @@ def test_the_store_backfills_once_and_loads_the_week_quickly(tmp_path, week):
     assert count > 1000 and (tmp_path / "store" / log_store.MARKER).is_file()
     again = log_store.LogStore(tmp_path / "store", []).open(spec)
     assert len(again.data) == count  # not written twice
+
+
+@pytest.mark.parametrize("by", ["", "by (n)", "by (took, level)"])
+def test_metric_queries_count_what_the_log_query_returns(numbers, by):
+    log = '{job="x"} | json | ms >= 999.5 or took = "1.5s"'
+    resp = query(numbers, f"sum {by} (count_over_time({log} [1h]))", step="3600",
+                 start=str(T0 + 3600 * 10**9 - 1), end=str(T0 + 3600 * 10**9))
+    series = resp.json()["data"]["result"]
+    assert sum(float(s["values"][0][1]) for s in series) == len(found(numbers, log)) == 6
+    if by == "by (n)":
+        assert sorted(s["metric"]["n"] for s in series) == ["2", "3", "4", "5", "7", "8"]
