@@ -42,6 +42,7 @@ import calendar
 import json
 import math
 import re
+import sys
 import threading
 import time
 import zlib
@@ -931,6 +932,15 @@ class Canned:
     path: str | None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client stopped waiting (its timeout): nothing to report
+        super().handle_error(request, client_address)
+
+
 class LokiAPI:
     """The server; ``url`` once started. Thread-safe enough for one client at a time."""
 
@@ -945,8 +955,7 @@ class LokiAPI:
         self.data = DataSet([], [], [], [])
         self._canned: list[Canned] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         daemon=True, name="loki-api")
 
