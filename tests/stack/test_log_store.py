@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import requests
 
-from stack import history, log_backfill, log_store
-from stack.demo_api import ROUTES
+from stack import history, log_backfill, log_store, services
+from stack.demo_api import ROUTES, DemoAPI, JsonLog, Metrics, Redis
 from stack.loki_api import LokiAPI
+from stack.poll import until
 
 T0 = 1_714_564_800 * 10**9
 API = "/loki/api/v1"
@@ -302,3 +305,34 @@ def test_metric_queries_count_what_the_log_query_returns(numbers, by):
     assert sum(float(s["values"][0][1]) for s in series) == len(found(numbers, log)) == 6
     if by == "by (n)":
         assert sorted(s["metric"]["n"] for s in series) == ["2", "3", "4", "5", "7", "8"]
+
+
+def shape(line: str) -> tuple:
+    """A JSON line's field names in order, its logger and its message with numbers as N."""
+    record = json.loads(line)
+    message = re.sub(r"\d+", "N", record.get("message", ""))
+    return tuple(record), record.get("logger"), message
+
+
+def test_backfilled_api_lines_have_the_live_apis_shape(redis_server, tmp_path, week):
+    failing = {r.route: dataclasses.replace(r, fail_ratio=1.0) for r in ROUTES}
+    live = DemoAPI(Redis(redis_server.host, redis_server.port), JsonLog(tmp_path / "api.log"),
+                   Metrics(), sleep=lambda seconds: None, routes=failing)
+    headers = {"X-User-ID": "user-17"}
+    live.handle("POST", "/api/tasks", headers, b"{}")
+    live.handle("GET", "/api/search?q=x", headers, b"")
+    live.handle("POST", "/api/auth/login", headers, b'{"password": "wrong"}')
+    live.log.close()
+    live_shapes = {shape(x) for x in (tmp_path / "api.log").read_text().splitlines()}
+    backfilled = {shape(e[2]) for e in week.entries if e[1]["job"] == "api"}
+    assert len(live_shapes) == 6 and live_shapes <= backfilled
+
+
+def test_backfilled_nginx_lines_have_the_live_nginx_shape(tmp_path, week):
+    with services.start_nginx(tmp_path / "nginx") as nginx:
+        requests.get(nginx.url + "/", timeout=5)
+        until(lambda: (tmp_path / "nginx" / "access.log").read_text().strip(), 5)
+    live = json.loads((tmp_path / "nginx" / "access.log").read_text().splitlines()[0])
+    backfilled = json.loads(next(e[2] for e in week.entries if e[1]["job"] == "nginx"))
+    assert list(live) == list(backfilled)
+    assert {k: type(v) for k, v in live.items()} == {k: type(v) for k, v in backfilled.items()}
