@@ -252,7 +252,8 @@ def _assemble(metrics: list[Mapping], counts: np.ndarray, seconds: np.ndarray,
 _VALUES_KEY = b'"values":['
 
 
-def _matrix_fast(body: bytes, upstream: str) -> tuple[Mapping, pd.DataFrame, list] | None:
+def _matrix_fast(body: bytes, upstream: str, chunk_bytes: int | None = None
+                 ) -> tuple[Mapping, pd.DataFrame, list] | None:
     """Frame a compact matrix body without a Python object per sample; None if not one."""
     split = _split_values(body)
     if split is None:
@@ -270,7 +271,7 @@ def _matrix_fast(body: bytes, upstream: str) -> tuple[Mapping, pd.DataFrame, lis
             and data.get("resultType") == "matrix" and len(result) == len(spans)
             and all(isinstance(s, dict) and s.get("values") == [] for s in result)):
         return None
-    parsed = _read_pairs(body, spans)
+    parsed = _read_pairs(body, spans, chunk_bytes or CHUNK_BYTES)
     if parsed is None:
         return None
     metrics = series_labels(result, "matrix", upstream)
@@ -300,7 +301,7 @@ def _split_values(body: bytes) -> tuple[bytes, list[tuple[int, int]]] | None:
 CHUNK_BYTES = 1 << 22
 
 
-def _read_pairs(body: bytes, spans: list[tuple[int, int]]
+def _read_pairs(body: bytes, spans: list[tuple[int, int]], chunk_bytes: int
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """Counts, timestamps and values of the ``[t,"v"],[t,"v"]`` runs at ``spans``."""
     counts = np.array([body.count(b"],[", s, e) + 1 if e > s else 0 for s, e in spans],
@@ -308,7 +309,7 @@ def _read_pairs(body: bytes, spans: list[tuple[int, int]]
     total = int(counts.sum())
     seconds, values = np.empty(total), np.empty(total)
     done = 0
-    for chunk in _chunks(spans, counts):
+    for chunk in _chunks(spans, counts, chunk_bytes):
         n = int(counts[chunk].sum())
         text = b"\n".join(body[s + 1:e - 1].replace(b"],[", b"\n")
                           for s, e in (spans[i] for i in chunk))
@@ -318,11 +319,11 @@ def _read_pairs(body: bytes, spans: list[tuple[int, int]]
     return counts, seconds, values
 
 
-def _chunks(spans: list[tuple[int, int]], counts: np.ndarray) -> list[list[int]]:
-    """The non-empty runs' indexes, grouped into chunks of about ``CHUNK_BYTES``."""
+def _chunks(spans: list[tuple[int, int]], counts: np.ndarray, most: int) -> list[list[int]]:
+    """The non-empty runs' indexes, grouped into chunks of at most ``most`` bytes (or one run)."""
     chunks, current, size = [], [], 0
     for i in np.flatnonzero(counts).tolist():
-        if current and size + spans[i][1] - spans[i][0] > CHUNK_BYTES:
+        if current and size + spans[i][1] - spans[i][0] > most:
             chunks.append(current)
             current, size = [], 0
         current.append(i)
