@@ -232,7 +232,7 @@ def sample_seconds(stamps: list, upstream: str = "Prometheus") -> np.ndarray:
 
 def _assemble(metrics: list[Mapping], counts: np.ndarray, seconds: np.ndarray,
               values: np.ndarray, upstream: str) -> pd.DataFrame:
-    owner = np.repeat(np.arange(len(metrics)), counts)
+    owner = np.repeat(np.arange(len(metrics), dtype=np.int32), counts)
     names = unique_names([series_name(m) for m in metrics])
     columns = {
         "timestamp": utc_timestamps(seconds, upstream),
@@ -476,13 +476,18 @@ def utc_timestamps(seconds: np.ndarray, upstream: str = "Prometheus") -> pd.arra
     int64 it would wrap to another date without a word.
     """
     held = np.abs(seconds) < 1e10  # False for NaN; keeps the multiplication below finite
-    ms = np.round(np.where(held, seconds, 0.0) * 1000)
+    # In place where it can be: a long body has millions of samples, each temporary 8 bytes.
+    ms = np.where(held, seconds, 0.0)
+    ms *= 1000
+    np.round(ms, out=ms)
     held &= np.abs(ms) <= _MAX_MS
     if not held.all():
         bad = float(seconds[np.argmin(held)])
         raise BadResponse(upstream, f"sample timestamp {bad!r} s is outside the times pandas "
                                     "holds (1677-09-21 to 2262-04-11)")
-    ns = ms.astype(np.int64) * 1_000_000
+    ns = ms.astype(np.int64)
+    del ms
+    ns *= 1_000_000
     return pd.array(ns.view("M8[ns]")).tz_localize("UTC")
 
 
