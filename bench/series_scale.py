@@ -56,6 +56,8 @@ MAX_DATA_POINTS = 1000  # metrics.max_data_points' default
 BIG_SERIES, BIG_STEP = 500, 150
 LEGEND = "{{instance}} {{mode}}"
 PARTS = ("fetch", "framing", "figure", "cache")
+#: wall time, and the process's CPU time (steadier on a shared machine; leaves out I/O waits)
+CLOCKS = ("wall", "CPU")
 
 
 # --- bodies -----------------------------------------------------------------------------------
@@ -133,13 +135,14 @@ def chart_module(module: ModuleType):
 # --- one panel load, part by part ------------------------------------------------------------
 
 def timed(fn, *args, **kwargs):
+    """((wall s, CPU s of this process), what ``fn`` returned)."""
     gc.collect()
-    started = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     out = fn(*args, **kwargs)
-    return time.perf_counter() - started, out
+    return (time.perf_counter() - wall, time.process_time() - cpu), out
 
 
-def load(method, url: str, query: str, window, cache: Cache, key: str) -> dict[str, float]:
+def load(method, url: str, query: str, window, cache: Cache, key: str) -> dict[str, tuple]:
     """The four parts of one cold panel load with ``method`` = (prometheus module, chart)."""
     prom, chart = method
     upstream = Upstream("Prometheus", url, timeout=60, cache_ttl=60)
@@ -172,12 +175,13 @@ def scale(rounds: int, methods: dict, tmp: Path) -> dict:
         cache.close()
     print(f"7 d at step {window.step:g} s: {window.points} points a series; bodies "
           + ", ".join(f"{n} series {len(bodies[f's{n}']) / 1e6:.2f} MB" for n in SIZES))
-    return {key: {p: statistics.median(r[p] for r in rs) for p in PARTS}
-            for key, rs in runs.items()}
+    return {clock: {key: {p: statistics.median(r[p][c] for r in rs) for p in PARTS}
+                    for key, rs in runs.items()}
+            for c, clock in enumerate(CLOCKS)}
 
 
-def report_scale(med: dict, methods) -> None:
-    print(f"\n{'ms (median)':22}" + "".join(f"{p:>9}" for p in PARTS)
+def report_scale(med: dict, methods, clock: str) -> None:
+    print(f"\n{clock + ' ms (median)':22}" + "".join(f"{p:>9}" for p in PARTS)
           + f"{'frame+fig':>11}{'total':>9}")
     for m in methods:
         for n in SIZES:
@@ -248,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
                             baseline_module("query/chart.py")),
                "ours": (ours_prom, ours_chart)}
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
-        report_scale(scale(args.rounds, methods, Path(tmp)), methods)
+        medians = scale(args.rounds, methods, Path(tmp))
+        for clock in CLOCKS:
+            report_scale(medians[clock], methods, clock)
         memory(Path(tmp))
     return 0
 
