@@ -15,7 +15,7 @@ Each round times, on the same bytes, the four parts of a cold panel load:
 for ours and for the named baseline, the tree before this work (``BASELINE``: its
 ``datasources/prometheus.py`` and ``query/chart.py`` read from git, so both run in the same
 process on the same bodies). It prints medians, the 500/10 ratios, and the peak memory of
-framing a ~75 MB body (500 series at a 150 s step), each method in a fresh process.
+framing a ~75 MB body (500 series at a 140 s step), each method in a fresh process.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ DAY = 86_400
 END = 1_764_547_200
 SIZES = (10, 500)
 MAX_DATA_POINTS = 1000  # metrics.max_data_points' default
-BIG_SERIES, BIG_STEP = 500, 150
+BIG_SERIES, BIG_STEP = 500, 140
 LEGEND = "{{instance}} {{mode}}"
 PARTS = ("fetch", "framing", "figure", "cache")
 #: wall time, and the process's CPU time (steadier on a shared machine; leaves out I/O waits)
