@@ -272,8 +272,9 @@ SETTINGS: list[Setting] = [
             "directory of the disk cache, probe history and export files; created if missing, "
             "must be writable", "STACKSCOPE_CACHE_DIR", check=_nonempty),
     Setting("cache.status_ttl", (int, float), 2,
-            "seconds a probe round is reused (throttles probes across browser tabs), "
-            "0.01 to 86400", check=_between(0.01, DAY)),
+            "seconds a probe round is reused (throttles the background prober and "
+            "Refresh now; browsers read the prober's latest round), 0.01 to 86400",
+            check=_between(0.01, DAY)),
     Setting("cache.backoff_max", (int, float), 30,
             "longest wait, in seconds, before retrying an upstream that keeps failing, "
             "0.01 to 86400", check=_between(0.01, DAY)),
