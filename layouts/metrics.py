@@ -198,7 +198,7 @@ def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
     changes = live.edits(held, now, lines)
     if changes is None:
         return fig, notes, now
-    moved = (held["start"], held["end"]) != (window.start, window.end)
+    moved = (held.get("start"), held.get("end")) != (window.start, window.end)
     if not moved and all(e.empty for e in changes):
         return no_update, notes, no_update
     return _patch(changes, window if moved else None), notes, now
