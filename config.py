@@ -222,6 +222,11 @@ def _default_cache_dir() -> str:
     return os.path.join(base, "stackscope")
 
 
+#: a live panel's answer is reused longer: see query/timerange.py, live_ttl
+LIVE_TTL_NOTE = ("; a live panel's answer is reused for its whole step, and never less than "
+                 "`refresh.metrics`")
+
+
 def _upstream_settings(name: str, label: str, url: str, timeout: float, ttl: float,
                        max_mb: float, max_why: str) -> list:
     env = f"STACKSCOPE_{name.upper()}_"
@@ -237,8 +242,8 @@ def _upstream_settings(name: str, label: str, url: str, timeout: float, ttl: flo
                 f"largest answer read from {label}, in MiB, 0.01 to 65536; a bigger one is an "
                 f"error (default: {max_why})", check=_between(0.01, 65536, " MiB")),
         Setting(f"{name}.cache_ttl", (int, float), ttl,
-                f"seconds an answer from {label} is reused before asking again, 0.01 to 86400",
-                check=_between(0.01, DAY)),
+                f"seconds an answer from {label} is reused before asking again, 0.01 to 86400"
+                + (LIVE_TTL_NOTE if name == "prometheus" else ""), check=_between(0.01, DAY)),
         Setting(f"{name}.bearer_token", str, "", f"bearer token sent to {label}",
                 env + "BEARER_TOKEN", secret=True),
         Setting(f"{name}.username", str, "", f"basic-auth user for {label}", env + "USERNAME"),
