@@ -222,6 +222,11 @@ def _default_cache_dir() -> str:
     return os.path.join(base, "stackscope")
 
 
+#: a live panel's answer is reused longer: see query/timerange.py, live_ttl
+LIVE_TTL_NOTE = ("; a live panel's answer is reused for its whole step, and never less than "
+                 "`refresh.metrics`")
+
+
 def _upstream_settings(name: str, label: str, url: str, timeout: float, ttl: float,
                        max_mb: float, max_why: str) -> list:
     env = f"STACKSCOPE_{name.upper()}_"
@@ -237,8 +242,8 @@ def _upstream_settings(name: str, label: str, url: str, timeout: float, ttl: flo
                 f"largest answer read from {label}, in MiB, 0.01 to 65536; a bigger one is an "
                 f"error (default: {max_why})", check=_between(0.01, 65536, " MiB")),
         Setting(f"{name}.cache_ttl", (int, float), ttl,
-                f"seconds an answer from {label} is reused before asking again, 0.01 to 86400",
-                check=_between(0.01, DAY)),
+                f"seconds an answer from {label} is reused before asking again, 0.01 to 86400"
+                + (LIVE_TTL_NOTE if name == "prometheus" else ""), check=_between(0.01, DAY)),
         Setting(f"{name}.bearer_token", str, "", f"bearer token sent to {label}",
                 env + "BEARER_TOKEN", secret=True),
         Setting(f"{name}.username", str, "", f"basic-auth user for {label}", env + "USERNAME"),
@@ -283,8 +288,9 @@ SETTINGS: list[Setting] = [
             "directory of the disk cache, probe history and export files; created if missing, "
             "must be writable", "STACKSCOPE_CACHE_DIR", check=_nonempty),
     Setting("cache.status_ttl", (int, float), 2,
-            "seconds a probe round is reused (throttles probes across browser tabs), "
-            "0.01 to 86400", check=_between(0.01, DAY)),
+            "seconds a probe round is reused (throttles the background prober and "
+            "Refresh now; browsers read the prober's latest round), 0.01 to 86400",
+            check=_between(0.01, DAY)),
     Setting("cache.backoff_max", (int, float), 30,
             "longest wait, in seconds, before retrying an upstream that keeps failing, "
             "0.01 to 86400", check=_between(0.01, DAY)),

@@ -37,7 +37,8 @@ def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     cache = cache or Cache(cache_dir / "cache", backoff_max=config.cache.backoff_max,
                            size_limit=config.cache.size_limit)
     history = ProbeHistory(cache_dir / "probe-history.sqlite3")
-    status = StatusSource(config.services, cache, history, ttl=config.cache.status_ttl)
+    status = StatusSource(config.services, cache, history, ttl=config.cache.status_ttl,
+                          interval=config.refresh.status)
     return Deps(config=config, cache=cache, status=status,
                 prometheus=Prometheus(config.prometheus, cache),
                 alertmanager=_alertmanager(config, cache),

@@ -21,7 +21,7 @@ from query import range_state as rp
 from query.csv_safe import metric_frame_csv
 from query.promql import regex_selector
 from query.promql_suggest import completions, context
-from query.timerange import Window, plan
+from query.timerange import Window, is_relative, live_ttl, plan
 
 PREFIX = "metrics"
 STATE = ids.range_id(PREFIX, ids.RANGE_STATE)
@@ -87,6 +87,7 @@ def _register_render(app, deps, by_slug) -> None:
     @app.callback(
         Output({"type": ids.METRICS_GRAPH, "panel": MATCH}, "figure"),
         Output({"type": ids.METRICS_NOTICE, "panel": MATCH}, "children"),
+        Output({"type": ids.METRICS_HELD, "panel": MATCH}, "data"),
         Input(STATE, "data"),
         Input(INTERVAL, "n_intervals"),
         Input(ids.METRICS_JOB, "value"),
@@ -94,8 +95,9 @@ def _register_render(app, deps, by_slug) -> None:
         Input(ids.METRICS_WIDTH, "data"),
         Input(ids.METRICS_QUERY_STORE, "data"),
         State({"type": ids.METRICS_GRAPH, "panel": MATCH}, "id"),
+        State({"type": ids.METRICS_HELD, "panel": MATCH}, "data"),
     )
-    def render(state, _tick, job, instance, width, adhoc, graph_id):
+    def render(state, _tick, job, instance, width, adhoc, graph_id, held):
         slug = _slug(graph_id)
         if width is None or (ctx.triggered_id == ids.METRICS_QUERY_STORE and slug != view.ADHOC):
             raise PreventUpdate
@@ -103,15 +105,26 @@ def _register_render(app, deps, by_slug) -> None:
         try:
             window = _window(deps, state, width)
         except ValueError as exc:
-            return view.empty_figure("no chart: bad time range"), [str(exc)]
+            return view.empty_figure("no chart: bad time range"), [str(exc)], None
         if slug == view.ADHOC and (wait := session.query_wait(deps.limiter, deps.config)):
-            return view.empty_figure("no chart: too many queries"), [wait]
-        result = _query(deps, panel, window, job, instance)
+            return view.empty_figure("no chart: too many queries"), [wait], None
+        live = is_relative(state["from"], state["to"])
+        query = _expand(deps, panel, window, job, instance)
+        result = _fetch(deps, query, window, live)
         if result.value is None:
-            return view.empty_figure("no data: the query failed"), view.notice(result)
-        fig, notes = view.figure(result.value, window, unit=panel.unit, legend=panel.legend,
-                                 revision=f"{state['from']}|{state['to']}")
-        return fig, view.notice(result, notes)
+            return view.empty_figure("no data: the query failed"), view.notice(result), None
+        revision = f"{state['from']}|{state['to']}"
+        if not live:
+            fig, notes = view.figure(result.value, window, unit=panel.unit,
+                                     legend=panel.legend, revision=revision)
+            return fig, view.notice(result, notes), None
+        # Only a refresh tick may patch: any other input (range, zoom, variables) redraws.
+        ticked = set(ctx.triggered_prop_ids) == {f"{INTERVAL}.n_intervals"}
+        fig, notes, holds = view.live_chart(
+            result.value, window, held if ticked else None, unit=panel.unit,
+            legend=panel.legend, revision=revision, query=query,
+            revise=deps.config.metrics.scrape_interval)
+        return fig, view.notice(result, notes), holds
 
     @app.callback(
         Output({"type": ids.METRICS_DOWNLOAD, "panel": MATCH}, "data"),
@@ -134,7 +147,8 @@ def _register_render(app, deps, by_slug) -> None:
         if slug == view.ADHOC and session.query_wait(deps.limiter, deps.config):
             raise PreventUpdate  # the panel says so on its next refresh
         # The panel's own query on the same aligned window: normally a cache hit.
-        result = _query(deps, panel, window, job, instance)
+        live = is_relative(state["from"], state["to"])
+        result = _fetch(deps, _expand(deps, panel, window, job, instance), window, live)
         if result.value is None:
             raise PreventUpdate  # the panel already shows the error
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(window.end))
@@ -181,12 +195,18 @@ def _window(deps, state, width) -> Window:
     return plan(start, end, max_data_points=points, min_step=cfg.min_step)
 
 
-def _query(deps, panel, window: Window, job, instance):
-    query = panels.expand(panel.query, step=window.step,
-                           scrape_interval=deps.config.metrics.scrape_interval,
-                           job=limits.optional_text(job, "job"),
-                           instance=limits.optional_text(instance, "instance"))
-    return deps.prometheus.query_range(query, window.start, window.end, window.step)
+def _expand(deps, panel, window: Window, job, instance) -> str:
+    return panels.expand(panel.query, step=window.step,
+                         scrape_interval=deps.config.metrics.scrape_interval,
+                         job=limits.optional_text(job, "job"),
+                         instance=limits.optional_text(instance, "instance"))
+
+
+def _fetch(deps, query: str, window: Window, live: bool):
+    # A live window is current for one step: reused that long, all its viewers share a call.
+    ttl = live_ttl(window.step, deps.config.refresh.metrics,
+                   deps.config.prometheus.cache_ttl) if live else None
+    return deps.prometheus.query_range(query, window.start, window.end, window.step, ttl=ttl)
 
 
 def _register_variables(app, deps) -> None:

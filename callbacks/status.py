@@ -27,7 +27,8 @@ def register(app, deps) -> None:
         # browser: a click (or a forged request) past that shows the latest round instead.
         asked = ctx.triggered_id == ids.STATUS_REFRESH
         forced = asked and session.may_force(deps.limiter, deps.config, "status")
-        result = deps.status.snapshot(force=forced)
+        # Otherwise the background prober's latest round: viewers never add probes.
+        result = deps.status.snapshot(force=True) if forced else deps.status.latest()
         probes = result.value or []
         throttled = view.refresh_throttled(deps.config.limits.force_interval) if (
             asked and not forced) else None

@@ -691,10 +691,15 @@ class Prometheus:
         self.eval_timeout = eval_timeout or server_timeout(upstream.timeout)
 
     def query_range(self, query: str, start: float, end: float, step: float,
-                    force: bool = False) -> Result[pd.DataFrame]:
-        """A range query as a long frame (align start/end/step with ``timerange.plan``)."""
+                    force: bool = False, ttl: float | None = None) -> Result[pd.DataFrame]:
+        """A range query as a long frame (align start/end/step with ``timerange.plan``).
+
+        ``ttl`` overrides ``cache_ttl``: a live panel passes ``timerange.live_ttl``, so every
+        viewer of its aligned window shares one upstream call per step.
+        """
         params = build_range_request(query, start, end, step, timeout=self.eval_timeout)
-        return self._call("POST", "/api/v1/query_range", params, frame_from_response, force)
+        return self._call("POST", "/api/v1/query_range", params, frame_from_response, force,
+                          ttl)
 
     def query(self, query: str, time: float | None = None, force: bool = False
               ) -> Result[pd.DataFrame]:
@@ -729,11 +734,12 @@ class Prometheus:
         return self._call("POST", "/api/v1/query", params, health_from_response)
 
     def _call(self, method: str, path: str, params: dict, parse: Parse,
-              force: bool = False) -> Result:
+              force: bool = False, ttl: float | None = None) -> Result:
         key = cache_key("prometheus", self.upstream.url, path, params)
         timeless = {k: v for k, v in params.items() if k not in ("start", "end", "time")}
         return self.cache.get(key, lambda: self._fetch(method, path, params, parse),
-                              ttl=self.upstream.cache_ttl, upstream=self.upstream.name,
+                              ttl=self.upstream.cache_ttl if ttl is None else ttl,
+                              upstream=self.upstream.name,
                               force=force, fallback=cache_key("prometheus", self.upstream.url,
                                                               path, timeless),
                               wait=self.upstream.timeout)

@@ -24,15 +24,31 @@ class StatusSource:
     history: ProbeHistory
     ttl: float = 2.0
     probe_round: Callable[[Sequence[Service]], list[ProbeResult]] = probe_all
+    #: seconds between the background prober's rounds (``refresh.status``)
+    interval: float = 3.0
 
     def snapshot(self, force: bool = False) -> Result[list[ProbeResult]]:
         """The latest probe round; ``force`` skips the throttle ("Refresh now")."""
+        return self._get(self.ttl, force)
+
+    def latest(self) -> Result[list[ProbeResult]]:
+        """The latest round for a viewer: the background prober's, so viewers cost no probes.
+
+        A viewer runs a round itself only when none is younger than one prober interval plus
+        a round's bound (no prober in this cache, or it stalled): the probe rate stays one
+        round per interval however many browsers watch.
+        """
+        return self._get(max(self.ttl, self.interval + self._round_bound()), False)
+
+    def _get(self, ttl: float, force: bool) -> Result[list[ProbeResult]]:
         key = cache_key("status", [s.target for s in self.services],
                         [s.name for s in self.services])
         # A round ends within probe_all's bound; a caller waits for another's no longer.
-        wait = max((s.timeout for s in self.services), default=1.0) * 2 + 1
-        return self.cache.get(key, self._round, ttl=self.ttl, upstream="probes", force=force,
-                              wait=wait)
+        return self.cache.get(key, self._round, ttl=ttl, upstream="probes", force=force,
+                              wait=self._round_bound())
+
+    def _round_bound(self) -> float:
+        return max((s.timeout for s in self.services), default=1.0) * 2 + 1
 
     def _round(self) -> list[ProbeResult]:
         results = self.probe_round(self.services)

@@ -11,13 +11,13 @@ import re
 from collections.abc import Mapping, Sequence
 
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import Patch, dcc, html, no_update
 
 from config import Config
 from layouts import ids
 from layouts.common import graph_config, result_notice
 from layouts.range_picker import range_picker
-from query import chart
+from query import chart, live
 from query.panels import ADHOC, Panel
 from query.timerange import Window
 
@@ -107,7 +107,9 @@ def panel_body(panel: Panel):
     ], className="d-flex align-items-center px-2 pt-2")
     graph = dcc.Graph(id={"type": ids.METRICS_GRAPH, **key}, config=GRAPH_CONFIG,
                       figure=empty_figure("loading…"), style={"height": f"{GRAPH_HEIGHT}px"})
-    return [header, html.Div(id={"type": ids.METRICS_NOTICE, **key}, className="px-2"),
+    # What a live chart holds (query.live.record), sent back so a refresh can patch it.
+    held = dcc.Store(id={"type": ids.METRICS_HELD, **key})
+    return [header, held, html.Div(id={"type": ids.METRICS_NOTICE, **key}, className="px-2"),
             dcc.Loading(graph, delay_show=400, overlay_style={"visibility": "visible",
                                                               "opacity": 0.6})]
 
@@ -173,23 +175,72 @@ def figure(frame, window: Window, *, unit: str = "", legend: str = "",
     if frame.empty:
         return empty_figure("no data for this range"), []
     drawn, notes = chart.lines(frame, window.points, window.step)
+    return _figure(drawn, window, unit, legend, revision, plain=False), notes
+
+
+def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
+               revision: str = "", query: str = "", revise: float = 0.0):
+    """A live panel's chart: a ``Patch`` of the one the browser ``held`` when only points
+    changed, else the whole figure; its notes; and the record of what the browser then holds.
+
+    Live figures carry plain lists (a patch can extend a list, not base64 typed arrays).
+    The patch is ``no_update`` when nothing changed (a refresh within the same step).
+    """
+    if frame.empty:
+        return empty_figure("no data for this range"), [], None
+    drawn, notes = chart.lines(frame, window.points, window.step)
+    fig = _figure(drawn, window, unit, legend, revision, plain=True)
+    styles = [{k: v for k, v in t.items() if k not in ("x", "y")} for t in fig["data"]]
+    layout = {k: v for k, v in fig["layout"].items() if k != "xaxis"}
+    sig = live.signature(query, window.step, styles, layout)
+    lines = [(line.x, line.y) for line in drawn]
+    now = live.record(sig, window.start, window.end, lines, revise)
+    changes = live.edits(held, now, lines)
+    if changes is None:
+        return fig, notes, now
+    moved = (held.get("start"), held.get("end")) != (window.start, window.end)
+    if not moved and all(e.empty for e in changes):
+        return no_update, notes, no_update
+    return _patch(changes, window if moved else None), notes, now
+
+
+def _patch(changes: Sequence[live.Edit], window: Window | None) -> Patch:
+    patch = Patch()
+    for i, edit in enumerate(changes):
+        trace = patch["data"][i]
+        for axis, values in (("x", edit.x), ("y", edit.y)):
+            for _ in range(edit.right):
+                del trace[axis][-1]
+            for _ in range(edit.left):
+                del trace[axis][0]
+            if len(values):
+                trace[axis].extend(values.tolist())
+    if window is not None:
+        patch["layout"]["xaxis"]["autorangeoptions"]["include"] = _include(window)
+    return patch
+
+
+def _figure(drawn: Sequence[chart.Line], window: Window, unit: str, legend: str,
+            revision: str, plain: bool) -> dict:
     gl = len(drawn) > GL_SERIES or sum(len(line.x) for line in drawn) > GL_POINTS
     # Label values are untrusted text: escaped, never rendered as plotly's HTML subset.
-    traces = [_trace(chart.plain_text(legend_name(legend, line.labels, line.series)), line, gl)
-              for line in drawn]
+    traces = [_trace(chart.plain_text(legend_name(legend, line.labels, line.series)), line, gl,
+                     plain) for line in drawn]
     layout = {**_base_layout(), "uirevision": revision,
               "xaxis": _time_axis(window),
               # y is fixed so a drag zooms time only; from zero, so noise does not look big
               "yaxis": {**axis_format(unit), "fixedrange": True, "rangemode": "tozero",
                         "gridcolor": "#eef0f3", "zeroline": False}}
-    return {"data": traces, "layout": layout}, notes
+    return {"data": traces, "layout": layout}
 
 
-def _trace(name: str, line: chart.Line, gl: bool) -> dict:
+def _trace(name: str, line: chart.Line, gl: bool, plain: bool = False) -> dict:
     # A line needs two neighbouring points: markers keep a short or broken series visible.
     sparse = chart.finite_count(line.y) < SPARSE_POINTS
+    x, y = (line.x.tolist(), line.y.tolist()) if plain else (chart.typed(line.x),
+                                                             chart.typed(line.y))
     return {"type": "scattergl" if gl else "scatter", "mode": "lines+markers" if sparse
-            else "lines", "name": name, "x": chart.typed(line.x), "y": chart.typed(line.y),
+            else "lines", "name": name, "x": x, "y": y,
             "line": {"width": 1.5}, "marker": {"size": 4}, "connectgaps": False,
             "meta": line.series, "hovertemplate": "%{y}<extra>%{fullData.name}</extra>"}
 
@@ -198,8 +249,12 @@ def _time_axis(window: Window) -> dict:
     # autorange (not a fixed range) so a double-click sends "autorange" and resets the range;
     # "include" still shows the whole window when data is missing at either end.
     return {"type": "date", "autorange": True, "gridcolor": "#eef0f3",
-            "autorangeoptions": {"include": [window.start * 1000, window.end * 1000]},
+            "autorangeoptions": {"include": _include(window)},
             "title": {"text": "UTC", "standoff": 4, "font": {"size": 10, "color": "#6c757d"}}}
+
+
+def _include(window: Window) -> list[float]:
+    return [window.start * 1000, window.end * 1000]
 
 
 def notice(result, notes: Sequence[str] = ()):

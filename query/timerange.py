@@ -141,6 +141,18 @@ def _align(start: float, end: float, step: float) -> Window:
                   float(step))
 
 
+def live_ttl(step: float, refresh: float, cache_ttl: float) -> float:
+    """Seconds a live panel's answer is reused: its whole step, and never less than a refresh.
+
+    A live window's key is its query, step and end floored to the step, so it is current for
+    one step: reused that long, every viewer of the panel shares one upstream call per step
+    (``cache_ttl`` alone, shorter than the refresh, made each viewer's tick a new call). The
+    last point may then miss a scrape stored just after the step began; the next step's
+    window asks for that instant again and the chart's patch replaces it (``query.live``).
+    """
+    return max(step, refresh, cache_ttl)
+
+
 def format_duration(seconds: float) -> str:
     """PromQL duration in the largest unit that divides it: 300 → "5m", 90 → "90s"."""
     ms = round(seconds * 1000)

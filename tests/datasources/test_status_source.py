@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 
 from config import Service
 from datasources.cache import Cache
 from datasources.history import ProbeHistory
 from datasources.status import StatusSource
 from stack.poll import until
+from tests.counting_server import CountingServer
 
 
 def source(tmp_path, services, ttl=60.0):
@@ -47,3 +51,60 @@ def test_background_probing_records_history_with_no_browser(tmp_path, redis_serv
         stop.set()
     uptime = src.uptime()
     assert uptime["Redis"]["1h"] == 1.0 and uptime["Gone"]["1h"] == 0.0
+
+
+class Clock:
+    """A clock the test moves by hand: the cache's TTLs follow it, not the wall."""
+
+    def __init__(self, at: float = 1_000_000.0):
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at
+
+
+def viewers(src: StatusSource, n: int) -> list:
+    """``n`` Status tabs refreshing at once, as the waitress threads serve them."""
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(lambda _: src.latest(), range(n)))
+
+
+@pytest.fixture
+def counted():
+    server = CountingServer(body=b"ok")
+    yield server
+    server.stop()
+
+
+def test_viewers_read_the_probers_rounds_and_add_no_probes(tmp_path, counted):
+    clock = Clock()
+    src = StatusSource([Service("web", "http", counted.port, timeout=1.0)],
+                       Cache(tmp_path / "c", now=clock), ProbeHistory(tmp_path / "h.sqlite3"),
+                       ttl=2.0, interval=3.0)
+    calls = 0
+    for _ in range(3):  # three prober intervals; 50 viewers, spread over each
+        src.snapshot()  # the background prober's round
+        for offset in (0.0, 1.5, 2.9):  # past the 2 s throttle too: still the prober's round
+            clock.at += offset
+            answers = viewers(src, 17)
+            clock.at -= offset
+            calls += len(answers)
+            assert all(a.value[0].up for a in answers)
+        clock.at += 3.0
+    assert counted.count == 3  # one probe per round, none per viewer
+    assert counted.count / calls <= 1 / 40
+
+
+def test_without_a_prober_viewers_share_one_round_per_interval(tmp_path, counted):
+    clock = Clock()
+    src = StatusSource([Service("web", "http", counted.port, timeout=1.0)],
+                       Cache(tmp_path / "c", now=clock), ProbeHistory(tmp_path / "h.sqlite3"),
+                       ttl=2.0, interval=3.0)
+    viewers(src, 50)
+    assert counted.count == 1  # concurrent misses coalesced into one round
+    clock.at += 3.0 + 2.9  # one interval plus less than a round's bound (2 x 1 s + 1 s)
+    viewers(src, 50)
+    assert counted.count == 1
+    clock.at += 0.2
+    viewers(src, 50)
+    assert counted.count == 2

@@ -162,3 +162,15 @@ def test_epoch_numbers_mean_the_same_instant_in_urls_and_on_the_command_line(tex
 def test_one_human_duration_format_in_promql_units(seconds, text, whole):
     assert tr.human_duration(seconds) == text
     assert tr.human_duration(seconds, whole=True) == whole
+
+
+@pytest.mark.parametrize(("step", "refresh", "cache_ttl", "expected"), [
+    (10, 5, 4, 10),    # 1 h at 700 px: the whole 10 s step, past the 4 s cache_ttl
+    (1, 5, 4, 5),      # a step shorter than the refresh: never less than a refresh
+    (1, 1, 0.5, 1),    # the stale test's settings
+    (7200, 5, 4, 7200),
+    (5, 5, 60, 60),    # a longer cache_ttl still wins
+])
+def test_a_live_answer_lives_its_step_and_at_least_a_refresh(step, refresh, cache_ttl, expected):
+    ttl = tr.live_ttl(step, refresh, cache_ttl)
+    assert ttl == expected and ttl >= refresh and ttl >= step

@@ -1,0 +1,80 @@
+"""query.live: edits that turn a held chart into a fresh one, on lines with holes and NaN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from query import chart, live
+
+STEP = 10.0  # seconds
+SPAN = 600.0
+
+
+def series(seed: int) -> dict[float, float]:
+    """Samples on the 10 s grid over an hour: holes of 1 to 6 steps, some NaN values."""
+    rng = np.random.default_rng(seed)
+    times = np.arange(0, 3600, STEP)
+    keep = rng.random(len(times)) > 0.25
+    values = rng.normal(100, 10, len(times))
+    values[rng.random(len(times)) < 0.05] = np.nan
+    return {float(t): float(v) for t, v, k in zip(times, values, keep, strict=True) if k}
+
+
+def fresh(samples: dict[float, float], end: float) -> tuple[np.ndarray, np.ndarray]:
+    """The line a fresh draw of ``[end - SPAN, end]`` shows (``query.chart``'s gaps)."""
+    t = np.array([s for s in sorted(samples) if end - SPAN <= s <= end])
+    y = np.array([samples[s] for s in t])
+    return chart.with_gaps(t * 1000, np.where(np.isfinite(y), y, np.nan), STEP * 1000)
+
+
+def applied(held: list, edit: live.Edit) -> list:
+    kept = held[:len(held) - edit.right][edit.left:]
+    return kept + list(zip(edit.x.tolist(), edit.y.tolist(), strict=True))
+
+
+def same(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(
+        xa == xb and (ya == yb or (np.isnan(ya) and np.isnan(yb))) for (xa, ya), (xb, yb)
+        in zip(a, b, strict=True))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_held_line_edited_tick_by_tick_equals_the_fresh_one(seed):
+    samples = series(seed)
+    rng = np.random.default_rng(100 + seed)
+    end = SPAN
+    x, y = fresh(samples, end)
+    held, record = list(zip(x, y, strict=True)), live.record("s", end - SPAN, end, [(x, y)], 30)
+    patched = 0
+    while end < 3500:
+        end += STEP * int(rng.integers(1, 6))
+        x, y = fresh(samples, end)
+        now = live.record("s", end - SPAN, end, [(x, y)], 30)
+        edits = live.edits(record, now, [(x, y)])
+        if edits is None:  # no settled finite point to anchor on: a whole redraw
+            held = list(zip(x, y, strict=True))
+        else:
+            held, patched = applied(held, edits[0]), patched + 1
+        record = now
+        assert same(held, list(zip(x.tolist(), y.tolist(), strict=True))), end
+    assert patched > 80  # of about 97 ticks
+
+
+def test_nothing_to_send_when_the_window_did_not_move():
+    x, y = fresh(series(1), 1200)
+    record = live.record("s", 600, 1200, [(x, y)], 30)
+    [edit] = live.edits(record, record, [(x, y)])
+    assert edit.empty
+
+
+@pytest.mark.parametrize("held", [
+    None, [], "x", {"sig": "other", "traces": []}, {"sig": "s", "traces": "x"},
+    {"sig": "s", "traces": [[3, 1, 1.0]]}, {"sig": "s", "traces": [[3, 5, 1.0, "d"]]},
+    {"sig": "s", "traces": [[3, 1, float("nan"), "d"]]},
+    {"sig": "s", "traces": [[3, True, 1.0, "d"]]},
+    {"sig": "s", "traces": [[3, 1, 1.0, "d"], [3, 1, 1.0, "d"]]},
+])
+def test_a_missing_foreign_or_forged_record_asks_for_the_whole_figure(held):
+    x, y = fresh(series(2), 1200)
+    assert live.edits(held, live.record("s", 600, 1200, [(x, y)], 30), [(x, y)]) is None
