@@ -138,6 +138,7 @@ def _register_table(app, deps) -> None:
     @app.callback(
         Output(ids.LOGS_GRID, "rowData"),
         Output(ids.LOGS_AVAILABLE, "data"),
+        Output(ids.LOGS_NUMERIC, "data"),
         Output(ids.LOGS_SHOWN, "data"),
         Output(ids.LOGS_NOTICE, "children"),
         Output(ids.LOGS_QUERY_ERROR, "children"),
@@ -149,21 +150,22 @@ def _register_table(app, deps) -> None:
         try:
             req, force = admitted(deps, req, "table")
         except limits.Rejected as exc:
-            return no_update, no_update, None, None, view.input_error(str(exc))
+            return no_update, no_update, no_update, None, None, view.input_error(str(exc))
         if req.get("error"):
-            return no_update, no_update, None, None, view.input_error(req["error"])
+            return no_update, no_update, no_update, None, None, view.input_error(req["error"])
         result = deps.loki.query_range(req["query"], req["start_ns"], req["end_ns"],
                                        limit=req["limit"], direction=req["direction"],
                                        force=force)
         if result.value is None:
-            return ([], [], None, trouble_notice(result, deps.config.loki.url),
+            return ([], [], [], None, trouble_notice(result, deps.config.loki.url),
                     view.query_error(rejection(result.error)))
         if not log_view.is_log_frame(result.value):
-            return [], [], None, None, view.input_error(view.METRIC_QUERY_TEXT)
+            return [], [], [], None, None, view.input_error(view.METRIC_QUERY_TEXT)
         frame = log_view.redacted(result.value, deps.config.redact)
         shown = {"at": req["at"], "n": len(frame), "limit": req["limit"]}
-        return (log_view.row_data(frame), log_view.extra_columns(frame), shown,
-                result_notice(result), view.warnings(frame))
+        return (log_view.row_data(frame), log_view.extra_columns(frame),
+                log_view.numeric_columns(frame), shown, result_notice(result),
+                view.warnings(frame))
 
 
 def trouble_notice(result, loki_url: str):
@@ -297,12 +299,14 @@ def _register_grid_tools(app) -> None:
         Output(ids.LOGS_COLUMNS, "options"),
         Output(ids.LOGS_GRID, "columnDefs"),
         Input(ids.LOGS_AVAILABLE, "data"),
+        Input(ids.LOGS_NUMERIC, "data"),
         Input(ids.LOGS_COLUMNS, "value"),
     )
-    def columns(available, shown):
+    def columns(available, numeric, shown):
         available = limits.texts(available, "columns")
         return (view.column_options(available),
-                view.column_defs(available, limits.texts(shown, "columns shown")))
+                view.column_defs(available, limits.texts(shown, "columns shown"),
+                                 limits.texts(numeric, "numeric columns")))
 
     @app.callback(
         Output(ids.LOGS_GRID, "dashGridOptions"),

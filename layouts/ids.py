@@ -44,6 +44,8 @@ LOGS_TOTAL = "logs-total"
 LOGS_SEARCH = "logs-search"
 LOGS_COLUMNS = "logs-columns"
 LOGS_AVAILABLE = "logs-available"
+#: the extra columns whose values are numbers (sorted and filtered as numbers)
+LOGS_NUMERIC = "logs-numeric"
 LOGS_GRID = "logs-grid"
 LOGS_EXPORT = "logs-export"
 LOGS_EXPORT_CANCEL = "logs-export-cancel"

@@ -15,7 +15,7 @@ from layouts.common import graph_config
 from layouts.range_picker import range_picker
 from query.chart import plain_text
 from query.log_queries import LogQuery, predefined
-from query.log_view import MESSAGE, SERVICE, TIME, span_axis, volume_bars
+from query.log_view import MESSAGE, ROW_ID, SERVICE, TIME, span_axis, volume_bars
 from query.timerange import human_duration
 
 #: One colour per canonical level, shared by the histogram's bars and the table's level cells.
@@ -38,6 +38,7 @@ def layout(config: Config):
         dcc.Store(id=ids.LOGS_SHOWN),
         dcc.Store(id=ids.LOGS_TOTAL),
         dcc.Store(id=ids.LOGS_AVAILABLE, data=[]),
+        dcc.Store(id=ids.LOGS_NUMERIC, data=[]),
         dcc.Download(id=ids.LOGS_DOWNLOAD),
         range_picker(PREFIX, refresh_seconds=config.refresh.logs),
         dbc.Row([
@@ -146,6 +147,11 @@ def table_panel():
     grid = dag.AgGrid(
         id=ids.LOGS_GRID, rowData=[], columnDefs=column_defs([], []),
         defaultColDef={"sortable": True, "filter": True, "resizable": True},
+        # Stable row ids let a refresh update rows in place; assets/logs.js then keeps the
+        # reader's first visible row where it was (unless the reader is at the top).
+        getRowId=f"params.data[{ROW_ID!r}]",
+        eventListeners={"bodyScroll": ["stackscopeLogsRememberPlace(params)"],
+                        "rowDataUpdated": ["stackscopeLogsKeepPlace(params)"]},
         dashGridOptions={
             "theme": "themeBalham", "animateRows": False, "enableCellTextSelection": True,
             "suppressFieldDotNotation": True, "rowBuffer": 20, "quickFilterText": "",
@@ -165,8 +171,10 @@ def level_cell_style() -> dict:
         for level, colour in LEVEL_COLOURS.items()]}
 
 
-def column_defs(available: Sequence[str], shown: Sequence[str]) -> list[dict]:
-    """Time, level, service, message, then every other column, hidden unless chosen."""
+def column_defs(available: Sequence[str], shown: Sequence[str],
+                numeric: Sequence[str] = ()) -> list[dict]:
+    """Time, level, service, message, then every other column, hidden unless chosen;
+    ``numeric`` columns are typed numbers (number filter, right-aligned)."""
     base = [
         {"field": TIME, "headerName": "Time (UTC)", "width": 255,
          "cellClass": "font-monospace"},
@@ -176,10 +184,16 @@ def column_defs(available: Sequence[str], shown: Sequence[str]) -> list[dict]:
         {"field": MESSAGE, "headerName": "Message", "flex": 1, "minWidth": 300,
          "tooltipField": MESSAGE},
     ]
-    chosen = set(shown)
-    extra = [{"field": name, "headerName": name, "hide": name not in chosen, "width": 170}
+    chosen, numbers = set(shown), set(numeric)
+    extra = [{"field": name, "headerName": name, "hide": name not in chosen, "width": 170,
+              **(NUMBER_COLUMN if name in numbers else TEXT_COLUMN)}
              for name in available]
     return base + extra
+
+
+NUMBER_COLUMN = {"cellDataType": "number", "filter": "agNumberColumnFilter",
+                 "type": "rightAligned"}
+TEXT_COLUMN = {"cellDataType": "text", "filter": "agTextColumnFilter"}
 
 
 METRIC_QUERY_TEXT = ("This is a metric query: the Logs tab lists log lines, so start the "

@@ -5,6 +5,9 @@ Pure pandas over the frames ``datasources.loki`` returns; the layout only draws 
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pandas as pd
 
 from query.csv_safe import apply_redaction
@@ -14,6 +17,13 @@ from query.levels import rank
 SERVICE_LABELS = ("service_name", "service", "app", "job", "container", "compose_service")
 # Row keys the table derives; "@" keeps them apart from any label or field name.
 TIME, SERVICE, MESSAGE = "@time", "@service", "@message"
+#: A row's stable id (the grid keeps the reader's place by it) and its exact time in ns,
+#: as text: JavaScript numbers hold 53 bits, a nanosecond epoch needs 61.
+ROW_ID, NS = "@id", "@ns"
+# A decimal as JSON writes numbers, without leading zeros (ids such as "007" or span ids
+# of digits stay text) and with at most 15 integer digits, so an integer is exact in a
+# float64 (JavaScript's number); fractions are as exact as the float that wrote them.
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]{0,14})(\.[0-9]+)?([eE][-+]?[0-9]{1,2})?")
 
 
 def is_log_frame(frame: pd.DataFrame) -> bool:
@@ -67,16 +77,52 @@ def redacted(frame: pd.DataFrame, rules) -> pd.DataFrame:
 
 
 def row_data(frame: pd.DataFrame) -> list[dict]:
-    """Grid rows: the derived columns plus every label and field (missing cells left out)."""
+    """Grid rows: the derived columns plus every label and field (missing cells left out).
+
+    Columns whose every value is a number (``numeric_columns``) carry numbers, so the grid
+    sorts and filters them as numbers; each row has a stable ``ROW_ID`` and its ``NS``.
+    """
     if frame.empty:
         return []
-    view = pd.DataFrame({TIME: time_text(frame["timestamp"]), "level": frame["level"],
+    view = pd.DataFrame({ROW_ID: row_ids(frame), NS: frame["timestamp"].array.asi8.astype(str),
+                         TIME: time_text(frame["timestamp"]), "level": frame["level"],
                          SERVICE: service_of(frame), MESSAGE: message_of(frame)})
+    numeric = set(numeric_columns(frame))
     for name in extra_columns(frame):
-        view[name] = frame[name].astype("str")
+        text = frame[name].astype("str")
+        view[name] = pd.to_numeric(text).astype(object) if name in numeric else text
     records = view.to_dict("records")
     # Missing labels/fields stay out of the row rather than showing as "nan".
-    return [{k: v for k, v in r.items() if isinstance(v, str)} for r in records]
+    return [{k: v for k, v in r.items() if isinstance(v, str) or _finite(v)} for r in records]
+
+
+def _finite(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[str]:
+    """Extra columns whose values (where set) are all plain decimal numbers, and some set."""
+    found = []
+    for name in extra_columns(frame):
+        if name in ("labels", "line"):
+            continue
+        values = frame[name].dropna().astype("str")
+        if len(values) and bool(values.str.fullmatch(_NUMBER).all()):
+            found.append(name)
+    return found
+
+
+def row_ids(frame: pd.DataFrame) -> pd.Series:
+    """An id per entry that the same entry gets again in the next answer: its time, a hash of
+    its stream and line, and which repeat it is (Loki may return an exact repeat twice)."""
+    ns = frame["timestamp"].array.asi8
+    keys = pd.DataFrame({"ns": ns, "labels": frame["labels"].astype("str"),
+                         "line": frame["line"].astype("str")})
+    digest = pd.util.hash_pandas_object(keys[["labels", "line"]], index=False).to_numpy()
+    repeat = keys.groupby(["ns", "labels", "line"], sort=False).cumcount().to_numpy()
+    return pd.Series([f"{t:x}-{h:x}-{r}" for t, h, r in zip(ns.tolist(), digest.tolist(),
+                                                             repeat.tolist(), strict=True)],
+                     index=frame.index)
 
 
 def volume_bars(frame: pd.DataFrame | None) -> list[tuple[str, pd.Series, pd.Series]]:

@@ -274,3 +274,88 @@ def test_an_export_past_the_cap_says_queued_until_a_slot_frees(dash_duo, write_c
     dash_duo.find_element("#logs-export-cancel").click()
     until(lambda: not dash_duo.find_element(queue).is_displayed())
     assert dash_duo.get_logs() == []
+
+
+# --- live tail, typed columns, row details -------------------------------------------------
+
+def api_entries(start_ns: int, count: int, step_ns: int = 10**9, first: int = 0) -> list[tuple]:
+    """JSON API lines with a numeric duration_ms, one every ``step_ns``."""
+    return [(start_ns + i * step_ns, BACKEND, json.dumps({
+        "level": ("info", "warn", "err")[i % 3], "logger": "api.http",
+        "message": f"request {first + i}", "request_id": f"req-{first + i:06d}",
+        "duration_ms": [0.403, 9.5, 10.25, 100.0, 1500.75][i % 5] + (first + i) % 7,
+        "status": 200})) for i in range(count)]
+
+
+def grid_js(dash_duo, body, *args):
+    """Run ``body`` with ``api`` bound to the logs grid's AG Grid API."""
+    return dash_duo.driver.execute_script(
+        "const api = dash_ag_grid.getApi('logs-grid'); " + body, *args)
+
+
+def first_visible(dash_duo):
+    return grid_js(dash_duo, "const n = window.dashAgGridFunctions"
+                             ".stackscopeLogsFirstVisible(api); return n && n.id;")
+
+
+def displayed(dash_duo):
+    return grid_js(dash_duo, "return api.getDisplayedRowCount();")
+
+
+def column_in_order(dash_duo, field):
+    """One field of every displayed row, in the grid's order (the DOM's may differ)."""
+    return grid_js(dash_duo, "const out = []; api.forEachNodeAfterFilterAndSort("
+                             "n => out.push(n.data[arguments[0]])); return out;", field)
+
+
+def scroll_grid(dash_duo, top):
+    dash_duo.driver.execute_script(
+        "document.querySelector('#logs-grid .ag-body-viewport').scrollTop = arguments[0];", top)
+
+
+def test_live_tail_keeps_the_readers_place_and_shows_new_rows_at_the_top(
+        dash_duo, write_config, make_loki_double):
+    start = time.time_ns() - 20 * 60 * 10**9
+    entries = api_entries(start, 300)
+    loki = make_loki_double(entries)
+    open_logs(dash_duo, write_config(
+        f'[loki]\nurl = "{loki.url}"\ncache_ttl = 0.01\n\n[refresh]\nlogs = 1\n\n'
+        "[limits]\nqueries_per_minute = 100000\n"))
+    run_query(dash_duo, '{job="backend"} | json')
+    until(lambda: displayed(dash_duo) == 300, timeout=15)
+    scroll_grid(dash_duo, 3000)  # well down the list: about row 100
+    until(lambda: first_visible(dash_duo) is not None)
+    place = first_visible(dash_duo)
+    assert grid_js(dash_duo, "return api.getRowNode(arguments[0]).rowIndex;", place) > 50
+    more = entries + api_entries(start + 300 * 10**9, 5, first=300)
+    loki.load(more)  # five newer lines arrive above the reader
+    until(lambda: displayed(dash_duo) == 305, timeout=15)
+    time.sleep(0.2)  # the grid has drawn: the place must not move afterwards either
+    assert first_visible(dash_duo) == place
+    scroll_grid(dash_duo, 0)  # at the top, new rows are what the reader wants
+    until(lambda: first_visible(dash_duo) != place)
+    loki.load(more + api_entries(start + 305 * 10**9, 3, first=305))
+    until(lambda: displayed(dash_duo) == 308, timeout=15)
+    newest = grid_js(dash_duo, "const n = api.getDisplayedRowAtIndex(0); "
+                               "return {id: n.id, data: n.data};")
+    assert newest["data"]["@message"] == "request 307"
+    until(lambda: first_visible(dash_duo) == newest["id"])
+    assert dash_duo.get_logs() == []
+
+
+def test_numeric_fields_sort_and_filter_as_numbers(dash_duo, write_config, make_loki_double):
+    loki = make_loki_double(api_entries(time.time_ns() - 10 * 60 * 10**9, 40))
+    open_logs(dash_duo, write_config(logs_toml(loki.url)))
+    run_query(dash_duo, '{job="backend"} | json')
+    until(lambda: displayed(dash_duo) == 40, timeout=15)
+    dash_duo.select_dcc_dropdown("#logs-columns", value="duration_ms")
+    until(lambda: cell_texts(dash_duo, "duration_ms"))
+    grid_js(dash_duo, "api.applyColumnState({state: [{colId: 'duration_ms', sort: 'asc'}], "
+                      "defaultState: {sort: null}});")
+    values = column_in_order(dash_duo, "duration_ms")
+    assert values == sorted(values) and values[0] < 1 < 100 < values[-1]
+    assert {type(v) for v in values} <= {int, float}  # numbers in rowData, not text
+    grid_js(dash_duo, "api.setFilterModel({duration_ms: {filterType: 'number', "
+                      "type: 'greaterThan', filter: 1000}});")
+    until(lambda: displayed(dash_duo) == 8)  # 1500.75 + k, every fifth of 40 lines
+    assert dash_duo.get_logs() == []
