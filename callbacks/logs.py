@@ -41,6 +41,7 @@ def register(app, deps) -> None:
     _register_labels(app, deps)
     _register_editor(app)
     _register_grid_tools(app)
+    _register_details(app, deps)
     _register_export(app, deps)
 
 
@@ -278,18 +279,35 @@ def _register_editor(app) -> None:
         Output(ids.LOGS_QUERY, "value"),
         Input(ids.LOGS_PRESET, "value"),
         Input({"type": ids.LOGS_LABEL_VALUE, "name": ALL, "value": ALL}, "n_clicks"),
+        Input({"type": ids.LOGS_FIELD_FILTER, "kind": ALL, "name": ALL, "value": ALL},
+              "n_clicks"),
         State(ids.LOGS_QUERY, "value"),
         prevent_initial_call=True,
     )
-    def edit(preset, _clicks, query):
+    def edit(preset, _clicks, _filters, query):
         trigger = ctx.triggered_id
         if trigger == ids.LOGS_PRESET:
             return limits.text(preset, "preset", most=limits.MAX_QUERY) or no_update
         if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
             raise PreventUpdate  # buttons just rendered, not clicked
-        return logql.with_matcher(limits.text(query, "query", most=limits.MAX_QUERY),
-                                  limits.text(trigger.get("name"), "label name"),
-                                  limits.text(trigger.get("value"), "label value"))
+        query = limits.text(query, "query", most=limits.MAX_QUERY)
+        name = limits.text(trigger.get("name"), "label name")
+        value = limits.text(trigger.get("value"), "label value")
+        if trigger.get("type") == ids.LOGS_FIELD_FILTER:
+            return field_filter(query, trigger.get("kind"), name, value)
+        return logql.with_matcher(query, name, value)
+
+
+def field_filter(query: str, kind, name: str, value: str) -> str:
+    """``query`` narrowed to a details field's value: a stream matcher for a stream label,
+    ``| json | name="value"`` for a JSON field, ``| name="value"`` for another label."""
+    if kind == log_view.STREAM:
+        return logql.with_matcher(query, name, value)
+    try:
+        return logql.with_label_filter(query, name, value,
+                                       parser="json" if kind == log_view.JSON else None)
+    except ValueError:
+        raise PreventUpdate from None  # a forged name: nothing to add
 
 
 # --- grid tools ---------------------------------------------------------------------------
@@ -317,6 +335,71 @@ def _register_grid_tools(app) -> None:
         patch = Patch()
         patch["quickFilterText"] = limits.text(text, "search")
         return patch
+
+
+# --- row details ----------------------------------------------------------------------------
+
+def _register_details(app, deps) -> None:
+    @app.callback(
+        Output(ids.LOGS_DETAILS, "children"),
+        Input(ids.LOGS_GRID, "selectedRows"),
+        prevent_initial_call=True,
+    )
+    def details(selected):
+        return row_details(deps, selected)
+
+
+def row_details(deps, selected):
+    """The details panel of the grid's selected row, with its context asked of Loki."""
+    if not selected:
+        return view.row_details_hint()
+    try:
+        row = chosen_row(selected)
+        fields = log_view.details_fields(row)
+        rows, note = row_context(deps, row)
+    except ValueError as exc:  # Rejected included: a forged or broken row
+        return view.input_error(f"cannot show this entry: {exc}")
+    return view.row_details(row, fields, log_view.pretty_json(row.get("line", "")), rows, note)
+
+
+def chosen_row(selected) -> dict:
+    """The one selected row, read back from the browser: short texts and numbers only."""
+    if not isinstance(selected, list) or len(selected) != 1:
+        raise limits.Rejected("expected one selected row")
+    row = limits.mapping(selected[0], "row")
+    if len(row) > MAX_ROW_KEYS:
+        raise limits.Rejected(f"a row has at most {MAX_ROW_KEYS:,} labels and fields")
+    out = {}
+    for key, value in row.items():
+        key = limits.text(key, "field name")
+        out[key] = (limits.number(value, key) if isinstance(value, int | float)
+                    else limits.text(value, key, most=MAX_LINE))
+    return out
+
+
+#: A grid row's keys and line, as long as the browser may send them back.
+MAX_ROW_KEYS = 1_000
+MAX_LINE = 1_000_000
+
+
+def row_context(deps, row: dict) -> tuple[list[dict], str]:
+    """(context rows, "") or ([], why there are none) for one grid row."""
+    wait = session.query_wait(deps.limiter, deps.config)
+    if wait:
+        return [], wait
+    labels = log_view.stream_labels(str(row.get("labels", "")))
+    if not labels:
+        return [], "This entry's stream has no labels to ask Loki for its context by."
+    ns_text = str(row.get(log_view.NS, ""))
+    if not (ns_text.isascii() and ns_text.isdigit() and len(ns_text) <= 19):
+        raise limits.Rejected(f"time: {ns_text[:40]!r} is not nanoseconds")
+    ns = limits.nanoseconds(int(ns_text), "time")
+    frames = []
+    for result in deps.loki.context(logql.stream_name(labels), ns):
+        if result.value is None:
+            return [], f"No context: {result.error.describe() if result.error else 'no answer'}"
+        frames.append(log_view.redacted(result.value, deps.config.redact))
+    return log_view.context_rows(*frames), ""
 
 
 # --- export -------------------------------------------------------------------------------

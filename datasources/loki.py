@@ -74,6 +74,9 @@ from query.timerange import MAX_POINTS, format_duration
 ENCODING_HEADERS = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
 #: Loki's default ``max_entries_limit_per_query``.
 MAX_ENTRIES = 5000
+#: Lines of context asked for on each side of an entry, and how far to look for them.
+CONTEXT_LINES = 10
+CONTEXT_WINDOW_NS = 3600 * 10**9
 #: Loki refuses range queries of more than 11 000 points per series.
 DIRECTIONS = ("forward", "backward")
 _LIMIT_TEXT = re.compile(r"max_entries_limit_per_query \((\d+) > (\d+)\)")
@@ -252,6 +255,18 @@ class Loki:
         return self._cached("loki.volume", params,
                             lambda: volume_from_response(self._get("/query_range", params),
                                                          step), force)
+
+    def context(self, selector: str, ts_ns: int, *, limit: int = CONTEXT_LINES,
+                window_ns: int = CONTEXT_WINDOW_NS) -> tuple[Result, Result]:
+        """The lines of one stream around ``ts_ns``, as Grafana's "show context" asks: up to
+        ``limit`` before it (backward from ``ts_ns``, exclusive) and up to ``limit`` from it on
+        (forward, the entry itself and its same-instant neighbours included), each within
+        ``window_ns``."""
+        before = self.query_range(selector, max(ts_ns - window_ns, 0), ts_ns, limit=limit,
+                                  direction="backward")
+        after = self.query_range(selector, ts_ns, ts_ns + window_ns, limit=limit + 1,
+                                 direction="forward")
+        return before, after
 
     def label_names(self, start_ns: int | None = None, end_ns: int | None = None, *,
                     force: bool = False) -> Result:

@@ -47,6 +47,11 @@ LOGS_AVAILABLE = "logs-available"
 #: the extra columns whose values are numbers (sorted and filtered as numbers)
 LOGS_NUMERIC = "logs-numeric"
 LOGS_GRID = "logs-grid"
+#: the selected row's labels, fields, JSON and context lines, under the grid
+LOGS_DETAILS = "logs-details"
+#: pattern-matching type of a details field's filter button:
+#: {"type": …, "kind": "stream" | "json" | "label", "name": …, "value": …}
+LOGS_FIELD_FILTER = "logs-field-filter"
 LOGS_EXPORT = "logs-export"
 LOGS_EXPORT_CANCEL = "logs-export-cancel"
 LOGS_EXPORT_PROGRESS = "logs-export-progress"

@@ -14,8 +14,20 @@ from layouts import ids
 from layouts.common import graph_config
 from layouts.range_picker import range_picker
 from query.chart import plain_text
+from query.limits import MAX_TEXT
 from query.log_queries import LogQuery, predefined
-from query.log_view import MESSAGE, ROW_ID, SERVICE, TIME, span_axis, volume_bars
+from query.log_view import (
+    JSON,
+    LABEL,
+    MESSAGE,
+    ROW_ID,
+    SERVICE,
+    STREAM,
+    TIME,
+    span_axis,
+    volume_bars,
+)
+from query.logql import is_label_name
 from query.timerange import human_duration
 
 #: One colour per canonical level, shared by the histogram's bars and the table's level cells.
@@ -154,11 +166,16 @@ def table_panel():
                         "rowDataUpdated": ["stackscopeLogsKeepPlace(params)"]},
         dashGridOptions={
             "theme": "themeBalham", "animateRows": False, "enableCellTextSelection": True,
+            # Community AG Grid has no master/detail: a click selects the row and the
+            # details panel under the grid shows it.
+            "rowSelection": {"mode": "singleRow", "checkboxes": False,
+                             "enableClickSelection": True},
             "suppressFieldDotNotation": True, "rowBuffer": 20, "quickFilterText": "",
             "localeText": {"noRowsToShow": "No log entries for this query and range."},
         },
         style={"height": "560px"}, className="logs-grid")
-    return html.Div([tools, dcc.Loading(grid, type="dot", delay_show=400)])
+    details = html.Div(row_details_hint(), id=ids.LOGS_DETAILS, className="logs-details mt-2")
+    return html.Div([tools, dcc.Loading(grid, type="dot", delay_show=400), details])
 
 
 # --- rendering helpers (pure) ---------------------------------------------------------------
@@ -277,6 +294,66 @@ def label_value_buttons(name: str | None, values: Sequence[str],
         buttons.append(html.Div(f"first {most} of {len(values):,} values",
                                 className="text-muted small"))
     return buttons
+
+
+# --- row details ----------------------------------------------------------------------------
+
+FIELD_KINDS = {STREAM: "stream label", JSON: "JSON field", LABEL: "label"}
+
+
+def row_details_hint():
+    """What the details panel says before a row is chosen."""
+    return html.Div("Click a row to see every label and field, its JSON and the lines around "
+                    "it in its stream.", className="text-muted small")
+
+
+def row_details(row: dict, fields, pretty: str | None, context=None, context_note: str = ""):
+    """The chosen entry: labels and fields with filter buttons, its JSON, its context."""
+    parts = [html.H6(f"Entry at {row.get(TIME, '')} UTC", className="card-title"),
+             fields_table(fields)]
+    if pretty:
+        parts += [html.Div("JSON", className="fw-semibold small mt-2"),
+                  html.Pre(pretty, className="logs-details-json small mb-0")]
+    parts += [html.Div("Context: the lines around it in its stream", className="fw-semibold "
+                       "small mt-2"), context_lines(context or [], row.get(ROW_ID), context_note)]
+    return dbc.Card(dbc.CardBody(parts), className="logs-details-card")
+
+
+def fields_table(fields):
+    """One row per (kind, name, value), with a button that filters the query on it."""
+    rows = [html.Tr([html.Td(FIELD_KINDS[kind], className="text-muted"),
+                     html.Td(name, className="font-monospace"),
+                     html.Td(value, className="font-monospace logs-details-value"),
+                     html.Td(filter_button(kind, name, value))])
+            for kind, name, value in fields]
+    return dbc.Table(html.Tbody(rows), size="sm", borderless=True,
+                     className="logs-details-fields small mb-0")
+
+
+def filter_button(kind: str, name: str, value: str):
+    """'filter': adds ``name="value"`` to the query (a matcher for a stream label)."""
+    if not is_label_name(name) or len(value) > MAX_TEXT:
+        return None
+    what = f'{name}="{value}"'
+    return dbc.Button("filter", id={"type": ids.LOGS_FIELD_FILTER, "kind": kind, "name": name,
+                                    "value": value},
+                      color="link", size="sm", n_clicks=0, className="p-0 logs-field-filter",
+                      title=f"add {what} to the query")
+
+
+def context_lines(rows, this_id, note: str = ""):
+    """The lines before and after the entry, oldest first, the entry itself marked."""
+    if note:
+        return html.Div(note, className="small text-muted logs-context")
+    if not rows:
+        return html.Div("No other lines within an hour in this stream.",
+                        className="small text-muted logs-context")
+    return html.Div([html.Div([html.Span(r[TIME], className="text-muted me-2"),
+                               html.Span(r["level"], className="me-2"),
+                               html.Span(r["line"], className="logs-context-text")],
+                              className="logs-context-line" + (
+                                  " logs-context-this" if r[ROW_ID] == this_id else ""))
+                     for r in rows], className="logs-context font-monospace small")
 
 
 # --- notices --------------------------------------------------------------------------------

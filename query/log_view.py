@@ -5,6 +5,7 @@ Pure pandas over the frames ``datasources.loki`` returns; the layout only draws 
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 
 from query.csv_safe import apply_redaction
 from query.levels import rank
+from query.logql import matchers
 
 #: Labels that name the emitting service, most specific first.
 SERVICE_LABELS = ("service_name", "service", "app", "job", "container", "compose_service")
@@ -148,3 +150,87 @@ def volume_total(frame: pd.DataFrame | None) -> int | None:
     if frame is None:
         return None
     return int(frame["value"].fillna(0).sum()) if not frame.empty else 0
+
+
+# --- row details ----------------------------------------------------------------------------
+
+#: Kinds of a field in the details panel, and the filter each becomes: a stream label is a
+#: selector matcher, a JSON field needs ``| json`` first, any other label filters as it is.
+STREAM, JSON, LABEL = "stream", "json", "label"
+_DERIVED = {ROW_ID, NS, TIME, SERVICE, MESSAGE, "labels", "line", "level"}
+
+
+def flatten_json(line: str) -> dict[str, str]:
+    """The fields Loki's ``| json`` extracts from ``line``: nested keys joined by ``_``,
+    names made of ``[A-Za-z0-9_]``, values as text; {} when the line is not a JSON object."""
+    try:
+        record = json.loads(line) if line.lstrip().startswith("{") else None
+    except ValueError:
+        return {}
+    return _flatten(record) if isinstance(record, dict) else {}
+
+
+def _flatten(obj: dict, prefix: str = "") -> dict[str, str]:
+    out = {}
+    for key, value in obj.items():
+        name = re.sub(r"[^A-Za-z0-9_]", "_", prefix + str(key))
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "_"))
+        elif isinstance(value, list):
+            continue  # Loki's json parser skips arrays too
+        elif isinstance(value, str):
+            out[name] = value
+        else:
+            out[name] = "" if value is None else json.dumps(value)
+    return out
+
+
+def pretty_json(line: str) -> str | None:
+    """``line`` indented when it is a JSON object; None otherwise."""
+    try:
+        record = json.loads(line) if line.lstrip().startswith("{") else None
+    except ValueError:
+        return None
+    return json.dumps(record, indent=2, ensure_ascii=False) if isinstance(record, dict) else None
+
+
+def stream_labels(selector: str) -> dict[str, str]:
+    """``{a="x", b="y"}`` (a row's ``labels``) → {a: x, b: y}; ValueError unless plain ``=``."""
+    text = selector.strip()
+    if not (text.startswith("{") and text.endswith("}")):
+        raise ValueError(f"not a stream selector: {text[:80]!r}")
+    found = {}
+    for name, op, quoted in matchers(text[1:-1]):
+        if op != "=" or not quoted.startswith('"'):
+            raise ValueError(f"not a stream's label set: {text[:80]!r}")
+        found[name] = json.loads(quoted, strict=False)  # LogQL "…" escapes read as JSON
+    return found
+
+
+def details_fields(row: dict) -> list[tuple[str, str, str]]:
+    """(kind, name, value) of every label and field of a grid row: stream labels, then the
+    line's JSON fields, then other labels (structured metadata, parsed by the query)."""
+    streams = stream_labels(str(row.get("labels", "{}")))
+    fields = flatten_json(str(row.get("line", "")))
+    seen = set(streams) | set(fields) | {"json_" + k for k in fields} | _DERIVED
+    others = {k: _text(v) for k, v in row.items() if k not in seen and not k.startswith("@")}
+    return ([(STREAM, k, v) for k, v in sorted(streams.items())]
+            + [(JSON, k, v) for k, v in fields.items()]
+            + [(LABEL, k, v) for k, v in sorted(others.items())])
+
+
+def _text(value) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return str(value)
+
+
+def context_rows(before: pd.DataFrame, after: pd.DataFrame) -> list[dict]:
+    """The lines around an entry, oldest first: ``before`` (newest first) turned round, then
+    ``after`` (oldest first, starting at the entry's own instant)."""
+    rows = []
+    for frame in (before.iloc[::-1], after):
+        if len(frame):
+            rows += [{ROW_ID: r[ROW_ID], TIME: r[TIME], "level": r["level"], "line": r["line"]}
+                     for r in row_data(frame)]
+    return list({r[ROW_ID]: r for r in rows}.values())

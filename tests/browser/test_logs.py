@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -358,4 +359,56 @@ def test_numeric_fields_sort_and_filter_as_numbers(dash_duo, write_config, make_
     grid_js(dash_duo, "api.setFilterModel({duration_ms: {filterType: 'number', "
                       "type: 'greaterThan', filter: 1000}});")
     until(lambda: displayed(dash_duo) == 8)  # 1500.75 + k, every fifth of 40 lines
+    assert dash_duo.get_logs() == []
+
+
+def click(dash_duo, element):
+    """Click ``element`` once it is scrolled to the middle of the window (again if the page
+    moved under it: the grid keeps its focused cell in view)."""
+    def scrolled_click():
+        # "instant": Bootstrap makes scrolling smooth, which would still be moving at the click
+        dash_duo.driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
+        try:
+            element.click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+    until(scrolled_click, 5)
+
+
+def test_a_row_opens_its_fields_json_and_context_and_a_field_becomes_a_filter(
+        dash_duo, write_config, make_loki_double):
+    start = time.time_ns() - 30 * 60 * 10**9
+    other = {"job": "worker", "service_name": "worker", "env": "prod"}
+    entries = api_entries(start, 40) + [  # another stream interleaved: not in the context
+        (start + i * 10**9 + 5, other, f"worker line {i}") for i in range(40)]
+    loki = make_loki_double(entries)
+    open_logs(dash_duo, write_config(logs_toml(loki.url)))
+    run_query(dash_duo, '{job="backend"}')
+    until(lambda: displayed(dash_duo) == 40, timeout=15)
+    grid_js(dash_duo, "api.ensureIndexVisible(19, 'middle');")
+    row = until(lambda: [r for r in grid_rows(dash_duo)
+                         if r.get_attribute("row-index") == "19"])[0]
+    click(dash_duo, row.find_element(By.CSS_SELECTOR, '[col-id="@message"]'))  # request 20
+    dash_duo.wait_for_contains_text("#logs-details", "request_id", timeout=15)
+    details = dash_duo.find_element("#logs-details")
+    fields = {tr.find_elements(By.TAG_NAME, "td")[1].text: tr.find_elements(
+        By.TAG_NAME, "td")[2].text for tr in details.find_elements(By.CSS_SELECTOR, "tr")}
+    assert fields["job"] == "backend" and fields["request_id"] == "req-000020"
+    duration = json.dumps(json.loads(entries[20][2])["duration_ms"])  # as Loki's | json has it
+    assert fields["duration_ms"] == duration and fields["status"] == "200"
+    assert '"request_id": "req-000020"' in details.find_element(
+        By.CSS_SELECTOR, ".logs-details-json").text
+    context = until(lambda: [e.text for e in dash_duo.find_elements(".logs-context-text")],
+                    timeout=15)
+    messages = [json.loads(t)["message"] for t in context]
+    assert messages == [f"request {i}" for i in range(10, 31)]  # 10 before, it, 10 after
+    assert "request 20" in dash_duo.find_element(".logs-context-this").text
+    click(dash_duo, dash_duo.find_element(
+        '.logs-field-filter[title=\'add request_id="req-000020" to the query\']'))
+    until(lambda: dash_duo.find_element("#logs-query").get_attribute("value")
+          == '{job="backend"} | json | request_id="req-000020"')
+    click(dash_duo, dash_duo.find_element("#logs-run"))
+    until(lambda: displayed(dash_duo) == 1, timeout=15)
     assert dash_duo.get_logs() == []

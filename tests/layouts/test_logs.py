@@ -206,3 +206,26 @@ def test_row_ids_are_stable_and_unique_even_for_exact_repeats():
     assert again == ids
     rows = log_view.row_data(frame_from_response(body))
     assert rows[0][log_view.NS] == str(T0)  # exact: as text, not a JavaScript number
+
+
+def test_details_fields_are_stream_labels_json_fields_then_other_labels(frame):
+    row = log_view.row_data(frame)[0]
+    fields = log_view.details_fields(row)
+    assert fields[:2] == [("stream", "job", "backend"), ("stream", "service_name", "backend")]
+    assert ("json", "request_id", "req-1") in fields and ("label", "trace_id", "abc") in fields
+    assert len({name for _, name, _ in fields}) == len(fields)  # each once
+
+
+def test_nested_json_flattens_as_lokis_parser_names_it():
+    line = '{"http": {"status-code": 401, "ok": false}, "tags": [1], "v": null, "s": "x"}'
+    assert log_view.flatten_json(line) == {"http_status_code": "401", "http_ok": "false",
+                                           "v": "", "s": "x"}
+    assert log_view.flatten_json("not json") == {} and log_view.pretty_json("[1]") is None
+    assert log_view.pretty_json('{"a":1}') == '{\n  "a": 1\n}'
+
+
+def test_stream_labels_read_back_what_stream_name_wrote():
+    labels = {"app": 'say "hi"\\', "env": "zürich\n"}
+    assert log_view.stream_labels(logql.stream_name(labels)) == labels
+    with pytest.raises(ValueError):
+        log_view.stream_labels('{app=~"x"}')
