@@ -22,7 +22,7 @@ from layouts import logs as view
 from layouts.common import result_notice
 from query import limits, log_view, logql
 from query import range_state as rp
-from query.log_queries import expand
+from query.log_queries import expand, predefined
 from query.timerange import plan
 
 STATE = ids.range_id(view.PREFIX, ids.RANGE_STATE)
@@ -39,7 +39,8 @@ def register(app, deps) -> None:
     _register_table(app, deps)
     _register_volume(app, deps)
     _register_labels(app, deps)
-    _register_editor(app)
+    _register_editor(app, deps)
+    _register_limit(app, deps)
     _register_grid_tools(app)
     _register_details(app, deps)
     _register_export(app, deps)
@@ -66,6 +67,8 @@ def _register_run(app, deps) -> None:
         last = last if isinstance(last, dict) else None
         if tab != "logs" or (trigger == ids.TABS and last):
             raise PreventUpdate  # nothing is asked of Loki until the tab is first shown
+        if trigger == ids.LOGS_PRESET and preset == view.CUSTOM:
+            raise PreventUpdate  # the menu follows an edited text: nothing new to run
         text, rid = run_source(trigger, preset, query, request_id, last)
         cfg = deps.config.logs
         return request(text, rid, state, limit, direction, default_limit=cfg.limit,
@@ -106,6 +109,9 @@ def request(query, request_id, state, limit, direction, *, default_limit: int,
         limits.span(start, end, max_range, "logs.max_range")
     except ValueError as exc:
         return {**base, "error": str(exc)}
+    problem = limits.limit_problem(limit, max_limit)
+    if problem:
+        return {**base, "error": problem}
     if not text:
         return {**base, "error": "type a LogQL query, or pick one from the list"}
     if not logql.is_log_query(text):
@@ -274,28 +280,55 @@ def _register_labels(app, deps) -> None:
         return view.label_value_buttons(name, result.value)
 
 
-def _register_editor(app) -> None:
+def _register_editor(app, deps) -> None:
+    presets = predefined(deps.config.log_queries)
+
     @app.callback(
         Output(ids.LOGS_QUERY, "value"),
+        Output(ids.LOGS_PRESET, "value"),
         Input(ids.LOGS_PRESET, "value"),
         Input({"type": ids.LOGS_LABEL_VALUE, "name": ALL, "value": ALL}, "n_clicks"),
         Input({"type": ids.LOGS_FIELD_FILTER, "kind": ALL, "name": ALL, "value": ALL},
               "n_clicks"),
-        State(ids.LOGS_QUERY, "value"),
+        Input(ids.LOGS_QUERY, "value"),
         prevent_initial_call=True,
     )
     def edit(preset, _clicks, _filters, query):
+        # One callback for the box and the menu: each follows the other, and Dash allows
+        # such a loop only within one callback.
         trigger = ctx.triggered_id
-        if trigger == ids.LOGS_PRESET:
-            return limits.text(preset, "preset", most=limits.MAX_QUERY) or no_update
-        if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
-            raise PreventUpdate  # buttons just rendered, not clicked
         query = limits.text(query, "query", most=limits.MAX_QUERY)
-        name = limits.text(trigger.get("name"), "label name")
-        value = limits.text(trigger.get("value"), "label value")
-        if trigger.get("type") == ids.LOGS_FIELD_FILTER:
-            return field_filter(query, trigger.get("kind"), name, value)
-        return logql.with_matcher(query, name, value)
+        if trigger == ids.LOGS_PRESET:
+            preset = limits.text(preset, "preset", most=limits.MAX_QUERY)
+            return (no_update if preset in ("", view.CUSTOM, query) else preset), no_update
+        if trigger == ids.LOGS_QUERY:
+            text = query
+        elif isinstance(trigger, dict) and ctx.triggered[0]["value"]:
+            text = edited(query, trigger)
+        else:
+            raise PreventUpdate  # buttons just rendered, not clicked
+        menu = view.preset_of(text, presets)
+        return (no_update if text == query else text), (no_update if menu == preset else menu)
+
+
+def edited(query: str, trigger: dict) -> str:
+    """``query`` with the clicked label value or details field added."""
+    name = limits.text(trigger.get("name"), "label name")
+    value = limits.text(trigger.get("value"), "label value")
+    if trigger.get("type") == ids.LOGS_FIELD_FILTER:
+        return field_filter(query, trigger.get("kind"), name, value)
+    return logql.with_matcher(query, name, value)
+
+
+def _register_limit(app, deps) -> None:
+    @app.callback(
+        Output(ids.LOGS_LIMIT_ERROR, "children"),
+        Output(ids.LOGS_LIMIT, "invalid"),
+        Input(ids.LOGS_LIMIT, "value"),
+    )
+    def limit_note(limit):
+        problem = limits.limit_problem(limit, deps.config.logs.max_limit)
+        return problem or "", bool(problem)
 
 
 def field_filter(query: str, kind, name: str, value: str) -> str:
@@ -418,12 +451,15 @@ def _register_export(app, deps) -> None:
         State(ids.LOGS_REQUEST, "data"),
         background=True,
         progress=[Output(ids.LOGS_EXPORT_PROGRESS, "value"),
-                  Output(ids.LOGS_EXPORT_PROGRESS, "label"),
-                  Output(ids.LOGS_EXPORT_QUEUE, "children")],
+                  Output(ids.LOGS_EXPORT_RATE, "children"),
+                  Output(ids.LOGS_EXPORT_QUEUE, "children"),
+                  Output(ids.LOGS_EXPORT_FILE, "data")],
         running=[
             (Output(ids.LOGS_EXPORT, "disabled"), True, False),
             (Output(ids.LOGS_EXPORT_CANCEL, "disabled"), False, True),
             (Output(ids.LOGS_EXPORT_PROGRESS, "style"), {"display": "flex"},
+             {"display": "none"}),
+            (Output(ids.LOGS_EXPORT_RATE, "style"), {"display": "inline-block"},
              {"display": "none"}),
             (Output(ids.LOGS_EXPORT_QUEUE, "style"), {"display": "inline"},
              {"display": "none"}),
@@ -433,6 +469,19 @@ def _register_export(app, deps) -> None:
     )
     def export_logs(set_progress, _clicks, req):
         return export_range(deps, req, folder, set_progress)
+
+    @app.callback(
+        Output(ids.LOGS_EXPORT_STATUS, "children", allow_duplicate=True),
+        Input(ids.LOGS_EXPORT_CANCEL, "n_clicks"),
+        State(ids.LOGS_EXPORT_FILE, "data"),
+        prevent_initial_call=True,
+    )
+    def cancelled(clicks, name):
+        # Dash kills the export's worker (SIGKILL: it cannot clean up); what it left goes here.
+        if not clicks:
+            raise PreventUpdate
+        removed = export_job.discard(folder, name if isinstance(name, str) else None)
+        return view.export_cancelled(removed)
 
 
 def export_queue(deps) -> export_job.ExportQueue:
@@ -455,10 +504,10 @@ def export_range(deps, req, folder, set_progress, queue=None) -> tuple:
         return no_update, view.export_failed(str(exc))
     if not req or req.get("error"):
         return no_update, "Run a query first: the export covers its whole range."
-    set_progress((0, "", "starting…"))
+    set_progress((0, "", "starting…", None))
     try:
         with (queue or export_queue(deps)).slot(
-                lambda ahead: set_progress((0, "", view.queued_text(ahead)))) as alive:
+                lambda ahead: set_progress((0, "", view.queued_text(ahead), None))) as alive:
             summary, path = _export(deps, req, folder, set_progress, alive)
     except export_job.QueueFull as exc:
         return no_update, view.export_failed(str(exc))
@@ -469,14 +518,14 @@ def export_range(deps, req, folder, set_progress, queue=None) -> tuple:
 
 def _export(deps, req, folder, set_progress, alive) -> tuple:
     """The export itself, once it holds a slot: (summary, path of the finished file)."""
-    set_progress((0, "", "running"))
     export_job.prune(folder, keep_seconds=deps.config.exports.keep)
     path = export_job.unique_path(folder, export_job.export_name(req["start_ns"],
                                                                  req["end_ns"]))
+    set_progress((0, view.progress_label(export_job.Progress()), "running", path.name))
 
     def report(p):
         alive()  # tells the queue this export still works
-        set_progress((round(p.fraction * 100), view.progress_label(p), "running"))
+        set_progress((round(p.fraction * 100), view.progress_label(p), "running", path.name))
 
     try:
         summary = export_job.run_export(

@@ -86,24 +86,40 @@ def editor(config: Config):
     ]))
 
 
+#: The preset menu's value once the query text is no longer a preset's.
+CUSTOM = "\x00custom"
+
+
 def preset_options(presets: Sequence[LogQuery]) -> list[dict]:
-    """Dropdown options: the name shown, the query as the value."""
-    return [{"label": p.name, "value": p.query, "title": p.query} for p in presets]
+    """Dropdown options: the name shown, the query as the value; then 'custom', shown (not
+    picked) when the text was edited away from every preset."""
+    return [*({"label": p.name, "value": p.query, "title": p.query} for p in presets),
+            {"label": "custom", "value": CUSTOM, "disabled": True,
+             "title": "the query box no longer holds a predefined query"}]
+
+
+def preset_of(query, presets: Sequence[LogQuery]) -> str:
+    """The menu value for the text in the query box: its preset, else ``CUSTOM``."""
+    return next((p.query for p in presets if p.query == query), CUSTOM)
 
 
 def controls(config: Config):
     """Limit, direction and Run (live refresh is the range picker's)."""
+    # No min/max on the box: the browser would turn 0 or 5 001 into "no value" and the
+    # default would run unannounced; the server checks the number and says what is allowed.
     limit = dbc.InputGroup([
         dbc.InputGroupText("Limit"),
-        dbc.Input(id=ids.LOGS_LIMIT, type="number", min=1, max=config.logs.max_limit, step=1,
+        dbc.Input(id=ids.LOGS_LIMIT, type="number", step=1,
                   value=min(config.logs.limit, config.logs.max_limit), debounce=True,
                   className="logs-limit"),
     ], size="sm", className="w-auto")
+    limit_error = html.Span(id=ids.LOGS_LIMIT_ERROR, className="logs-limit-error small "
+                                                              "text-danger")
     direction = dbc.RadioItems(
         id=ids.LOGS_DIRECTION, inline=True, value="backward", className="small",
         options=[{"label": label, "value": value} for label, value in DIRECTIONS])
     return html.Div([
-        limit, direction,
+        limit, limit_error, direction,
         dbc.Button("Run query", id=ids.LOGS_RUN, color="primary", size="sm", n_clicks=0),
     ], className="logs-controls d-flex flex-wrap align-items-center gap-3 mt-2")
 
@@ -119,7 +135,10 @@ def export_controls():
                   style={"display": "none"}),
         dbc.Progress(id=ids.LOGS_EXPORT_PROGRESS, value=0, striped=True, animated=True,
                      className="logs-export-progress flex-grow-1", style={"display": "none"}),
+        html.Span(id=ids.LOGS_EXPORT_RATE, className="logs-export-rate small",
+                  style={"display": "none"}),
         html.Span(id=ids.LOGS_EXPORT_STATUS, className="small text-muted"),
+        dcc.Store(id=ids.LOGS_EXPORT_FILE),
     ], className="d-flex flex-wrap align-items-center gap-2 mt-3")
 
 
@@ -396,6 +415,12 @@ def export_done(summary, name: str, href: str | None = None):
     text = f"Exported {summary.rows:,} entries, {len(summary.columns)} columns: "
     target = html.A(name, href=href, download=name) if href else name
     return html.Span([text, target], className="text-success")
+
+
+def export_cancelled(removed: bool):
+    """What Cancel says once the export's worker is stopped."""
+    text = "Export cancelled" + ("; its partial file was removed." if removed else ".")
+    return html.Span(text, className="text-muted logs-export-cancelled")
 
 
 def queued_text(ahead: int) -> str:

@@ -194,24 +194,36 @@ def export_workers() -> list[psutil.Process]:
     return found
 
 
-def test_cancel_stops_a_running_export(dash_duo, write_config, black_hole):
+def test_cancel_stops_a_running_export_says_so_and_removes_its_file(dash_duo, write_config,
+                                                                    black_hole):
     host, port = black_hole  # Loki accepts the connection and never answers
     timeout = 8
-    open_logs(dash_duo, write_config(f'[loki]\nurl = "http://{host}:{port}"\n'
-                                     f"timeout = {timeout}\n"))
+    config = write_config(f'[loki]\nurl = "http://{host}:{port}"\ntimeout = {timeout}\n')
+    open_logs(dash_duo, config)
     export_button = dash_duo.find_element("#logs-export")
     export_button.click()
     cancel = dash_duo.find_element("#logs-export-cancel")
     until(lambda: cancel.is_enabled() and not export_button.is_enabled())
     assert dash_duo.find_element("#logs-export-progress").is_displayed()
     assert until(export_workers, 5, message="the export's worker process")
+    folder = Path(config.cache.dir) / "exports"
+    reserved = until(lambda: list(folder.glob("logs-*.csv")), message="the export's file")
+    # the label sits beside the bar in digits of one width, never cut
+    rate = dash_duo.find_element("#logs-export-rate")
+    until(lambda: rate.text == "0 rows · 0/s")
+    assert dash_duo.driver.execute_script(
+        "const e = arguments[0]; return e.scrollWidth <= e.clientWidth && "
+        "getComputedStyle(e).fontVariantNumeric === 'tabular-nums';", rate)
     cancel.click()
     until(lambda: export_button.is_enabled() and not cancel.is_enabled(), timeout=5)
     assert not dash_duo.find_element("#logs-export-progress").is_displayed()
+    dash_duo.wait_for_text_to_equal("#logs-export-status",
+                                    "Export cancelled; its partial file was removed.")
+    assert not any(p.exists() for p in reserved) and not list(folder.glob("*.part"))
     # Had the job lived on, Loki's timeout would have ended it with "Export failed: …" after
     # 8 s; its worker is gone well before that, so nothing can write a status any more.
     until(lambda: not export_workers(), timeout / 2, message="the worker gone")
-    assert dash_duo.find_element("#logs-export-status").text == ""
+    assert "failed" not in dash_duo.find_element("#logs-export-status").text
     assert dash_duo.get_logs() == []
 
 
@@ -411,4 +423,34 @@ def test_a_row_opens_its_fields_json_and_context_and_a_field_becomes_a_filter(
           == '{job="backend"} | json | request_id="req-000020"')
     click(dash_duo, dash_duo.find_element("#logs-run"))
     until(lambda: displayed(dash_duo) == 1, timeout=15)
+    assert dash_duo.get_logs() == []
+
+
+def test_a_limit_out_of_range_says_so_beside_the_box_and_an_edit_shows_custom(
+        dash_duo, write_config, make_loki_double):
+    loki = make_loki_double(api_entries(time.time_ns() - 10 * 60 * 10**9, 40))
+    open_logs(dash_duo, write_config(logs_toml(loki.url)))
+    run_query(dash_duo, '{job="backend"}')
+    until(lambda: displayed(dash_duo) == 40, timeout=15)
+    box = dash_duo.find_element("#logs-limit")
+
+    def type_limit(text):
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(Keys.DELETE)
+        box.send_keys(text, Keys.ENTER)
+
+    for typed in ("0", "5001"):
+        type_limit(typed)
+        dash_duo.wait_for_text_to_equal("#logs-limit-error",
+                                        "limit must be a whole number from 1 to 5,000")
+        assert "is-invalid" in box.get_attribute("class")
+        assert displayed(dash_duo) == 40  # nothing ran: not the default 1 000 unannounced
+    type_limit("7")
+    dash_duo.wait_for_text_to_equal("#logs-limit-error", "")
+    until(lambda: displayed(dash_duo) == 7, timeout=15)
+    # the text is no longer the preset's: the menu says so
+    assert dash_duo.find_element("#logs-preset").text == "custom"
+    dash_duo.select_dcc_dropdown("#logs-preset", value="Errors")
+    until(lambda: dash_duo.find_element("#logs-query").get_attribute("value").startswith(
+        '{job=~".+"} |~ `"level"'))
     assert dash_duo.get_logs() == []
