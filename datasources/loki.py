@@ -41,6 +41,12 @@ label, structured metadata, or one a parser in the query extracted, e.g. ``| jso
 the ``detected_level`` Loki 3 adds by itself, else ``unknown``; spellings are folded into
 ``LEVELS``. ``count_over_time`` counts ``(t - step, t]``, so the samples are asked for at
 ``start + step … end`` and each is reported at the start of its bucket.
+
+When that answer knows no level at all (streams without a ``level`` label, a Loki without
+``detected_level``) and the query has no parser, the table would still read levels from the
+JSON lines: so a second query, ``… | json | __error__="" …``, counts the JSON lines by their
+``level`` field, and whatever they do not account for in a bucket stays ``unknown`` (the
+non-JSON lines). Histogram and table then agree, and the total is still the first query's.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -68,7 +75,14 @@ from datasources.loki_frame import (
     utc_column,
 )
 from query.levels import LEVELS, canonical_level
-from query.logql import is_log_query, selector_of, stream_name, volume_query, with_stream_matchers
+from query.logql import (
+    has_parser,
+    is_log_query,
+    selector_of,
+    stream_name,
+    volume_query,
+    with_stream_matchers,
+)
 from query.timerange import MAX_POINTS, format_duration
 
 ENCODING_HEADERS = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
@@ -141,6 +155,32 @@ def volume_frame(metric: pd.DataFrame, step_s: float) -> pd.DataFrame:
     frame["level"] = pd.Categorical(frame["level"], categories=list(LEVELS))
     frame = frame.sort_values(["timestamp", "level"], kind="stable").reset_index(drop=True)
     frame.attrs.update(step_s=step_s, total=int(frame["value"].sum()))
+    return frame
+
+
+def needs_json_levels(volume: pd.DataFrame, query: str) -> bool:
+    """Whether a volume knows no level at all (no ``level`` label, no ``detected_level``:
+    an older Loki) for a query without a parser, whose JSON lines may still carry one."""
+    levels = set(volume["level"].astype("str")) if len(volume) else set()
+    return levels == {"unknown"} and not has_parser(query)
+
+
+def with_json_levels(plain: pd.DataFrame, by_json: pd.DataFrame) -> pd.DataFrame:
+    """``plain``'s total per bucket, split by the JSON lines' levels (``by_json``); what the
+    JSON levels do not account for stays ``unknown``."""
+    known = by_json[by_json["level"].astype("str") != "unknown"]
+    total = plain.groupby("timestamp")["value"].sum()
+    counted = known.groupby("timestamp")["value"].sum().reindex(total.index, fill_value=0)
+    rest = (total - counted).clip(lower=0)
+    parts = [known[["timestamp", "level", "value"]].astype({"level": "str"}),
+             pd.DataFrame({"timestamp": rest.index, "level": "unknown",
+                           "value": rest.to_numpy()})]
+    merged = pd.concat(parts, ignore_index=True)
+    merged = merged[merged["value"] > 0].rename(columns={"timestamp": "bucket"})
+    step = plain.attrs.get("step_s", 0)
+    frame = volume_frame(pd.DataFrame({
+        "timestamp": merged["bucket"] + pd.Timedelta(seconds=step),
+        "level": merged["level"], "value": merged["value"]}), step)
     return frame
 
 
@@ -247,8 +287,19 @@ class Loki:
         if not is_log_query(query):
             return Result(error=QueryError(UPSTREAM, "a log volume needs a log query "
                                                      "(one that starts with a {selector})"))
+        plain = self._volume(volume_query(query, step), start_ns, end_ns, step, force)
+        if plain.value is None or not needs_json_levels(plain.value, query):
+            return plain
+        by_json = self._volume(volume_query(query, step, json_levels=True), start_ns, end_ns,
+                               step, force)
+        if by_json.value is None:
+            return plain  # the total still stands; the levels stay unknown
+        return replace(plain, value=with_json_levels(plain.value, by_json.value))
+
+    def _volume(self, metric_query: str, start_ns: int, end_ns: int, step: float,
+                force: bool) -> Result:
         step_ns = round(step * 1e9)
-        params = build_query_range(volume_query(query, step), start_ns + step_ns,
+        params = build_query_range(metric_query, start_ns + step_ns,
                                    max(end_ns, start_ns + step_ns), 1, "forward", step=step)
         params.pop("limit")
         params.pop("direction")

@@ -519,3 +519,36 @@ def test_every_spelling_of_a_level_becomes_one_level_in_the_frame():
     assert frame["level"].tolist() == ["warning"] * 3 + ["error", "critical", "critical",
                                                          "debug", "trace"]
     assert frame["json_level"].tolist() == spellings  # the raw word is kept beside it
+
+
+def test_volume_reads_levels_from_json_lines_when_no_level_label_says(make_loki_double,
+                                                                       tmp_path):
+    # An older Loki: no level label on the streams, no detected_level.
+    api, proxy = {"job": "api"}, {"job": "nginx"}
+    levels = ["warn", "WARNING", "err", "info", "dbg"]
+    entries = [(DEMO_START + i * 10**9 + 1, api, json.dumps({"level": levels[i % 5], "n": i}))
+               for i in range(50)]
+    entries += [(DEMO_START + i * 10**9 + 5, proxy, f'"GET / HTTP/1.1" 200 {i}')
+                for i in range(20)]
+    double = make_loki_double(entries)
+    loki = make_loki(double.url, tmp_path)
+    result = loki.volume('{job=~".+"}', DEMO_START, DEMO_START + 60 * 10**9, 10)
+    assert result.ok
+    totals = result.value.groupby("level", observed=True)["value"].sum().to_dict()
+    assert totals == {"error": 10, "warning": 20, "info": 10, "debug": 10, "unknown": 20}
+    assert result.value.attrs["total"] == 70
+    asked = [r["params"]["query"] for r in double.requests]
+    assert asked[-1].endswith('| json | __error__="" [10s]))')
+    # the table's levels for the same lines agree bucket by bucket's sum
+    table = loki.query_range('{job=~".+"}', DEMO_START, DEMO_START + 60 * 10**9, limit=100)
+    assert table.value["level"].value_counts().to_dict() == totals
+
+
+def test_a_level_label_needs_no_second_volume_query(make_loki_double, tmp_path):
+    double = make_loki_double([(DEMO_START + i + 1, {"job": "api", "level": "warn"}, "x")
+                               for i in range(5)])
+    result = make_loki(double.url, tmp_path).volume('{job="api"}', DEMO_START,
+                                                    DEMO_START + 60 * 10**9, 10)
+    assert result.value.groupby("level", observed=True)["value"].sum().to_dict() == {
+        "warning": 5}
+    assert len(double.requests) == 1
