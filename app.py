@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import importlib.metadata
 import importlib.util
 import logging
 import socket
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import export_cli
-from config import Config, ConfigError, check_cache_dir, load_config
+from config import Config, ConfigError, check_cache_dir, check_file_limit, load_config
 
 # Dash, pandas and the datasources are imported by the functions that use them: a bad
 # configuration (or --help) answers in a tenth of a second instead of after two of imports.
@@ -43,6 +44,7 @@ def create_app(config: Config, cache: Cache | None = None, *,
     import diskcache
     from dash import Dash, DiskcacheManager
 
+    import compression
     from callbacks import build_deps, register_all
     from layouts.shell import shell
 
@@ -56,16 +58,20 @@ def create_app(config: Config, cache: Cache | None = None, *,
         external_stylesheets=[BOOTSTRAP_CSS],
         health_endpoint="health",
         background_callback_manager=DiskcacheManager(jobs),
+        compress=False,  # compression.install configures flask-compress itself
     )
     # Dash parses a request body whole: refuse a huge one before it is read (HTTP 413).
     app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(config)
     add_routes(app.server, config)
+    compression.install(app.server, compress=config.server.compress)
     app.layout = shell(config)
     register_all(app, deps)
     return app
 
 
-BOOTSTRAP_CSS = "/vendor/bootstrap.min.css"
+BOOTSTRAP_ROUTE = "/vendor/bootstrap.min.css"
+#: The package's version in the URL: a new Bootstrap is a new URL, so browsers may keep it.
+BOOTSTRAP_CSS = f"{BOOTSTRAP_ROUTE}?v={importlib.metadata.version('bootstrap-flask')}"
 
 
 def max_request_bytes(config: Config) -> int:
@@ -84,7 +90,7 @@ def add_routes(server, config: Config) -> None:
     # Bootstrap's CSS from the installed package: the dashboard must work offline.
     spec = importlib.util.find_spec("flask_bootstrap")
     css = Path(spec.origin).parent / "static" / "bootstrap5" / "css"
-    server.add_url_rule(BOOTSTRAP_CSS, "bootstrap_css", lambda: send_from_directory(
+    server.add_url_rule(BOOTSTRAP_ROUTE, "bootstrap_css", lambda: send_from_directory(
         css, "bootstrap.min.css", max_age=86400))
     exports = export_job.exports_dir(config.cache.dir)
     export_job.prune(exports, keep_seconds=config.exports.keep)
@@ -184,6 +190,7 @@ def listen(config: Config) -> list[socket.socket]:
     and options follow waitress's own (every address the host resolves to, SO_REUSEADDR,
     IPv6 sockets IPv6-only).
     """
+    check_file_limit(config)  # server.connection_limit sockets must fit, checked up front
     host, port = config.server.host, config.server.port
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
@@ -216,11 +223,27 @@ def serve(config: Config, sockets: list[socket.socket]) -> None:
     import waitress
 
     dash_app = create_app(config, probe_in_background=True)
-    host, port = config.server.host, config.server.port
-    log.info("stackscope on http://%s:%s (config: %s)", host, port, config.source)
-    # waitress buffers a whole body before the app sees it: the same cap, at the door.
-    waitress.serve(dash_app.server, sockets=sockets, threads=16, ident="stackscope",
-                   max_request_body_size=max_request_bytes(config))
+    log.info("stackscope on http://%s:%s (config: %s)", config.server.host, config.server.port,
+             config.source)
+    waitress.serve(dash_app.server, sockets=sockets, ident="stackscope",
+                   **waitress_options(config))
+
+
+def waitress_options(config: Config) -> dict:
+    """waitress' settings from ``[server]``: sized for browsers that hold 6 connections each."""
+    server = config.server
+    return {
+        "threads": server.threads,
+        "connection_limit": server.connection_limit,
+        "channel_timeout": server.channel_timeout,
+        # Idle channels are looked for every cleanup_interval (30 s by default): a shorter
+        # channel_timeout would otherwise be rounded up to it.
+        "cleanup_interval": max(1, min(30, server.channel_timeout // 2)),
+        # select() cannot watch a descriptor numbered 1024 or more: poll() has no such limit.
+        "asyncore_use_poll": True,
+        # waitress buffers a whole body before the app sees it: the same cap, at the door.
+        "max_request_body_size": max_request_bytes(config),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

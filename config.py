@@ -261,6 +261,17 @@ SETTINGS: list[Setting] = [
     Setting("server.max_request_mb", (int, float), 16,
             "largest request body the dashboard accepts, in MiB, 0.01 to 4096 (a bigger one "
             "gets HTTP 413)", check=_between(0.01, 4096, " MiB")),
+    # A browser keeps up to 6 connections to the dashboard: waitress' default limit of 100
+    # open connections stalls the 17th viewer until an idle one times out (see bench/viewers).
+    Setting("server.connection_limit", int, 1000,
+            "open connections the dashboard keeps (a browser holds up to 6); past it new ones "
+            "wait, 10 to 100000 (gunicorn: per worker)", check=_between(10, 100_000, "")),
+    Setting("server.threads", int, 16,
+            "threads answering requests, 1 to 256 (gunicorn: per worker)",
+            check=_between(1, 256, "")),
+    Setting("server.channel_timeout", int, 60,
+            "seconds an idle connection is kept open before the dashboard closes it, 1 to "
+            "86400 (gunicorn: keepalive)", check=_between(1, DAY)),
     Setting("refresh.status", (int, float), 3,
             "seconds between Status tab refreshes and background probe rounds, 0.5 to 86400",
             check=_between(0.5, DAY)),
@@ -335,6 +346,9 @@ SETTINGS += [
     Setting("cache.size_limit", int, 256 * 2**20,
             "bytes the disk cache may hold, 1 MiB to 1 TiB; past it the oldest entries are "
             "evicted", check=_between(2**20, 2**40, " bytes")),
+    Setting("server.compress", bool, True,
+            "compress answers over 1 KiB (zstd, brotli or gzip, as the browser accepts); "
+            "false when a proxy in front compresses"),
 ]
 
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
@@ -576,6 +590,33 @@ def check_cache_dir(config: Config) -> Path:
     return path
 
 
+#: descriptors a serving process needs besides its clients' connections: listeners, the disk
+#: cache and probe history, upstream and probe sockets, logs
+SPARE_FILES = 200
+
+
+def check_file_limit(config: Config) -> int:
+    """Raise this process's open-file limit to hold ``server.connection_limit``; the limit.
+
+    Each connection is a file descriptor: under a soft limit of 1024 (a common default),
+    1000 connections would end in "Too many open files" at accept time. The soft limit is
+    raised up to the hard one; a hard limit too low is a ConfigError naming the key.
+    """
+    import resource
+
+    need = config.server.connection_limit + SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return soft
+    if hard != resource.RLIM_INFINITY and hard < need:
+        raise ConfigError(config.origin("server.connection_limit"), "server.connection_limit",
+                          config.server.connection_limit,
+                          f"needs {need} open files and this process may have {hard} "
+                          f"(ulimit -Hn); lower it or raise the limit")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    return need
+
+
 def _read_toml(file: Path) -> dict:
     source = str(file)
     try:
@@ -762,6 +803,8 @@ def reference_markdown() -> str:
     def fmt(value):
         if value is None:
             return "required"
+        if isinstance(value, bool):  # TOML spells them true and false
+            return f"`{str(value).lower()}`"
         if isinstance(value, str) and value.startswith(os.path.expanduser("~")):
             return "`~" + value[len(os.path.expanduser("~")):] + "`"
         return f"`{value!r}`".replace("'", '"')

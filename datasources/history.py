@@ -1,15 +1,25 @@
 """Persisted probe history: per-minute buckets in SQLite, kept for 7 days, survives restarts.
 
 Buckets rather than raw rounds: a 3 s refresh is 200 000 rounds a week per service; per-minute
-buckets are 10 080, so 7-day uptime stays a cheap query.
+buckets are 10 080. Each bucket also holds its service's running totals (probes and ups in
+every kept bucket up to and including this one), so the probes of a window are the newest
+bucket's totals minus those just before the window's first bucket: two index seeks, whatever
+the history's length, where summing a week of buckets grew with it. Pruning drops the oldest
+buckets whole, which leaves every difference between kept buckets as it was. The figures are
+the ones the sums gave: same buckets, same minute-aligned windows.
+
+Reads take no lock of ours: the file is in WAL mode (a reader sees the last committed round,
+whole, and never waits for the writer) and each call borrows a connection from an idle list.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sqlite3
-import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -19,18 +29,68 @@ log = logging.getLogger(__name__)
 
 KEEP_SECONDS = 7 * 86400
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
+#: idle connections kept for reuse; more concurrent calls open (and then close) their own
+POOL_SIZE = 16
+#: PRAGMA user_version of the running-totals schema; 0 is the first one (``buckets``, no totals)
+SCHEMA_VERSION = 1
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS buckets (
+_CREATE = (
+    """CREATE TABLE minutes (
     name TEXT NOT NULL, minute INTEGER NOT NULL, n INTEGER NOT NULL, up INTEGER NOT NULL,
-    latency_sum REAL NOT NULL, latency_n INTEGER NOT NULL, PRIMARY KEY (name, minute)
-) WITHOUT ROWID
+    latency_sum REAL NOT NULL, latency_n INTEGER NOT NULL,
+    n_total INTEGER NOT NULL, up_total INTEGER NOT NULL, PRIMARY KEY (name, minute)
+) WITHOUT ROWID""",
+    "CREATE INDEX minutes_by_minute ON minutes (minute)",
+)
+# The first schema's buckets, totals added: running sums in minute order, per service.
+_MIGRATE = """
+INSERT INTO minutes SELECT name, minute, n, up, latency_sum, latency_n,
+    SUM(n) OVER running, SUM(up) OVER running FROM buckets
+WINDOW running AS (PARTITION BY name ORDER BY minute)
 """
-_UPSERT = """
-INSERT INTO buckets VALUES (?, ?, 1, ?, ?, ?)
+_TOTAL_BEFORE = ("SELECT {0} FROM minutes WHERE name = :name AND minute < :minute "
+                 "ORDER BY minute DESC LIMIT 1")
+# A new bucket starts from the totals of the bucket before it ("WHERE true": SQLite's rule for
+# an upsert fed by a SELECT).
+_ADD = f"""
+INSERT INTO minutes SELECT :name, :minute, 1, :up, :ms, :has_ms,
+    1 + COALESCE(({_TOTAL_BEFORE.format("n_total")}), 0),
+    :up + COALESCE(({_TOTAL_BEFORE.format("up_total")}), 0)
+WHERE true
 ON CONFLICT (name, minute) DO UPDATE SET n = n + 1, up = up + excluded.up,
-    latency_sum = latency_sum + excluded.latency_sum, latency_n = latency_n + excluded.latency_n
+    latency_sum = latency_sum + excluded.latency_sum, latency_n = latency_n + excluded.latency_n,
+    n_total = n_total + 1, up_total = up_total + excluded.up
 """
+# A probe dated before a service's newest bucket (a clock set back) counts in later totals too.
+_SHIFT = """
+UPDATE minutes SET n_total = n_total + 1, up_total = up_total + :up
+WHERE name = :name AND minute > :minute
+"""
+_PRUNE = "DELETE FROM minutes WHERE minute < ?"
+_LATENCY = """
+SELECT name, minute, latency_sum / latency_n FROM minutes
+WHERE name IN (SELECT value FROM json_each(:names)) AND minute >= :since AND latency_n > 0
+ORDER BY name, minute
+"""
+
+
+def _seek(columns: str, since: str | None) -> str:
+    """One index seek: the newest bucket, or the first one from ``since`` on."""
+    if since is None:
+        return f"(SELECT {columns} FROM minutes WHERE name = s.value ORDER BY minute DESC LIMIT 1)"
+    return (f"(SELECT {columns} FROM minutes WHERE name = s.value AND minute >= {since} "
+            "ORDER BY minute LIMIT 1)")
+
+
+def _uptime_sql() -> str:
+    """Per service: the newest totals, then for each window the totals before its first bucket."""
+    seeks = [_seek("n_total", None), _seek("up_total", None)]
+    for i in range(len(WINDOWS)):
+        seeks += [_seek("n_total - n", f":since{i}"), _seek("up_total - up", f":since{i}")]
+    return f"SELECT s.value, {', '.join(seeks)} FROM json_each(:names) AS s"
+
+
+_UPTIME = _uptime_sql()
 
 
 class ProbeHistory:
@@ -39,35 +99,39 @@ class ProbeHistory:
     def __init__(self, path: str | Path, *, now: Callable[[], float] = time.time):
         self.path = Path(path)
         self.now = now
-        self._lock = threading.Lock()
+        # (connection, identity of the file it opened); deque: append and pop need no lock.
+        self._idle: deque[tuple[sqlite3.Connection, tuple[int, int]]] = deque()
 
     def record(self, results: Iterable[ProbeResult]) -> None:
         """Add one probe round to the minute buckets and drop what is older than 7 days."""
-        rows = [(r.name, int(r.checked_at // 60), int(r.up), r.latency_ms or 0.0,
-                 int(r.latency_ms is not None)) for r in results]
+        rows = [{"name": r.name, "minute": int(r.checked_at // 60), "up": int(r.up),
+                 "ms": r.latency_ms or 0.0, "has_ms": int(r.latency_ms is not None)}
+                for r in results]
         horizon = int((self.now() - KEEP_SECONDS) // 60)
 
         def write(db):
-            db.executemany(_UPSERT, rows)
-            db.execute("DELETE FROM buckets WHERE minute < ?", (horizon,))
+            # One transaction per round: a reader sees all of it or none of it.
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                for row in rows:
+                    db.execute(_ADD, row)
+                    db.execute(_SHIFT, row)
+                db.execute(_PRUNE, (horizon,))
         self._run(write)
 
     def uptime(self, names: Sequence[str]) -> dict[str, dict[str, float | None]]:
         """Uptime ratio (0..1, None without data) per service over 1 h, 24 h and 7 d."""
         out: dict[str, dict[str, float | None]] = {n: dict.fromkeys(WINDOWS) for n in names}
-        sinces = [int((self.now() - seconds) // 60) for seconds in WINDOWS.values()]
-        # One pass over the 7-day buckets for all three windows.
-        sums = ", ".join("SUM(CASE WHEN minute >= ? THEN up END), "
-                         "SUM(CASE WHEN minute >= ? THEN n END)" for _ in sinces)
-        args = [x for since in sinces for x in (since, since)]
+        now = self.now()
+        args = {f"since{i}": int((now - seconds) // 60)
+                for i, seconds in enumerate(WINDOWS.values())}
         rows = self._run(lambda db: db.execute(
-            f"SELECT name, {sums} FROM buckets WHERE minute >= ? GROUP BY name",
-            (*args, min(sinces))).fetchall()) or []
-        for name, *pairs in rows:
-            if name in out:
-                for i, label in enumerate(WINDOWS):
-                    up, n = pairs[2 * i], pairs[2 * i + 1]
-                    out[name][label] = up / n if n else None
+            _UPTIME, {"names": json.dumps(list(names)), **args}).fetchall()) or []
+        for name, n_last, up_last, *before in rows:
+            for i, label in enumerate(WINDOWS):
+                n_before, up_before = before[2 * i], before[2 * i + 1]
+                if n_before is not None:
+                    out[name][label] = (up_last - up_before) / (n_last - n_before)
         return out
 
     def latency(self, names: Sequence[str], minutes: int = 60
@@ -75,38 +139,108 @@ class ProbeHistory:
         """Average latency per minute over the last ``minutes``: (minute start, ms) pairs."""
         since = int(self.now() // 60) - minutes + 1
         rows = self._run(lambda db: db.execute(
-            "SELECT name, minute, latency_sum / latency_n FROM buckets "
-            "WHERE minute >= ? AND latency_n > 0 ORDER BY name, minute", (since,)).fetchall())
+            _LATENCY, {"names": json.dumps(list(names)), "since": since}).fetchall())
         out: dict[str, list[tuple[int, float]]] = {n: [] for n in names}
         for name, minute, ms in rows or []:
-            if name in out:
-                out[name].append((minute * 60, ms))
+            out[name].append((minute * 60, ms))
         return out
 
     def _run(self, op):
-        """Run ``op`` on a fresh connection; a corrupted or vanished file is rebuilt, not fatal."""
-        with self._lock:
-            for attempt in range(2):
-                try:
-                    return self._once(op)
-                except sqlite3.OperationalError as exc:  # locked, read-only, disk full …
-                    log.warning("probe history %s unavailable: %s", self.path, exc)
-                    return None
-                except sqlite3.DatabaseError as exc:  # not a database, malformed
-                    log.warning("probe history %s corrupted (%s); starting afresh", self.path, exc)
-                    if attempt == 0:
-                        self.path.unlink(missing_ok=True)
-                except OSError as exc:
-                    log.warning("probe history %s unavailable: %s", self.path, exc)
-                    return None
+        """Run ``op`` on a borrowed connection; a corrupted or vanished file is rebuilt."""
+        for attempt in range(2):
+            conn = None
+            try:
+                conn = self._borrow()
+                result = op(conn[0])
+            except sqlite3.OperationalError as exc:  # locked, read-only, disk full …
+                self._discard(conn)
+                log.warning("probe history %s unavailable: %s", self.path, exc)
+                return None
+            except sqlite3.DatabaseError as exc:  # not a database, malformed
+                self._discard(conn)
+                log.warning("probe history %s corrupted (%s); starting afresh", self.path, exc)
+                if attempt == 0:
+                    self._remove_files()
+                continue
+            except OSError as exc:
+                self._discard(conn)
+                log.warning("probe history %s unavailable: %s", self.path, exc)
+                return None
+            except BaseException:
+                self._discard(conn)
+                raise
+            self._give_back(conn)
+            return result
         return None
 
-    def _once(self, op):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=5)
+    def _borrow(self) -> tuple[sqlite3.Connection, tuple[int, int]]:
+        """An idle connection to the file at ``path`` now, else a new one."""
+        current = self._file_identity()
+        while True:
+            try:
+                conn = self._idle.pop()
+            except IndexError:
+                return self._connect()
+            if conn[1] == current:
+                return conn
+            # The file was deleted or replaced since: that connection writes where nobody reads.
+            conn[0].close()
+
+    def _give_back(self, conn) -> None:
+        if len(self._idle) < POOL_SIZE:
+            self._idle.append(conn)
+        else:
+            conn[0].close()
+
+    def _discard(self, conn) -> None:
+        if conn is not None:
+            conn[0].close()
+
+    def _file_identity(self) -> tuple[int, int] | None:
         try:
-            with db:
-                db.execute(_SCHEMA)
-                return op(db)
-        finally:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _connect(self) -> tuple[sqlite3.Connection, tuple[int, int]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit: transactions are explicit (BEGIN IMMEDIATE), so reads hold none open.
+        db = sqlite3.connect(self.path, timeout=5, isolation_level=None,
+                             check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL: a commit is not fsynced; a power cut may lose the last rounds only.
+            db.execute("PRAGMA synchronous = NORMAL")
+            _ensure_schema(db, self.path)
+            identity = self._file_identity()
+        except BaseException:
             db.close()
+            raise
+        if identity is None:
+            db.close()
+            raise sqlite3.OperationalError("the file vanished while it was opened")
+        return db, identity
+
+    def _remove_files(self) -> None:
+        while self._idle:
+            self._idle.pop()[0].close()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+
+
+def _ensure_schema(db: sqlite3.Connection, path: Path) -> None:
+    """Create the tables, or convert the first schema's buckets, once per file."""
+    if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    with db:
+        db.execute("BEGIN IMMEDIATE")  # another process may be doing the same: one wins
+        if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        for statement in _CREATE:
+            db.execute(statement)
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'buckets'").fetchone():
+            moved = db.execute(_MIGRATE).rowcount
+            db.execute("DROP TABLE buckets")
+            log.info("probe history %s: %d minute buckets given running totals", path, moved)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

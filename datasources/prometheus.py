@@ -232,7 +232,7 @@ def sample_seconds(stamps: list, upstream: str = "Prometheus") -> np.ndarray:
 
 def _assemble(metrics: list[Mapping], counts: np.ndarray, seconds: np.ndarray,
               values: np.ndarray, upstream: str) -> pd.DataFrame:
-    owner = np.repeat(np.arange(len(metrics)), counts)
+    owner = np.repeat(np.arange(len(metrics), dtype=np.int32), counts)
     names = unique_names([series_name(m) for m in metrics])
     columns = {
         "timestamp": utc_timestamps(seconds, upstream),
@@ -252,13 +252,14 @@ def _assemble(metrics: list[Mapping], counts: np.ndarray, seconds: np.ndarray,
 _VALUES_KEY = b'"values":['
 
 
-def _matrix_fast(body: bytes, upstream: str) -> tuple[Mapping, pd.DataFrame, list] | None:
+def _matrix_fast(body: bytes, upstream: str, chunk_bytes: int | None = None
+                 ) -> tuple[Mapping, pd.DataFrame, list] | None:
     """Frame a compact matrix body without a Python object per sample; None if not one."""
     split = _split_values(body)
     if split is None:
         return None
-    skeleton, insides = split
-    if any(s[:1] != b"[" for s in insides if s):
+    skeleton, spans = split
+    if any(body[s:s + 1] != b"[" for s, e in spans if e > s):
         return None
     try:
         doc = orjson.loads(skeleton)
@@ -267,19 +268,19 @@ def _matrix_fast(body: bytes, upstream: str) -> tuple[Mapping, pd.DataFrame, lis
     data = doc.get("data") if isinstance(doc, dict) else None
     result = data.get("result") if isinstance(data, dict) else None
     if not (isinstance(result, list) and doc.get("status") == "success"
-            and data.get("resultType") == "matrix" and len(result) == len(insides)
+            and data.get("resultType") == "matrix" and len(result) == len(spans)
             and all(isinstance(s, dict) and s.get("values") == [] for s in result)):
         return None
-    parsed = _read_pairs(insides)
+    parsed = _read_pairs(body, spans, chunk_bytes or CHUNK_BYTES)
     if parsed is None:
         return None
     metrics = series_labels(result, "matrix", upstream)
     return doc, _assemble(metrics, *parsed, upstream), _histogram_notes(result)
 
 
-def _split_values(body: bytes) -> tuple[bytes, list[bytes]] | None:
-    """The body with every "values" array emptied, and each array's inside."""
-    parts, insides, pos = [], [], 0
+def _split_values(body: bytes) -> tuple[bytes, list[tuple[int, int]]] | None:
+    """The body with every "values" array emptied, and where each array's inside lies."""
+    parts, spans, pos = [], [], 0
     while (i := body.find(_VALUES_KEY, pos)) >= 0:
         start = i + len(_VALUES_KEY)
         # Values are number strings, so the first "]]" closes the last pair and the array.
@@ -287,39 +288,82 @@ def _split_values(body: bytes) -> tuple[bytes, list[bytes]] | None:
         if end == 0:
             return None
         parts.append(body[pos:start])
-        insides.append(body[start:end])
+        spans.append((start, end))
         pos = end
-    if not insides:
+    if not spans:
         return None
     parts.append(body[pos:])
-    return b"".join(parts), insides
+    return b"".join(parts), spans
 
 
-def _read_pairs(insides: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """Counts, timestamps and values of ``[t,"v"],[t,"v"]`` runs, via one CSV read."""
-    counts = np.array([s.count(b"],[") + 1 if s else 0 for s in insides], dtype=np.int64)
-    text = b"\n".join(s[1:-1].replace(b"],[", b"\n") for s in insides if s)
-    if not text:
-        return counts, np.empty(0), np.empty(0)
-    specials = _checked_pairs(text, int(counts.sum()))
+#: Values runs are cut out and read this many bytes at a time (a whole series at least), so
+#: beside the body only one chunk's text and checks are held, never a copy of every run.
+CHUNK_BYTES = 1 << 22
+
+
+def _read_pairs(body: bytes, spans: list[tuple[int, int]], chunk_bytes: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Counts, timestamps and values of the ``[t,"v"],[t,"v"]`` runs at ``spans``."""
+    counts = _pair_counts(body, spans)
+    total = int(counts.sum())
+    seconds, values = np.empty(total), np.empty(total)
+    done = 0
+    for chunk in _chunks(spans, counts, chunk_bytes):
+        n = int(counts[chunk].sum())
+        text = b"\n".join(body[s + 1:e - 1].replace(b"],[", b"\n")
+                          for s, e in (spans[i] for i in chunk))
+        if not _read_chunk(text, n, seconds[done:done + n], values[done:done + n]):
+            return None
+        done += n
+    return counts, seconds, values
+
+
+def _pair_counts(body: bytes, spans: list[tuple[int, int]]) -> np.ndarray:
+    """How many "[" each run holds: its pairs, if it is well formed (else the checks fail)."""
+    # A vectorised byte compare is ~7x faster than bytes.count; a chunk at a time keeps its
+    # temporary small.
+    first, last = spans[0][0], spans[-1][1]
+    found = [np.flatnonzero(np.frombuffer(body, np.uint8, min(CHUNK_BYTES, last - at), at)
+                            == _OPEN) + at for at in range(first, last, CHUNK_BYTES)]
+    opens = np.concatenate(found) if found else np.empty(0, dtype=np.int64)
+    starts, ends = np.array(spans, dtype=np.int64).reshape(-1, 2).T
+    return np.searchsorted(opens, ends) - np.searchsorted(opens, starts)
+
+
+def _chunks(spans: list[tuple[int, int]], counts: np.ndarray, most: int) -> list[list[int]]:
+    """The non-empty runs' indexes, grouped into chunks of at most ``most`` bytes (or one run)."""
+    chunks, current, size = [], [], 0
+    for i in np.flatnonzero(counts).tolist():
+        if current and size + spans[i][1] - spans[i][0] > most:
+            chunks.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += spans[i][1] - spans[i][0]
+    return [*chunks, current] if current else chunks
+
+
+def _read_chunk(text: bytes, n: int, seconds: np.ndarray, values: np.ndarray) -> bool:
+    """Read n lines ``t,"v"`` into ``seconds`` and ``values``; False unless exactly that."""
+    specials = _checked_pairs(text, n)
     if specials is None:
-        return None
+        return False
     try:
         table = pd.read_csv(io.BytesIO(text), header=None, names=["t", "v"], engine="c",
                             dtype=np.float64, na_values=["NaN"], keep_default_na=False)
     except (ValueError, pd.errors.ParserError):
-        return None
-    values = table["v"].to_numpy()
+        return False
+    read = table["v"].to_numpy()
     nans, infs = specials
-    if len(table) != counts.sum() or np.count_nonzero(np.isnan(values)) != nans \
-            or np.count_nonzero(np.isinf(values)) != infs:
-        return None  # e.g. "1e400" read as inf: let the plain path name it
-    return counts, table["t"].to_numpy(), values
+    if len(table) != n or np.count_nonzero(np.isnan(read)) != nans \
+            or np.count_nonzero(np.isinf(read)) != infs:
+        return False  # e.g. "1e400" read as inf: let the plain path name it
+    seconds[:], values[:] = table["t"].to_numpy(), read
+    return True
 
 
 #: The bytes a values run cut into lines `t,"v"` may hold; any other sends it to the plain path.
 _PAIR_BYTES = b'0123456789.,"\n' + b"eE+-NaIfn"
-_COMMA, _QUOTE, _NEWLINE, _ZERO = (ord(c) for c in ',"\n0')
+_COMMA, _QUOTE, _NEWLINE, _ZERO, _OPEN = (ord(c) for c in ',"\n0[')
 _NAN, _INF = np.frombuffer(b"NaN", np.uint8), np.frombuffer(b"Inf", np.uint8)
 
 
@@ -443,13 +487,18 @@ def utc_timestamps(seconds: np.ndarray, upstream: str = "Prometheus") -> pd.arra
     int64 it would wrap to another date without a word.
     """
     held = np.abs(seconds) < 1e10  # False for NaN; keeps the multiplication below finite
-    ms = np.round(np.where(held, seconds, 0.0) * 1000)
+    # In place where it can be: a long body has millions of samples, each temporary 8 bytes.
+    ms = np.where(held, seconds, 0.0)
+    ms *= 1000
+    np.round(ms, out=ms)
     held &= np.abs(ms) <= _MAX_MS
     if not held.all():
         bad = float(seconds[np.argmin(held)])
         raise BadResponse(upstream, f"sample timestamp {bad!r} s is outside the times pandas "
                                     "holds (1677-09-21 to 2262-04-11)")
-    ns = ms.astype(np.int64) * 1_000_000
+    ns = ms.astype(np.int64)
+    del ms
+    ns *= 1_000_000
     return pd.array(ns.view("M8[ns]")).tz_localize("UTC")
 
 

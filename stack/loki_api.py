@@ -16,10 +16,19 @@ It follows Loki's documented HTTP API for what the dashboard uses, with Loki's o
 - ``/loki/api/v1/labels``, ``/label/<name>/values``, ``/series`` (``match[]``), ``/ready``.
 
 The LogQL it understands: selectors with ``= != =~ !~``; line filters ``|= != |~ !~``;
-``| json``, ``| logfmt``; label filters ``| name op "value"``; ``count_over_time`` /
-``rate`` / ``bytes_over_time`` over a log query, wrapped in ``sum``/``count`` with or without
-``by (…)``; ``vector(n) + vector(m)``. Parse errors are 400 text/plain worded as Loki words
-them ("parse error at line 1, col 6: literal not terminated").
+``| json``, ``| logfmt`` (no parameters); label filters ``| name op value``: strings with
+``= != =~ !~``, numbers, Go durations (``250ms``) and byte sizes (``20MB``) with
+``== = != > >= < <=``, joined left to right by ``and``, ``or``, ``,`` or a space, grouped by
+parentheses. As Loki documents, a value that does not convert keeps its line and adds
+``__error__="LabelFilterErr"``; a line that already has an ``__error__`` passes numeric filters.
+``count_over_time`` / ``rate`` / ``bytes_over_time`` over a log query, wrapped in
+``sum``/``count`` with or without ``by (…)``; ``vector(n) + vector(m)``. With
+``pipeline_errors=True`` a metric query over entries with an ``__error__`` answers Loki's
+"pipeline error" 400 (the tests' double counts them). Parse errors are 400 text/plain worded as
+Loki words them ("parse error at line 1, col 6: literal not terminated"); valid LogQL beyond
+this subset (``line_format``, ``unwrap``, ``topk``, ``|>`` …) is a 400 naming the construct
+("unsupported LogQL (line 1, col 11): the line_format stage is not implemented …"), never a
+wrong answer.
 
 Data set: ``LokiAPI.load([(ts_ns, {labels}, line[, {structured metadata}]), …])`` or, for
 big synthetic sets, ``load_columns``. ``respond_next`` queues a canned answer (for error
@@ -33,6 +42,7 @@ import calendar
 import json
 import math
 import re
+import sys
 import threading
 import time
 import zlib
@@ -56,6 +66,13 @@ INSTANT_LOG_TEXT = ("log queries are not supported as an instant query type, ple
 EMPTY_MATCHER_TEXT = ('parse error : queries require at least one regexp or equality matcher that '
                       'does not have an empty-compatible value. For instance, app=~".*" does not '
                       'meet this requirement, but app=~".+" will')
+#: A metric query over entries the pipeline marked with ``__error__`` (Loki's own wording).
+PIPELINE_ERROR_TEXT = (
+    "pipeline error: '{kind}' for series: '{series}'.\n"
+    "Use a label filter to intentionally skip this error. (e.g | __error__!=\"{kind}\").\n"
+    "To skip all potential errors you can match empty errors.(e.g __error__=\"\")\n"
+    "The label filter can also be specified after unwrap. "
+    "(e.g | unwrap latency | __error__=\"\" )\n")
 END_BEFORE_START_TEXT = "end timestamp must not be before or equal to start time"
 STEP_TOO_SMALL_TEXT = ("exceeded maximum resolution of 11,000 points per time series. Try "
                        "increasing the value of the step parameter")
@@ -75,17 +92,47 @@ class ParseError(LokiHTTPError):
         super().__init__(f"parse error {where}: {message}" if where else f"parse error : {message}")
 
 
+class Unsupported(LokiHTTPError):
+    """Valid LogQL this stand-in does not implement: a 400 naming it, never a wrong answer."""
+
+    def __init__(self, what: str, col: int | None = None):
+        where = f" (line 1, col {col})" if col else ""
+        super().__init__(f"unsupported LogQL{where}: {what} is not implemented by stackscope's "
+                         "Loki API stand-in (stack/loki_api.py)")
+
+
+#: Pipeline stages of LogQL this stand-in answers with ``Unsupported``.
+UNSUPPORTED_STAGES = ("line_format", "label_format", "unwrap", "pattern", "regexp", "unpack",
+                      "decolorize", "drop", "keep", "ip", "distinct")
+#: Metric functions and aggregations of LogQL beyond count_over_time, rate, bytes_over_time,
+#: sum, count and vector.
+UNSUPPORTED_FUNCS = ("bytes_rate", "absent_over_time", "sum_over_time", "avg_over_time",
+                     "max_over_time", "min_over_time", "first_over_time", "last_over_time",
+                     "stdvar_over_time", "stddev_over_time", "quantile_over_time", "rate_counter",
+                     "avg", "min", "max", "stddev", "stdvar", "topk", "bottomk", "sort",
+                     "sort_desc", "label_replace", "approx_topk", "absent")
+
+
+def _regex(text: str) -> re.Pattern:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise LokiHTTPError(f"parse error : error parsing regexp: {exc}") from None
+
+
 # --- LogQL (the subset above) -------------------------------------------------------------
 
 _TOKEN = re.compile(r"""
     (?P<ws>\s+)
-  | (?P<dur>\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y)(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w|y))*)
-  | (?P<num>\d+(?:\.\d+)?)
+  | (?P<bytes>\d+(?:\.\d+)?(?:[KMGTPE]i?B|B)(?![A-Za-z0-9_]))
+  | (?P<dur>\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d|w|y)(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h|d|w|y))*)
+  | (?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)
+  | (?P<flag>--[a-z][a-z-]*)
   | (?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>\|=|\|~|!=|!~|=~|=|\||\+)
+  | (?P<op>\|=|\|~|\|>|!=|!~|!>|=~|==|=|>=|<=|>|<|\||\+|-|\*|/|%|\^)
   | (?P<punct>[{}()\[\],])
   | (?P<str>["`])
-""", re.X)
+""", re.X | re.I)
 _ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
             "\\": "\\", '"': '"'}
 
@@ -165,6 +212,98 @@ class Matcher:
         return found if self.op == "=~" else not found
 
 
+#: Go's time.ParseDuration units, in nanoseconds.
+_GO_DUR_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+              "h": 3600 * 10**9}
+_GO_DUR = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_BYTES = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgtpe]i?b?|b)?", re.I)
+_BYTE_POWER = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4, "p": 5, "e": 6}
+
+
+def go_duration(text: str) -> float:
+    """Seconds of a Go duration (``1.5s``, ``1h2m``, ``-250ms``); ValueError if it is not one."""
+    sign, body = (-1, text[1:]) if text[:1] == "-" else (1, text.lstrip("+"))
+    if body == "0":
+        return 0.0
+    parts = _GO_DUR.findall(body)
+    if not parts or "".join(n + u for n, u in parts) != body:
+        raise ValueError(f'time: invalid duration "{text}"')
+    return sign * sum(float(n) * _GO_DUR_NS[u] for n, u in parts) / 1e9
+
+
+def byte_size(text: str) -> float:
+    """Bytes of ``42``, ``20MB``, ``1KiB`` (kB = 1000, KiB = 1024); ValueError if not a size."""
+    m = _BYTES.fullmatch(text.strip())
+    if not m:
+        raise ValueError(f"strconv.ParseFloat: parsing {json.dumps(text)}: invalid syntax")
+    unit = (m.group(2) or "").lower()
+    base = 1024 if "i" in unit else 1000
+    return float(m.group(1)) * base ** _BYTE_POWER[unit[:1] if unit not in ("b", "") else ""]
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"strconv.ParseFloat: parsing {json.dumps(text)}: "
+                         "invalid syntax") from None
+
+
+_CONVERT = {"num": _number, "dur": go_duration, "bytes": byte_size}
+_COMPARE = {"==": float.__eq__, "=": float.__eq__, "!=": float.__ne__, ">": float.__gt__,
+            ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__}
+
+
+@dataclass
+class NumericFilter:
+    """``name > 1000``, ``latency >= 250ms``, ``size < 20MB``: compares the converted value.
+
+    As Loki documents: a line whose value does not convert is kept and gets
+    ``__error__="LabelFilterErr"``; a line that already has an ``__error__`` is kept (only a
+    string filter can drop it); a line without the label is dropped.
+    """
+
+    name: str
+    op: str
+    kind: str       # num | dur | bytes
+    value: float
+
+    def keep(self, labels: dict) -> bool:
+        if labels.get("__error__"):
+            return True
+        if self.name not in labels:
+            return False
+        try:
+            found = float(_CONVERT[self.kind](labels[self.name]))
+        except ValueError as exc:
+            labels["__error__"], labels["__error_details__"] = "LabelFilterErr", str(exc)
+            return True
+        return _COMPARE[self.op](found, self.value)
+
+
+@dataclass
+class StringFilter:
+    """``name = "x"`` (and ``!=``, ``=~``, ``!~``); a missing label reads as ``""``."""
+
+    matcher: Matcher
+
+    def keep(self, labels: dict) -> bool:
+        return self.matcher.matches(labels.get(self.matcher.name, ""))
+
+
+@dataclass
+class BoolFilter:
+    """``left and right`` / ``left or right``: both sides run (both may set ``__error__``)."""
+
+    op: str
+    left: object
+    right: object
+
+    def keep(self, labels: dict) -> bool:
+        a, b = self.left.keep(labels), self.right.keep(labels)
+        return (a and b) if self.op == "and" else (a or b)
+
+
 @dataclass
 class LogQuery:
     matchers: list[Matcher]
@@ -222,26 +361,75 @@ class Parser:
         if not any(not m.matches("") for m in matchers):
             raise LokiHTTPError(EMPTY_MATCHER_TEXT)
         query = LogQuery(matchers)
-        while self.peek().kind == "op" and self.peek().text in ("|=", "!=", "|~", "!~", "|"):
+        while self.peek().kind == "op" and self.peek().text in ("|=", "!=", "|~", "!~", "|",
+                                                                "|>", "!>"):
             query.stages.append(self.stage())
         return query
 
     def stage(self) -> tuple:
-        op = self.take("op").text
+        op_tok = self.take("op")
+        op = op_tok.text
+        if op in ("|>", "!>"):
+            raise Unsupported(f"the pattern line filter {op}", op_tok.col)
         if op != "|":
             text = self.take("str").text
-            return ("line", op, re.compile(text) if op in ("|~", "!~") else text)
+            if self.peek().text == "or":
+                raise Unsupported("'or' between line filters", self.peek().col)
+            return ("line", op, _regex(text) if op in ("|~", "!~") else text)
+        name = self.peek()
+        if name.kind == "ident" and name.text in ("json", "logfmt"):
+            self.take()
+            nxt = self.peek()
+            if nxt.kind in ("ident", "flag", "str"):
+                raise Unsupported(f"{name.text} with parameters or flags", nxt.col)
+            return (name.text,)
+        if name.kind == "ident" and name.text in UNSUPPORTED_STAGES:
+            raise Unsupported(f"the {name.text} stage", name.col)
+        return ("filter", self.label_filter())
+
+    def label_filter(self):
+        """Predicates joined left to right by ``and``/``or``/``,``/a space; parentheses group."""
+        expr = self.predicate()
+        while True:
+            tok = self.peek()
+            if tok.text in ("and", "or", ","):
+                self.take()
+                expr = BoolFilter("or" if tok.text == "or" else "and", expr, self.predicate())
+            elif tok.kind == "ident" or tok.text == "(":
+                expr = BoolFilter("and", expr, self.predicate())
+            else:
+                return expr
+
+    def predicate(self):
+        if self.peek().text == "(":
+            self.take()
+            expr = self.label_filter()
+            self.take("punct", ")")
+            return expr
         name = self.take("ident").text
-        if name in ("json", "logfmt"):
-            return (name,)
         op_tok = self.take("op")
-        if op_tok.text not in ("=", "!=", "=~", "!~"):
-            raise ParseError(f"syntax error: unexpected {op_tok.text}", op_tok.col)
-        return ("label", Matcher(name, op_tok.text, self.take("str").text))
+        op, value = op_tok.text, self.peek()
+        if op not in _COMPARE and op not in ("=~", "!~"):
+            raise ParseError(f"syntax error: unexpected {op}", op_tok.col)
+        if value.kind == "ident":
+            raise Unsupported(f"the label filter value {value.text}(…)", value.col)
+        if value.kind == "str" and op not in (">", ">=", "<", "<="):
+            self.take()
+            return StringFilter(Matcher(name, "=" if op == "==" else op, value.text))
+        if value.kind in _CONVERT and op not in ("=~", "!~"):
+            self.take()
+            literal = value.text
+            number = (parse_duration(literal) / 1e9 if value.kind == "dur" else
+                      byte_size(literal) if value.kind == "bytes" else float(literal))
+            return NumericFilter(name, op, value.kind, number)
+        shown = "$end" if value.kind == "end" else value.text
+        raise ParseError(f"syntax error: unexpected {shown}", value.col)
 
     def metric(self) -> MetricQuery:
         name = self.take("ident")
         if name.text in ("sum", "count"):
+            if self.peek().text == "without":
+                raise Unsupported(f"{name.text} without (…)", self.peek().col)
             by = self.by_clause()
             self.take("punct", "(")
             inner = self.metric()
@@ -257,6 +445,8 @@ class Parser:
                 self.take()
                 value += self.metric().constant
             return MetricQuery("vector", None, 0, constant=value)
+        if name.text in UNSUPPORTED_FUNCS:
+            raise Unsupported(f"the function {name.text}", name.col)
         if name.text not in ("count_over_time", "rate", "bytes_over_time"):
             raise ParseError(f"syntax error: unexpected IDENTIFIER {name.text}", name.col)
         self.take("punct", "(")
@@ -264,6 +454,8 @@ class Parser:
         self.take("punct", "[")
         range_ns = parse_duration(self.take("dur").text)
         self.take("punct", "]")
+        if self.peek().text == "offset":
+            raise Unsupported("offset", self.peek().col)
         self.take("punct", ")")
         return MetricQuery(name.text, log, range_ns)
 
@@ -281,9 +473,9 @@ class Parser:
         return tuple(names)
 
 
-_DUR_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
-_DUR_NS = {"ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9, "d": 86400 * 10**9,
-           "w": 7 * 86400 * 10**9, "y": 365 * 86400 * 10**9}
+_DUR_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d|w|y)")
+_DUR_NS = {"ns": 1, "us": 10**3, "µs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+           "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9, "y": 365 * 86400 * 10**9}
 
 
 def parse_duration(text: str) -> int:
@@ -390,6 +582,50 @@ class DataSet:
     def __len__(self) -> int:
         return len(self.ts)
 
+    def extended(self, entries: list[tuple]) -> DataSet:
+        """A new DataSet with ``(ts_ns, labels, line)`` entries added (this one is unchanged).
+
+        Entries all newer than the newest held are appended in O(new); others re-sort all.
+        """
+        if not entries:
+            return self
+        keys = {stream_key(s): i for i, s in enumerate(self.streams)}
+        streams = list(self.streams)
+        sid = []
+        for entry in entries:
+            key = stream_key(entry[1])
+            if key not in keys:
+                keys[key] = len(streams)
+                streams.append(dict(entry[1]))
+            sid.append(keys[key])
+        ts = [int(e[0]) for e in entries]
+        lines = [e[2] for e in entries]
+        if self.metadata is not None or (len(self.ts) and min(ts) <= int(self.ts[-1])):
+            meta = None if self.metadata is None else self.metadata + [None] * len(entries)
+            return DataSet(np.concatenate([self.ts, ts]), np.concatenate([self.sid, sid]),
+                           streams, self.lines + lines, meta)
+        tail = DataSet(ts, sid, streams, lines)
+        return self._joined(tail)
+
+    def _joined(self, tail: DataSet) -> DataSet:
+        joined = object.__new__(DataSet)
+        n = len(self.ts)
+        joined.streams, joined.metadata = tail.streams, None
+        joined.ts = np.concatenate([self.ts, tail.ts])
+        joined.sid = np.concatenate([self.sid, tail.sid])
+        joined.lines = self.lines + tail.lines
+        joined.backward = np.concatenate([tail.backward + n, self.backward])
+        joined.neg_backward_ts = np.concatenate([tail.neg_backward_ts, self.neg_backward_ts])
+        return joined
+
+    def after(self, cutoff: int) -> DataSet:
+        """A new DataSet without the entries at or before ``cutoff`` (ns)."""
+        keep = int(np.searchsorted(self.ts, cutoff, side="right"))
+        if keep == 0:
+            return self
+        meta = None if self.metadata is None else self.metadata[keep:]
+        return DataSet(self.ts[keep:], self.sid[keep:], self.streams, self.lines[keep:], meta)
+
     def positions(self, start: int, end: int, direction: str,
                   shuffle: np.random.Generator | None = None) -> np.ndarray:
         """Storage indices of entries in ``[start, end)``, in query order.
@@ -433,20 +669,39 @@ def from_entries(entries: Iterable) -> DataSet:
 
 # --- evaluating queries ------------------------------------------------------------------------
 
-def _flatten_json(obj, prefix="") -> dict[str, str]:
+_NAMES: dict[str, str] = {}
+
+
+def _label_name(key: str) -> str:
+    """A parsed key as a label name (``a.b`` → ``a_b``), memoised: keys repeat line after line."""
+    name = _NAMES.get(key)
+    if name is None:
+        name = re.sub(r"[^A-Za-z0-9_]", "_", key)
+        if len(_NAMES) < 10_000:
+            _NAMES[key] = name
+    return name
+
+
+def _flatten_json(obj, prefix="", accept: frozenset[str] | None = None) -> dict[str, str]:
+    """Loki's ``| json`` labels of a decoded line; with ``accept``, only those names."""
     out = {}
     for key, value in obj.items():
-        name = re.sub(r"[^A-Za-z0-9_]", "_", prefix + key)
-        if isinstance(value, dict):
-            out.update(_flatten_json(value, name + "_"))
-        elif isinstance(value, list):
+        name = _label_name(prefix + key)
+        kind = type(value)
+        if accept is not None and kind is not dict and name not in accept:
             continue
-        elif isinstance(value, bool):
+        if kind is str:
+            out[name] = value
+        elif kind is dict:
+            out.update(_flatten_json(value, name + "_", accept))
+        elif kind is list:
+            continue
+        elif kind is bool:
             out[name] = "true" if value else "false"
         elif value is None:
             out[name] = ""
         else:
-            out[name] = value if isinstance(value, str) else json.dumps(value)
+            out[name] = repr(value)  # as json.dumps writes ints and floats
     return out
 
 
@@ -461,8 +716,12 @@ def _logfmt(line: str) -> dict[str, str]:
     return out
 
 
-def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | None):
-    """None if the entry is filtered out, else the parsed labels it gained."""
+def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | None,
+                 wanted: frozenset[str] | None = None):
+    """None if the entry is filtered out, else the parsed labels it gained (``__error__`` too).
+
+    ``wanted``: keep only these parsed labels (what a metric query's filters and ``by`` read).
+    """
     parsed: dict[str, str] = {}
     for stage in stages:
         kind = stage[0]
@@ -472,23 +731,72 @@ def run_pipeline(stages, line: str, labels: Mapping[str, str], sm: Mapping | Non
             if hit != (op in ("|=", "|~")):
                 return None
         elif kind in ("json", "logfmt"):
-            try:
-                found = _flatten_json(json.loads(line)) if kind == "json" else _logfmt(line)
-                if kind == "json" and not isinstance(found, dict):
-                    raise ValueError
-            except (ValueError, AttributeError):
-                parsed["__error__"] = "JSONParserErr" if kind == "json" else "LogfmtParserErr"
-                continue
-            for key, value in found.items():
-                name = key + "_extracted" if key in labels else key
-                parsed[name] = value
+            _parse_into(parsed, kind, line, labels, wanted)
         else:
-            matcher = stage[1]
-            value = parsed.get(matcher.name, (sm or {}).get(matcher.name,
-                                                           labels.get(matcher.name, "")))
-            if not matcher.matches(value):
+            view = {**labels, **(sm or {}), **parsed}
+            if not stage[1].keep(view):
                 return None
+            for key in ("__error__", "__error_details__"):
+                if view.get(key):
+                    parsed[key] = view[key]
     return parsed
+
+
+def _parse_into(parsed: dict, kind: str, line: str, labels: Mapping[str, str],
+                wanted: frozenset[str] | None) -> None:
+    try:
+        accept = None if wanted is None else wanted | {
+            n.removesuffix("_extracted") for n in wanted}
+        found = (_flatten_json(orjson.loads(line), accept=accept) if kind == "json"
+                 else _logfmt(line))
+        if kind == "json" and not isinstance(found, dict):
+            raise ValueError
+    except (ValueError, AttributeError):
+        parsed["__error__"] = "JSONParserErr" if kind == "json" else "LogfmtParserErr"
+        return
+    for key, value in found.items():
+        name = key + "_extracted" if key in labels else key
+        if wanted is None or name in wanted:
+            parsed.setdefault(name, value)
+
+
+def stream_stages(query: LogQuery, labels: Mapping[str, str], has_metadata: bool):
+    """The stages a stream's entries must run, or None when the stream cannot match.
+
+    A parser never overwrites a stream label (it adds ``<name>_extracted``), so a string
+    filter on one is decided by the stream alone: such a stream is ruled out, or the filter
+    dropped from its stages (with no stage left, its entries are not parsed at all).
+    """
+    if not query.selects(labels):
+        return None
+    if has_metadata:  # structured metadata could shadow a stream label
+        return list(query.stages)
+    stages = []
+    for stage in query.stages:
+        if stage[0] == "filter" and isinstance(stage[1], StringFilter) and (
+                stage[1].matcher.name in labels):
+            if not stage[1].keep(dict(labels)):
+                return None
+        else:
+            stages.append(stage)
+    return stages
+
+
+def filter_names(stages) -> set[str]:
+    """Every label name the filters among ``stages`` read."""
+    names: set[str] = set()
+
+    def walk(flt):
+        if isinstance(flt, BoolFilter):
+            walk(flt.left)
+            walk(flt.right)
+        else:
+            names.add(flt.matcher.name if isinstance(flt, StringFilter) else flt.name)
+
+    for stage in stages:
+        if stage[0] == "filter":
+            walk(stage[1])
+    return names
 
 
 @dataclass
@@ -498,20 +806,24 @@ class Hit:
 
 
 def select(data: DataSet, query: LogQuery, start: int, end: int, direction: str,
-           limit: int | None, shuffle: np.random.Generator | None = None) -> list[Hit]:
+           limit: int | None, shuffle: np.random.Generator | None = None,
+           wanted: frozenset[str] | None = None) -> list[Hit]:
     """The first ``limit`` matching entries of ``[start, end)`` in query order."""
     positions = data.positions(start, end, direction, shuffle)
-    allowed = np.array([query.selects(s) for s in data.streams], dtype=bool)
+    stages = [stream_stages(query, s, data.metadata is not None) for s in data.streams]
+    allowed = np.array([st is not None for st in stages], dtype=bool)
     if len(positions) and len(allowed):
         positions = positions[allowed[data.sid[positions]]]
-    if not query.stages:
+    if not any(stages):
         chosen = positions if limit is None else positions[:limit]
         return [Hit(int(p), {}) for p in chosen]
     hits = []
     for p in positions:
         p = int(p)
         sm = data.metadata[p] if data.metadata else None
-        parsed = run_pipeline(query.stages, data.lines[p], data.streams[data.sid[p]], sm)
+        sid = data.sid[p]
+        parsed = run_pipeline(stages[sid], data.lines[p], data.streams[sid], sm, wanted) if (
+            stages[sid]) else {}
         if parsed is not None:
             hits.append(Hit(p, parsed))
             if limit is not None and len(hits) >= limit:
@@ -546,28 +858,49 @@ def streams_body(data: DataSet, hits: list[Hit], categorize: bool) -> dict:
     return data_out
 
 
-def metric_samples(data: DataSet, query: MetricQuery, times: list[int]) -> list[dict]:
-    """One series per group: ``[[seconds, "value"], …]`` at ``times`` (ns), empty ones left out."""
+def metric_samples(data: DataSet, query: MetricQuery, times: list[int], *,
+                   strict: bool = False) -> list[dict]:
+    """One series per group: ``[[seconds, "value"], …]`` at ``times`` (ns), empty ones left out.
+
+    ``strict``: an entry the pipeline marked with ``__error__`` fails the query with Loki's
+    "pipeline error" 400, as Loki does; otherwise it is counted.
+    """
     if query.func == "vector":
         return [{"metric": {}, "values": [[t / 1e9, _num(query.constant)] for t in times]}]
     lo, hi = times[0] - query.range_ns, times[-1] + 1
-    hits = select(data, query.log, lo + 1, hi, "forward", None)
-    groups: dict[str, tuple[dict, list, list]] = {}
+    # Aggregated by named labels, only those (and what filters read) need parsing out.
+    wanted = (frozenset({*query.by, *filter_names(query.log.stages)})
+              if query.agg and query.by is not None else None)
+    hits = select(data, query.log, lo + 1, hi, "forward", None, wanted=wanted)
+    groups: dict = {}
+    sizes = query.func == "bytes_over_time"
     for hit in hits:
         labels = {**data.streams[data.sid[hit.pos]],
                   **((data.metadata[hit.pos] or {}) if data.metadata else {}), **hit.parsed}
+        if strict and labels.get("__error__"):
+            raise pipeline_error(data, query.log, hit.pos)
         if query.agg:
             labels = {k: labels[k] for k in (query.by or ()) if labels.get(k)}
-        key = stream_key(labels)
+        key = tuple(sorted(labels.items()))
         group = groups.setdefault(key, (labels, [], []))
         group[1].append(int(data.ts[hit.pos]))
-        group[2].append(len(data.lines[hit.pos].encode()))
+        group[2].append(len(data.lines[hit.pos].encode()) if sizes else 0)
     series = []
     for labels, ts, sizes in groups.values():
         values = _window_values(query, np.array(ts), np.array(sizes), times)
         if values:
             series.append({"metric": labels, "values": values})
     return series
+
+
+def pipeline_error(data: DataSet, query: LogQuery, pos: int) -> LokiHTTPError:
+    """Loki's "pipeline error" naming the entry's whole label set."""
+    sm = data.metadata[pos] if data.metadata else None
+    labels = data.streams[data.sid[pos]]
+    parsed = run_pipeline(query.stages, data.lines[pos], labels, sm) or {}
+    full = {**labels, **(sm or {}), **parsed}
+    return LokiHTTPError(PIPELINE_ERROR_TEXT.format(kind=full.get("__error__", ""),
+                                                    series=stream_key(full)))
 
 
 def _window_values(query: MetricQuery, ts: np.ndarray, sizes: np.ndarray, times) -> list:
@@ -599,13 +932,22 @@ class Canned:
     path: str | None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the client stopped waiting (its timeout): nothing to report
+        super().handle_error(request, client_address)
+
+
 class LokiAPI:
     """The server; ``url`` once started. Thread-safe enough for one client at a time."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  max_entries: int = MAX_ENTRIES, now=time.time, shuffle_ties: bool = False,
-                 seed: int = 0):
-        self.max_entries = max_entries
+                 seed: int = 0, pipeline_errors: bool = False):
+        self.max_entries, self.pipeline_errors = max_entries, pipeline_errors
         self.shuffle = np.random.default_rng(seed) if shuffle_ties else None
         self.now = now
         self.warnings: list[str] = []
@@ -613,8 +955,7 @@ class LokiAPI:
         self.data = DataSet([], [], [], [])
         self._canned: list[Canned] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         daemon=True, name="loki-api")
 
@@ -678,20 +1019,22 @@ class LokiAPI:
         if (end - start) // step > MAX_POINTS:
             raise LokiHTTPError(STEP_TOO_SMALL_TEXT)
         query = parse_query(params.get("query", ""))
+        data = self.data  # one snapshot per request: a live feed may swap in a new one
         if isinstance(query, MetricQuery):
             times = list(range(start, end + 1, step))
-            return {"resultType": "matrix", "result": metric_samples(self.data, query, times)}
+            return {"resultType": "matrix", "result": metric_samples(data, query, times,
+                                                                    strict=self.pipeline_errors)}
         if limit > self.max_entries:
             raise LokiHTTPError(MAX_ENTRIES_TEXT.format(limit, self.max_entries))
-        hits = select(self.data, query, start, end, direction, limit, self.shuffle)
-        return streams_body(self.data, hits, categorize)
+        hits = select(data, query, start, end, direction, limit, self.shuffle)
+        return streams_body(data, hits, categorize)
 
     def query(self, params: dict) -> dict:
         at = parse_time(params.get("time"), int(self.now() * 1e9))
         query = parse_query(params.get("query", ""))
         if isinstance(query, LogQuery):
             raise LokiHTTPError(INSTANT_LOG_TEXT)
-        series = metric_samples(self.data, query, [at])
+        series = metric_samples(self.data, query, [at], strict=self.pipeline_errors)
         return {"resultType": "vector",
                 "result": [{"metric": s["metric"], "value": s["values"][0]} for s in series]}
 
@@ -711,7 +1054,8 @@ class LokiAPI:
         wanted = [parse_query(s) for s in selectors]
         if any(not isinstance(q, LogQuery) for q in wanted):
             raise LokiHTTPError("parse error : only stream selectors are accepted here")
-        present = [self.data.streams[i] for i in self.data.streams_in(start, end)]
+        data = self.data
+        present = [data.streams[i] for i in data.streams_in(start, end)]
         return [s for s in present if not wanted or any(q.selects(s) for q in wanted)]
 
 

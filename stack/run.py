@@ -6,8 +6,10 @@
 
 Starts Redis, node_exporter, the demo API (``stack.demo_api``), NGINX in front of it,
 Alertmanager, Loki and Promtail when their binaries are on PATH, then writes the history once
-(``stack.history``) and starts Prometheus on it; then writes ``<dir>/stackscope.toml`` and
-serves the dashboard (``app.py --config``) on it. All state stays under ``--dir``.
+(``stack.history``) and starts Prometheus on it, and, without Loki, the demo log store
+(``stack.log_store``) on Loki's port, its logs backfilled for the same week; then writes
+``<dir>/stackscope.toml`` and serves the dashboard (``app.py --config``) on it. All state stays
+under ``--dir``.
 
 Every server runs in its own process group (``stack.services``); one that exits is restarted
 with backoff (``stack.supervise``) while the rest, the dashboard included, stay up; Ctrl-C or
@@ -35,6 +37,7 @@ from string import Template
 
 from stack import services
 from stack.history import DEFAULT_DAYS, History, Targets, ensure_history
+from stack.history import MARKER as HISTORY_MARKER
 from stack.supervise import Supervisor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -186,6 +189,8 @@ class Stack:
     #: how to start each server again (the supervisor restarts one that exits)
     starters: dict[str, Callable[[], services.Proc]] = field(default_factory=dict)
     history: History | None = None
+    #: True when the demo log store (not a real Loki) answers on Loki's port
+    log_store: bool = False
     on_start: Callable[[services.Proc], None] = lambda proc: None
     on_stop: Callable[[services.Proc], None] = lambda proc: None
 
@@ -228,6 +233,10 @@ def start_stack(directory: Path | str, ports: Mapping[str, int], *, host: str = 
     try:
         start_servers(stack, loki)
         stack.history = write_history(stack, history_days, say)
+        if not loki:
+            say("starting the demo log store (Loki's API; a week of logs written once)…")
+            stack.log_store = True
+            stack.start("loki", lambda: start_log_store(stack))
         say("starting Prometheus…")
         stack.start("prometheus",
                     lambda: start_prometheus(stack, scrape_interval, evaluation_interval))
@@ -267,6 +276,20 @@ def start_api(directory: Path, port: int, *, host: str, redis: str, log_file: Pa
             "--traffic-url", traffic_url]
     return services.start_server("demo_api", args, directory, port=port, host=host,
                                  url=f"http://{host}:{port}", ready=services.http_ready("/health"))
+
+
+def start_log_store(stack: Stack, timeout: float = 180) -> services.Proc:
+    """Start ``stack.log_store`` on Loki's port, tailing the demo's logs; ready on /ready."""
+    history = stack.dir / "prometheus" / "data" / HISTORY_MARKER
+    args = [sys.executable, "-m", "stack.log_store", "--host", stack.host,
+            "--port", str(stack.ports["loki"]), "--dir", str(stack.dir / "logstore"),
+            "--api-log", str(stack.dir / "logs" / "api.log"),
+            "--nginx-log", str(stack.dir / "nginx" / "access.log"),
+            "--api-address", f"{stack.host}:{stack.ports['api']}", "--history", str(history)]
+    # The first start writes a week of logs (seconds); later ones only load them.
+    return services.start_server("log_store", args, stack.dir / "logstore", cwd=REPO,
+                                 port=stack.ports["loki"], url=stack.url("loki"), host=stack.host,
+                                 ready=services.http_ready("/ready"), timeout=timeout)
 
 
 def start_loki(stack: Stack) -> services.Proc:
@@ -331,7 +354,7 @@ def prometheus_yaml(stack: Stack, scrape_interval: str, evaluation_interval: str
     jobs = {"prometheus": [services.SELF_ADDRESS]}
     for job, key in (("node", "node_exporter"), ("api", "api"), ("alertmanager", "alertmanager"),
                      ("loki", "loki"), ("promtail", "promtail")):
-        if key in stack.procs:
+        if key in stack.procs and not (key == "loki" and stack.log_store):  # no /metrics
             jobs[job] = [f"{stack.host}:{stack.ports[key]}"]
     return services.scrape_config(jobs, interval=scrape_interval, rule_files=["rules.yml"],
                                   evaluation_interval=evaluation_interval,
@@ -377,6 +400,9 @@ def dashboard_toml(stack: Stack, dashboard_port: int) -> str:
                  ("node_exporter", "http", ports["node_exporter"], "/metrics", "monitoring"),
                  ("Loki", "http", ports["loki"], "/ready", "monitoring"),
                  ("Promtail", "http", ports["promtail"], "/ready", "monitoring")]
+    if stack.log_store:  # it tails the files itself: there is no Promtail to show
+        services_[-2:] = [("Loki API (demo log store)", "http", ports["loki"], "/ready",
+                           "monitoring")]
     for name, kind, port, path, group in services_:
         lines += ["[[services]]", f"name = {q(name)}", f"kind = {q(kind)}", f"host = {q(host)}",
                   f"port = {port}", *([f"path = {q(path)}"] if path else []),
@@ -458,7 +484,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="days of history written on the first run (default: a week and "
                              "an hour)")
     parser.add_argument("--reset-history", action="store_true",
-                        help="delete Prometheus' data and write a fresh history")
+                        help="delete Prometheus' data and the demo log store's, and write a "
+                             "fresh history")
     parser.add_argument("--no-dashboard", action="store_true", help="start only the stack")
     parser.add_argument("--restart-delay", type=float, default=1.0, metavar="S",
                         help="a server that exits is restarted after S seconds, then 2S, 4S … "
@@ -485,7 +512,7 @@ def prepare(args) -> tuple[dict[str, int], bool]:
     """Ports resolved and free, packages installed; StackError says what is wrong."""
     ports = resolve_ports(vars(args), os.environ, free=args.free_ports)
     loki = want_loki()
-    keys = [p.key for p in PORTS if (loki or p.key not in ("loki", "promtail"))
+    keys = [p.key for p in PORTS if (loki or p.key != "promtail")
             and not (args.no_dashboard and p.key == "dashboard")]
     problems = port_problems(ports, keys)
     if problems:
@@ -508,8 +535,9 @@ def run(args, ports: dict[str, int], loki: bool) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _shutdown)
     directory = Path(args.dir).resolve()
-    if args.reset_history:
+    if args.reset_history:  # the logs tell the metrics' week: both start afresh
         shutil.rmtree(directory / "prometheus" / "data", ignore_errors=True)
+        shutil.rmtree(directory / "logstore", ignore_errors=True)
     reaper = Reaper.start()
     stack = None
     try:
@@ -557,8 +585,9 @@ def summary(stack: Stack, loki: bool, now: Callable[[], float] = time.time) -> s
              ("Demo API", stack.url("api"), f"JSON logs in {stack.dir / 'logs' / 'api.log'}")]
     if loki:
         rows += [("Loki", stack.url("loki"), ""), ("Promtail", stack.url("promtail"), "")]
-    else:
-        rows.append(("Loki", "not started", "no `loki`/`promtail` on PATH: the Logs tab says so"))
+    elif stack.log_store:
+        rows.append(("Loki API", stack.url("loki"), "the demo log store (stack/log_store.py): "
+                     "the API's and NGINX's logs, a week back"))
     width = max(len(name) for name, _, _ in rows)
     lines = [f"  {name.ljust(width)}  {where}  {note}".rstrip() for name, where, note in rows]
     return "\n".join(["", "stackscope demo stack is up (server logs: "

@@ -405,6 +405,16 @@ def _upstream_origin(upstream_url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+#: NGINX's access log as one JSON object per line, so LogQL's ``| json`` reads it like the
+#: demo API's lines (``stack.log_store`` tails it; ``stack.log_backfill`` writes the same shape).
+NGINX_LOG_FORMAT = (
+    '{"time":"$time_iso8601","msec":"$msec","remote_addr":"$remote_addr",'
+    '"method":"$request_method","uri":"$request_uri","status":$status,'
+    '"body_bytes_sent":$body_bytes_sent,"request_time":"$request_time",'
+    '"upstream_response_time":"$upstream_response_time",'
+    '"request_id":"$upstream_http_x_request_id","user_agent":"$http_user_agent"}')
+
+
 def nginx_conf(dir: Path, host: str, port: int, upstream_url: str | None = None,
                *, as_root: bool | None = None) -> str:
     """An nginx.conf that keeps pid, logs and temp files in ``dir`` and serves ``dir/html``."""
@@ -422,7 +432,8 @@ def nginx_conf(dir: Path, host: str, port: int, upstream_url: str | None = None,
         f"{user}daemon off;\nworker_processes 1;\npid {dir}/nginx.pid;\nerror_log stderr notice;\n"
         "events { worker_connections 256; }\n"
         "http {\n"
-        f"    access_log {dir}/access.log;\n{temps}"
+        f"    log_format stackscope escape=json '{NGINX_LOG_FORMAT}';\n"
+        f"    access_log {dir}/access.log stackscope;\n{temps}"
         "    default_type text/html;\n"
         "    server {\n"
         f"        listen {host}:{port};\n"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import resource
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+import pytest
 import requests
 
 from app import create_app
@@ -16,9 +20,9 @@ from stack.services import free_port
 REPO = Path(__file__).resolve().parents[1]
 
 
-def serve(name: str, args, tmp_path, port: int) -> services.Proc:
+def serve(name: str, args, tmp_path, port: int, env=None) -> services.Proc:
     """Start ``args`` from the repository; ready once /health answers 200."""
-    env = dict(os.environ, STACKSCOPE_CACHE_DIR=str(tmp_path / "cache"))
+    env = dict(os.environ, STACKSCOPE_CACHE_DIR=str(tmp_path / "cache"), **(env or {}))
     # A worker builds the app on its first request: give it time on a busy machine.
     return services.start_server(name, args, tmp_path / name, port=port, cwd=REPO, env=env,
                                  url=f"http://127.0.0.1:{port}", timeout=60,
@@ -41,9 +45,130 @@ def test_python_app_serves_page_health_and_local_bootstrap(tmp_path):
 def test_gunicorn_serves_app_server(tmp_path):
     port = free_port()
     args = [str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}",
-            "--workers", "2", "app:server"]
+            "--workers", "2", "--no-control-socket", "app:server"]
     with serve("gunicorn", args, tmp_path, port) as proc:
         assert requests.get(proc.url + "/health", timeout=15).status_code == 200
+
+
+# --- serving under load: [server] settings reach waitress and gunicorn ---------------------
+
+IDLE = 150  # keep-alive connections left open: more than waitress' default limit of 100
+
+
+def served(tmp_path, server: str, body: str = "", *extra: str) -> services.Proc:
+    """``python app.py`` or ``gunicorn app:server`` (gunicorn.conf.py) on a free port."""
+    port = free_port()
+    config = tmp_path / "serve.toml"
+    config.write_text(f"[server]\nport = {port}\n{body}")
+    if server == "waitress":
+        args = [sys.executable, "app.py", "--config", str(config)]
+    else:  # the settings come from gunicorn.conf.py, read from the repository by default
+        args = [str(Path(sys.executable).parent / "gunicorn"), "--no-control-socket", *extra,
+                "app:server"]
+    env_config = {"STACKSCOPE_CONFIG": str(config)}
+    return serve(server, args, tmp_path, port, env_config)
+
+
+def idle_connections(url: str, count: int) -> list[socket.socket]:
+    """``count`` connections that each got one answer and stay open, idle, as a browser's."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    conns = []
+    for _ in range(count):
+        sock = socket.create_connection((host, int(port)), timeout=30)
+        conns.append(sock)
+        sock.sendall(HEALTH)
+        assert health_answer(sock).startswith(b"HTTP/1.1 200")
+    return conns
+
+
+HEALTH = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def health_answer(sock: socket.socket) -> bytes:
+    """The whole answer to ``HEALTH``, read to its body's end (TimeoutError if none comes)."""
+    answer = b""
+    while not answer.endswith(b"\r\n\r\nOK"):
+        chunk = sock.recv(4096)
+        assert chunk, answer
+        answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize("server", ["waitress", "gunicorn"])
+def test_a_new_viewer_is_answered_while_150_idle_connections_are_open(tmp_path, server):
+    with served(tmp_path, server) as proc:
+        conns = idle_connections(proc.url, IDLE)
+        try:
+            layout = requests.get(proc.url + "/_dash-layout", timeout=15)
+            assert layout.status_code == 200 and "stackscope" in layout.text
+        finally:
+            for sock in conns:
+                sock.close()
+
+
+def test_waitress_takes_connection_limit_threads_and_channel_timeout_from_config(tmp_path):
+    body = "connection_limit = 20\nthreads = 48\nchannel_timeout = 5\n"
+    with served(tmp_path, "waitress", body) as proc:
+        assert psutil.Process(proc.popen.pid).num_threads() > 48
+        answered, late = [], None
+        while late is None and len(answered) < 25:
+            sock = socket.create_connection((proc.host, proc.port), timeout=1)
+            sock.sendall(HEALTH)
+            try:
+                assert health_answer(sock).startswith(b"HTTP/1.1 200")
+                answered.append(sock)
+            except TimeoutError:  # past the limit waitress stops accepting: this one waits…
+                late = sock
+        # (waitress counts its own listening socket and wake-up pipe against the limit)
+        assert late is not None and 16 <= len(answered) <= 20, len(answered)
+        # … until channel_timeout (5 s) closes the idle ones, which lets it in.
+        late.settimeout(30)
+        assert health_answer(late).startswith(b"HTTP/1.1 200")
+        assert [sock.recv(1) for sock in answered] == [b""] * len(answered)
+        for sock in (late, *answered):
+            sock.close()
+
+
+def test_gunicorn_conf_runs_threaded_workers_sized_from_config(tmp_path):
+    body = "threads = 3\nconnection_limit = 40\nchannel_timeout = 7\n"
+    with served(tmp_path, "gunicorn", body, "--log-level", "debug") as proc:
+        assert requests.get(proc.url + "/_dash-layout", timeout=15).status_code == 200
+        log = proc.log_path.read_text()
+        assert "Using worker: gthread" in log and "Booting worker" in log
+        settings = {key: value for key, _, value in (
+            line[2:].partition(": ") for line in log.splitlines() if line.startswith("  "))}
+        assert {k: settings[k] for k in ("worker_class", "threads", "worker_connections",
+                                         "keepalive", "preload_app", "bind")} == {
+            "worker_class": "gthread", "threads": "3", "worker_connections": "40",
+            "keepalive": "7", "preload_app": "False", "bind": f"['127.0.0.1:{proc.port}']"}
+        workers = psutil.Process(proc.popen.pid).children()
+        assert len(workers) == 2  # WEB_CONCURRENCY unset: gunicorn.conf.py's 2
+
+
+def test_gunicorn_conf_refuses_a_bad_server_setting_in_one_line(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text("[server]\nthreads = 0\n")
+    proc = subprocess.run([str(Path(sys.executable).parent / "gunicorn"), "--no-control-socket",
+                           "app:server"], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, STACKSCOPE_CONFIG=str(config)))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr == (f"stackscope: config error in {config}: server.threads = 0: "
+                           "must be between 1 and 256\n")
+
+
+def test_a_connection_limit_beyond_the_hard_file_limit_is_a_config_error(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(f"[server]\nport = {free_port()}\nconnection_limit = 5000\n")
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 2048))
+
+    proc = subprocess.run([sys.executable, "app.py", "--config", str(config)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, preexec_fn=low_limit,
+                          env=dict(os.environ, STACKSCOPE_CACHE_DIR=str(tmp_path / "cache")))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.startswith(f"stackscope: config error in {config}: "
+                                  "server.connection_limit = 5000: needs 5200 open files")
 
 
 def check(tmp_path, toml: str):

@@ -286,6 +286,15 @@ def test_valid_json_the_fast_path_leaves_alone_still_frames_exactly(run):
                                   prom.frame_from_response(orjson.loads(body)))
 
 
+@pytest.mark.parametrize("run", ['[[1,1]]', '[[1,"true"]]', '[[1,"1e400"]]', '[[01,"1"]]'])
+def test_a_corrupt_run_in_a_later_chunk_still_sends_the_body_to_the_plain_path(run):
+    good = '{"metric":{"job":"a"},"values":[[1,"1"],[2,"2"]]}'
+    body = query("matrix", f'[{good},{good},{{"metric":{{"job":"b"}},"values":{run}}}]')
+    assert prom._matrix_fast(body, "Prometheus", chunk_bytes=1) is None
+    with pytest.raises(BadResponse):
+        prom.frame_from_response(body)
+
+
 def test_the_fast_path_still_takes_compact_special_values():
     body = matrix('[[1,"NaN"],[2,"+Inf"],[3,"-Inf"],[4,"1.5e-07"],[5,"-2"],[1700000000.123,"0"]]')
     assert prom._matrix_fast(body, "Prometheus") is not None

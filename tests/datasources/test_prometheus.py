@@ -162,6 +162,10 @@ def test_fast_matrix_path_equals_the_plain_path(name):
     # Pretty-printed (a proxy re-indenting) is not compact: the plain path takes over.
     pretty = json.dumps(orjson.loads(raw), indent=2).encode()
     pd.testing.assert_frame_equal(prom.frame_from_response(pretty), fast)
+    # Read a series at a time (a long body is read in chunks of CHUNK_BYTES): the same frame.
+    doc, one_by_one, notes = prom._matrix_fast(raw, "Prometheus", chunk_bytes=1)
+    one_by_one.attrs["warnings"] = prom.notes_of(doc, "Prometheus") + notes
+    pd.testing.assert_frame_equal(one_by_one, fast)
 
 
 def test_warnings_and_infos_are_surfaced_in_attrs():

@@ -87,6 +87,6 @@ def test_a_field_value_becomes_a_label_filter(query, kw, want):
 def test_a_field_filter_value_is_escaped_and_a_bad_name_refused():
     query = logql.with_label_filter('{job="api"}', "msg", 'say "hi" \\ now', parser="json")
     assert query == '{job="api"} | json | msg="say \\"hi\\" \\\\ now"'
-    assert parse_query(query).stages[-1][1].value == 'say "hi" \\ now'
+    parse_query(query)  # Loki's grammar reads it (the escape round trip: test_log_queries)
     with pytest.raises(ValueError, match="label name"):
         logql.with_label_filter('{job="api"}', "a-b", "x")

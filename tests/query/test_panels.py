@@ -13,7 +13,7 @@ from datasources.cache import Cache
 from datasources.prometheus import Prometheus
 from query import panels as presets
 from query.timerange import plan
-from tests.metrics_stack import INSTANCES, MINUTE, instance_series
+from tests.metrics_stack import DAY, INSTANCES, MINUTE, instance_series
 
 
 def test_variables_and_intervals_are_filled_in():
@@ -115,3 +115,28 @@ def test_variables_narrow_a_seed_to_one_instance(prom, history_end):
                            instance=INSTANCES[1])
     frame = prom.query_range(query, window.start, window.end, window.step).value
     assert set(frame["instance"]) == {INSTANCES[1]}
+
+
+@pytest.mark.parametrize("span", [3600, 7 * DAY], ids=["1h", "7d"])
+def test_latency_seed_in_one_query_equals_three_separate_quantile_queries(prom, history_end,
+                                                                          span):
+    panel = next(p for p in presets.SEEDS if p.slug == "latency")
+    window = plan(history_end - span, history_end, max_data_points=1000)
+
+    def frame_of(query):
+        text = presets.expand(query, step=window.step, scrape_interval=60)
+        result = prom.query_range(text, window.start, window.end, window.step)
+        assert result.error is None, result.error.describe()
+        return result.value
+
+    together = frame_of(panel.query)
+    assert set(together["quantile"]) == {"p50", "p95", "p99"}
+    for q, name in ((0.5, "p50"), (0.95, "p95"), (0.99, "p99")):
+        alone = frame_of(f"histogram_quantile({q}, sum by (le, job) (rate("
+                         'http_request_duration_seconds_bucket{job=~"$job", '
+                         'instance=~"$instance"}[$__rate_interval])))')
+        part = together[together["quantile"] == name]
+        assert len(alone) > 0.9 * window.points and len(part) == len(alone)
+        for column in ("timestamp", "job"):
+            assert part[column].tolist() == alone[column].tolist()
+        np.testing.assert_array_equal(part["value"].to_numpy(), alone["value"].to_numpy())

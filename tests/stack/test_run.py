@@ -165,7 +165,39 @@ def test_dashboard_config_points_at_the_stack(stack, tmp_path):
     assert config.server.port == 8123
     ports = {s.name: s.port for s in config.services}
     assert ports["Redis"] == stack.ports["redis"] and ports["Backend API"] == stack.ports["api"]
-    assert {"Loki", "Promtail", "Frontend"} <= set(ports)  # shown Offline when absent
+    assert "Frontend" in ports  # shown Offline: the demo has none
+    # No loki binary here: the demo log store answers on Loki's port, and no Promtail runs.
+    assert ports["Loki API (demo log store)"] == stack.ports["loki"]
+    assert config.loki.url == stack.url("loki")
+    assert "Promtail" not in ports and "Loki" not in ports
+
+
+def loki_get(stack, path, **params):
+    return get_json(stack.url("loki") + "/loki/api/v1" + path, **params)
+
+
+def test_the_log_store_serves_the_demo_logs_live_and_a_week_back(stack):
+    assert stack.log_store and stack.procs["loki"].name == "log_store"
+    assert "loki" not in run.prometheus_yaml(stack, "15s", None)  # it has no /metrics
+    now = time.time()
+    streams = loki_get(stack, "/series", **{"match[]": '{job=~".+"}'},
+                       start=str(int((now - 8 * 86_400) * 1e9)), end=str(int(now * 1e9)))
+    assert {(s["job"], s["service"]) for s in streams["data"]} == {("api", "demo-api"),
+                                                                   ("nginx", "nginx")}
+
+    def live(job):
+        body = loki_get(stack, "/query_range", query=f'{{job="{job}"}} | json',
+                        start=str(int((time.time() - 60) * 1e9)), limit="5")
+        return [v for s in body["data"]["result"] for v in s["values"]]
+
+    assert until(lambda: live("api"), WAIT) and until(lambda: live("nginx"), WAIT)
+    end = history.story(stack.history.end).incident[1]
+    errors = loki_get(stack, "/query", time=str(end),
+                      query='sum(count_over_time({job="api", level="error"} [90m]))')
+    day_before = loki_get(stack, "/query", time=str(end - 86_400),
+                          query='sum(count_over_time({job="api", level="error"} [90m]))')
+    assert float(errors["data"]["result"][0]["value"][1]) > 5 * float(
+        day_before["data"]["result"][0]["value"][1])
 
 
 def test_loki_and_promtail_configs_point_at_this_stack(stack):
