@@ -390,7 +390,7 @@ def click(dash_duo, element):
 
 
 def test_a_row_opens_its_fields_json_and_context_and_a_field_becomes_a_filter(
-        dash_duo, write_config, make_loki_double):
+        dash_duo, write_config, make_loki_double, screens):
     start = time.time_ns() - 30 * 60 * 10**9
     other = {"job": "worker", "service_name": "worker", "env": "prod"}
     entries = api_entries(start, 40) + [  # another stream interleaved: not in the context
@@ -417,6 +417,9 @@ def test_a_row_opens_its_fields_json_and_context_and_a_field_becomes_a_filter(
     messages = [json.loads(t)["message"] for t in context]
     assert messages == [f"request {i}" for i in range(10, 31)]  # 10 before, it, 10 after
     assert "request 20" in dash_duo.find_element(".logs-context-this").text
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({behavior: 'instant'});",
+                                   details)
+    dash_duo.driver.save_screenshot(str(screens / "logs-details.png"))
     click(dash_duo, dash_duo.find_element(
         '.logs-field-filter[title=\'add request_id="req-000020" to the query\']'))
     until(lambda: dash_duo.find_element("#logs-query").get_attribute("value")
