@@ -47,6 +47,10 @@ When that answer knows no level at all (streams without a ``level`` label, a Lok
 JSON lines: so a second query, ``… | json | __error__="" …``, counts the JSON lines by their
 ``level`` field, and whatever they do not account for in a bucket stays ``unknown`` (the
 non-JSON lines). Histogram and table then agree, and the total is still the first query's.
+
+A query whose parser fails on some lines (``| json`` over JSON and NGINX lines) makes Loki
+refuse the count ("pipeline error"); the volume then counts the lines it could parse
+(``| __error__=""``) and its frame's ``note`` says the others are left out.
 """
 
 from __future__ import annotations
@@ -156,6 +160,15 @@ def volume_frame(metric: pd.DataFrame, step_s: float) -> pd.DataFrame:
     frame = frame.sort_values(["timestamp", "level"], kind="stable").reset_index(drop=True)
     frame.attrs.update(step_s=step_s, total=int(frame["value"].sum()))
     return frame
+
+
+#: What the histogram says when lines the parser failed on are not in it.
+PARSED_ONLY_NOTE = "lines the query's parser could not read are not counted (Loki refuses to)"
+
+
+def is_pipeline_error(error) -> bool:
+    """Whether Loki refused a metric query because a parser failed on some lines."""
+    return isinstance(error, QueryError) and "pipeline error" in error.message
 
 
 def needs_json_levels(volume: pd.DataFrame, query: str) -> bool:
@@ -288,6 +301,8 @@ class Loki:
             return Result(error=QueryError(UPSTREAM, "a log volume needs a log query "
                                                      "(one that starts with a {selector})"))
         plain = self._volume(volume_query(query, step), start_ns, end_ns, step, force)
+        if is_pipeline_error(plain.error):
+            return self._parsed_volume(query, start_ns, end_ns, step, force) or plain
         if plain.value is None or not needs_json_levels(plain.value, query):
             return plain
         by_json = self._volume(volume_query(query, step, json_levels=True), start_ns, end_ns,
@@ -295,6 +310,18 @@ class Loki:
         if by_json.value is None:
             return plain  # the total still stands; the levels stay unknown
         return replace(plain, value=with_json_levels(plain.value, by_json.value))
+
+    def _parsed_volume(self, query: str, start_ns: int, end_ns: int, step: float,
+                       force: bool) -> Result | None:
+        """The volume of the lines the query's parser could read, noted as such; None if
+        Loki refuses that too."""
+        result = self._volume(volume_query(query, step, parsed_only=True), start_ns, end_ns,
+                              step, force)
+        if result.value is None:
+            return None
+        frame = result.value.copy()
+        frame.attrs = {**result.value.attrs, "note": PARSED_ONLY_NOTE}
+        return replace(result, value=frame)
 
     def _volume(self, metric_query: str, start_ns: int, end_ns: int, step: float,
                 force: bool) -> Result:

@@ -265,7 +265,8 @@ def volume_note(frame, stale: bool = False) -> str:
     """The bucket width, so a bar's height reads as entries per that much time."""
     step = frame.attrs.get("step_s")
     text = f"bars of {human_duration(step)}" if step else ""
-    return text + (" (stale)" if stale else "")
+    note = frame.attrs.get("note")
+    return text + (f"; {note}" if note else "") + (" (stale)" if stale else "")
 
 
 def count_text(shown: int | None, limit: int | None, total: int | None) -> str:

@@ -104,14 +104,17 @@ def stream_name(labels: Mapping[str, str]) -> str:
     return "{" + ", ".join(f'{k}="{escape_value(v)}"' for k, v in sorted(labels.items())) + "}"
 
 
-def volume_query(query: str, step_s: float, *, json_levels: bool = False) -> str:
+def volume_query(query: str, step_s: float, *, json_levels: bool = False,
+                 parsed_only: bool = False) -> str:
     """The level histogram of a log query: entries per ``step_s`` bucket by level.
 
-    ``json_levels``: count only the query's JSON lines, by the ``level`` their JSON carries
-    (``| json | __error__=""``: Loki refuses a metric query whose lines failed to parse, so
-    the other lines are left out, and counted as the rest of the plain histogram's total).
+    Loki refuses a metric query over lines a parser failed on ("pipeline error"), so:
+    ``json_levels`` counts only the query's JSON lines, by the ``level`` their JSON carries
+    (``| json | __error__=""``; the rest of the plain histogram's total is the other lines);
+    ``parsed_only`` counts only the lines the query's own parser read (``| __error__=""``).
     """
-    pipeline = query.strip() + (' | json | __error__=""' if json_levels else "")
+    pipeline = query.strip() + (' | json | __error__=""' if json_levels else "") + (
+        ' | __error__=""' if parsed_only else "")
     return (f"sum by (level, detected_level) (count_over_time({pipeline} "
             f"[{format_duration(step_s)}]))")
 

@@ -552,3 +552,21 @@ def test_a_level_label_needs_no_second_volume_query(make_loki_double, tmp_path):
     assert result.value.groupby("level", observed=True)["value"].sum().to_dict() == {
         "warning": 5}
     assert len(double.requests) == 1
+
+
+def test_a_volume_loki_refuses_for_unparsed_lines_counts_the_parsed_ones_and_says_so(
+        make_loki_double, tmp_path):
+    # `| json` over JSON and NGINX lines: Loki answers "pipeline error" for the count.
+    entries = [(DEMO_START + i * 10**9 + 1, {"job": "api"}, json.dumps({"level": "warn"}))
+               for i in range(10)]
+    entries += [(DEMO_START + i * 10**9 + 2, {"job": "nginx"}, '"GET / HTTP/1.1" 200 1')
+                for i in range(4)]
+    double = make_loki_double(entries, pipeline_errors=True)
+    result = make_loki(double.url, tmp_path).volume('{job=~".+"} | json', DEMO_START,
+                                                    DEMO_START + 60 * 10**9, 10)
+    assert result.ok, result.error
+    assert result.value.groupby("level", observed=True)["value"].sum().to_dict() == {
+        "warning": 10}
+    assert "could not read" in result.value.attrs["note"]
+    assert [r["params"]["query"].endswith('| json | __error__="" [10s]))')
+            for r in double.requests] == [False, True]
