@@ -4,12 +4,15 @@ The seeds are written for two kinds of line and must be right for both:
 
 - the backend's JSON lines (``timestamp, level, logger, message, request_id, user_id,
   trace_id, span_id`` and, per HTTP request, ``method, route, status, duration_ms``);
-- NGINX access lines in the combined format (``… "GET /api/tasks HTTP/1.1" 500 123 …``).
+- NGINX access lines, in the demo's JSON format (``method, uri, status, body_bytes_sent,
+  request_time`` in seconds, ``request_id``: ``services.NGINX_LOG_FORMAT``) or the combined
+  format (``… "GET /api/tasks HTTP/1.1" 500 123 …``).
 
 What each returns:
 
 - Errors: JSON lines whose ``level`` is error, critical, fatal, panic or emerg (any case,
-  short forms too), ``level=error`` logfmt lines, and NGINX lines with a 5xx status.
+  short forms too), ``level=error`` logfmt lines, and lines with a 5xx status (JSON
+  ``status``, NGINX JSON or combined).
 - Task-creation failures: lines about creating tasks (the ``/api/tasks`` route, "task
   creation", "create task") that failed: a 5xx status (JSON ``status`` or NGINX), an error
   level, or "fail"/"exception". A search for "tasks" that failed is not one.
@@ -19,9 +22,10 @@ What each returns:
   word in a requested URL.
 - WebSocket disconnections: WebSocket lines that say disconnected, or closed with a close
   code other than 1000 (normal closure) and 1001 (going away).
-- High-latency requests: JSON lines whose ``duration_ms`` is over 1 000, WebSocket sessions
-  (long on purpose) left out; NGINX's combined format has no request time.
-- Request trace: the JSON lines of one ``request_id``.
+- High-latency requests: JSON lines whose ``duration_ms`` is over 1 000 or whose
+  ``request_time`` (NGINX's, in seconds) is over 1, WebSocket sessions (long on purpose) left
+  out; NGINX's combined format has no request time.
+- Request trace: the JSON lines of one ``request_id`` (the API's and NGINX's).
 
 Status and level are read by their place in the line (the JSON key, the status after NGINX's
 quoted request), not by a bare number anywhere: one query covers both formats, where a
@@ -59,7 +63,7 @@ def _nginx_status(codes: str) -> str:
 
 _ERROR_WORDS = "err|error|crit|critical|fatal|panic|emerg|alert"
 _ERROR_LINE = (rf'"level":\s*"(?i:{_ERROR_WORDS})"|(?i:\blevel=({_ERROR_WORDS})\b)|'
-               + _nginx_status("5[0-9]{2}"))
+               + _json_status("5[0-9]{2}") + "|" + _nginx_status("5[0-9]{2}"))
 _AUTH_LINE = (_json_status("401|403") + "|" + _nginx_status("401|403") + "|"
               r"(?i:authentication failed|invalid (token|password|credentials))")
 
@@ -70,7 +74,7 @@ SEEDS: tuple[LogQuery, ...] = (
     LogQuery("Errors", f'{{job=~".+"}} |~ `{_ERROR_LINE}`'),
     LogQuery("Task-creation failures",
              r'{job=~".+"} |~ `/api/tasks\b|(?i:task creation|creat\w* (a |the )?task)` |~ `'
-             + _json_status("5[0-9]{2}") + "|" + _ERROR_LINE + r"|(?i:\bfail|exception)`"),
+             + _ERROR_LINE + r"|(?i:\bfail|exception)`"),
     LogQuery("Auth failures", f'{{job=~".+"}} |~ `{_AUTH_LINE}`'),
     LogQuery("WebSocket disconnections",
              r'{job=~".+"} |~ `(?i:websocket)` |~ `(?i:disconnect)|'
@@ -78,7 +82,8 @@ SEEDS: tuple[LogQuery, ...] = (
     # `__error__=""`: Loki keeps a line that failed to parse through a numeric filter, so
     # the NGINX lines (not JSON) would all count as slow without it.
     LogQuery("High-latency requests (> 1 s)",
-             '{job=~".+"} | json | __error__="" | duration_ms > 1000 | route !~ ".*/ws"'),
+             '{job=~".+"} | json | __error__="" | duration_ms > 1000 or request_time > 1 '
+             '| route !~ ".*/ws" | uri !~ ".*/ws([?].*)?"'),
     LogQuery("Request trace (request_id)", '{job=~".+"} | json | request_id="$request_id"'),
 )
 

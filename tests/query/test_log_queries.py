@@ -65,6 +65,15 @@ def nginx_line(request, status, size):
             '"-" "python-urllib/3.13"')
 
 
+def nginx_json(method, uri, status, seconds, size=120, request_id="r-1"):
+    """An access line in the demo NGINX's JSON format (``stack.services.NGINX_LOG_FORMAT``)."""
+    return json.dumps({"time": "2026-12-01T12:00:00+00:00", "msec": "1796126400.000",
+                       "remote_addr": "127.0.0.1", "method": method, "uri": uri,
+                       "status": status, "body_bytes_sent": size,
+                       "request_time": f"{seconds:.3f}", "upstream_response_time": "",
+                       "request_id": request_id, "user_agent": ""}, separators=(",", ":"))
+
+
 def http(level, method, route, status, ms, **extra):
     return api_line(level, "api.http", f"{method} {route} {status} in {ms:.0f} ms",
                     method=method, route=route, status=status, duration_ms=ms, **extra)
@@ -103,6 +112,15 @@ LINES = [
     (nginx_line("POST /api/tasks", 500, 33), NGINX, {"Errors", "Task-creation failures"}),
     (nginx_line("GET /api/search?q=tasks", 502, 150), NGINX, {"Errors"}),
     (nginx_line("GET /api/ws?hold=5", 101, 0), NGINX, set()),
+    (nginx_json("POST", "/api/auth/login", 401, 0.012), NGINX, {"Auth failures"}),
+    (nginx_json("GET", "/api/items/7", 200, 0.403, size=403), NGINX, set()),
+    (nginx_json("POST", "/api/tasks", 500, 2.001), NGINX,
+     {"Errors", "Task-creation failures", "High-latency requests (> 1 s)"}),
+    (nginx_json("GET", "/api/search?q=tasks", 502, 0.2), NGINX, {"Errors"}),
+    (nginx_json("GET", "/api/ws?hold=5", 200, 5.0), NGINX, set()),
+    (nginx_json("GET", "/api/search?q=x", 200, 1.5), NGINX, {"High-latency requests (> 1 s)"}),
+    (nginx_json("GET", "/api/items/1", 200, 0.01, request_id="req-42"), NGINX,
+     {"Request trace (request_id)"}),
 ]
 
 
