@@ -22,7 +22,7 @@ from layouts import logs as view
 from layouts.common import result_notice
 from query import limits, log_view, logql
 from query import range_state as rp
-from query.log_queries import expand
+from query.log_queries import expand, predefined
 from query.timerange import plan
 
 STATE = ids.range_id(view.PREFIX, ids.RANGE_STATE)
@@ -39,8 +39,10 @@ def register(app, deps) -> None:
     _register_table(app, deps)
     _register_volume(app, deps)
     _register_labels(app, deps)
-    _register_editor(app)
+    _register_editor(app, deps)
+    _register_limit(app, deps)
     _register_grid_tools(app)
+    _register_details(app, deps)
     _register_export(app, deps)
 
 
@@ -65,6 +67,8 @@ def _register_run(app, deps) -> None:
         last = last if isinstance(last, dict) else None
         if tab != "logs" or (trigger == ids.TABS and last):
             raise PreventUpdate  # nothing is asked of Loki until the tab is first shown
+        if trigger == ids.LOGS_PRESET and preset == view.CUSTOM:
+            raise PreventUpdate  # the menu follows an edited text: nothing new to run
         text, rid = run_source(trigger, preset, query, request_id, last)
         cfg = deps.config.logs
         return request(text, rid, state, limit, direction, default_limit=cfg.limit,
@@ -105,6 +109,9 @@ def request(query, request_id, state, limit, direction, *, default_limit: int,
         limits.span(start, end, max_range, "logs.max_range")
     except ValueError as exc:
         return {**base, "error": str(exc)}
+    problem = limits.limit_problem(limit, max_limit)
+    if problem:
+        return {**base, "error": problem}
     if not text:
         return {**base, "error": "type a LogQL query, or pick one from the list"}
     if not logql.is_log_query(text):
@@ -138,6 +145,7 @@ def _register_table(app, deps) -> None:
     @app.callback(
         Output(ids.LOGS_GRID, "rowData"),
         Output(ids.LOGS_AVAILABLE, "data"),
+        Output(ids.LOGS_NUMERIC, "data"),
         Output(ids.LOGS_SHOWN, "data"),
         Output(ids.LOGS_NOTICE, "children"),
         Output(ids.LOGS_QUERY_ERROR, "children"),
@@ -149,21 +157,22 @@ def _register_table(app, deps) -> None:
         try:
             req, force = admitted(deps, req, "table")
         except limits.Rejected as exc:
-            return no_update, no_update, None, None, view.input_error(str(exc))
+            return no_update, no_update, no_update, None, None, view.input_error(str(exc))
         if req.get("error"):
-            return no_update, no_update, None, None, view.input_error(req["error"])
+            return no_update, no_update, no_update, None, None, view.input_error(req["error"])
         result = deps.loki.query_range(req["query"], req["start_ns"], req["end_ns"],
                                        limit=req["limit"], direction=req["direction"],
                                        force=force)
         if result.value is None:
-            return ([], [], None, trouble_notice(result, deps.config.loki.url),
+            return ([], [], [], None, trouble_notice(result, deps.config.loki.url),
                     view.query_error(rejection(result.error)))
         if not log_view.is_log_frame(result.value):
-            return [], [], None, None, view.input_error(view.METRIC_QUERY_TEXT)
+            return [], [], [], None, None, view.input_error(view.METRIC_QUERY_TEXT)
         frame = log_view.redacted(result.value, deps.config.redact)
         shown = {"at": req["at"], "n": len(frame), "limit": req["limit"]}
-        return (log_view.row_data(frame), log_view.extra_columns(frame), shown,
-                result_notice(result), view.warnings(frame))
+        return (log_view.row_data(frame), log_view.extra_columns(frame),
+                log_view.numeric_columns(frame), shown, result_notice(result),
+                view.warnings(frame))
 
 
 def trouble_notice(result, loki_url: str):
@@ -271,23 +280,67 @@ def _register_labels(app, deps) -> None:
         return view.label_value_buttons(name, result.value)
 
 
-def _register_editor(app) -> None:
+def _register_editor(app, deps) -> None:
+    presets = predefined(deps.config.log_queries)
+
     @app.callback(
         Output(ids.LOGS_QUERY, "value"),
+        Output(ids.LOGS_PRESET, "value"),
         Input(ids.LOGS_PRESET, "value"),
         Input({"type": ids.LOGS_LABEL_VALUE, "name": ALL, "value": ALL}, "n_clicks"),
-        State(ids.LOGS_QUERY, "value"),
+        Input({"type": ids.LOGS_FIELD_FILTER, "kind": ALL, "name": ALL, "value": ALL},
+              "n_clicks"),
+        Input(ids.LOGS_QUERY, "value"),
         prevent_initial_call=True,
     )
-    def edit(preset, _clicks, query):
+    def edit(preset, _clicks, _filters, query):
+        # One callback for the box and the menu: each follows the other, and Dash allows
+        # such a loop only within one callback.
         trigger = ctx.triggered_id
+        query = limits.text(query, "query", most=limits.MAX_QUERY)
         if trigger == ids.LOGS_PRESET:
-            return limits.text(preset, "preset", most=limits.MAX_QUERY) or no_update
-        if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
+            preset = limits.text(preset, "preset", most=limits.MAX_QUERY)
+            return (no_update if preset in ("", view.CUSTOM, query) else preset), no_update
+        if trigger == ids.LOGS_QUERY:
+            text = query
+        elif isinstance(trigger, dict) and ctx.triggered[0]["value"]:
+            text = edited(query, trigger)
+        else:
             raise PreventUpdate  # buttons just rendered, not clicked
-        return logql.with_matcher(limits.text(query, "query", most=limits.MAX_QUERY),
-                                  limits.text(trigger.get("name"), "label name"),
-                                  limits.text(trigger.get("value"), "label value"))
+        menu = view.preset_of(text, presets)
+        return (no_update if text == query else text), (no_update if menu == preset else menu)
+
+
+def edited(query: str, trigger: dict) -> str:
+    """``query`` with the clicked label value or details field added."""
+    name = limits.text(trigger.get("name"), "label name")
+    value = limits.text(trigger.get("value"), "label value")
+    if trigger.get("type") == ids.LOGS_FIELD_FILTER:
+        return field_filter(query, trigger.get("kind"), name, value)
+    return logql.with_matcher(query, name, value)
+
+
+def _register_limit(app, deps) -> None:
+    @app.callback(
+        Output(ids.LOGS_LIMIT_ERROR, "children"),
+        Output(ids.LOGS_LIMIT, "invalid"),
+        Input(ids.LOGS_LIMIT, "value"),
+    )
+    def limit_note(limit):
+        problem = limits.limit_problem(limit, deps.config.logs.max_limit)
+        return problem or "", bool(problem)
+
+
+def field_filter(query: str, kind, name: str, value: str) -> str:
+    """``query`` narrowed to a details field's value: a stream matcher for a stream label,
+    ``| json | name="value"`` for a JSON field, ``| name="value"`` for another label."""
+    if kind == log_view.STREAM:
+        return logql.with_matcher(query, name, value)
+    try:
+        return logql.with_label_filter(query, name, value,
+                                       parser="json" if kind == log_view.JSON else None)
+    except ValueError:
+        raise PreventUpdate from None  # a forged name: nothing to add
 
 
 # --- grid tools ---------------------------------------------------------------------------
@@ -297,12 +350,14 @@ def _register_grid_tools(app) -> None:
         Output(ids.LOGS_COLUMNS, "options"),
         Output(ids.LOGS_GRID, "columnDefs"),
         Input(ids.LOGS_AVAILABLE, "data"),
+        Input(ids.LOGS_NUMERIC, "data"),
         Input(ids.LOGS_COLUMNS, "value"),
     )
-    def columns(available, shown):
+    def columns(available, numeric, shown):
         available = limits.texts(available, "columns")
         return (view.column_options(available),
-                view.column_defs(available, limits.texts(shown, "columns shown")))
+                view.column_defs(available, limits.texts(shown, "columns shown"),
+                                 limits.texts(numeric, "numeric columns")))
 
     @app.callback(
         Output(ids.LOGS_GRID, "dashGridOptions"),
@@ -313,6 +368,71 @@ def _register_grid_tools(app) -> None:
         patch = Patch()
         patch["quickFilterText"] = limits.text(text, "search")
         return patch
+
+
+# --- row details ----------------------------------------------------------------------------
+
+def _register_details(app, deps) -> None:
+    @app.callback(
+        Output(ids.LOGS_DETAILS, "children"),
+        Input(ids.LOGS_GRID, "selectedRows"),
+        prevent_initial_call=True,
+    )
+    def details(selected):
+        return row_details(deps, selected)
+
+
+def row_details(deps, selected):
+    """The details panel of the grid's selected row, with its context asked of Loki."""
+    if not selected:
+        return view.row_details_hint()
+    try:
+        row = chosen_row(selected)
+        fields = log_view.details_fields(row)
+        rows, note = row_context(deps, row)
+    except ValueError as exc:  # Rejected included: a forged or broken row
+        return view.input_error(f"cannot show this entry: {exc}")
+    return view.row_details(row, fields, log_view.pretty_json(row.get("line", "")), rows, note)
+
+
+def chosen_row(selected) -> dict:
+    """The one selected row, read back from the browser: short texts and numbers only."""
+    if not isinstance(selected, list) or len(selected) != 1:
+        raise limits.Rejected("expected one selected row")
+    row = limits.mapping(selected[0], "row")
+    if len(row) > MAX_ROW_KEYS:
+        raise limits.Rejected(f"a row has at most {MAX_ROW_KEYS:,} labels and fields")
+    out = {}
+    for key, value in row.items():
+        key = limits.text(key, "field name")
+        out[key] = (limits.number(value, key) if isinstance(value, int | float)
+                    else limits.text(value, key, most=MAX_LINE))
+    return out
+
+
+#: A grid row's keys and line, as long as the browser may send them back.
+MAX_ROW_KEYS = 1_000
+MAX_LINE = 1_000_000
+
+
+def row_context(deps, row: dict) -> tuple[list[dict], str]:
+    """(context rows, "") or ([], why there are none) for one grid row."""
+    wait = session.query_wait(deps.limiter, deps.config)
+    if wait:
+        return [], wait
+    labels = log_view.stream_labels(str(row.get("labels", "")))
+    if not labels:
+        return [], "This entry's stream has no labels to ask Loki for its context by."
+    ns_text = str(row.get(log_view.NS, ""))
+    if not (ns_text.isascii() and ns_text.isdigit() and len(ns_text) <= 19):
+        raise limits.Rejected(f"time: {ns_text[:40]!r} is not nanoseconds")
+    ns = limits.nanoseconds(int(ns_text), "time")
+    frames = []
+    for result in deps.loki.context(logql.stream_name(labels), ns):
+        if result.value is None:
+            return [], f"No context: {result.error.describe() if result.error else 'no answer'}"
+        frames.append(log_view.redacted(result.value, deps.config.redact))
+    return log_view.context_rows(*frames), ""
 
 
 # --- export -------------------------------------------------------------------------------
@@ -331,12 +451,15 @@ def _register_export(app, deps) -> None:
         State(ids.LOGS_REQUEST, "data"),
         background=True,
         progress=[Output(ids.LOGS_EXPORT_PROGRESS, "value"),
-                  Output(ids.LOGS_EXPORT_PROGRESS, "label"),
-                  Output(ids.LOGS_EXPORT_QUEUE, "children")],
+                  Output(ids.LOGS_EXPORT_RATE, "children"),
+                  Output(ids.LOGS_EXPORT_QUEUE, "children"),
+                  Output(ids.LOGS_EXPORT_FILE, "data")],
         running=[
             (Output(ids.LOGS_EXPORT, "disabled"), True, False),
             (Output(ids.LOGS_EXPORT_CANCEL, "disabled"), False, True),
             (Output(ids.LOGS_EXPORT_PROGRESS, "style"), {"display": "flex"},
+             {"display": "none"}),
+            (Output(ids.LOGS_EXPORT_RATE, "style"), {"display": "inline-block"},
              {"display": "none"}),
             (Output(ids.LOGS_EXPORT_QUEUE, "style"), {"display": "inline"},
              {"display": "none"}),
@@ -346,6 +469,19 @@ def _register_export(app, deps) -> None:
     )
     def export_logs(set_progress, _clicks, req):
         return export_range(deps, req, folder, set_progress)
+
+    @app.callback(
+        Output(ids.LOGS_EXPORT_STATUS, "children", allow_duplicate=True),
+        Input(ids.LOGS_EXPORT_CANCEL, "n_clicks"),
+        State(ids.LOGS_EXPORT_FILE, "data"),
+        prevent_initial_call=True,
+    )
+    def cancelled(clicks, name):
+        # Dash kills the export's worker (SIGKILL: it cannot clean up); what it left goes here.
+        if not clicks:
+            raise PreventUpdate
+        removed = export_job.discard(folder, name if isinstance(name, str) else None)
+        return view.export_cancelled(removed)
 
 
 def export_queue(deps) -> export_job.ExportQueue:
@@ -368,10 +504,10 @@ def export_range(deps, req, folder, set_progress, queue=None) -> tuple:
         return no_update, view.export_failed(str(exc))
     if not req or req.get("error"):
         return no_update, "Run a query first: the export covers its whole range."
-    set_progress((0, "", "starting…"))
+    set_progress((0, "", "starting…", None))
     try:
         with (queue or export_queue(deps)).slot(
-                lambda ahead: set_progress((0, "", view.queued_text(ahead)))) as alive:
+                lambda ahead: set_progress((0, "", view.queued_text(ahead), None))) as alive:
             summary, path = _export(deps, req, folder, set_progress, alive)
     except export_job.QueueFull as exc:
         return no_update, view.export_failed(str(exc))
@@ -382,14 +518,14 @@ def export_range(deps, req, folder, set_progress, queue=None) -> tuple:
 
 def _export(deps, req, folder, set_progress, alive) -> tuple:
     """The export itself, once it holds a slot: (summary, path of the finished file)."""
-    set_progress((0, "", "running"))
     export_job.prune(folder, keep_seconds=deps.config.exports.keep)
     path = export_job.unique_path(folder, export_job.export_name(req["start_ns"],
                                                                  req["end_ns"]))
+    set_progress((0, view.progress_label(export_job.Progress()), "running", path.name))
 
     def report(p):
         alive()  # tells the queue this export still works
-        set_progress((round(p.fraction * 100), view.progress_label(p), "running"))
+        set_progress((round(p.fraction * 100), view.progress_label(p), "running", path.name))
 
     try:
         summary = export_job.run_export(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -128,6 +129,28 @@ def prune(directory: Path, *, keep_seconds: float = KEEP_SECONDS,
                 removed += 1
         except FileNotFoundError:
             continue  # another export pruned it first
+    return removed
+
+
+#: The names ``export_name`` and ``unique_path`` give: nothing else is ever removed by name.
+_EXPORT_NAME = re.compile(r"logs-\d{8}T\d{6}Z-\d{8}T\d{6}Z(-\d+)?\.csv")
+
+
+def discard(directory: Path, name: str | None) -> bool:
+    """Remove what a cancelled export left of ``name``: its ``.part`` and its reserved (still
+    empty) file. A finished file (not empty) is kept: a name from an earlier export may still
+    await its download. True when something was removed."""
+    if not name or not _EXPORT_NAME.fullmatch(name):
+        return False
+    removed = False
+    reserved, partial = directory / name, directory / (name + ".part")
+    with contextlib.suppress(FileNotFoundError):
+        partial.unlink()
+        removed = True
+    with contextlib.suppress(FileNotFoundError):
+        if reserved.stat().st_size == 0:
+            reserved.unlink()
+            removed = True
     return removed
 
 

@@ -2,7 +2,10 @@
 
 Columns: ``timestamp`` (RFC 3339 with nanoseconds, UTC, e.g. ``2024-05-01T12:00:00.000000123Z``),
 every label (stream labels, then structured metadata, then parsed labels, each group sorted),
-``line``, then the extracted fields (``level``, then the JSON fields in ``JSON_FIELDS`` order).
+``line``, ``level``, then the JSON fields in ``JSON_FIELDS`` order. ``level`` is there once:
+the entry's level on the one scale of ``query.levels`` (the table's and the histogram's),
+whether it came from a ``level`` label, ``detected_level`` or the JSON ``level`` field, so
+those three are not columns of their own (the raw word stays in ``line``).
 Missing values are empty cells. Redaction rules apply to every text cell (lines, labels and
 fields alike — a secret in a JSON line is also in its extracted field); the cells and the header
 are then written by ``query.csv_safe.write_csv``, the one CSV writer, which neutralises every
@@ -32,6 +35,8 @@ from datasources.loki_frame import JSON_FIELDS, JSON_PREFIX
 from query.csv_safe import compiled_rule, header_row, rewrite_csv, rule_pairs, write_csv
 
 LABEL_GROUPS = ("stream_labels", "structured_metadata", "parsed")
+#: Where the entry's ``level`` came from: folded into that one column, not repeated.
+LEVEL_SOURCES = frozenset({"level", "detected_level", JSON_PREFIX + "level"})
 
 Progress = Callable[[int, int | None], None]
 
@@ -56,10 +61,10 @@ def rfc3339(ns: np.ndarray) -> np.ndarray:
 
 def page_columns(page: pd.DataFrame) -> dict[str, list[str]]:
     """A page's export columns by group: labels (three groups) and extracted fields."""
-    groups = {g: list(page.attrs.get(g, [])) for g in LABEL_GROUPS}
-    labelled = {c for g in LABEL_GROUPS for c in groups[g]}
-    extracted = [c for c in ("level", *page.attrs.get("fields", [])) if c not in labelled]
-    return {**groups, "fields": [c for c in extracted if c in page.columns]}
+    groups = {g: [c for c in page.attrs.get(g, []) if c not in LEVEL_SOURCES]
+              for g in LABEL_GROUPS}
+    fields = [c for c in page.attrs.get("fields", []) if c not in LEVEL_SOURCES]
+    return {**groups, "fields": [c for c in ("level", *fields) if c in page.columns]}
 
 
 def merge_columns(known: dict[str, list[str]], page: dict[str, list[str]]) -> None:

@@ -41,6 +41,16 @@ label, structured metadata, or one a parser in the query extracted, e.g. ``| jso
 the ``detected_level`` Loki 3 adds by itself, else ``unknown``; spellings are folded into
 ``LEVELS``. ``count_over_time`` counts ``(t - step, t]``, so the samples are asked for at
 ``start + step … end`` and each is reported at the start of its bucket.
+
+When that answer knows no level at all (streams without a ``level`` label, a Loki without
+``detected_level``) and the query has no parser, the table would still read levels from the
+JSON lines: so a second query, ``… | json | __error__="" …``, counts the JSON lines by their
+``level`` field, and whatever they do not account for in a bucket stays ``unknown`` (the
+non-JSON lines). Histogram and table then agree, and the total is still the first query's.
+
+A query whose parser fails on some lines (``| json`` over JSON and NGINX lines) makes Loki
+refuse the count ("pipeline error"); the volume then counts the lines it could parse
+(``| __error__=""``) and its frame's ``note`` says the others are left out.
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -68,12 +79,22 @@ from datasources.loki_frame import (
     utc_column,
 )
 from query.levels import LEVELS, canonical_level
-from query.logql import is_log_query, selector_of, stream_name, volume_query, with_stream_matchers
+from query.logql import (
+    has_parser,
+    is_log_query,
+    selector_of,
+    stream_name,
+    volume_query,
+    with_stream_matchers,
+)
 from query.timerange import MAX_POINTS, format_duration
 
 ENCODING_HEADERS = {"X-Loki-Response-Encoding-Flags": "categorize-labels"}
 #: Loki's default ``max_entries_limit_per_query``.
 MAX_ENTRIES = 5000
+#: Lines of context asked for on each side of an entry, and how far to look for them.
+CONTEXT_LINES = 10
+CONTEXT_WINDOW_NS = 3600 * 10**9
 #: Loki refuses range queries of more than 11 000 points per series.
 DIRECTIONS = ("forward", "backward")
 _LIMIT_TEXT = re.compile(r"max_entries_limit_per_query \((\d+) > (\d+)\)")
@@ -138,6 +159,41 @@ def volume_frame(metric: pd.DataFrame, step_s: float) -> pd.DataFrame:
     frame["level"] = pd.Categorical(frame["level"], categories=list(LEVELS))
     frame = frame.sort_values(["timestamp", "level"], kind="stable").reset_index(drop=True)
     frame.attrs.update(step_s=step_s, total=int(frame["value"].sum()))
+    return frame
+
+
+#: What the histogram says when lines the parser failed on are not in it.
+PARSED_ONLY_NOTE = "lines the query's parser could not read are not counted (Loki refuses to)"
+
+
+def is_pipeline_error(error) -> bool:
+    """Whether Loki refused a metric query because a parser failed on some lines."""
+    return isinstance(error, QueryError) and "pipeline error" in error.message
+
+
+def needs_json_levels(volume: pd.DataFrame, query: str) -> bool:
+    """Whether a volume knows no level at all (no ``level`` label, no ``detected_level``:
+    an older Loki) for a query without a parser, whose JSON lines may still carry one."""
+    levels = set(volume["level"].astype("str")) if len(volume) else set()
+    return levels == {"unknown"} and not has_parser(query)
+
+
+def with_json_levels(plain: pd.DataFrame, by_json: pd.DataFrame) -> pd.DataFrame:
+    """``plain``'s total per bucket, split by the JSON lines' levels (``by_json``); what the
+    JSON levels do not account for stays ``unknown``."""
+    known = by_json[by_json["level"].astype("str") != "unknown"]
+    total = plain.groupby("timestamp")["value"].sum()
+    counted = known.groupby("timestamp")["value"].sum().reindex(total.index, fill_value=0)
+    rest = (total - counted).clip(lower=0)
+    parts = [known[["timestamp", "level", "value"]].astype({"level": "str"}),
+             pd.DataFrame({"timestamp": rest.index, "level": "unknown",
+                           "value": rest.to_numpy()})]
+    merged = pd.concat(parts, ignore_index=True)
+    merged = merged[merged["value"] > 0].rename(columns={"timestamp": "bucket"})
+    step = plain.attrs.get("step_s", 0)
+    frame = volume_frame(pd.DataFrame({
+        "timestamp": merged["bucket"] + pd.Timedelta(seconds=step),
+        "level": merged["level"], "value": merged["value"]}), step)
     return frame
 
 
@@ -244,14 +300,51 @@ class Loki:
         if not is_log_query(query):
             return Result(error=QueryError(UPSTREAM, "a log volume needs a log query "
                                                      "(one that starts with a {selector})"))
+        plain = self._volume(volume_query(query, step), start_ns, end_ns, step, force)
+        if is_pipeline_error(plain.error):
+            return self._parsed_volume(query, start_ns, end_ns, step, force) or plain
+        if plain.value is None or not needs_json_levels(plain.value, query):
+            return plain
+        by_json = self._volume(volume_query(query, step, json_levels=True), start_ns, end_ns,
+                               step, force)
+        if by_json.value is None:
+            return plain  # the total still stands; the levels stay unknown
+        return replace(plain, value=with_json_levels(plain.value, by_json.value))
+
+    def _parsed_volume(self, query: str, start_ns: int, end_ns: int, step: float,
+                       force: bool) -> Result | None:
+        """The volume of the lines the query's parser could read, noted as such; None if
+        Loki refuses that too."""
+        result = self._volume(volume_query(query, step, parsed_only=True), start_ns, end_ns,
+                              step, force)
+        if result.value is None:
+            return None
+        frame = result.value.copy()
+        frame.attrs = {**result.value.attrs, "note": PARSED_ONLY_NOTE}
+        return replace(result, value=frame)
+
+    def _volume(self, metric_query: str, start_ns: int, end_ns: int, step: float,
+                force: bool) -> Result:
         step_ns = round(step * 1e9)
-        params = build_query_range(volume_query(query, step), start_ns + step_ns,
+        params = build_query_range(metric_query, start_ns + step_ns,
                                    max(end_ns, start_ns + step_ns), 1, "forward", step=step)
         params.pop("limit")
         params.pop("direction")
         return self._cached("loki.volume", params,
                             lambda: volume_from_response(self._get("/query_range", params),
                                                          step), force)
+
+    def context(self, selector: str, ts_ns: int, *, limit: int = CONTEXT_LINES,
+                window_ns: int = CONTEXT_WINDOW_NS) -> tuple[Result, Result]:
+        """The lines of one stream around ``ts_ns``, as Grafana's "show context" asks: up to
+        ``limit`` before it (backward from ``ts_ns``, exclusive) and up to ``limit`` from it on
+        (forward, the entry itself and its same-instant neighbours included), each within
+        ``window_ns``."""
+        before = self.query_range(selector, max(ts_ns - window_ns, 0), ts_ns, limit=limit,
+                                  direction="backward")
+        after = self.query_range(selector, ts_ns, ts_ns + window_ns, limit=limit + 1,
+                                 direction="forward")
+        return before, after
 
     def label_names(self, start_ns: int | None = None, end_ns: int | None = None, *,
                     force: bool = False) -> Result:

@@ -10,7 +10,8 @@ Log streams give one row per entry:
   "parsed": …}]`` and the older flat form ``[ts, line, {key: value}]``);
 - for JSON lines (the backend's format) the fields in ``JSON_FIELDS`` as columns;
 - ``level``      the ``level`` label when the entry has one, else ``detected_level``, else the
-  JSON ``level`` field, else a level word found in the line, else ``"unknown"``.
+  JSON ``level`` field, else a level word found in the line, else ``"unknown"``; always one of
+  ``query.levels.LEVELS`` ("WARN", "wrn" and "warning" are all ``warning``).
 
 Column names: a label (stream, structured metadata or parsed) keeps its name; a label called
 ``timestamp``, ``line`` or ``labels`` becomes ``label_<name>``. A structured-metadata or parsed
@@ -376,7 +377,9 @@ def _text(value) -> str | None:
 
 
 def derive_level(label, detected, json_level, lines: pd.Series) -> pd.Series:
-    """Label ``level``, else ``detected_level``, else JSON ``level``, else a word in the line."""
+    """Label ``level``, else ``detected_level``, else JSON ``level``, else a word in the line;
+    folded onto ``query.levels.LEVELS`` ("WARN", "wrn" → "warning") so the table, its filter
+    and the histogram use one scale (the raw spelling stays in the line and ``json_level``)."""
     level = pd.Series(np.full(len(lines), None, dtype=object), dtype="str")
     for source in (label, detected, json_level):
         if source is not None:
@@ -385,5 +388,6 @@ def derive_level(label, detected, json_level, lines: pd.Series) -> pd.Series:
     if len(missing):
         search = LEVEL_IN_LINE.search
         found = [search(line) for line in lines.to_numpy(dtype=object)[missing]]
-        level.iloc[missing] = [canonical_level(m.group(1)) if m else "unknown" for m in found]
-    return level
+        level.iloc[missing] = [m.group(1) if m else "unknown" for m in found]
+    # Few distinct spellings: fold each once, not once per entry.
+    return level.map({raw: canonical_level(raw) for raw in level.unique()}).astype("str")

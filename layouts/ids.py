@@ -32,6 +32,8 @@ LOGS_LABEL_VALUES = "logs-label-values"
 #: pattern-matching type of the clickable label values: {"type": …, "name": …, "value": …}
 LOGS_LABEL_VALUE = "logs-label-value"
 LOGS_LIMIT = "logs-limit"
+#: why the typed limit cannot run, beside the box
+LOGS_LIMIT_ERROR = "logs-limit-error"
 LOGS_DIRECTION = "logs-direction"
 LOGS_RUN = "logs-run"
 LOGS_REQUEST = "logs-request"
@@ -44,11 +46,22 @@ LOGS_TOTAL = "logs-total"
 LOGS_SEARCH = "logs-search"
 LOGS_COLUMNS = "logs-columns"
 LOGS_AVAILABLE = "logs-available"
+#: the extra columns whose values are numbers (sorted and filtered as numbers)
+LOGS_NUMERIC = "logs-numeric"
 LOGS_GRID = "logs-grid"
+#: the selected row's labels, fields, JSON and context lines, under the grid
+LOGS_DETAILS = "logs-details"
+#: pattern-matching type of a details field's filter button:
+#: {"type": …, "kind": "stream" | "json" | "label", "name": …, "value": …}
+LOGS_FIELD_FILTER = "logs-field-filter"
 LOGS_EXPORT = "logs-export"
 LOGS_EXPORT_CANCEL = "logs-export-cancel"
 LOGS_EXPORT_PROGRESS = "logs-export-progress"
 LOGS_EXPORT_STATUS = "logs-export-status"
+#: "12,345 rows · 6,789/s" beside the progress bar (outside it: a narrow bar cuts text)
+LOGS_EXPORT_RATE = "logs-export-rate"
+#: the running export's file name, so Cancel can remove what it left
+LOGS_EXPORT_FILE = "logs-export-file"
 #: "queued (N ahead)" / "running" while an export waits for or holds a slot
 LOGS_EXPORT_QUEUE = "logs-export-queue"
 LOGS_DOWNLOAD = "logs-download"

@@ -14,8 +14,20 @@ from layouts import ids
 from layouts.common import graph_config
 from layouts.range_picker import range_picker
 from query.chart import plain_text
+from query.limits import MAX_TEXT
 from query.log_queries import LogQuery, predefined
-from query.log_view import MESSAGE, SERVICE, TIME, span_axis, volume_bars
+from query.log_view import (
+    JSON,
+    LABEL,
+    MESSAGE,
+    ROW_ID,
+    SERVICE,
+    STREAM,
+    TIME,
+    span_axis,
+    volume_bars,
+)
+from query.logql import is_label_name
 from query.timerange import human_duration
 
 #: One colour per canonical level, shared by the histogram's bars and the table's level cells.
@@ -38,6 +50,7 @@ def layout(config: Config):
         dcc.Store(id=ids.LOGS_SHOWN),
         dcc.Store(id=ids.LOGS_TOTAL),
         dcc.Store(id=ids.LOGS_AVAILABLE, data=[]),
+        dcc.Store(id=ids.LOGS_NUMERIC, data=[]),
         dcc.Download(id=ids.LOGS_DOWNLOAD),
         range_picker(PREFIX, refresh_seconds=config.refresh.logs),
         dbc.Row([
@@ -73,24 +86,40 @@ def editor(config: Config):
     ]))
 
 
+#: The preset menu's value once the query text is no longer a preset's.
+CUSTOM = "\x00custom"
+
+
 def preset_options(presets: Sequence[LogQuery]) -> list[dict]:
-    """Dropdown options: the name shown, the query as the value."""
-    return [{"label": p.name, "value": p.query, "title": p.query} for p in presets]
+    """Dropdown options: the name shown, the query as the value; then 'custom', shown (not
+    picked) when the text was edited away from every preset."""
+    return [*({"label": p.name, "value": p.query, "title": p.query} for p in presets),
+            {"label": "custom", "value": CUSTOM, "disabled": True,
+             "title": "the query box no longer holds a predefined query"}]
+
+
+def preset_of(query, presets: Sequence[LogQuery]) -> str:
+    """The menu value for the text in the query box: its preset, else ``CUSTOM``."""
+    return next((p.query for p in presets if p.query == query), CUSTOM)
 
 
 def controls(config: Config):
     """Limit, direction and Run (live refresh is the range picker's)."""
+    # No min/max on the box: the browser would turn 0 or 5 001 into "no value" and the
+    # default would run unannounced; the server checks the number and says what is allowed.
     limit = dbc.InputGroup([
         dbc.InputGroupText("Limit"),
-        dbc.Input(id=ids.LOGS_LIMIT, type="number", min=1, max=config.logs.max_limit, step=1,
+        dbc.Input(id=ids.LOGS_LIMIT, type="number", step=1,
                   value=min(config.logs.limit, config.logs.max_limit), debounce=True,
                   className="logs-limit"),
     ], size="sm", className="w-auto")
+    limit_error = html.Span(id=ids.LOGS_LIMIT_ERROR, className="logs-limit-error small "
+                                                              "text-danger")
     direction = dbc.RadioItems(
         id=ids.LOGS_DIRECTION, inline=True, value="backward", className="small",
         options=[{"label": label, "value": value} for label, value in DIRECTIONS])
     return html.Div([
-        limit, direction,
+        limit, limit_error, direction,
         dbc.Button("Run query", id=ids.LOGS_RUN, color="primary", size="sm", n_clicks=0),
     ], className="logs-controls d-flex flex-wrap align-items-center gap-3 mt-2")
 
@@ -106,7 +135,10 @@ def export_controls():
                   style={"display": "none"}),
         dbc.Progress(id=ids.LOGS_EXPORT_PROGRESS, value=0, striped=True, animated=True,
                      className="logs-export-progress flex-grow-1", style={"display": "none"}),
+        html.Span(id=ids.LOGS_EXPORT_RATE, className="logs-export-rate small",
+                  style={"display": "none"}),
         html.Span(id=ids.LOGS_EXPORT_STATUS, className="small text-muted"),
+        dcc.Store(id=ids.LOGS_EXPORT_FILE),
     ], className="d-flex flex-wrap align-items-center gap-2 mt-3")
 
 
@@ -146,13 +178,23 @@ def table_panel():
     grid = dag.AgGrid(
         id=ids.LOGS_GRID, rowData=[], columnDefs=column_defs([], []),
         defaultColDef={"sortable": True, "filter": True, "resizable": True},
+        # Stable row ids let a refresh update rows in place; assets/logs.js then keeps the
+        # reader's first visible row where it was (unless the reader is at the top).
+        getRowId=f"params.data[{ROW_ID!r}]",
+        eventListeners={"bodyScroll": ["stackscopeLogsRememberPlace(params)"],
+                        "rowDataUpdated": ["stackscopeLogsKeepPlace(params)"]},
         dashGridOptions={
             "theme": "themeBalham", "animateRows": False, "enableCellTextSelection": True,
+            # Community AG Grid has no master/detail: a click selects the row and the
+            # details panel under the grid shows it.
+            "rowSelection": {"mode": "singleRow", "checkboxes": False,
+                             "enableClickSelection": True},
             "suppressFieldDotNotation": True, "rowBuffer": 20, "quickFilterText": "",
             "localeText": {"noRowsToShow": "No log entries for this query and range."},
         },
         style={"height": "560px"}, className="logs-grid")
-    return html.Div([tools, dcc.Loading(grid, type="dot", delay_show=400)])
+    details = html.Div(row_details_hint(), id=ids.LOGS_DETAILS, className="logs-details mt-2")
+    return html.Div([tools, dcc.Loading(grid, type="dot", delay_show=400), details])
 
 
 # --- rendering helpers (pure) ---------------------------------------------------------------
@@ -165,8 +207,10 @@ def level_cell_style() -> dict:
         for level, colour in LEVEL_COLOURS.items()]}
 
 
-def column_defs(available: Sequence[str], shown: Sequence[str]) -> list[dict]:
-    """Time, level, service, message, then every other column, hidden unless chosen."""
+def column_defs(available: Sequence[str], shown: Sequence[str],
+                numeric: Sequence[str] = ()) -> list[dict]:
+    """Time, level, service, message, then every other column, hidden unless chosen;
+    ``numeric`` columns are typed numbers (number filter, right-aligned)."""
     base = [
         {"field": TIME, "headerName": "Time (UTC)", "width": 255,
          "cellClass": "font-monospace"},
@@ -176,10 +220,16 @@ def column_defs(available: Sequence[str], shown: Sequence[str]) -> list[dict]:
         {"field": MESSAGE, "headerName": "Message", "flex": 1, "minWidth": 300,
          "tooltipField": MESSAGE},
     ]
-    chosen = set(shown)
-    extra = [{"field": name, "headerName": name, "hide": name not in chosen, "width": 170}
+    chosen, numbers = set(shown), set(numeric)
+    extra = [{"field": name, "headerName": name, "hide": name not in chosen, "width": 170,
+              **(NUMBER_COLUMN if name in numbers else TEXT_COLUMN)}
              for name in available]
     return base + extra
+
+
+NUMBER_COLUMN = {"cellDataType": "number", "filter": "agNumberColumnFilter",
+                 "type": "rightAligned"}
+TEXT_COLUMN = {"cellDataType": "text", "filter": "agTextColumnFilter"}
 
 
 METRIC_QUERY_TEXT = ("This is a metric query: the Logs tab lists log lines, so start the "
@@ -215,7 +265,8 @@ def volume_note(frame, stale: bool = False) -> str:
     """The bucket width, so a bar's height reads as entries per that much time."""
     step = frame.attrs.get("step_s")
     text = f"bars of {human_duration(step)}" if step else ""
-    return text + (" (stale)" if stale else "")
+    note = frame.attrs.get("note")
+    return text + (f"; {note}" if note else "") + (" (stale)" if stale else "")
 
 
 def count_text(shown: int | None, limit: int | None, total: int | None) -> str:
@@ -265,6 +316,66 @@ def label_value_buttons(name: str | None, values: Sequence[str],
     return buttons
 
 
+# --- row details ----------------------------------------------------------------------------
+
+FIELD_KINDS = {STREAM: "stream label", JSON: "JSON field", LABEL: "label"}
+
+
+def row_details_hint():
+    """What the details panel says before a row is chosen."""
+    return html.Div("Click a row to see every label and field, its JSON and the lines around "
+                    "it in its stream.", className="text-muted small")
+
+
+def row_details(row: dict, fields, pretty: str | None, context=None, context_note: str = ""):
+    """The chosen entry: labels and fields with filter buttons, its JSON, its context."""
+    parts = [html.H6(f"Entry at {row.get(TIME, '')} UTC", className="card-title"),
+             fields_table(fields)]
+    if pretty:
+        parts += [html.Div("JSON", className="fw-semibold small mt-2"),
+                  html.Pre(pretty, className="logs-details-json small mb-0")]
+    parts += [html.Div("Context: the lines around it in its stream", className="fw-semibold "
+                       "small mt-2"), context_lines(context or [], row.get(ROW_ID), context_note)]
+    return dbc.Card(dbc.CardBody(parts), className="logs-details-card")
+
+
+def fields_table(fields):
+    """One row per (kind, name, value), with a button that filters the query on it."""
+    rows = [html.Tr([html.Td(FIELD_KINDS[kind], className="text-muted"),
+                     html.Td(name, className="font-monospace"),
+                     html.Td(value, className="font-monospace logs-details-value"),
+                     html.Td(filter_button(kind, name, value))])
+            for kind, name, value in fields]
+    return dbc.Table(html.Tbody(rows), size="sm", borderless=True,
+                     className="logs-details-fields small mb-0")
+
+
+def filter_button(kind: str, name: str, value: str):
+    """'filter': adds ``name="value"`` to the query (a matcher for a stream label)."""
+    if not is_label_name(name) or len(value) > MAX_TEXT:
+        return None
+    what = f'{name}="{value}"'
+    return dbc.Button("filter", id={"type": ids.LOGS_FIELD_FILTER, "kind": kind, "name": name,
+                                    "value": value},
+                      color="link", size="sm", n_clicks=0, className="p-0 logs-field-filter",
+                      title=f"add {what} to the query")
+
+
+def context_lines(rows, this_id, note: str = ""):
+    """The lines before and after the entry, oldest first, the entry itself marked."""
+    if note:
+        return html.Div(note, className="small text-muted logs-context")
+    if not rows:
+        return html.Div("No other lines within an hour in this stream.",
+                        className="small text-muted logs-context")
+    return html.Div([html.Div([html.Span(r[TIME], className="text-muted me-2"),
+                               html.Span(r["level"], className="me-2"),
+                               html.Span(r["line"], className="logs-context-text")],
+                              className="logs-context-line" + (
+                                  " logs-context-this" if r[ROW_ID] == this_id else ""))
+                     for r in rows], className="logs-context font-monospace small")
+
+
 # --- notices --------------------------------------------------------------------------------
 
 def input_error(text: str):
@@ -305,6 +416,12 @@ def export_done(summary, name: str, href: str | None = None):
     text = f"Exported {summary.rows:,} entries, {len(summary.columns)} columns: "
     target = html.A(name, href=href, download=name) if href else name
     return html.Span([text, target], className="text-success")
+
+
+def export_cancelled(removed: bool):
+    """What Cancel says once the export's worker is stopped."""
+    text = "Export cancelled" + ("; its partial file was removed." if removed else ".")
+    return html.Span(text, className="text-muted logs-export-cancelled")
 
 
 def queued_text(ahead: int) -> str:

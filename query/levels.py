@@ -9,14 +9,15 @@ LEVELS = ("critical", "error", "warning", "info", "debug", "trace", "unknown")
 _LEVEL_ALIASES = {
     "critical": "critical", "crit": "critical", "fatal": "critical", "panic": "critical",
     "emerg": "critical", "emergency": "critical", "alert": "critical",
-    "error": "error", "err": "error", "eror": "error",
-    "warning": "warning", "warn": "warning",
-    "info": "info", "information": "info", "informational": "info", "notice": "info",
-    "debug": "debug", "dbug": "debug", "trace": "trace",
+    "error": "error", "err": "error", "eror": "error", "erro": "error",
+    "warning": "warning", "warn": "warning", "wrn": "warning",
+    "info": "info", "inf": "info", "information": "info", "informational": "info",
+    "notice": "info",
+    "debug": "debug", "dbug": "debug", "dbg": "debug", "trace": "trace", "trc": "trace",
 }
 LEVEL_IN_LINE = re.compile(
-    r"(?i)\b(critical|crit|fatal|panic|emerg|error|err|warning|warn|info|notice|debug|dbug|"
-    r"trace)\b")
+    r"(?i)\b(critical|crit|fatal|panic|emerg|error|err|warning|warn|wrn|info|notice|debug|dbug|"
+    r"dbg|trace)\b")
 
 
 def canonical_level(value) -> str:

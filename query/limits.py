@@ -88,6 +88,20 @@ def clamp(value, what: str, lo: int, hi: int, default: int | None = None) -> int
     return int(min(max(math.floor(wanted), lo), hi))
 
 
+def limit_problem(value, most: int) -> str | None:
+    """Why the typed log limit cannot run, in words for beside the box; None when it can (or
+    the box is empty: the configured default runs)."""
+    if value is None or value == "":
+        return None
+    try:
+        wanted = number(value, "limit")
+    except Rejected:
+        wanted = None
+    if wanted is None or not (wanted.is_integer() and 1 <= wanted <= most):
+        return f"limit must be a whole number from 1 to {most:,}"
+    return None
+
+
 def points(width, *, fallback: int, lo: int, hi: int) -> int:
     """Points per series for a panel ``width`` pixels wide; ``fallback`` when unknown."""
     try:

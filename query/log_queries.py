@@ -1,7 +1,35 @@
 """Predefined LogQL queries for the Logs tab: the configured ones, else the seeds below.
 
-The seeds assume the backend's JSON log lines (timestamp, level, logger, message, request_id,
-user_id, trace_id, span_id) next to plain-text lines from the proxy and other services.
+The seeds are written for two kinds of line and must be right for both:
+
+- the backend's JSON lines (``timestamp, level, logger, message, request_id, user_id,
+  trace_id, span_id`` and, per HTTP request, ``method, route, status, duration_ms``);
+- NGINX access lines, in the demo's JSON format (``method, uri, status, body_bytes_sent,
+  request_time`` in seconds, ``request_id``: ``services.NGINX_LOG_FORMAT``) or the combined
+  format (``… "GET /api/tasks HTTP/1.1" 500 123 …``).
+
+What each returns:
+
+- Errors: JSON lines whose ``level`` is error, critical, fatal, panic or emerg (any case,
+  short forms too), ``level=error`` logfmt lines, and lines with a 5xx status (JSON
+  ``status``, NGINX JSON or combined).
+- Task-creation failures: lines about creating tasks (the ``/api/tasks`` route, "task
+  creation", "create task") that failed: a 5xx status (JSON ``status`` or NGINX), an error
+  level, or "fail"/"exception". A search for "tasks" that failed is not one.
+- Auth failures: a 401 or 403 status (JSON ``status``/``status_code``, NGINX status) and
+  lines saying authentication failed or invalid token/password/credentials. A number
+  elsewhere in the line (``"duration_ms":0.403``, a body size of 401) is not one, nor a
+  word in a requested URL.
+- WebSocket disconnections: WebSocket lines that say disconnected, or closed with a close
+  code other than 1000 (normal closure) and 1001 (going away).
+- High-latency requests: JSON lines whose ``duration_ms`` is over 1 000 or whose
+  ``request_time`` (NGINX's, in seconds) is over 1, WebSocket sessions (long on purpose) left
+  out; NGINX's combined format has no request time.
+- Request trace: the JSON lines of one ``request_id`` (the API's and NGINX's).
+
+Status and level are read by their place in the line (the JSON key, the status after NGINX's
+quoted request), not by a bare number anywhere: one query covers both formats, where a
+parser stage (``| json``) would drop every NGINX line.
 """
 
 from __future__ import annotations
@@ -23,17 +51,39 @@ class LogQuery(NamedTuple):
     query: str
 
 
+def _json_status(codes: str) -> str:
+    """The JSON ``"status": N`` (or ``status_code``) field, N matching ``codes``."""
+    return rf'"status(_code)?":\s*"?({codes})\b'
+
+
+def _nginx_status(codes: str) -> str:
+    """NGINX's status: the number right after the quoted request line."""
+    return rf'HTTP/[0-9.]+" ({codes}) '
+
+
+_ERROR_WORDS = "err|error|crit|critical|fatal|panic|emerg|alert"
+_ERROR_LINE = (rf'"level":\s*"(?i:{_ERROR_WORDS})"|(?i:\blevel=({_ERROR_WORDS})\b)|'
+               + _json_status("5[0-9]{2}") + "|" + _nginx_status("5[0-9]{2}"))
+_AUTH_LINE = (_json_status("401|403") + "|" + _nginx_status("401|403") + "|"
+              r"(?i:authentication failed|invalid (token|password|credentials))")
+
 # `job=~".+"` selects every stream: Loki refuses a selector whose matchers all match "".
-# Label matchers are anchored, so case-insensitivity is the scoped `(?i:…)`, not `(?i)`.
+# Regexes sit in backticks (no LogQL escaping); case-insensitivity is the scoped `(?i:…)`,
+# which RE2 (Loki) and Python (the stand-in) both read.
 SEEDS: tuple[LogQuery, ...] = (
-    LogQuery("Errors", '{job=~".+"} | json | level=~"(?i:error|critical|fatal)"'),
+    LogQuery("Errors", f'{{job=~".+"}} |~ `{_ERROR_LINE}`'),
     LogQuery("Task-creation failures",
-             '{job=~".+"} |~ "(?i)task" |~ "(?i)creat" |~ "(?i)fail|error|exception"'),
-    LogQuery("Auth failures",
-             '{job=~".+"} |~ "(?i)\\\\b(401|403)\\\\b|unauthori[sz]ed|forbidden|invalid token"'),
+             r'{job=~".+"} |~ `/api/tasks\b|(?i:task creation|creat\w* (a |the )?task)` |~ `'
+             + _ERROR_LINE + r"|(?i:\bfail|exception)`"),
+    LogQuery("Auth failures", f'{{job=~".+"}} |~ `{_AUTH_LINE}`'),
     LogQuery("WebSocket disconnections",
-             '{job=~".+"} |~ "(?i)websocket" |~ "(?i)disconnect|closed|close code"'),
-    LogQuery("High-latency requests (> 1 s)", '{job=~".+"} | json | duration_ms > 1000'),
+             r'{job=~".+"} |~ `(?i:websocket)` |~ `(?i:disconnect)|'
+             r"(?i:close code) (100[2-9]|10[1-9][0-9]|1[1-9][0-9]{2}|[2-4][0-9]{3})\b`"),
+    # `__error__=""`: Loki keeps a line that failed to parse through a numeric filter, so
+    # the NGINX lines (not JSON) would all count as slow without it.
+    LogQuery("High-latency requests (> 1 s)",
+             '{job=~".+"} | json | __error__="" | duration_ms > 1000 or request_time > 1 '
+             '| route !~ ".*/ws" | uri !~ ".*/ws([?].*)?"'),
     LogQuery("Request trace (request_id)", '{job=~".+"} | json | request_id="$request_id"'),
 )
 

@@ -104,7 +104,65 @@ def stream_name(labels: Mapping[str, str]) -> str:
     return "{" + ", ".join(f'{k}="{escape_value(v)}"' for k, v in sorted(labels.items())) + "}"
 
 
-def volume_query(query: str, step_s: float) -> str:
-    """The level histogram of a log query: entries per ``step_s`` bucket by level."""
-    return (f"sum by (level, detected_level) (count_over_time({query.strip()} "
+def volume_query(query: str, step_s: float, *, json_levels: bool = False,
+                 parsed_only: bool = False) -> str:
+    """The level histogram of a log query: entries per ``step_s`` bucket by level.
+
+    Loki refuses a metric query over lines a parser failed on ("pipeline error"), so:
+    ``json_levels`` counts only the query's JSON lines, by the ``level`` their JSON carries
+    (``| json | __error__=""``; the rest of the plain histogram's total is the other lines);
+    ``parsed_only`` counts only the lines the query's own parser read (``| __error__=""``).
+    """
+    pipeline = query.strip() + (' | json | __error__=""' if json_levels else "") + (
+        ' | __error__=""' if parsed_only else "")
+    return (f"sum by (level, detected_level) (count_over_time({pipeline} "
             f"[{format_duration(step_s)}]))")
+
+
+#: Parser stages after which every extracted field can be filtered as a label.
+PARSERS = ("json", "logfmt", "pattern", "regexp", "unpack")
+_PARSER_STAGE = re.compile(r"\|\s*(" + "|".join(PARSERS) + r")\b")
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _code_only(text: str) -> str:
+    """``text`` with the inside of every "…" and `…` string blanked (same length)."""
+    out, quote, escaped = [], None, False
+    for ch in text:
+        if quote:
+            out.append(" ")
+            if escaped:
+                escaped = False
+            elif ch == "\\" and quote == '"':
+                escaped = True
+            elif ch == quote:
+                quote = None
+        else:
+            out.append(ch)
+            quote = ch if ch in "\"`" else None
+    return "".join(out)
+
+
+def has_parser(query: str) -> bool:
+    """Whether the pipeline after the selector has a parser stage (``| json``, ``| logfmt`` …)."""
+    try:
+        _, close_at = selector_span(query)
+    except ValueError:
+        return False
+    return _PARSER_STAGE.search(_code_only(query[close_at + 1:])) is not None
+
+
+def is_label_name(name: str) -> bool:
+    """Whether ``name`` can stand unquoted in a label filter."""
+    return _LABEL_NAME.fullmatch(name) is not None
+
+
+def with_label_filter(query: str, name: str, value: str, *, parser: str | None = None) -> str:
+    """``query`` with ``| name="value"`` appended; ``| <parser>`` first when ``parser`` is
+    given and the query has no parser yet (a JSON field needs ``| json`` to be a label)."""
+    if not is_label_name(name):
+        raise ValueError(f"{name!r} is not a label name LogQL can filter on")
+    text = query.rstrip()
+    if parser and not has_parser(text):
+        text += f" | {parser}"
+    return f"{text} | {matcher(name, value)}"

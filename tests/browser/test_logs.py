@@ -11,6 +11,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from selenium.common.exceptions import ElementClickInterceptedException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
@@ -193,24 +194,36 @@ def export_workers() -> list[psutil.Process]:
     return found
 
 
-def test_cancel_stops_a_running_export(dash_duo, write_config, black_hole):
+def test_cancel_stops_a_running_export_says_so_and_removes_its_file(dash_duo, write_config,
+                                                                    black_hole):
     host, port = black_hole  # Loki accepts the connection and never answers
     timeout = 8
-    open_logs(dash_duo, write_config(f'[loki]\nurl = "http://{host}:{port}"\n'
-                                     f"timeout = {timeout}\n"))
+    config = write_config(f'[loki]\nurl = "http://{host}:{port}"\ntimeout = {timeout}\n')
+    open_logs(dash_duo, config)
     export_button = dash_duo.find_element("#logs-export")
     export_button.click()
     cancel = dash_duo.find_element("#logs-export-cancel")
     until(lambda: cancel.is_enabled() and not export_button.is_enabled())
     assert dash_duo.find_element("#logs-export-progress").is_displayed()
     assert until(export_workers, 5, message="the export's worker process")
+    folder = Path(config.cache.dir) / "exports"
+    reserved = until(lambda: list(folder.glob("logs-*.csv")), message="the export's file")
+    # the label sits beside the bar in digits of one width, never cut
+    rate = dash_duo.find_element("#logs-export-rate")
+    until(lambda: rate.text == "0 rows · 0/s")
+    assert dash_duo.driver.execute_script(
+        "const e = arguments[0]; return e.scrollWidth <= e.clientWidth && "
+        "getComputedStyle(e).fontVariantNumeric === 'tabular-nums';", rate)
     cancel.click()
     until(lambda: export_button.is_enabled() and not cancel.is_enabled(), timeout=5)
     assert not dash_duo.find_element("#logs-export-progress").is_displayed()
+    dash_duo.wait_for_text_to_equal("#logs-export-status",
+                                    "Export cancelled; its partial file was removed.")
+    assert not any(p.exists() for p in reserved) and not list(folder.glob("*.part"))
     # Had the job lived on, Loki's timeout would have ended it with "Export failed: …" after
     # 8 s; its worker is gone well before that, so nothing can write a status any more.
     until(lambda: not export_workers(), timeout / 2, message="the worker gone")
-    assert dash_duo.find_element("#logs-export-status").text == ""
+    assert "failed" not in dash_duo.find_element("#logs-export-status").text
     assert dash_duo.get_logs() == []
 
 
@@ -273,4 +286,174 @@ def test_an_export_past_the_cap_says_queued_until_a_slot_frees(dash_duo, write_c
     until(lambda: dash_duo.find_element(queue).text == "running", timeout=20)
     dash_duo.find_element("#logs-export-cancel").click()
     until(lambda: not dash_duo.find_element(queue).is_displayed())
+    assert dash_duo.get_logs() == []
+
+
+# --- live tail, typed columns, row details -------------------------------------------------
+
+def api_entries(start_ns: int, count: int, step_ns: int = 10**9, first: int = 0) -> list[tuple]:
+    """JSON API lines with a numeric duration_ms, one every ``step_ns``."""
+    return [(start_ns + i * step_ns, BACKEND, json.dumps({
+        "level": ("info", "warn", "err")[i % 3], "logger": "api.http",
+        "message": f"request {first + i}", "request_id": f"req-{first + i:06d}",
+        "duration_ms": [0.403, 9.5, 10.25, 100.0, 1500.75][i % 5] + (first + i) % 7,
+        "status": 200})) for i in range(count)]
+
+
+def grid_js(dash_duo, body, *args):
+    """Run ``body`` with ``api`` bound to the logs grid's AG Grid API."""
+    return dash_duo.driver.execute_script(
+        "const api = dash_ag_grid.getApi('logs-grid'); " + body, *args)
+
+
+def first_visible(dash_duo):
+    return grid_js(dash_duo, "const n = window.dashAgGridFunctions"
+                             ".stackscopeLogsFirstVisible(api); return n && n.id;")
+
+
+def displayed(dash_duo):
+    return grid_js(dash_duo, "return api.getDisplayedRowCount();")
+
+
+def column_in_order(dash_duo, field):
+    """One field of every displayed row, in the grid's order (the DOM's may differ)."""
+    return grid_js(dash_duo, "const out = []; api.forEachNodeAfterFilterAndSort("
+                             "n => out.push(n.data[arguments[0]])); return out;", field)
+
+
+def scroll_grid(dash_duo, top):
+    dash_duo.driver.execute_script(
+        "document.querySelector('#logs-grid .ag-body-viewport').scrollTop = arguments[0];", top)
+
+
+def test_live_tail_keeps_the_readers_place_and_shows_new_rows_at_the_top(
+        dash_duo, write_config, make_loki_double):
+    start = time.time_ns() - 20 * 60 * 10**9
+    entries = api_entries(start, 300)
+    loki = make_loki_double(entries)
+    open_logs(dash_duo, write_config(
+        f'[loki]\nurl = "{loki.url}"\ncache_ttl = 0.01\n\n[refresh]\nlogs = 1\n\n'
+        "[limits]\nqueries_per_minute = 100000\n"))
+    run_query(dash_duo, '{job="backend"} | json')
+    until(lambda: displayed(dash_duo) == 300, timeout=15)
+    scroll_grid(dash_duo, 3000)  # well down the list: about row 100
+    until(lambda: first_visible(dash_duo) is not None)
+    place = first_visible(dash_duo)
+    assert grid_js(dash_duo, "return api.getRowNode(arguments[0]).rowIndex;", place) > 50
+    more = entries + api_entries(start + 300 * 10**9, 5, first=300)
+    loki.load(more)  # five newer lines arrive above the reader
+    until(lambda: displayed(dash_duo) == 305, timeout=15)
+    time.sleep(0.2)  # the grid has drawn: the place must not move afterwards either
+    assert first_visible(dash_duo) == place
+    scroll_grid(dash_duo, 0)  # at the top, new rows are what the reader wants
+    until(lambda: first_visible(dash_duo) != place)
+    loki.load(more + api_entries(start + 305 * 10**9, 3, first=305))
+    until(lambda: displayed(dash_duo) == 308, timeout=15)
+    newest = grid_js(dash_duo, "const n = api.getDisplayedRowAtIndex(0); "
+                               "return {id: n.id, data: n.data};")
+    assert newest["data"]["@message"] == "request 307"
+    until(lambda: first_visible(dash_duo) == newest["id"])
+    assert dash_duo.get_logs() == []
+
+
+def test_numeric_fields_sort_and_filter_as_numbers(dash_duo, write_config, make_loki_double):
+    loki = make_loki_double(api_entries(time.time_ns() - 10 * 60 * 10**9, 40))
+    open_logs(dash_duo, write_config(logs_toml(loki.url)))
+    run_query(dash_duo, '{job="backend"} | json')
+    until(lambda: displayed(dash_duo) == 40, timeout=15)
+    dash_duo.select_dcc_dropdown("#logs-columns", value="duration_ms")
+    until(lambda: cell_texts(dash_duo, "duration_ms"))
+    grid_js(dash_duo, "api.applyColumnState({state: [{colId: 'duration_ms', sort: 'asc'}], "
+                      "defaultState: {sort: null}});")
+    values = column_in_order(dash_duo, "duration_ms")
+    assert values == sorted(values) and values[0] < 1 < 100 < values[-1]
+    assert {type(v) for v in values} <= {int, float}  # numbers in rowData, not text
+    grid_js(dash_duo, "api.setFilterModel({duration_ms: {filterType: 'number', "
+                      "type: 'greaterThan', filter: 1000}});")
+    until(lambda: displayed(dash_duo) == 8)  # 1500.75 + k, every fifth of 40 lines
+    assert dash_duo.get_logs() == []
+
+
+def click(dash_duo, element):
+    """Click ``element`` once it is scrolled to the middle of the window (again if the page
+    moved under it: the grid keeps its focused cell in view)."""
+    def scrolled_click():
+        # "instant": Bootstrap makes scrolling smooth, which would still be moving at the click
+        dash_duo.driver.execute_script(
+            "arguments[0].scrollIntoView({block: 'center', behavior: 'instant'});", element)
+        try:
+            element.click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+    until(scrolled_click, 5)
+
+
+def test_a_row_opens_its_fields_json_and_context_and_a_field_becomes_a_filter(
+        dash_duo, write_config, make_loki_double, screens):
+    start = time.time_ns() - 30 * 60 * 10**9
+    other = {"job": "worker", "service_name": "worker", "env": "prod"}
+    entries = api_entries(start, 40) + [  # another stream interleaved: not in the context
+        (start + i * 10**9 + 5, other, f"worker line {i}") for i in range(40)]
+    loki = make_loki_double(entries)
+    open_logs(dash_duo, write_config(logs_toml(loki.url)))
+    run_query(dash_duo, '{job="backend"}')
+    until(lambda: displayed(dash_duo) == 40, timeout=15)
+    grid_js(dash_duo, "api.ensureIndexVisible(19, 'middle');")
+    row = until(lambda: [r for r in grid_rows(dash_duo)
+                         if r.get_attribute("row-index") == "19"])[0]
+    click(dash_duo, row.find_element(By.CSS_SELECTOR, '[col-id="@message"]'))  # request 20
+    dash_duo.wait_for_contains_text("#logs-details", "request_id", timeout=15)
+    details = dash_duo.find_element("#logs-details")
+    fields = {tr.find_elements(By.TAG_NAME, "td")[1].text: tr.find_elements(
+        By.TAG_NAME, "td")[2].text for tr in details.find_elements(By.CSS_SELECTOR, "tr")}
+    assert fields["job"] == "backend" and fields["request_id"] == "req-000020"
+    duration = json.dumps(json.loads(entries[20][2])["duration_ms"])  # as Loki's | json has it
+    assert fields["duration_ms"] == duration and fields["status"] == "200"
+    assert '"request_id": "req-000020"' in details.find_element(
+        By.CSS_SELECTOR, ".logs-details-json").text
+    context = until(lambda: [e.text for e in dash_duo.find_elements(".logs-context-text")],
+                    timeout=15)
+    messages = [json.loads(t)["message"] for t in context]
+    assert messages == [f"request {i}" for i in range(10, 31)]  # 10 before, it, 10 after
+    assert "request 20" in dash_duo.find_element(".logs-context-this").text
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({behavior: 'instant'});",
+                                   details)
+    dash_duo.driver.save_screenshot(str(screens / "logs-details.png"))
+    click(dash_duo, dash_duo.find_element(
+        '.logs-field-filter[title=\'add request_id="req-000020" to the query\']'))
+    until(lambda: dash_duo.find_element("#logs-query").get_attribute("value")
+          == '{job="backend"} | json | request_id="req-000020"')
+    click(dash_duo, dash_duo.find_element("#logs-run"))
+    until(lambda: displayed(dash_duo) == 1, timeout=15)
+    assert dash_duo.get_logs() == []
+
+
+def test_a_limit_out_of_range_says_so_beside_the_box_and_an_edit_shows_custom(
+        dash_duo, write_config, make_loki_double):
+    loki = make_loki_double(api_entries(time.time_ns() - 10 * 60 * 10**9, 40))
+    open_logs(dash_duo, write_config(logs_toml(loki.url)))
+    run_query(dash_duo, '{job="backend"}')
+    until(lambda: displayed(dash_duo) == 40, timeout=15)
+    box = dash_duo.find_element("#logs-limit")
+
+    def type_limit(text):
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(Keys.DELETE)
+        box.send_keys(text, Keys.ENTER)
+
+    for typed in ("0", "5001"):
+        type_limit(typed)
+        dash_duo.wait_for_text_to_equal("#logs-limit-error",
+                                        "limit must be a whole number from 1 to 5,000")
+        assert "is-invalid" in box.get_attribute("class")
+        assert displayed(dash_duo) == 40  # nothing ran: not the default 1 000 unannounced
+    type_limit("7")
+    dash_duo.wait_for_text_to_equal("#logs-limit-error", "")
+    until(lambda: displayed(dash_duo) == 7, timeout=15)
+    # the text is no longer the preset's: the menu says so
+    assert dash_duo.find_element("#logs-preset").text == "custom"
+    dash_duo.select_dcc_dropdown("#logs-preset", value="Errors")
+    until(lambda: dash_duo.find_element("#logs-query").get_attribute("value").startswith(
+        '{job=~".+"} |~ `"level"'))
     assert dash_duo.get_logs() == []

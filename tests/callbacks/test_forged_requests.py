@@ -294,6 +294,11 @@ BASELINE = {
     "logs-volume.relayoutData": {"xaxis.autorange": True}, "logs-label-name.value": "app",
     "logs-label-value.n_clicks": [({"name": "app", "value": "api"}, 1)],
     "logs-available.data": ["app"], "logs-columns.value": ["app"], "logs-search.value": "x",
+    "logs-numeric.data": [],
+    "logs-field-filter.n_clicks": [({"kind": "json", "name": "status", "value": "401"}, 1)],
+    "logs-grid.selectedRows": [{"labels": '{app="api"}', "@ns": "1714564800000000123",
+                                "@id": "x", "line": '{"status": 401}', "@time": "t"}],
+    "logs-export-file.data": None,
 }
 for _prefix in ("metrics", "logs"):
     BASELINE.update({

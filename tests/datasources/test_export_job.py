@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 
+from datasources import export_job
 from datasources.export_job import export_name, prune, tracked, unique_path
 from datasources.logs_export import export_csv
 
@@ -83,3 +84,18 @@ def test_prune_drops_old_exports_and_abandoned_parts_only(tmp_path):
         os.utime(tmp_path / name, (mtime, mtime))
     assert prune(tmp_path, now=lambda: now) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["live.csv.part", "new.csv"]
+
+
+def test_discard_removes_what_a_cancelled_export_left_and_nothing_else(tmp_path):
+    name = export_job.export_name(0, 3600 * 10**9)
+    reserved = export_job.unique_path(tmp_path, name)  # reserved, still empty
+    (tmp_path / (name + ".part")).write_text("timestamp,line\r\n")
+    assert export_job.discard(tmp_path, name)
+    assert list(tmp_path.iterdir()) == []
+    finished = export_job.unique_path(tmp_path, name)
+    finished.write_text("timestamp,line\r\n")  # an earlier export awaiting its download
+    assert not export_job.discard(tmp_path, finished.name) and finished.exists()
+    (tmp_path / "notes.txt").write_text("")
+    for forged in ("../notes.txt", "notes.txt", None, "", reserved.name + "/.."):
+        assert not export_job.discard(tmp_path, forged)
+    assert (tmp_path / "notes.txt").exists()

@@ -52,7 +52,7 @@ def test_columns_discovered_on_a_later_page_join_the_header_in_order(tmp_path):
     summary = export_csv(pages, tmp_path / "out.csv")
     assert header_of(tmp_path / "out.csv") == [
         "timestamp", "app", "zone", "trace_id", "status", "line", "level", "json_timestamp",
-        "json_level", "message", "request_id"]
+        "message", "request_id"]
     assert summary.columns == tuple(header_of(tmp_path / "out.csv")) and summary.rows == 3
     rows = read(tmp_path / "out.csv")
     assert [r["line"] for r in rows] == ["plain", json_line, "late"]
@@ -60,6 +60,19 @@ def test_columns_discovered_on_a_later_page_join_the_header_in_order(tmp_path):
     assert [r["zone"] for r in rows] == ["", "", "z"]
     assert [r["level"] for r in rows] == ["unknown", "error", "unknown"]
     assert rows[1]["message"] == "boom" and rows[2]["status"] == "500"
+
+
+def test_level_is_one_column_on_one_scale_whatever_carried_it(tmp_path):
+    pages = [
+        page([[T0, '{"level":"WARN","message":"a"}']], {"app": "api", "level": "warn"}),
+        page([[T0 + 1, '{"level":"wrn","message":"b"}', {"structuredMetadata": {
+            "detected_level": "warn"}}]], {"app": "api"}),
+        page([[T0 + 2, "plain", {"parsed": {"level": "crit"}}]], {"app": "web"}),
+    ]
+    export_csv(pages, tmp_path / "out.csv")
+    assert header_of(tmp_path / "out.csv") == ["timestamp", "app", "line", "level", "message"]
+    assert [r["level"] for r in read(tmp_path / "out.csv")] == ["warning", "warning",
+                                                                "critical"]
 
 
 def test_timestamps_are_rfc3339_exact_to_the_nanosecond(tmp_path):

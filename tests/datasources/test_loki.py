@@ -80,11 +80,12 @@ def test_stream_bodies_give_a_column_per_label_and_metadata_key(loki_body):
     for row in frame.itertuples(index=False):
         labels, meta = by_entry[(row.timestamp.value, row.line)]
         for key, value in labels.items():
-            assert frame.loc[frame["line"] == row.line, key].iloc[0] == value
+            want = canonical_level(value) if key == "level" else value  # one scale
+            assert frame.loc[frame["line"] == row.line, key].iloc[0] == want
         if meta and set(meta) <= {"structuredMetadata", "parsed"}:
             meta = {**meta.get("structuredMetadata", {}), **meta.get("parsed", {})}
         for key, value in (meta or {}).items():
-            assert getattr(row, key) == value
+            assert getattr(row, key) == (canonical_level(value) if key == "level" else value)
 
 
 def test_sorted_by_time_and_levels_come_from_the_line_when_no_label_says(corpus):
@@ -115,7 +116,7 @@ def test_unicode_and_quote_bearing_label_values_survive(corpus):
 
 def test_a_level_label_wins_over_the_line(corpus):
     name, levels, lines = corpus.pick(
-        own=("streams_documented.json", ["warn"] * 3,
+        own=("streams_documented.json", ["warning"] * 3,
              ["invoice 4411 queued", "retrying invoice 4411 after error 503",
               "invoice 4411 sent"]),
         shared=("loki_docs_query_range_streams.json", ["info", "info"], ["bar", "foo"]))
@@ -322,7 +323,7 @@ def test_json_fields_become_columns_with_json_prefix_on_clashes():
     assert values(frame["json_logger"]) == ["api", None]
     assert frame["logger"].tolist() == ["promtail", "promtail"]
     assert values(frame["user_id"]) == ["7", None]
-    assert frame["level"].tolist() == ["WARN", "unknown"]
+    assert frame["level"].tolist() == ["warning", "unknown"]
     assert "other" not in frame.columns and set(JSON_FIELDS) - {"timestamp", "level",
                                                                 "logger"} <= set(frame.columns)
 
@@ -334,7 +335,8 @@ def test_level_precedence_label_then_detected_then_json_then_line():
                ["4", "nothing to see", {}]]
     data = streams_body(entries)
     data["data"]["encodingFlags"] = ["categorize-labels"]
-    assert frame_from_response(data)["level"].tolist() == ["warn", "debug", "error", "unknown"]
+    assert frame_from_response(data)["level"].tolist() == ["warning", "debug", "error",
+                                                           "unknown"]
     data["data"]["result"][0]["stream"]["level"] = "critical"
     assert frame_from_response(data)["level"].tolist() == ["critical"] * 4
 
@@ -507,3 +509,64 @@ def test_a_json_timeout_error_is_an_outage_not_a_bad_query():
     bad = b'{"status":"error","errorType":"bad_data","error":"parse error at line 1, col 2"}'
     with pytest.raises(QueryError, match="parse error at line 1, col 2"):
         frame_from_response(bad)
+
+
+def test_every_spelling_of_a_level_becomes_one_level_in_the_frame():
+    spellings = ["warn", "WARNING", "wrn", "err", "crit", "fatal", "dbg", "trace"]
+    entries = [[str(i + 1), json.dumps({"level": s, "message": "m"})]
+               for i, s in enumerate(spellings)]
+    frame = frame_from_response(streams_body(entries))
+    assert frame["level"].tolist() == ["warning"] * 3 + ["error", "critical", "critical",
+                                                         "debug", "trace"]
+    assert frame["json_level"].tolist() == spellings  # the raw word is kept beside it
+
+
+def test_volume_reads_levels_from_json_lines_when_no_level_label_says(make_loki_double,
+                                                                       tmp_path):
+    # An older Loki: no level label on the streams, no detected_level.
+    api, proxy = {"job": "api"}, {"job": "nginx"}
+    levels = ["warn", "WARNING", "err", "info", "dbg"]
+    entries = [(DEMO_START + i * 10**9 + 1, api, json.dumps({"level": levels[i % 5], "n": i}))
+               for i in range(50)]
+    entries += [(DEMO_START + i * 10**9 + 5, proxy, f'"GET / HTTP/1.1" 200 {i}')
+                for i in range(20)]
+    double = make_loki_double(entries)
+    loki = make_loki(double.url, tmp_path)
+    result = loki.volume('{job=~".+"}', DEMO_START, DEMO_START + 60 * 10**9, 10)
+    assert result.ok
+    totals = result.value.groupby("level", observed=True)["value"].sum().to_dict()
+    assert totals == {"error": 10, "warning": 20, "info": 10, "debug": 10, "unknown": 20}
+    assert result.value.attrs["total"] == 70
+    asked = [r["params"]["query"] for r in double.requests]
+    assert asked[-1].endswith('| json | __error__="" [10s]))')
+    # the table's levels for the same lines agree bucket by bucket's sum
+    table = loki.query_range('{job=~".+"}', DEMO_START, DEMO_START + 60 * 10**9, limit=100)
+    assert table.value["level"].value_counts().to_dict() == totals
+
+
+def test_a_level_label_needs_no_second_volume_query(make_loki_double, tmp_path):
+    double = make_loki_double([(DEMO_START + i + 1, {"job": "api", "level": "warn"}, "x")
+                               for i in range(5)])
+    result = make_loki(double.url, tmp_path).volume('{job="api"}', DEMO_START,
+                                                    DEMO_START + 60 * 10**9, 10)
+    assert result.value.groupby("level", observed=True)["value"].sum().to_dict() == {
+        "warning": 5}
+    assert len(double.requests) == 1
+
+
+def test_a_volume_loki_refuses_for_unparsed_lines_counts_the_parsed_ones_and_says_so(
+        make_loki_double, tmp_path):
+    # `| json` over JSON and NGINX lines: Loki answers "pipeline error" for the count.
+    entries = [(DEMO_START + i * 10**9 + 1, {"job": "api"}, json.dumps({"level": "warn"}))
+               for i in range(10)]
+    entries += [(DEMO_START + i * 10**9 + 2, {"job": "nginx"}, '"GET / HTTP/1.1" 200 1')
+                for i in range(4)]
+    double = make_loki_double(entries, pipeline_errors=True)
+    result = make_loki(double.url, tmp_path).volume('{job=~".+"} | json', DEMO_START,
+                                                    DEMO_START + 60 * 10**9, 10)
+    assert result.ok, result.error
+    assert result.value.groupby("level", observed=True)["value"].sum().to_dict() == {
+        "warning": 10}
+    assert "could not read" in result.value.attrs["note"]
+    assert [r["params"]["query"].endswith('| json | __error__="" [10s]))')
+            for r in double.requests] == [False, True]

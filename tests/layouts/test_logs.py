@@ -168,3 +168,64 @@ def test_metric_answers_are_not_log_rows(corpus):
         shared=("loki_docs_query_range_matrix.json", "grafana_streams_simple.json"))
     assert not log_view.is_log_frame(frame_from_response(corpus.json(matrix)))
     assert log_view.is_log_frame(frame_from_response(corpus.json(streams)))
+
+
+def parsed_frame(values: dict[str, list[str]]):
+    """A frame of len(values[...]) JSON-ish lines whose parsed labels are ``values``."""
+    n = len(next(iter(values.values())))
+    entries = [(T0 + i, f"line {i}", {"parsed": {k: v[i] for k, v in values.items()
+                                                   if v[i] is not None}}) for i in range(n)]
+    return frame_from_response(streams_body((BACKEND, entries)))
+
+
+def test_numeric_fields_become_numbers_and_ids_stay_text():
+    frame = parsed_frame({"duration_ms": ["0.403", "12", "1500.75", None, "5.4030000000000005"],
+                          "status": ["200", "401", "500", "200", "503"],
+                          "user_id": ["007", "12", "3", "4", "5"],  # a leading zero: an id
+                          "span_id": ["1234567890123456", "1", "2", "3", "4"],  # past 2**53
+                          "word": ["1", "2", "x", "4", "5"]})
+    assert log_view.numeric_columns(frame) == ["duration_ms", "status"]
+    rows = log_view.row_data(frame)
+    assert [r.get("duration_ms") for r in rows] == [0.403, 12, 1500.75, None,
+                                                    5.4030000000000005]
+    assert rows[1]["status"] == 401 and rows[0]["user_id"] == "007"
+    defs = {d["field"]: d for d in view.column_defs(log_view.extra_columns(frame), [],
+                                                     log_view.numeric_columns(frame))}
+    assert defs["duration_ms"]["filter"] == "agNumberColumnFilter"
+    assert defs["duration_ms"]["cellDataType"] == "number"
+    assert defs["user_id"]["filter"] == "agTextColumnFilter"
+
+
+def test_row_ids_are_stable_and_unique_even_for_exact_repeats():
+    line = '{"message":"same"}'
+    body = streams_body((BACKEND, [(T0, line, {}), (T0, line, {}), (T0 + 1, line, {})]),
+                        ({"job": "other"}, [(T0, line, {})]))
+    ids = [r[log_view.ROW_ID] for r in log_view.row_data(frame_from_response(body))]
+    assert len(set(ids)) == 4
+    again = [r[log_view.ROW_ID] for r in log_view.row_data(frame_from_response(body))]
+    assert again == ids
+    rows = log_view.row_data(frame_from_response(body))
+    assert rows[0][log_view.NS] == str(T0)  # exact: as text, not a JavaScript number
+
+
+def test_details_fields_are_stream_labels_json_fields_then_other_labels(frame):
+    row = log_view.row_data(frame)[0]
+    fields = log_view.details_fields(row)
+    assert fields[:2] == [("stream", "job", "backend"), ("stream", "service_name", "backend")]
+    assert ("json", "request_id", "req-1") in fields and ("label", "trace_id", "abc") in fields
+    assert len({name for _, name, _ in fields}) == len(fields)  # each once
+
+
+def test_nested_json_flattens_as_lokis_parser_names_it():
+    line = '{"http": {"status-code": 401, "ok": false}, "tags": [1], "v": null, "s": "x"}'
+    assert log_view.flatten_json(line) == {"http_status_code": "401", "http_ok": "false",
+                                           "v": "", "s": "x"}
+    assert log_view.flatten_json("not json") == {} and log_view.pretty_json("[1]") is None
+    assert log_view.pretty_json('{"a":1}') == '{\n  "a": 1\n}'
+
+
+def test_stream_labels_read_back_what_stream_name_wrote():
+    labels = {"app": 'say "hi"\\', "env": "zürich\n"}
+    assert log_view.stream_labels(logql.stream_name(labels)) == labels
+    with pytest.raises(ValueError):
+        log_view.stream_labels('{app=~"x"}')

@@ -144,3 +144,13 @@ def test_exports_ahead_counts_running_and_earlier_waiting():
     states = {1: "running", 2: "waiting", 3: "running", 5: "waiting", 7: "waiting"}
     assert [exports_ahead(states, t) for t in (2, 5, 7)] == [2, 3, 4]
     assert exports_ahead({4: "waiting"}, 4) == 0
+
+
+@pytest.mark.parametrize("typed", [0, -3, 5001, 2.5, "abc", "1e999", True, [5]])
+def test_a_typed_limit_out_of_range_says_the_allowed_range(typed):
+    assert limits.limit_problem(typed, 5000) == "limit must be a whole number from 1 to 5,000"
+
+
+@pytest.mark.parametrize("typed", [None, "", 1, 5000, "250", 7.0])
+def test_a_typed_limit_in_range_or_empty_is_fine(typed):
+    assert limits.limit_problem(typed, 5000) is None

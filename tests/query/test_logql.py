@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from query import logql
+from stack.loki_api import parse_query
 
 
 @pytest.mark.parametrize(("query", "span"), [
@@ -63,3 +64,29 @@ def test_volume_query_keeps_the_whole_log_query():
 
 def test_stream_name_sorts_and_quotes():
     assert logql.stream_name({"b": "2", "a": 'x"y'}) == '{a="x\\"y", b="2"}'
+
+
+def test_has_parser_looks_at_the_pipeline_not_inside_strings():
+    assert logql.has_parser('{job="api"} | json | level="error"')
+    assert logql.has_parser('{job="api"} |= "x" |logfmt')
+    assert not logql.has_parser('{job="api"} |= "| json"')
+    assert not logql.has_parser('{job="a | json"} |~ `| logfmt`')
+    assert not logql.has_parser('{job="api"} |= "jsonish"')
+
+
+@pytest.mark.parametrize(("query", "kw", "want"), [
+    ('{job="api"}', {"parser": "json"}, '{job="api"} | json | status="401"'),
+    ('{job="api"} | json ', {"parser": "json"}, '{job="api"} | json | status="401"'),
+    ('{job="api"} | logfmt', {"parser": "json"}, '{job="api"} | logfmt | status="401"'),
+    ('{job="api"}', {}, '{job="api"} | status="401"'),
+])
+def test_a_field_value_becomes_a_label_filter(query, kw, want):
+    assert logql.with_label_filter(query, "status", "401", **kw) == want
+
+
+def test_a_field_filter_value_is_escaped_and_a_bad_name_refused():
+    query = logql.with_label_filter('{job="api"}', "msg", 'say "hi" \\ now', parser="json")
+    assert query == '{job="api"} | json | msg="say \\"hi\\" \\\\ now"'
+    parse_query(query)  # Loki's grammar reads it (the escape round trip: test_log_queries)
+    with pytest.raises(ValueError, match="label name"):
+        logql.with_label_filter('{job="api"}', "a-b", "x")
