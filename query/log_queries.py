@@ -3,16 +3,16 @@
 The seeds are written for two kinds of line and must be right for both:
 
 - the backend's JSON lines (``timestamp, level, logger, message, request_id, user_id,
-  trace_id, span_id`` and, per HTTP request, ``method, route, status, duration_ms``);
-- NGINX access lines, in the demo's JSON format (``method, uri, status, body_bytes_sent,
+  trace_id, span_id`` and, per HTTP request, ``method, route, status_code, duration_ms``);
+- NGINX access lines, in the demo's JSON format (``method, uri, status_code, body_bytes_sent,
   request_time`` in seconds, ``request_id``: ``services.NGINX_LOG_FORMAT``) or the combined
   format (``… "GET /api/tasks HTTP/1.1" 500 123 …``).
 
 What each returns:
 
 - Errors: JSON lines whose ``level`` is error, critical, fatal, panic or emerg (any case,
-  short forms too), ``level=error`` logfmt lines, and lines with a 5xx status (JSON
-  ``status``, NGINX JSON or combined).
+  short forms too), ``level=error`` logfmt lines, and lines with a 5xx ``status_code`` (JSON
+  lines: the API's and NGINX's) or NGINX combined status.
 - Task-creation failures: lines about creating tasks (the ``/api/tasks`` route, "task
   creation", "create task") that failed: a 5xx status (JSON ``status`` or NGINX), an error
   level, or "fail"/"exception". A search for "tasks" that failed is not one.
@@ -52,7 +52,8 @@ class LogQuery(NamedTuple):
 
 
 def _json_status(codes: str) -> str:
-    """The JSON ``"status": N`` (or ``status_code``) field, N matching ``codes``."""
+    """The JSON ``"status_code": N`` (or ``status``) key, N matching ``codes``: the key's own
+    place in the line, never a number inside another value (a string's quotes are escaped)."""
     return rf'"status(_code)?":\s*"?({codes})\b'
 
 

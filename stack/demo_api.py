@@ -297,14 +297,15 @@ class DemoAPI:
         if route in self.routes:  # long-lived sessions would swamp the latency buckets
             self.metrics.duration.labels(route).observe(elapsed)
         if reply.event:
-            self.log.write(*reply.event, **ids, route=route, status=reply.status)
+            self.log.write(*reply.event, **ids, route=route, status_code=reply.status)
         ms = round(elapsed * 1000, 3)
         slow = ms > SLOW_MS and route != WS_ROUTE  # sessions are long on purpose
         level = ("error" if reply.status >= 500 else
                  "warn" if reply.status >= 400 or slow else "info")
         self.log.write(level, "api.http", f"{method} {route} {reply.status} in {ms:.0f} ms"
                        + (" (slow request)" if slow else ""),
-                       **ids, method=method, route=route, status=reply.status, duration_ms=ms)
+                       **ids, method=method, route=route, status_code=reply.status,
+                       duration_ms=ms)
 
     def _work(self, route: str) -> None:
         r = self.routes[route]

@@ -164,7 +164,7 @@ class Writer:
         if event:
             level, logger, text = event
             self.api_line(end_us - 1, level, logger, text.format(item=item, user=ids["user_id"]),
-                          {**ids, "route": route.route, "status": status})
+                          {**ids, "route": route.route, "status_code": status})
         words = ("disk", "cpu", "error", "deploy")
         path = {"/api/items/:id": f"/api/items/{item}",
                 "/api/search": f"/api/search?q={self.rng.choice(words)}"}
@@ -178,7 +178,7 @@ class Writer:
         text = ("WebSocket disconnected (close code 1006)" if dropped else
                 "WebSocket closed (close code 1000)")
         self.api_line(end_us - 1, "warn" if dropped else "info", "api.ws", text,
-                      {**ids, "route": WS_ROUTE, "status": 200})
+                      {**ids, "route": WS_ROUTE, "status_code": 200})
         self.http(end_us, "GET", WS_ROUTE, f"{WS_ROUTE}?hold={hold:.1f}", 200, hold, ids)
 
     def deploy(self, when: float, version: str, previous: str) -> None:
@@ -195,7 +195,7 @@ class Writer:
         level = "error" if status >= 500 else "warn" if status >= 400 or slow else "info"
         text = f"{method} {route} {status} in {ms:.0f} ms" + (" (slow request)" if slow else "")
         self.api_line(end_us, level, "api.http", text, {**ids, "method": method, "route": route,
-                                                        "status": status, "duration_ms": ms})
+                                                        "status_code": status, "duration_ms": ms})
         self.out.append((end_us * 1000 + 700_000, {**self.nginx, "level": status_level(status)},
                          nginx_line(end_us + 700, method, path, status, seconds, ids)))
 
@@ -223,6 +223,6 @@ def nginx_line(us: int, method: str, path: str, status: int, seconds: float, ids
     size = 20 + (us % 180)
     return orjson.dumps({
         "time": when.isoformat(), "msec": f"{us / 1e6:.3f}", "remote_addr": "127.0.0.1",
-        "method": method, "uri": path, "status": status, "body_bytes_sent": size,
+        "method": method, "uri": path, "status_code": status, "body_bytes_sent": size,
         "request_time": f"{seconds:.3f}", "upstream_response_time": f"{seconds:.3f}",
         "request_id": ids["request_id"], "user_agent": ""}).decode()

@@ -200,14 +200,14 @@ def api_parser(filename: str) -> Callable[[str, int], tuple]:
 
 
 def nginx_parser(filename: str) -> Callable[[str, int], tuple]:
-    """NGINX's JSON access lines: time from ``msec``, level from ``status``."""
+    """NGINX's JSON access lines: time from ``msec``, level from ``status_code``."""
     base = {"job": "nginx", "service": "nginx", "filename": filename}
 
     def parse(text: str, now_ns: int) -> tuple:
         record = _json(text)
         labels = dict(base)
         with contextlib.suppress(KeyError, TypeError, ValueError):
-            labels["level"] = status_level(int(record["status"]))
+            labels["level"] = status_level(int(record["status_code"]))
         try:
             ts = round(float(record["msec"]) * 1000) * 10**6
         except (KeyError, TypeError, ValueError):

@@ -297,7 +297,7 @@ def api_entries(start_ns: int, count: int, step_ns: int = 10**9, first: int = 0)
         "level": ("info", "warn", "err")[i % 3], "logger": "api.http",
         "message": f"request {first + i}", "request_id": f"req-{first + i:06d}",
         "duration_ms": [0.403, 9.5, 10.25, 100.0, 1500.75][i % 5] + (first + i) % 7,
-        "status": 200})) for i in range(count)]
+        "status_code": 200})) for i in range(count)]
 
 
 def grid_js(dash_duo, body, *args):
@@ -409,7 +409,7 @@ def test_a_row_opens_its_fields_json_and_context_and_a_field_becomes_a_filter(
         By.TAG_NAME, "td")[2].text for tr in details.find_elements(By.CSS_SELECTOR, "tr")}
     assert fields["job"] == "backend" and fields["request_id"] == "req-000020"
     duration = json.dumps(json.loads(entries[20][2])["duration_ms"])  # as Loki's | json has it
-    assert fields["duration_ms"] == duration and fields["status"] == "200"
+    assert fields["duration_ms"] == duration and fields["status_code"] == "200"
     assert '"request_id": "req-000020"' in details.find_element(
         By.CSS_SELECTOR, ".logs-details-json").text
     context = until(lambda: [e.text for e in dash_duo.find_elements(".logs-context-text")],

@@ -69,14 +69,14 @@ def nginx_json(method, uri, status, seconds, size=120, request_id="r-1"):
     """An access line in the demo NGINX's JSON format (``stack.services.NGINX_LOG_FORMAT``)."""
     return json.dumps({"time": "2026-12-01T12:00:00+00:00", "msec": "1796126400.000",
                        "remote_addr": "127.0.0.1", "method": method, "uri": uri,
-                       "status": status, "body_bytes_sent": size,
+                       "status_code": status, "body_bytes_sent": size,
                        "request_time": f"{seconds:.3f}", "upstream_response_time": "",
                        "request_id": request_id, "user_agent": ""}, separators=(",", ":"))
 
 
 def http(level, method, route, status, ms, **extra):
     return api_line(level, "api.http", f"{method} {route} {status} in {ms:.0f} ms",
-                    method=method, route=route, status=status, duration_ms=ms, **extra)
+                    method=method, route=route, status_code=status, duration_ms=ms, **extra)
 
 
 #: (line, stream, the seeds that must return it); every other seed must leave it out.

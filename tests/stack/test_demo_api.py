@@ -79,7 +79,7 @@ def test_every_log_line_carries_the_backend_fields(api):
         assert line["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
         assert re.fullmatch(r"[0-9a-f]{16}", line["span_id"])
     assert "authentication failed" in lines[0]["message"] and "401" in lines[0]["message"]
-    assert lines[1]["status"] == 401 and lines[1]["duration_ms"] >= 0
+    assert lines[1]["status_code"] == 401 and lines[1]["duration_ms"] >= 0
 
 
 def test_failures_log_what_the_log_seeds_look_for(redis_server, tmp_path):

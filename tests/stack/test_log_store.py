@@ -250,7 +250,7 @@ def per_minute(seconds: np.ndarray, weights=None) -> np.ndarray:
 def test_backfilled_5xx_lines_are_the_metrics_error_increase_minute_by_minute(week):
     start = int(week.t[0]) // 60
     five_xx = [e for e in week.entries if e[1]["job"] == "api"
-               and '"logger":"api.http"' in e[2] and json.loads(e[2])["status"] >= 500]
+               and '"logger":"api.http"' in e[2] and json.loads(e[2])["status_code"] >= 500]
     logged = per_minute(np.array([e[0] // 10**9 // 60 - start for e in five_xx]))
     increase = np.zeros_like(logged)
     for series in week.requests.series:
@@ -271,10 +271,10 @@ def test_nginx_sees_the_same_errors_and_every_line_has_the_live_shape(week):
     nginx = [(e[1], json.loads(e[2])) for e in week.entries if e[1]["job"] == "nginx"]
     http = [x for x in api if x["logger"] == "api.http"]
     assert len(nginx) == len(http)
-    assert sum(x["status"] >= 500 for _, x in nginx) == sum(x["status"] >= 500 for x in http)
-    assert all(lb["level"] == log_backfill.status_level(x["status"]) for lb, x in nginx)
+    assert sum(x["status_code"] >= 500 for _, x in nginx) == sum(x["status_code"] >= 500 for x in http)
+    assert all(lb["level"] == log_backfill.status_level(x["status_code"]) for lb, x in nginx)
     assert list(http[0]) == ["timestamp", "level", "logger", "message", "request_id", "user_id",
-                             "trace_id", "span_id", "method", "route", "status", "duration_ms"]
+                             "trace_id", "span_id", "method", "route", "status_code", "duration_ms"]
     messages = {x["message"] for x in api}
     for text in ("task creation failed: database timeout after 2 s",
                  "WebSocket disconnected (close code 1006)", "search backend timed out",
