@@ -271,7 +271,8 @@ def test_nginx_sees_the_same_errors_and_every_line_has_the_live_shape(week):
     nginx = [(e[1], json.loads(e[2])) for e in week.entries if e[1]["job"] == "nginx"]
     http = [x for x in api if x["logger"] == "api.http"]
     assert len(nginx) == len(http)
-    assert sum(x["status_code"] >= 500 for _, x in nginx) == sum(x["status_code"] >= 500 for x in http)
+    assert (sum(x["status_code"] >= 500 for _, x in nginx)
+            == sum(x["status_code"] >= 500 for x in http))
     assert all(lb["level"] == log_backfill.status_level(x["status_code"]) for lb, x in nginx)
     assert list(http[0]) == ["timestamp", "level", "logger", "message", "request_id", "user_id",
                              "trace_id", "span_id", "method", "route", "status_code", "duration_ms"]
