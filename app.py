@@ -64,7 +64,12 @@ def create_app(config: Config, cache: Cache | None = None, *,
     app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(config)
     add_routes(app.server, config)
     compression.install(app.server, compress=config.server.compress)
-    app.layout = shell(config)
+    if probe_in_background:
+        # The prober keeps a round ready: the page carries the cards, no round trip first.
+        from callbacks.status import first_paint
+        app.layout = lambda: shell(config, first_paint(deps))
+    else:
+        app.layout = shell(config)
     register_all(app, deps)
     return app
 

@@ -10,6 +10,21 @@ from layouts import status as view
 from layouts.common import result_notice
 
 
+def outputs(deps, result, throttled=None) -> tuple:
+    """The refresh callback's outputs for one probe round: summary, its class, checked,
+    cards and notices."""
+    probes = result.value or []
+    return (view.summary_text(probes), view.summary_class(probes),
+            view.checked_text(probes),
+            view.cards(probes, deps.status.uptime(), deps.status.latency()),
+            [n for n in (throttled, result_notice(result)) if n is not None] or None)
+
+
+def first_paint(deps) -> tuple:
+    """The Status tab as of the background prober's latest round, drawn with the page."""
+    return outputs(deps, deps.status.latest())
+
+
 def register(app, deps) -> None:
     """Wire the Status tab."""
 
@@ -29,13 +44,9 @@ def register(app, deps) -> None:
         forced = asked and session.may_force(deps.limiter, deps.config, "status")
         # Otherwise the background prober's latest round: viewers never add probes.
         result = deps.status.snapshot(force=True) if forced else deps.status.latest()
-        probes = result.value or []
         throttled = view.refresh_throttled(deps.config.limits.force_interval) if (
             asked and not forced) else None
-        return (view.summary_text(probes), view.summary_class(probes),
-                view.checked_text(probes),
-                view.cards(probes, deps.status.uptime(), deps.status.latency()),
-                [n for n in (throttled, result_notice(result)) if n is not None] or None)
+        return outputs(deps, result, throttled)
 
     @app.callback(
         Output(ids.STATUS_INTERVAL, "disabled"),

@@ -16,8 +16,13 @@ from layouts import ids
 WINDOWS = ("1h", "24h", "7d")
 
 
-def layout(config: Config):
-    """The Status tab's static frame; the cards arrive from the refresh callback."""
+def layout(config: Config, first: Sequence | None = None):
+    """The Status tab's frame; the cards arrive from the refresh callback.
+
+    ``first`` is the refresh callback's outputs for the latest probe round (summary, its
+    class, checked, cards, error), drawn with the page so the first card needs no round trip.
+    """
+    summary, summary_class, checked, cards_, error = first or (None, None, None, None, None)
     controls = html.Div([
         dbc.Button("Pause", id=ids.STATUS_PAUSE, color="secondary", outline=True, size="sm",
                    className="me-2", n_clicks=0),
@@ -25,15 +30,15 @@ def layout(config: Config):
                    n_clicks=0),
     ], className="ms-auto")
     header = html.Div([
-        html.H4(id=ids.STATUS_SUMMARY, className="mb-0 me-3"),
-        html.Span(id=ids.STATUS_CHECKED, className="text-muted small"),
+        html.H4(summary, id=ids.STATUS_SUMMARY, className=summary_class or "mb-0 me-3"),
+        html.Span(checked, id=ids.STATUS_CHECKED, className="text-muted small"),
         controls,
     ], className="d-flex align-items-center my-3")
     return html.Div([
         dcc.Interval(id=ids.STATUS_INTERVAL, interval=config.refresh.status * 1000),
         header,
-        html.Div(id=ids.STATUS_ERROR),
-        html.Div(id=ids.STATUS_CARDS),
+        html.Div(error, id=ids.STATUS_ERROR),
+        html.Div(cards_, id=ids.STATUS_CARDS),
         html.Div(id=ids.STATUS_PROM_SECTION, className="mt-4"),
     ])
 

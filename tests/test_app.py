@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import socket
@@ -221,3 +222,24 @@ def test_a_request_body_over_the_cap_gets_413_before_dash_reads_it(write_config)
     big = client.post("/_dash-update-component", data=b"x" * (2 << 20),
                       content_type="application/json")
     assert big.status_code == 413
+
+
+def test_a_served_page_carries_the_latest_status_round_so_cards_need_no_callback(
+        write_config, redis_server, closed_port):
+    config = write_config(f"""
+[[services]]
+name = "Redis"
+kind = "tcp"
+port = {redis_server.port}
+[[services]]
+name = "Gone"
+kind = "tcp"
+port = {closed_port}
+""")
+    served = create_app(config, probe_in_background=True).server.test_client()
+    page = json.dumps(served.get("/_dash-layout").get_json())
+    assert "1/2 services up" in page and page.count("status-card ") >= 2, page[:500]
+    assert "Redis" in page and "Gone" in page
+    # An app that does not probe on its own (tests) leaves the cards to the callback.
+    bare = json.dumps(create_app(config).server.test_client().get("/_dash-layout").get_json())
+    assert "services up" not in bare
