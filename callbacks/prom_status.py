@@ -24,7 +24,15 @@ def register(app, deps) -> None:
             raise PreventUpdate
         if not deps.config.prometheus.enabled:
             return view.not_configured()
-        alerts = [("Prometheus", deps.prometheus.alerts())]
+        ttl = section_ttl(deps.config)
+        alerts = [("Prometheus", deps.prometheus.alerts(ttl=ttl))]
         if deps.alertmanager is not None:
-            alerts.append(("Alertmanager", deps.alertmanager.alerts()))
-        return view.section(deps.prometheus.targets(), alerts)
+            alerts.append(("Alertmanager", deps.alertmanager.alerts(ttl=ttl)))
+        return view.section(deps.prometheus.targets(ttl=ttl), alerts)
+
+
+def section_ttl(config) -> float:
+    """How long one answer serves every viewer: Prometheus changes target health and alert
+    states once per scrape / rule evaluation (``metrics.scrape_interval``), so asking more
+    often shows nothing new; never less than the upstream's ``cache_ttl``."""
+    return max(config.prometheus.cache_ttl, config.metrics.scrape_interval)

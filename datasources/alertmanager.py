@@ -56,10 +56,12 @@ class Alertmanager:
         self.cache = cache
         self.session = session if session is not None else make_session(upstream)
 
-    def alerts(self, force: bool = False) -> Result[pd.DataFrame]:
-        """Every alert Alertmanager holds (firing and suppressed), firing first."""
+    def alerts(self, force: bool = False, ttl: float | None = None) -> Result[pd.DataFrame]:
+        """Every alert Alertmanager holds (firing and suppressed), firing first; ``ttl``
+        overrides ``cache_ttl``."""
         key = cache_key("alertmanager", self.upstream.url, "/api/v2/alerts")
-        return self.cache.get(key, self._fetch, ttl=self.upstream.cache_ttl,
+        return self.cache.get(key, self._fetch,
+                              ttl=self.upstream.cache_ttl if ttl is None else ttl,
                               upstream=self.upstream.name, force=force,
                               wait=self.upstream.timeout)
 

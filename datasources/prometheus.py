@@ -716,13 +716,14 @@ class Prometheus:
         path = f"/api/v1/label/{quote(label, safe='')}/values"
         return self._call("GET", path, _match(match), labels_from_response)
 
-    def targets(self) -> Result[pd.DataFrame]:
+    def targets(self, ttl: float | None = None) -> Result[pd.DataFrame]:
         """Active scrape targets: job, instance, health, last_error, last_scrape, scrape_url."""
-        return self._call("GET", "/api/v1/targets", {"state": "active"}, targets_from_response)
+        return self._call("GET", "/api/v1/targets", {"state": "active"}, targets_from_response,
+                          ttl=ttl)
 
-    def alerts(self) -> Result[pd.DataFrame]:
+    def alerts(self, ttl: float | None = None) -> Result[pd.DataFrame]:
         """Firing and pending alerts from the rules Prometheus evaluates."""
-        return self._call("GET", "/api/v1/alerts", {}, alerts_from_response)
+        return self._call("GET", "/api/v1/alerts", {}, alerts_from_response, ttl=ttl)
 
     def buildinfo(self) -> Result[dict[str, str]]:
         """The server's version, revision and build details."""
