@@ -109,3 +109,47 @@ def test_a_tick_sends_a_patch_or_nothing_not_the_figure(app, proxy):
         ["layout", "xaxis", "autorangeoptions", "include"]]
     assert json.dumps(patch["operations"][0]["params"]["value"]) == json.dumps(
         [held["start"] * 1000, held["end"] * 1000])
+
+
+def build(app, client, job=None):
+    values = {"metrics-width.data": WIDTH, "metrics-range-state.data": STATE,
+              "metrics-job.value": job}
+    resp = dash_calls.call(client, app, "metrics-panels.children", values,
+                           triggered=["metrics-width.data"])
+    return dash_calls.response_of(resp)
+
+
+def held_of(tree):
+    """The panel's held store in a built grid (a Dash component tree as JSON)."""
+    if isinstance(tree, dict):
+        if tree.get("type") == "Store" and tree["props"]["id"]["type"] == "metrics-held":
+            return tree["props"]["data"]
+        return next((h for v in tree.values() if (h := held_of(v)) is not None), None)
+    if isinstance(tree, list):
+        return next((h for v in tree if (h := held_of(v)) is not None), None)
+    return None
+
+
+def test_panels_are_built_drawn_and_their_first_render_asks_nothing(app, proxy):
+    client = viewer(app)
+    outside_a_step_edge()
+    grid = build(app, client)["metrics-panels"]["children"]
+    text = json.dumps(grid)
+    assert '"type": "scatter' in text and "loading" not in text  # mounted with its data
+    assert len(proxy.to("/api/v1/query_range")) == 1
+    held = held_of(grid)
+    assert held["traces"] and held["built"]  # a live record: the next tick can patch
+    # The render callback's initial call for that panel: the chart is already there.
+    def first_render(job=None):
+        return dash_calls.call(client, app, "metrics-graph.figure", {
+            "metrics-range-state.data": STATE, "metrics-width.data": WIDTH,
+            "metrics-query-store.data": "", "metrics-held.data": held, "metrics-job.value": job},
+            match={"panel": "up"})
+
+    assert first_render().status_code == 204
+    # Built for other inputs (the job changed meanwhile): the initial call draws.
+    response = dash_calls.response_of(first_render(job="api"))
+    assert '"figure"' in json.dumps(response)
+    # A tick patches the built chart: the record is the live one.
+    _, response = render(app, client, held)
+    assert '{"panel":"up","type":"metrics-graph"}' not in response
