@@ -7,7 +7,7 @@ slug}``), so panels load in parallel and one failing panel never blanks the othe
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
@@ -80,8 +80,9 @@ def _register_panels(app, deps, offered) -> None:
                 view.panels_notice(len(shown), len(offered), error))
 
 
-#: panels whose first chart ``build`` draws at once (their queries run side by side)
-FIRST_WORKERS = 8
+#: panels whose first chart ``build`` draws at once (their queries run side by side), and
+#: how long it waits for them: a panel not ready by then mounts empty and loads as before
+FIRST_WORKERS, FIRST_WAIT = 8, 1.0
 
 
 def _first_charts(deps, shown, state, width, job, instance) -> dict[str, tuple]:
@@ -89,8 +90,9 @@ def _first_charts(deps, shown, state, width, job, instance) -> dict[str, tuple]:
 
     The panels then mount drawn (a chart drawn empty, then again with its data, costs the
     browser a plotly draw per panel) and their render callback skips its initial call
-    (``_built``). A panel left out (an input the render callback would refuse) mounts
-    empty and its render callback draws it as before.
+    (``_built``). A panel left out (an input the render callback would refuse, or a query
+    slower than ``FIRST_WAIT``: a slow Prometheus must not hold the whole grid) mounts empty
+    and its render callback draws it as before; a query still running fills the cache.
     """
     def first(panel):
         try:
@@ -100,8 +102,11 @@ def _first_charts(deps, shown, state, width, job, instance) -> dict[str, tuple]:
 
     if not shown:
         return {}
-    with ThreadPoolExecutor(min(FIRST_WORKERS, len(shown))) as pool:
-        charts = dict(zip([p.slug for p in shown], pool.map(first, shown), strict=True))
+    pool = ThreadPoolExecutor(min(FIRST_WORKERS, len(shown)))
+    futures = {p.slug: pool.submit(first, p) for p in shown}
+    done, _ = wait(futures.values(), timeout=FIRST_WAIT)
+    pool.shutdown(wait=False, cancel_futures=True)
+    charts = {slug: f.result() for slug, f in futures.items() if f in done}
     mark = _mark(state, width, job, instance)
     return {slug: (fig, notice, {**(held or {}), BUILT: mark})
             for slug, (fig, notice, held) in ((s, c) for s, c in charts.items() if c)}

@@ -8,6 +8,7 @@ known history, so the test sees exactly how many range queries reached it.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -153,3 +154,21 @@ def test_panels_are_built_drawn_and_their_first_render_asks_nothing(app, proxy):
     # A tick patches the built chart: the record is the live one.
     _, response = render(app, client, held)
     assert '{"panel":"up","type":"metrics-graph"}' not in response
+
+
+def test_a_slow_prometheus_does_not_hold_the_grid(write_config):
+    """A query slower than the first-chart wait: the panel mounts empty, to load as before."""
+    release = threading.Event()
+
+    def held_back(_params):
+        release.wait(30)
+        return b'{"status": "success", "data": {"resultType": "matrix", "result": []}}'
+
+    upstream = RecordingUpstream({"/api/v1/query_range": held_back})
+    try:
+        app = create_app(write_config(f'[prometheus]\nurl = "{upstream.url}"\n{PANEL}'))
+        grid = build(app, viewer(app))["metrics-panels"]["children"]
+        assert "loading" in json.dumps(grid) and held_of(grid) is None
+    finally:
+        release.set()
+        upstream.stop()
