@@ -7,6 +7,7 @@ slug}``), so panels load in parallel and one failing panel never blanks the othe
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 
 from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
@@ -19,6 +20,7 @@ from layouts import metrics as view
 from query import limits, panels
 from query import range_state as rp
 from query.csv_safe import metric_frame_csv
+from query.live import signature
 from query.promql import regex_selector
 from query.promql_suggest import completions, context
 from query.timerange import Window, is_relative, live_ttl, plan
@@ -65,12 +67,62 @@ def _register_panels(app, deps, offered) -> None:
         Output(ids.METRICS_PANELS_NOTICE, "children"),
         Input(ids.METRICS_WIDTH, "data"),
         State(ids.METRICS_PANELS, "children"),
+        State(STATE, "data"),
+        State(ids.METRICS_JOB, "value"),
+        State(ids.METRICS_INSTANCE, "value"),
     )
-    def build(width, built):
+    def build(width, built, state, job, instance):
         if width is None or built:
             raise PreventUpdate  # built once, when the tab is first shown
         shown, error = _present(deps, offered)
-        return view.panels_grid(shown), view.panels_notice(len(shown), len(offered), error)
+        first = _first_charts(deps, shown, state, width, job, instance)
+        return (view.panels_grid(shown, first),
+                view.panels_notice(len(shown), len(offered), error))
+
+
+#: panels whose first chart ``build`` draws at once (their queries run side by side), and
+#: how long it waits for them: a panel not ready by then mounts empty and loads as before
+FIRST_WORKERS, FIRST_WAIT = 8, 1.0
+
+
+def _first_charts(deps, shown, state, width, job, instance) -> dict[str, tuple]:
+    """Each shown panel's first chart, figure, notices and held record, by slug.
+
+    The panels then mount drawn (a chart drawn empty, then again with its data, costs the
+    browser a plotly draw per panel) and their render callback skips its initial call
+    (``_built``). A panel left out (an input the render callback would refuse, or a query
+    slower than ``FIRST_WAIT``: a slow Prometheus must not hold the whole grid) mounts empty
+    and its render callback draws it as before; a query still running fills the cache.
+    """
+    def first(panel):
+        try:
+            return _chart(deps, panel, state, width, job, instance)
+        except (limits.Rejected, PreventUpdate, ValueError, TypeError, KeyError):
+            return None
+
+    if not shown:
+        return {}
+    pool = ThreadPoolExecutor(min(FIRST_WORKERS, len(shown)))
+    futures = {p.slug: pool.submit(first, p) for p in shown}
+    done, _ = wait(futures.values(), timeout=FIRST_WAIT)
+    pool.shutdown(wait=False, cancel_futures=True)
+    charts = {slug: f.result() for slug, f in futures.items() if f in done}
+    mark = _mark(state, width, job, instance)
+    return {slug: (fig, notice, {**(held or {}), BUILT: mark})
+            for slug, (fig, notice, held) in ((s, c) for s, c in charts.items() if c)}
+
+
+#: the key in a panel's held store naming the inputs ``build`` drew its first chart for
+BUILT = "built"
+
+
+def _mark(state, width, job, instance) -> str:
+    return signature(state, width, job, instance)
+
+
+def _built(held, state, width, job, instance) -> bool:
+    """Whether the panel mounted with the chart these inputs draw (``_first_charts``)."""
+    return isinstance(held, dict) and held.get(BUILT) == _mark(state, width, job, instance)
 
 
 def _present(deps, offered) -> tuple[list[panels.Panel], DatasourceError | None]:
@@ -101,30 +153,12 @@ def _register_render(app, deps, by_slug) -> None:
         slug = _slug(graph_id)
         if width is None or (ctx.triggered_id == ids.METRICS_QUERY_STORE and slug != view.ADHOC):
             raise PreventUpdate
+        if ctx.triggered_id is None and _built(held, state, width, job, instance):
+            raise PreventUpdate  # mounted with this very chart (``build``)
         panel = _panel(by_slug, slug, adhoc)
-        try:
-            window = _window(deps, state, width)
-        except ValueError as exc:
-            return view.empty_figure("no chart: bad time range"), [str(exc)], None
-        if slug == view.ADHOC and (wait := session.query_wait(deps.limiter, deps.config)):
-            return view.empty_figure("no chart: too many queries"), [wait], None
-        live = is_relative(state["from"], state["to"])
-        query = _expand(deps, panel, window, job, instance)
-        result = _fetch(deps, query, window, live)
-        if result.value is None:
-            return view.empty_figure("no data: the query failed"), view.notice(result), None
-        revision = f"{state['from']}|{state['to']}"
-        if not live:
-            fig, notes = view.figure(result.value, window, unit=panel.unit,
-                                     legend=panel.legend, revision=revision)
-            return fig, view.notice(result, notes), None
         # Only a refresh tick may patch: any other input (range, zoom, variables) redraws.
         ticked = set(ctx.triggered_prop_ids) == {f"{INTERVAL}.n_intervals"}
-        fig, notes, holds = view.live_chart(
-            result.value, window, held if ticked else None, unit=panel.unit,
-            legend=panel.legend, revision=revision, query=query,
-            revise=deps.config.metrics.scrape_interval)
-        return fig, view.notice(result, notes), holds
+        return _chart(deps, panel, state, width, job, instance, held if ticked else None)
 
     @app.callback(
         Output({"type": ids.METRICS_DOWNLOAD, "panel": MATCH}, "data"),
@@ -166,6 +200,31 @@ def _register_render(app, deps, by_slug) -> None:
                 if wanted:
                     return {**wanted, "at": time.time()}
         raise PreventUpdate
+
+
+def _chart(deps, panel, state, width, job, instance, held=None) -> tuple:
+    """A panel's chart (a figure, or a ``Patch`` of the ``held`` live one), its notices and
+    the record of what a live chart holds (None otherwise)."""
+    try:
+        window = _window(deps, state, width)
+    except ValueError as exc:
+        return view.empty_figure("no chart: bad time range"), [str(exc)], None
+    if panel.slug == view.ADHOC and (wait := session.query_wait(deps.limiter, deps.config)):
+        return view.empty_figure("no chart: too many queries"), [wait], None
+    live = is_relative(state["from"], state["to"])
+    query = _expand(deps, panel, window, job, instance)
+    result = _fetch(deps, query, window, live)
+    if result.value is None:
+        return view.empty_figure("no data: the query failed"), view.notice(result), None
+    revision = f"{state['from']}|{state['to']}"
+    if not live:
+        fig, notes = view.figure(result.value, window, unit=panel.unit,
+                                 legend=panel.legend, revision=revision)
+        return fig, view.notice(result, notes), None
+    fig, notes, holds = view.live_chart(
+        result.value, window, held, unit=panel.unit, legend=panel.legend, revision=revision,
+        query=query, revise=deps.config.metrics.scrape_interval)
+    return fig, view.notice(result, notes), holds
 
 
 def _slug(component_id) -> str:

@@ -20,8 +20,8 @@ def register(app, deps) -> None:
         State(ids.STATUS_PROM_SECTION, "children"),
     )
     def refresh(_ticks, _clicks, tab, shown):
-        if tab != "status" and shown:
-            raise PreventUpdate
+        if tab != "status":
+            raise PreventUpdate  # filled when the tab is first shown, not on another's load
         if not deps.config.prometheus.enabled:
             return view.not_configured()
         ttl = section_ttl(deps.config)

@@ -76,27 +76,32 @@ def adhoc_card():
     ], className="mb-3 metrics-adhoc")
 
 
-def panels_grid(panels: Sequence[Panel]):
-    """Panels grouped into their sections, two per row on wide screens."""
+def panels_grid(panels: Sequence[Panel], first: Mapping[str, tuple] | None = None):
+    """Panels grouped into their sections, two per row on wide screens; ``first`` holds, by
+    slug, the (figure, notices, held record) a panel mounts with (else it mounts empty)."""
     sections, order = {}, []
     for p in panels:
         if p.group not in sections:
             sections[p.group], order = [], [*order, p.group]
         sections[p.group].append(p)
+    first = first or {}
     return [html.Section([
         html.H6(group or "Panels", className="text-uppercase text-muted metrics-section"),
-        dbc.Row([dbc.Col(panel_card(p), lg=6, className="mb-3") for p in sections[group]]),
+        dbc.Row([dbc.Col(panel_card(p, first.get(p.slug)), lg=6, className="mb-3")
+                 for p in sections[group]]),
     ]) for group in order]
 
 
-def panel_card(panel: Panel):
-    """One panel: title, unit, notices, Download CSV and the chart."""
-    return dbc.Card(panel_body(panel), className="metrics-panel h-100",
+def panel_card(panel: Panel, first: tuple | None = None):
+    """One panel: title, unit, notices, Download CSV and the chart (``first`` as above)."""
+    return dbc.Card(panel_body(panel, first), className="metrics-panel h-100",
                     id={"type": ids.METRICS_PANEL, "panel": panel.slug})
 
 
-def panel_body(panel: Panel):
-    """A panel's header and chart; the ids carry the panel's slug."""
+def panel_body(panel: Panel, first: tuple | None = None):
+    """A panel's header and chart; the ids carry the panel's slug. ``first``: the figure,
+    notices and held record it mounts with, so the chart is drawn once, with its data."""
+    figure, notices, holds = first or (empty_figure("loading…"), None, None)
     key = {"panel": panel.slug}
     header = html.Div([
         html.Span(panel.title, className="metrics-panel-title fw-semibold", title=panel.query),
@@ -106,10 +111,11 @@ def panel_body(panel: Panel):
         dcc.Download(id={"type": ids.METRICS_DOWNLOAD, **key}),
     ], className="d-flex align-items-center px-2 pt-2")
     graph = dcc.Graph(id={"type": ids.METRICS_GRAPH, **key}, config=GRAPH_CONFIG,
-                      figure=empty_figure("loading…"), style={"height": f"{GRAPH_HEIGHT}px"})
+                      figure=figure, style={"height": f"{GRAPH_HEIGHT}px"})
     # What a live chart holds (query.live.record), sent back so a refresh can patch it.
-    held = dcc.Store(id={"type": ids.METRICS_HELD, **key})
-    return [header, held, html.Div(id={"type": ids.METRICS_NOTICE, **key}, className="px-2"),
+    held = dcc.Store(id={"type": ids.METRICS_HELD, **key}, data=holds)
+    return [header, held, html.Div(notices, id={"type": ids.METRICS_NOTICE, **key},
+                                   className="px-2"),
             dcc.Loading(graph, delay_show=400, overlay_style={"visibility": "visible",
                                                               "opacity": 0.6})]
 

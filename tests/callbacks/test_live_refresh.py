@@ -8,6 +8,7 @@ known history, so the test sees exactly how many range queries reached it.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -109,3 +110,65 @@ def test_a_tick_sends_a_patch_or_nothing_not_the_figure(app, proxy):
         ["layout", "xaxis", "autorangeoptions", "include"]]
     assert json.dumps(patch["operations"][0]["params"]["value"]) == json.dumps(
         [held["start"] * 1000, held["end"] * 1000])
+
+
+def build(app, client, job=None):
+    values = {"metrics-width.data": WIDTH, "metrics-range-state.data": STATE,
+              "metrics-job.value": job}
+    resp = dash_calls.call(client, app, "metrics-panels.children", values,
+                           triggered=["metrics-width.data"])
+    return dash_calls.response_of(resp)
+
+
+def held_of(tree):
+    """The panel's held store in a built grid (a Dash component tree as JSON)."""
+    if isinstance(tree, dict):
+        if tree.get("type") == "Store" and tree["props"]["id"]["type"] == "metrics-held":
+            return tree["props"]["data"]
+        return next((h for v in tree.values() if (h := held_of(v)) is not None), None)
+    if isinstance(tree, list):
+        return next((h for v in tree if (h := held_of(v)) is not None), None)
+    return None
+
+
+def test_panels_are_built_drawn_and_their_first_render_asks_nothing(app, proxy):
+    client = viewer(app)
+    outside_a_step_edge()
+    grid = build(app, client)["metrics-panels"]["children"]
+    text = json.dumps(grid)
+    assert '"type": "scatter' in text and "loading" not in text  # mounted with its data
+    assert len(proxy.to("/api/v1/query_range")) == 1
+    held = held_of(grid)
+    assert held["traces"] and held["built"]  # a live record: the next tick can patch
+    # The render callback's initial call for that panel: the chart is already there.
+    def first_render(job=None):
+        return dash_calls.call(client, app, "metrics-graph.figure", {
+            "metrics-range-state.data": STATE, "metrics-width.data": WIDTH,
+            "metrics-query-store.data": "", "metrics-held.data": held, "metrics-job.value": job},
+            match={"panel": "up"})
+
+    assert first_render().status_code == 204
+    # Built for other inputs (the job changed meanwhile): the initial call draws.
+    response = dash_calls.response_of(first_render(job="api"))
+    assert '"figure"' in json.dumps(response)
+    # A tick patches the built chart: the record is the live one.
+    _, response = render(app, client, held)
+    assert '{"panel":"up","type":"metrics-graph"}' not in response
+
+
+def test_a_slow_prometheus_does_not_hold_the_grid(write_config):
+    """A query slower than the first-chart wait: the panel mounts empty, to load as before."""
+    release = threading.Event()
+
+    def held_back(_params):
+        release.wait(30)
+        return b'{"status": "success", "data": {"resultType": "matrix", "result": []}}'
+
+    upstream = RecordingUpstream({"/api/v1/query_range": held_back})
+    try:
+        app = create_app(write_config(f'[prometheus]\nurl = "{upstream.url}"\n{PANEL}'))
+        grid = build(app, viewer(app))["metrics-panels"]["children"]
+        assert "loading" in json.dumps(grid) and held_of(grid) is None
+    finally:
+        release.set()
+        upstream.stop()

@@ -226,13 +226,13 @@ def test_back_and_forward_keep_the_variables_options(metrics_callback):
 
 
 def test_configured_panels_are_built_without_listing_metric_names(metrics_callback, prometheus):
-    grid, notice = metrics_callback(MINE)("build")(800, None)
+    grid, notice = metrics_callback(MINE)("build")(800, None, None, None, None)
     assert prometheus.count == 0
     assert '"panel":"scrapes-up"' in to_json(grid) and notice is None
 
 
 def test_seed_panels_are_built_from_the_metric_names_listed(metrics_callback, prometheus):
-    grid, notice = metrics_callback()("build")(800, None)
+    grid, notice = metrics_callback()("build")(800, None, None, None, None)
     assert prometheus.count == 1
     assert "request-rate" not in to_json(grid) and "0 of 14" in to_json(notice)
 
@@ -240,8 +240,8 @@ def test_seed_panels_are_built_from_the_metric_names_listed(metrics_callback, pr
 def test_a_width_that_could_not_be_measured_still_loads_the_tab(metrics_callback):
     callback = metrics_callback(MINE)
     with pytest.raises(PreventUpdate):
-        callback("build")(None, None)  # the tab has not been shown yet
-    grid, _ = callback("build")(0, None)
+        callback("build")(None, None, None, None, None)  # the tab has not been shown yet
+    grid, _ = callback("build")(0, None, None, None, None)
     assert '"panel":"scrapes-up"' in to_json(grid)
     assert callback("jobs")(0, None) == options("up")
 
