@@ -223,6 +223,7 @@ def nginx_line(us: int, method: str, path: str, status: int, seconds: float, ids
     size = 20 + (us % 180)
     return orjson.dumps({
         "time": when.isoformat(), "msec": f"{us / 1e6:.3f}", "remote_addr": "127.0.0.1",
-        "method": method, "uri": path, "status_code": status, "body_bytes_sent": size,
+        "message": f"{method} {path} {status}", "method": method, "uri": path,
+        "status_code": status, "body_bytes_sent": size,
         "request_time": f"{seconds:.3f}", "upstream_response_time": f"{seconds:.3f}",
         "request_id": ids["request_id"], "user_agent": ""}).decode()

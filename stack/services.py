@@ -409,7 +409,8 @@ def _upstream_origin(upstream_url: str) -> str:
 #: demo API's lines (``stack.log_store`` tails it; ``stack.log_backfill`` writes the same shape).
 NGINX_LOG_FORMAT = (
     '{"time":"$time_iso8601","msec":"$msec","remote_addr":"$remote_addr",'
-    '"method":"$request_method","uri":"$request_uri","status_code":$status,'
+    '"message":"$request_method $request_uri $status","method":"$request_method",'
+    '"uri":"$request_uri","status_code":$status,'
     '"body_bytes_sent":$body_bytes_sent,"request_time":"$request_time",'
     '"upstream_response_time":"$upstream_response_time",'
     '"request_id":"$upstream_http_x_request_id","user_agent":"$http_user_agent"}')
