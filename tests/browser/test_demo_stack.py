@@ -27,8 +27,10 @@ def main_prometheus(directory) -> psutil.Process | None:
 
 
 def test_killing_the_demo_prometheus_shows_stale_then_recovers(dash_duo, tmp_path, screens):
-    # A restart delay longer than the 5 s live refresh, so the page surely sees it down.
-    with start_run(tmp_path, "run", "--history-days", "0.05", "--restart-delay", "8") as run:
+    # A live panel asks Prometheus again once per step (one answer serves every viewer for a
+    # step, 10 s here, plus the 5 s refresh): a restart delay well past that, so
+    # the page surely sees it down.
+    with start_run(tmp_path, "run", "--history-days", "0.05", "--restart-delay", "30") as run:
         out = run.log_path.read_text()
         dashboard = url_of(out, "Dashboard")
         dash_duo.driver.get(dashboard + "/?tab=metrics")
@@ -40,7 +42,7 @@ def test_killing_the_demo_prometheus_shows_stale_then_recovers(dash_duo, tmp_pat
         assert killed is not None
         killed.send_signal(signal.SIGKILL)
         badge = until(lambda: "stale since" in (t := notice_text(dash_duo, panel)) and t,
-                      timeout=30)
+                      timeout=40)
         assert "Prometheus unreachable" in badge
         assert figure(dash_duo, panel)["traces"]  # the last good data stays drawn
         dash_duo.driver.save_screenshot(str(screens / "demo-prometheus-down.png"))
