@@ -32,7 +32,8 @@ def add_parser(sub, parents: list[argparse.ArgumentParser]) -> None:
         help="export every log entry of a range to CSV (Loki from loki.url / "
              "STACKSCOPE_LOKI_URL)",
         description="Export every entry a LogQL query matches in [start, end) to CSV: "
-                    "timestamp (RFC 3339, ns), every label, line, then extracted fields.")
+                    "timestamp (RFC 3339, ns), every label, line, level (once), then the "
+                    "JSON fields; the README lists the order.")
     cmd.add_argument("--query", required=True, help='LogQL log query, e.g. {job="api"}')
     cmd.add_argument("--start", required=True, metavar="T",
                      help='inclusive start: RFC 3339, epoch s/ms/ns, "now-1h"')
