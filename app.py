@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import export_cli
 from config import Config, ConfigError, check_cache_dir, check_file_limit, load_config
@@ -64,14 +65,30 @@ def create_app(config: Config, cache: Cache | None = None, *,
     app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(config)
     add_routes(app.server, config)
     compression.install(app.server, compress=config.server.compress)
-    if probe_in_background:
-        # The prober keeps a round ready: the page carries the cards, no round trip first.
-        from callbacks.status import first_paint
-        app.layout = lambda: shell(config, first_paint(deps))
-    else:
-        app.layout = shell(config)
+    # The prober keeps a round ready: a served page carries the cards, no round trip first.
+    from callbacks.status import first_paint
+    cards = (lambda: first_paint(deps)) if probe_in_background else (lambda: None)
+    app.layout = lambda: shell(config, cards(), tab=opened_tab())
     register_all(app, deps)
     return app
+
+
+def opened_tab() -> str | None:
+    """The tab the page's own URL names (``?tab=logs``), read from the layout request's
+    Referer, so that tab is drawn first rather than Status and then a switch a round trip
+    later; None (Status) without one. The URL callback still owns the tab after that."""
+    from flask import has_request_context, request
+
+    from layouts import ids
+    from query.range_state import known_tab, url_params
+
+    if not has_request_context() or not request.referrer:
+        return None
+    try:
+        wanted = url_params(urlsplit(request.referrer).query).get("tab")
+    except ValueError:  # a query string of more fields than url_params reads
+        return None
+    return known_tab(wanted, ids.TAB_VALUES) if wanted else None
 
 
 BOOTSTRAP_ROUTE = "/vendor/bootstrap.min.css"

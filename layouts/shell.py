@@ -19,14 +19,15 @@ def navbar(config: Config):
     ], fluid=True), color="dark", dark=True, className="mb-2")
 
 
-def shell(config: Config, status_first=None):
+def shell(config: Config, status_first=None, tab: str | None = None):
     """The whole page; each tab's body comes from its own layouts module.
 
-    ``status_first``: the Status tab's cards as of now (``layouts.status.layout``'s ``first``).
+    ``status_first``: the Status tab's cards as of now (``layouts.status.layout``'s ``first``);
+    ``tab``: the tab shown first (one of ``ids.TAB_VALUES``; default the first).
     """
     bodies = (status.layout(config, status_first), metrics_tab.layout(config),
               logs_tab.layout(config))
-    tabs = dcc.Tabs(id=ids.TABS, value=ids.TAB_VALUES[0], children=[
+    tabs = dcc.Tabs(id=ids.TABS, value=tab or ids.TAB_VALUES[0], children=[
         dcc.Tab(label=value.capitalize(), value=value, children=body)
         for value, body in zip(ids.TAB_VALUES, bodies, strict=True)])
     return html.Div([

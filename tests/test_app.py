@@ -243,3 +243,29 @@ port = {closed_port}
     # An app that does not probe on its own (tests) leaves the cards to the callback.
     bare = json.dumps(create_app(config).server.test_client().get("/_dash-layout").get_json())
     assert "services up" not in bare
+
+
+@pytest.mark.parametrize(("referrer", "tab"), [
+    ("http://127.0.0.1:8050/?tab=logs&logs.from=now-7d", "logs"),
+    ("http://127.0.0.1:8050/?tab=metrics", "metrics"),
+    ("http://127.0.0.1:8050/?tab=bogus", "status"),
+    ("http://127.0.0.1:8050/?" + "&".join(f"k{i}=1" for i in range(200)), "status"),
+    (None, "status"),
+])
+def test_the_page_opens_on_the_tab_its_url_names(write_config, referrer, tab):
+    client = create_app(write_config()).server.test_client()
+    headers = {"Referer": referrer} if referrer else {}
+    page = client.get("/_dash-layout", headers=headers)
+    assert page.status_code == 200
+    assert props_of(page.get_json(), "tabs")["value"] == tab
+
+
+def props_of(node, component_id: str) -> dict | None:
+    """The props of the component ``component_id`` in a Dash layout's JSON."""
+    if isinstance(node, list):
+        return next((p for n in node if (p := props_of(n, component_id))), None)
+    if not isinstance(node, dict) or "props" not in node:
+        return None
+    if node["props"].get("id") == component_id:
+        return node["props"]
+    return props_of(node["props"].get("children"), component_id)
