@@ -76,6 +76,10 @@ class StatusSource:
             while not stop.wait(interval):
                 try:
                     self.snapshot()
+                except RuntimeError as exc:
+                    if "interpreter shutdown" in str(exc):
+                        return  # the process is exiting: its thread pools take no more work
+                    log.exception("background probe round failed")
                 except Exception:  # a bad round must not end the thread
                     log.exception("background probe round failed")
 
