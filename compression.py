@@ -49,9 +49,13 @@ def _install_compression(server: Flask) -> None:
 
 
 def fixed_file_key(req: Request) -> str:
-    """The URL of a component-suite file (same bytes for everyone), else "do not keep"."""
+    """The path of a component-suite file (same bytes for everyone), else "do not keep".
+
+    The path alone, not its query string: Dash serves the same file whatever follows the
+    ``?``, and a key a client can vary at will would let the store grow without bound.
+    """
     if req.method == "GET" and req.path.startswith(SUITES) and "Range" not in req.headers:
-        return req.full_path
+        return req.path
     return _UNCACHED
 
 

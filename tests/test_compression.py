@@ -151,3 +151,19 @@ def test_compress_false_sends_plain_answers_still_kept_a_year(tmp_path, loki_dou
         assert "Content-Encoding" not in resp.headers
         assert resp.headers["Cache-Control"] == IMMUTABLE
         assert "Content-Encoding" not in logs_answer(session, proc.url, path).headers
+
+
+def test_a_suite_file_is_kept_compressed_once_whatever_its_query_string(write_config):
+    from compression import fixed_file_key
+
+    server = create_app(write_config()).server
+    path = "/_dash-component-suites/dash/dcc/dash_core_components.v4_4_1m1.js"
+    keys = set()
+    for junk in ("", "?v=1", "?x=1&y=2", "?" + "z" * 500):
+        with server.test_request_context(path + junk):
+            from flask import request
+            keys.add(fixed_file_key(request))
+    assert keys == {path}
+    with server.test_request_context("/_dash-update-component", method="POST"):
+        from flask import request
+        assert fixed_file_key(request) != "/_dash-update-component"
