@@ -12,9 +12,10 @@ from pathlib import Path
 import dash
 import pytest
 import requests
+from flask import request
 
 from app import create_app
-from compression import IMMUTABLE
+from compression import IMMUTABLE, fixed_file_key
 from config import load_config
 from datasources.export_job import ROUTE, exports_dir
 from stack import services
@@ -154,16 +155,12 @@ def test_compress_false_sends_plain_answers_still_kept_a_year(tmp_path, loki_dou
 
 
 def test_a_suite_file_is_kept_compressed_once_whatever_its_query_string(write_config):
-    from compression import fixed_file_key
-
     server = create_app(write_config()).server
     path = "/_dash-component-suites/dash/dcc/dash_core_components.v4_4_1m1.js"
     keys = set()
     for junk in ("", "?v=1", "?x=1&y=2", "?" + "z" * 500):
         with server.test_request_context(path + junk):
-            from flask import request
             keys.add(fixed_file_key(request))
     assert keys == {path}
     with server.test_request_context("/_dash-update-component", method="POST"):
-        from flask import request
         assert fixed_file_key(request) != "/_dash-update-component"
