@@ -7,6 +7,7 @@ import socket
 import requests
 
 from stack.counting_proxy import Route, read_counts, start_counting_proxy
+from stack.poll import until
 from stack.services import free_port
 from tests.counting_server import CountingServer
 from tests.recording_upstream import RecordingUpstream
@@ -27,6 +28,8 @@ def test_counts_http_requests_by_path_and_tcp_connections(tmp_path):
                 assert requests.get(tcp.url + "/-/ready", timeout=5).content == b"Ready"
             with socket.create_connection(("127.0.0.1", tcp.port)):
                 pass  # a TCP probe: connect, close
+            # The proxy counts a connection on its own thread, which may not have run yet.
+            until(lambda: read_counts(proxy)["tcp"].get("probe-x", 0) >= 4, 5)
             counts = read_counts(proxy)
         assert counts["http"] == {"prometheus": {"/api/v1/query_range": 2, "/api/v1/labels": 1}}
         assert counts["tcp"] == {"probe-x": 4}
