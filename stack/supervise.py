@@ -46,6 +46,7 @@ class Supervisor:
         ready. ServiceError if it does not come back (the supervisor then keeps trying)."""
         with self._lock:
             old = self.procs[key]
+            self._started.setdefault(key, self.now())
             old.stop()
             try:
                 new = self.starters[key]()
