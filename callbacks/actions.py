@@ -141,7 +141,10 @@ def register(app, deps, runner: Runner | None = None) -> None:
         Output(ids.ACTION_CONFIRM, "disabled", allow_duplicate=True),
         Input(ids.ACTION_CONFIRM, "n_clicks"),
         State(ids.ACTION_PENDING, "data"),
-        running=[(Output(ids.ACTION_CANCEL, "disabled"), True, False)],
+        # Run stays disabled while it runs: a second click would supersede this request in
+        # the browser, which would then show "already running" instead of the answer.
+        running=[(Output(ids.ACTION_CONFIRM, "disabled"), True, True),
+                 (Output(ids.ACTION_CANCEL, "disabled"), True, False)],
         prevent_initial_call=True,
     )
     def confirm(clicks, pending):
