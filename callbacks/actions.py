@@ -16,7 +16,7 @@ from dash.exceptions import PreventUpdate
 
 import access
 from config import Action, Config
-from datasources.actions import Busy, Runner
+from datasources.actions import Busy, Runner, build_request, shown_url
 from datasources.errors import DatasourceError
 from layouts import actions as view
 from layouts import ids
@@ -105,8 +105,11 @@ def ask(config: Config, pending) -> tuple:
         return True, view.refused(f"No action {name!r} is configured for {service!r}."), None, True
     if why := why_not(user, action):
         return True, view.refused(f"{action.name} on {service} {why}."), None, True
+    target = next(s for s in config.services if s.name == service)
+    req = build_request(action, target, user.name, user.role)
+    call = f"{req.method} {shown_url(action, req.url)}"
     return (True, view.prompt(action.question(service), action.name, service, user.name,
-                              user.role), None, False)
+                              user.role, call), None, False)
 
 
 def register(app, deps, runner: Runner | None = None) -> None:

@@ -45,8 +45,9 @@ def dialog():
     ])
 
 
-def prompt(question: str, action: str, service: str, user: str, role: str):
-    """What the dialog asks before running: the question, the service and who asks."""
+def prompt(question: str, action: str, service: str, user: str, role: str, call: str):
+    """What the dialog asks before running: the question, the service, who asks and the
+    request it sends (``call``: method and URL, secrets already out)."""
     return html.Div([
         html.P(question, className="action-question fw-semibold"),
         html.Div([html.Span("Action: ", className="text-muted"), action]),
@@ -54,6 +55,8 @@ def prompt(question: str, action: str, service: str, user: str, role: str):
                   html.Span(service, className="action-service")]),
         html.Div([html.Span("As: ", className="text-muted"),
                   html.Span(f"{user} ({role})", className="action-user")]),
+        html.Div([html.Span("Calls: ", className="text-muted"),
+                  html.Code(call, className="action-call")], className="text-break"),
     ])
 
 

@@ -154,7 +154,8 @@ def test_the_dialog_asks_with_the_configured_question_service_and_user(app_as):
     body = post_ask(app, client, RESTART).get_json()["response"]
     assert body[ids.ACTION_MODAL] == {"is_open": True}
     prompt = json.dumps(body[ids.ACTION_PROMPT])
-    assert all(s in prompt for s in ("Restart the demo API?", "Demo API", "olga (operator)"))
+    assert all(s in prompt for s in ("Restart the demo API?", "Demo API", "olga (operator)",
+                                     "POST http://127.0.0.1:"))
     assert body[ids.ACTION_CONFIRM] == {"disabled": False}
 
 
