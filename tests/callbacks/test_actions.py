@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 
 import pytest
 from flask import Flask, g
@@ -16,6 +17,7 @@ from flask import Flask, g
 import access
 from app import create_app
 from callbacks.actions import buttons_by_service
+from config import load_config
 from layouts import ids
 from tests import dash_calls
 
@@ -52,14 +54,38 @@ timeout = 0.3
 """
 
 
-@pytest.fixture
-def app_as(write_config, action_engine_stack, black_hole):
-    """``start(user, role=…)``: the app, every request made as ``user``; its test client."""
+@pytest.fixture(scope="module")
+def black_hole_address():
+    """A port that accepts connections and never answers, for the whole module."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(socket.SOMAXCONN)
+        yield sock.getsockname()
 
-    def start(user: access.User, role: str = "operator"):
-        app = create_app(write_config(config_toml(action_engine_stack, black_hole, role)))
-        app.server.before_request(lambda: setattr(g, "stackscope_user", user))
-        return app, app.server.test_client()
+
+@pytest.fixture(scope="module")
+def apps(tmp_path_factory, action_engine_stack, black_hole_address):
+    """One app per action role, built once; each request is made as ``user["now"]``."""
+    user, built = {}, {}
+    for role in ("operator", "admin"):
+        d = tmp_path_factory.mktemp(f"actions-{role}")
+        path = d / "stackscope.toml"
+        path.write_text(f'[cache]\ndir = "{d / "cache"}"\n'
+                        + config_toml(action_engine_stack, black_hole_address, role))
+        app = create_app(load_config(str(path), env={}))
+        app.server.before_request(lambda: setattr(g, "stackscope_user", user["now"]))
+        built[role] = app
+    return user, built
+
+
+@pytest.fixture
+def app_as(apps):
+    """``start(user, role=…)``: the app whose Restart needs ``role``, as ``user``; a client."""
+    user, built = apps
+
+    def start(who: access.User, role: str = "operator"):
+        user["now"] = who
+        return built[role], built[role].server.test_client()
     return start
 
 
