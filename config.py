@@ -10,6 +10,7 @@ echoed, and any other value is shortened (``_shown``) so the message stays one s
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import reprlib
@@ -372,6 +373,84 @@ class Field:
     check: Callable[[Any], str | None] | None = None
     #: free text that may span lines (queries, patterns); any other text must be one line
     multiline: bool = False
+    #: a value no message may show (an action's headers carry tokens)
+    secret: bool = False
+
+# --- [[actions]]: remediation webhooks (issue 14) ---------------------------------------------
+#: access.ROLES, least first (config imports nothing of ours; tests/test_actions_config.py
+#: keeps the two equal)
+ACTION_ROLES = ("viewer", "operator", "admin")
+#: the browser waits for an action's answer, holding one of the server's threads that long
+ACTION_MAX_TIMEOUT = 120
+#: what a placeholder of an action's url or body stands for (see ``fill``)
+PLACEHOLDERS = ("service", "host", "port", "group", "action", "user", "role")
+_ALIASES = {"service.name": "service", "service.host": "host", "service.port": "port",
+            "service.group": "group"}
+#: ``{word}`` or ``{word.word}``: JSON's own braces never look like this (its keys are quoted)
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\}")
+#: sample values a template is checked with at start-up
+_SAMPLE = {"service": "svc", "host": "127.0.0.1", "port": 1, "group": "g", "action": "a",
+           "user": "u", "role": "operator"}
+
+
+def fill(template: str, values: Mapping[str, Any], escape: Callable[[str], str] = str) -> str:
+    """``template`` with each placeholder replaced by ``escape(str(value))``; other text as is.
+
+    A fixed set of names looked up in a dict: no attribute access, no format spec, so a
+    template can never reach into an object (unlike ``str.format``).
+    """
+    def one(match):
+        name = _ALIASES.get(match.group(1), match.group(1))
+        return escape(str(values[name])) if name in values else match.group(0)
+    return PLACEHOLDER.sub(one, template)
+
+
+def _unknown_placeholder(text: str) -> str | None:
+    for match in PLACEHOLDER.finditer(text):
+        if _ALIASES.get(match.group(1), match.group(1)) not in PLACEHOLDERS:
+            known = " ".join("{" + p + "}" for p in PLACEHOLDERS)
+            return f"unknown placeholder {match.group(0)} (known: {known})"
+    return None
+
+
+def is_json_body(body: str) -> bool:
+    """Whether an action's body is JSON (starts with { or [): sent as application/json."""
+    return body.lstrip().startswith(("{", "["))
+
+
+def json_escape(text: str) -> str:
+    """``text`` as the inside of a JSON string."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
+def _template(v: str) -> str | None:
+    problem = _unknown_placeholder(v)
+    if problem or not is_json_body(v):
+        return problem
+    try:
+        json.loads(fill(v, _SAMPLE, json_escape))
+    except ValueError as exc:
+        return (f"starts like JSON but is not JSON once filled in ({exc}); put text "
+                'placeholders in quotes: "{service}"')
+    return None
+
+
+def _action_url(v: str) -> str | None:
+    if problem := _unknown_placeholder(v):
+        return problem
+    filled = fill(v, _SAMPLE)
+    if not filled:
+        return "must not be empty"
+    if problem := _url(filled.split("?", 1)[0]):
+        return problem
+    return None
+
+
+def _names(v) -> str | None:
+    names = [v] if isinstance(v, str) else v
+    if not names or not all(isinstance(n, str) and n.strip() for n in names):
+        return "must be a service name or a non-empty list of them"
+    return None
 
 
 TABLES: dict[str, list[Field]] = {
@@ -408,6 +487,34 @@ TABLES: dict[str, list[Field]] = {
               "regular expression to hide in log lines and exports (must not match empty text)",
               required=True, check=_pattern, multiline=True),
         Field("replacement", str, "[REDACTED]", "text put in its place", multiline=True),
+    ],
+    # Remediation webhooks (issue 14): see ACTION_* below and datasources/actions.py.
+    "actions": [
+        Field("name", str, None, "button label, unique among actions", required=True),
+        Field("services", (str, list), None,
+              "name (or list of names) of the [[services]] whose cards offer it", required=True,
+              check=_names),
+        Field("url", str, None,
+              "http:// or https:// webhook to call; placeholders allowed in the path and query "
+              "(filled in percent-encoded)", required=True, check=_action_url),
+        Field("method", str, "POST", '"GET", "POST", "PUT" or "DELETE"',
+              check=_one_of("GET", "POST", "PUT", "DELETE")),
+        Field("body", str, "",
+              "request body with placeholders {service} {host} {port} {group} {action} {user} "
+              "{role} (also {service.name} …); a body starting with { or [ is JSON: sent as "
+              "application/json, values JSON-escaped, checked at start-up", multiline=True,
+              check=_template),
+        Field("headers", dict, {},
+              "HTTP headers sent with it (a table; e.g. a bearer token): never shown in the "
+              "browser nor written to the audit log", check=_headers, secret=True),
+        Field("role", str, "operator",
+              'least role that may run it: "viewer", "operator" or "admin" (running also '
+              'needs the "action" right)', check=_one_of(*ACTION_ROLES)),
+        Field("confirm", str, "", 'question shown before it runs (empty: "Run <name> on '
+              '<service>?")'),
+        Field("timeout", (int, float), 10,
+              f"seconds the whole call may take, 0.1 to {ACTION_MAX_TIMEOUT} (the browser "
+              "waits for it)", check=_between(0.1, ACTION_MAX_TIMEOUT)),
     ],
 }
 
@@ -480,6 +587,26 @@ class Upstream:
         return tuple(s for s in found if s)
 
 
+@dataclass(frozen=True)
+class Action:
+    """A webhook a service's card offers (``[[actions]]``): restart, scale, …"""
+
+    name: str
+    services: tuple[str, ...]
+    url: str
+    method: str = "POST"
+    body: str = ""
+    #: may carry tokens: kept out of repr, so a logged Action never shows them
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    role: str = "operator"
+    confirm: str = ""
+    timeout: float = 10.0
+
+    def question(self, service: str) -> str:
+        """What the confirmation asks."""
+        return self.confirm or f"Run {self.name} on {service}?"
+
+
 def _basic(user: str, password: str) -> str:
     # What an "Authorization: Basic …" echo shows.
     return base64.b64encode(f"{user}:{password}".encode()).decode()
@@ -497,6 +624,7 @@ class Config:
     redact: tuple[SimpleNamespace, ...]
     #: where each setting's value came from, for errors found after loading (see ``origin``)
     origins: Mapping[str, str] = field(default_factory=dict)
+    actions: tuple[Action, ...] = ()
 
     def __getattr__(self, name: str) -> SimpleNamespace:
         if name.startswith("_"):
@@ -510,6 +638,14 @@ class Config:
         if not found:
             raise AttributeError(name)
         return SimpleNamespace(**found)
+
+    def actions_for(self, service: str) -> tuple[Action, ...]:
+        """The actions the card of ``service`` offers, in configuration order."""
+        return tuple(a for a in self.actions if service in a.services)
+
+    def action(self, name: str, service: str) -> Action | None:
+        """The action ``name`` if it is configured for ``service``, else None."""
+        return next((a for a in self.actions_for(service) if a.name == name), None)
 
     def origin(self, key: str) -> str:
         """Where ``key``'s value came from: the file, ``environment X``, ``command line``…"""
@@ -568,6 +704,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None,
         log_queries=tuple(SimpleNamespace(**q) for q in tables["log_queries"]),
         redact=tuple(SimpleNamespace(**r) for r in tables["redact"]),
         origins=origins,
+        actions=_actions(tables["actions"], {s["name"] for s in services}, source),
     )
 
 
@@ -797,6 +934,29 @@ def _check_unknown(data, source):
         for sub, v in value.items():
             if f"{key}.{sub}" not in SETTINGS_BY_KEY:
                 raise ConfigError(source, f"{key}.{sub}", v, "unknown key")
+
+
+def _actions(rows: list[dict], services: set[str], source: str) -> tuple[Action, ...]:
+    """Each ``[[actions]]`` entry, its services known and its name unique."""
+    seen, actions = set(), []
+    for i, raw in enumerate(rows):
+        if raw["name"] in seen:
+            raise ConfigError(source, f"actions[{i}].name", raw["name"],
+                              "duplicate name: action names must be unique")
+        seen.add(raw["name"])
+        names = (raw["services"],) if isinstance(raw["services"], str) else raw["services"]
+        for name in names:
+            if name not in services:
+                raise ConfigError(source, f"actions[{i}].services", name,
+                                  f"no [[services]] entry has this name (known: "
+                                  f"{', '.join(sorted(services))})")
+        if raw["method"] == "GET" and raw["body"]:
+            raise ConfigError(source, f"actions[{i}].body", raw["body"],
+                              'a GET sends no body: use method = "POST" (or drop the body)')
+        actions.append(Action(**dict(raw, services=tuple(dict.fromkeys(names)),
+                                     headers=dict(raw["headers"]),
+                                     timeout=float(raw["timeout"]))))
+    return tuple(actions)
 
 
 def _service(raw: dict) -> Service:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dash import Input, Output, State, ctx
 
 from callbacks import session
+from callbacks.actions import buttons_by_service
 from layouts import ids
 from layouts import status as view
 from layouts.common import result_notice
@@ -16,7 +17,8 @@ def outputs(deps, result, throttled=None) -> tuple:
     probes = result.value or []
     return (view.summary_text(probes), view.summary_class(probes),
             view.checked_text(probes),
-            view.cards(probes, deps.status.uptime(), deps.status.latency()),
+            view.cards(probes, deps.status.uptime(), deps.status.latency(),
+                       actions=buttons_by_service(deps.config)),
             [n for n in (throttled, result_notice(result)) if n is not None] or None)
 
 

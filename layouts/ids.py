@@ -106,3 +106,14 @@ METRICS_NOTICE = "metrics-notice"
 METRICS_HELD = "metrics-held"
 METRICS_CSV = "metrics-csv"
 METRICS_DOWNLOAD = "metrics-download"
+
+# Actions (remediation webhooks on the Status cards; layouts/actions.py, callbacks/actions.py)
+#: pattern-matching type of a card's action button: {"type": …, "action": …, "service": …}
+ACTION_RUN = "action-run"
+#: {"action", "service", "at"} of the button last clicked (written in the browser)
+ACTION_PENDING = "action-pending"
+ACTION_MODAL = "action-modal"
+ACTION_PROMPT = "action-prompt"
+ACTION_RESULT = "action-result"
+ACTION_CONFIRM = "action-confirm"
+ACTION_CANCEL = "action-cancel"

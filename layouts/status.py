@@ -11,6 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from config import Config
+from layouts import actions as actions_view
 from layouts import ids
 
 WINDOWS = ("1h", "24h", "7d")
@@ -40,6 +41,7 @@ def layout(config: Config, first: Sequence | None = None):
         html.Div(error, id=ids.STATUS_ERROR),
         html.Div(cards_, id=ids.STATUS_CARDS),
         html.Div(id=ids.STATUS_PROM_SECTION, className="mt-4"),
+        actions_view.dialog(),
     ])
 
 
@@ -64,23 +66,26 @@ def checked_text(results: Sequence) -> str:
 
 
 def cards(results: Sequence, uptime: Mapping[str, Mapping[str, float | None]],
-          latency: Mapping[str, Sequence[tuple[int, float]]]):
-    """Cards grouped by their service's group, in configuration order."""
+          latency: Mapping[str, Sequence[tuple[int, float]]], actions: Mapping | None = None):
+    """Cards grouped by their service's group, in configuration order; ``actions``: service
+    name -> its action buttons (``layouts.actions.buttons``)."""
+    actions = actions or {}
     order = {}
     for r in results:
         order.setdefault(r.group, len(order))
     sections = []
     for group, members in groupby(sorted(results, key=lambda r: order[r.group]),
                                   key=lambda r: r.group):
-        row = html.Div([card(r, uptime.get(r.name, {}), latency.get(r.name, []))
-                        for r in members], className="status-group-cards")
+        row = html.Div([card(r, uptime.get(r.name, {}), latency.get(r.name, []),
+                             actions.get(r.name)) for r in members],
+                       className="status-group-cards")
         title = html.H6(group or "services", className="text-uppercase text-muted")
         sections.append(html.Section([title, row], className="status-group"))
     return html.Div(sections, className="status-groups")
 
 
 def card(r, uptime: Mapping[str, float | None],
-         latency: Sequence[tuple[int, float]]):
+         latency: Sequence[tuple[int, float]], actions=None):
     """One service: name, Up/Offline, target, latency, detail, uptime and sparkline."""
     state = dbc.Badge("Up" if r.up else "Offline", color="success" if r.up else "danger",
                       className="status-state")
@@ -94,6 +99,7 @@ def card(r, uptime: Mapping[str, float | None],
         html.Div([_uptime_chip(w, uptime.get(w)) for w in WINDOWS], className="mt-2"),
         html.Img(src=sparkline_uri(latency), className="sparkline mt-2",
                  alt="latency over the last hour", title=_sparkline_title(latency)),
+        actions,  # layouts/actions.py: the service's action buttons, or None
     ])
     colour = "success" if r.up else "danger"
     return dbc.Card(body, className=f"status-card border-{colour}",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -35,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
 
-from stack import services
+from stack import action_engine, services
 from stack.history import DEFAULT_DAYS, History, Targets, ensure_history
 from stack.history import MARKER as HISTORY_MARKER
 from stack.supervise import Supervisor
@@ -74,6 +75,7 @@ PORTS = (
     Port("api", "the demo API", 8000),
     Port("loki", "Loki", 3100),
     Port("promtail", "Promtail", 9080),
+    Port("actions", "the demo action engine", 8003),
 )
 PORTS_BY_KEY = {p.key: p for p in PORTS}
 
@@ -377,7 +379,34 @@ def start_prometheus(stack: Stack, scrape_interval: str,
 # ---------------------------------------------------------------- the dashboard
 
 
-def dashboard_toml(stack: Stack, dashboard_port: int) -> str:
+#: what the demo action engine may restart: the card's name or the server's key -> its key
+RESTARTABLE = {"Backend API": "api", "api": "api", "NGINX": "nginx", "nginx": "nginx",
+               "Redis": "redis", "redis": "redis"}
+
+
+def start_action_engine(stack: Stack, supervisor: Supervisor, token: str,
+                        say: Callable[[str], None] = print) -> action_engine.Engine:
+    """The demo action engine (``stack.action_engine``) on its port, restarting through
+    ``supervisor``; its ``shutdown()`` stops it."""
+    return action_engine.start(stack.host, stack.ports["actions"], supervisor.restart,
+                               RESTARTABLE, token=token, say=say)
+
+
+def actions_toml(stack: Stack, token: str) -> list[str]:
+    """The demo's ``[[actions]]``: Restart on the servers the action engine can restart."""
+    def q(value) -> str:
+        return json.dumps(str(value), ensure_ascii=False)
+
+    body = '{"service": "{service}", "requested_by": "{user}"}'
+    return ["[[actions]]", 'name = "Restart"',
+            f"services = [{', '.join(q(n) for n in RESTARTABLE if n[0].isupper())}]",
+            f"url = {q(stack.url('actions') + '/restart')}", f"body = {q(body)}",
+            f"headers = {{ Authorization = {q('Bearer ' + token)} }}",
+            'confirm = "Restart it? Requests in flight fail; it is back within seconds."',
+            "timeout = 30", ""]
+
+
+def dashboard_toml(stack: Stack, dashboard_port: int, actions_token: str | None = None) -> str:
     """The dashboard's configuration for this stack (services it does not run show Offline)."""
     def q(value) -> str:
         # JSON's string escapes are all TOML basic-string escapes (and cover newlines too).
@@ -407,6 +436,8 @@ def dashboard_toml(stack: Stack, dashboard_port: int) -> str:
         lines += ["[[services]]", f"name = {q(name)}", f"kind = {q(kind)}", f"host = {q(host)}",
                   f"port = {port}", *([f"path = {q(path)}"] if path else []),
                   f"group = {q(group)}", ""]
+    if actions_token is not None:  # the action engine runs (stack.run's, not the tests')
+        lines += actions_toml(stack, actions_token)
     return "\n".join(lines)
 
 
@@ -539,19 +570,24 @@ def run(args, ports: dict[str, int], loki: bool) -> int:
         shutil.rmtree(directory / "prometheus" / "data", ignore_errors=True)
         shutil.rmtree(directory / "logstore", ignore_errors=True)
     reaper = Reaper.start()
-    stack = None
+    stack = engine = None
     try:
         print(f"starting the demo stack in {directory} …", flush=True)
         stack = start_stack(directory, ports, history_days=args.history_days, loki=loki,
                             on_start=reaper.watch, on_stop=reaper.forget,
-                            say=lambda line: print(line, flush=True))
+                            say=say_now)
+        supervisor = Supervisor(stack.procs, stack.starters, say=say_now,
+                                on_restart=stack.replaced, first_delay=args.restart_delay)
+        token = secrets.token_urlsafe(24)
+        engine = start_action_engine(stack, supervisor, token, say_now)
         if not args.no_dashboard:
             config = directory / "stackscope.toml"
-            config.write_text(dashboard_toml(stack, ports["dashboard"]))
+            config.write_text(dashboard_toml(stack, ports["dashboard"], actions_token=token))
             print("starting the dashboard…", flush=True)
             stack.start("dashboard", lambda: start_dashboard(stack, config, ports["dashboard"]))
         print(summary(stack, loki), flush=True)
-        return watch(stack, first_delay=args.restart_delay)
+        supervisor.run()
+        return 0
     except (KeyboardInterrupt, Shutdown):
         print("\nstopping the demo stack…", flush=True)
         return 0
@@ -559,16 +595,16 @@ def run(args, ports: dict[str, int], loki: bool) -> int:
         print(f"stack.run: {exc}", file=sys.stderr)
         return 1
     finally:
+        if engine is not None:
+            engine.shutdown()
         if stack is not None:
             stack.stop()
         reaper.close()
 
 
-def watch(stack: Stack, *, first_delay: float = 1.0, poll: float = 0.5) -> int:
-    """Keep every server up until Ctrl-C: one that exits is restarted with backoff."""
-    Supervisor(stack.procs, stack.starters, say=lambda line: print(line, flush=True),
-               on_restart=stack.replaced, first_delay=first_delay).run(poll)
-    return 0
+def say_now(line: str) -> None:
+    """Print ``line`` at once (the stack's output is often piped)."""
+    print(line, flush=True)
 
 
 def summary(stack: Stack, loki: bool, now: Callable[[], float] = time.time) -> str:
@@ -582,7 +618,9 @@ def summary(stack: Stack, loki: bool, now: Callable[[], float] = time.time) -> s
              ("node_exporter", stack.url("node_exporter") + "/metrics", ""),
              ("Redis", f"{h}:{p['redis']}", ""),
              ("NGINX", stack.url("nginx"), "proxies /api/, /metrics, /health to the demo API"),
-             ("Demo API", stack.url("api"), f"JSON logs in {stack.dir / 'logs' / 'api.log'}")]
+             ("Demo API", stack.url("api"), f"JSON logs in {stack.dir / 'logs' / 'api.log'}"),
+             ("Action engine", stack.url("actions") + "/restart",
+              "restarts the demo API, NGINX or Redis (the cards' Restart button)")]
     if loki:
         rows += [("Loki", stack.url("loki"), ""), ("Promtail", stack.url("promtail"), "")]
     elif stack.log_store:

@@ -7,6 +7,7 @@ what the dashboard is for), and the server comes back after 1, 2, 4 … seconds,
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -31,9 +32,36 @@ class Supervisor:
     _due: dict[str, float] = field(default_factory=dict)
     _delay: dict[str, float] = field(default_factory=dict)
     _started: dict[str, float] = field(default_factory=dict)
+    #: held by ``step`` and ``restart``: a restart asked for (the demo action engine) and one
+    #: of a server that exited never start the same server twice
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def step(self) -> None:
         """Notice servers that exited and restart those whose delay is over."""
+        with self._lock:
+            self._step()
+
+    def restart(self, key: str) -> tuple[int, int]:
+        """Restart ``key`` now, whatever its state: (old pid, new pid) once the new one is
+        ready. ServiceError if it does not come back (the supervisor then keeps trying)."""
+        with self._lock:
+            old = self.procs[key]
+            self._started.setdefault(key, self.now())
+            old.stop()
+            try:
+                new = self.starters[key]()
+            except services.ServiceError:
+                self._schedule(key, old, self.now())
+                raise
+            self._due.pop(key, None)
+            self._delay.pop(key, None)
+            self._started[key] = self.now()
+            self.procs[key] = new
+            self.on_restart(old, new)
+            self.say(f"{new.name} restarted on request on port {new.port}")
+            return old.popen.pid, new.popen.pid
+
+    def _step(self) -> None:
         t = self.now()
         for key, proc in list(self.procs.items()):
             if key not in self.starters:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from stack import services
 from stack.supervise import Supervisor
 
@@ -85,3 +87,36 @@ def test_a_failed_restart_is_said_and_tried_again_later(tmp_path):
     sup.step()
     assert said[-2] == "x did not come back: port taken"
     assert "restarting in 2 s" in said[-1]
+
+
+def test_restart_on_request_replaces_a_running_server_at_once(tmp_path):
+    clock, said, replaced = Clock(), [], []
+    procs = {"s": sleeper(tmp_path, "s", 60)}
+    sup = Supervisor(procs, {"s": lambda: sleeper(tmp_path, "s", 60)}, say=said.append, now=clock,
+                     on_restart=lambda old, new: replaced.append((old, new)))
+    old = procs["s"]
+    try:
+        old_pid, new_pid = sup.restart("s")
+        assert (old_pid, new_pid) == (old.popen.pid, procs["s"].popen.pid) and old_pid != new_pid
+        assert not old.alive() and procs["s"].alive()
+        assert replaced == [(old, procs["s"])] and said[-1].startswith("s restarted on request")
+        sup.step()  # the old one's exit is not taken for a crash
+        assert len(said) == 1
+    finally:
+        procs["s"].stop()
+
+
+def test_a_restart_on_request_that_fails_says_so_and_is_retried_later(tmp_path):
+    clock, said = Clock(), []
+
+    def broken():
+        raise services.ServiceError("port taken")
+
+    procs = {"x": sleeper(tmp_path, "x", 60)}
+    sup = Supervisor(procs, {"x": broken}, say=said.append, now=clock, first_delay=1)
+    try:
+        with pytest.raises(services.ServiceError, match="port taken"):
+            sup.restart("x")
+        assert "restarting in 1 s" in said[-1]
+    finally:
+        procs["x"].stop()
