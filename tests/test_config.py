@@ -14,16 +14,35 @@ from config import SETTINGS, TABLES, ConfigError, check_cache_dir, load_config
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_defaults_are_the_services_guide_stack(tmp_path):
+def test_defaults_are_what_make_run_starts(tmp_path):
     config = load_config(env={}, cwd=tmp_path)
     assert config.source == "built-in defaults"
     assert [(s.name, s.kind, s.port, s.path) for s in config.services] == [
-        ("Redis", "tcp", 6379, "/"), ("Prometheus", "http", 9090, "/-/ready"),
-        ("Loki", "http", 3100, "/ready"), ("Promtail", "http", 9080, "/ready"),
-        ("NGINX", "http", 80, "/"), ("Backend API", "http", 8000, "/health"),
-        ("Frontend", "http", 3000, "/")]
+        ("Redis", "tcp", 6379, "/"), ("NGINX", "http", 8080, "/"),
+        ("Backend API", "http", 8000, "/health"), ("Prometheus", "http", 9090, "/-/ready"),
+        ("Alertmanager", "http", 9093, "/-/ready"),
+        ("node_exporter", "http", 9100, "/metrics"), ("Loki", "http", 3100, "/ready")]
     assert (config.refresh.status, config.refresh.metrics, config.refresh.logs) == (3, 5, 10)
     assert config.server.port == 8050
+
+
+@pytest.mark.parametrize("log_store", [False, True])
+def test_default_services_are_the_ones_make_run_writes_on_its_default_ports(tmp_path,
+                                                                          log_store):
+    from stack import run
+
+    ports = {p.key: p.default for p in run.PORTS}
+    stack = run.Stack(dir=tmp_path, host="127.0.0.1", ports=ports, log_store=log_store)
+    (tmp_path / "s.toml").write_text(run.dashboard_toml(stack, 8050))
+    written = {(s.kind, s.host, s.port, s.path) for s in
+               load_config(str(tmp_path / "s.toml"), env={}).services}
+    defaults = {(s.kind, s.host, s.port, s.path)
+                for s in load_config(env={}, cwd=tmp_path).services}
+    # make run also shows a Frontend it does not run (Offline on purpose) and Promtail when
+    # Loki is installed: every default is among what it writes, and nothing it starts is left out.
+    assert defaults <= written
+    assert written - defaults <= {("http", "127.0.0.1", 3000, "/"),
+                                  ("http", "127.0.0.1", ports["promtail"], "/ready")}
 
 
 def test_precedence_is_flag_then_env_then_file_then_default(tmp_path):

@@ -63,9 +63,12 @@ def test_http_black_hole_times_out_after_its_timeout(black_hole):
     assert time.monotonic() - started < 2
 
 
-def test_tcp_to_unroutable_name_is_named():
-    r = probe_tcp(Service("typo", "tcp", 80, host="no-such-host.invalid", timeout=1))
-    assert (r.up, r.detail) == (False, "host name not resolved")
+@pytest.mark.parametrize("kind", ["tcp", "http", "https"])
+def test_a_name_that_does_not_resolve_is_named_as_a_dns_failure(kind):
+    # .invalid resolves nowhere (RFC 6761): no network is asked anything that can answer.
+    r = probe(Service("typo", kind, 80, host="no-such-host.invalid", timeout=1))
+    assert (r.up, r.state, r.detail) == (
+        False, "down", "DNS: host name no-such-host.invalid not resolved")
 
 
 def test_round_with_black_holes_takes_about_the_longest_timeout(redis_server, closed_port,
