@@ -116,3 +116,62 @@ def test_keyword_read_is_bounded_by_the_timeout_when_the_body_dribbles(dribbler)
     r = probe_http(http(dribbler, timeout=1.0, keyword="Ready"))
     assert (r.up, r.detail) == (False, "keyword 'Ready' missing")
     assert time.monotonic() - started < 3  # the whole body would take 100 s
+
+
+# --- https: certificates (nginx over TLS with the test CA's certificates) --------------------
+
+def https(server, **kw):
+    return Service(name="tls", kind="https", port=server.port, **kw)
+
+
+def test_https_up_with_the_certificates_days_left(https_servers):
+    r = probe(https(https_servers.procs["valid"], tls_ca_file=str(https_servers.ca_file),
+                    keyword="Welcome to nginx"))
+    assert (r.up, r.state) == (True, "up"), r.detail
+    assert r.cert_days == pytest.approx(30, abs=0.1)
+    assert r.detail == "HTTP 200; certificate valid for 30 days"
+    assert r.target == f"https://127.0.0.1:{https_servers.procs['valid'].port}/"
+
+
+def test_https_certificate_expiring_within_tls_warn_days_is_degraded(https_servers):
+    r = probe(https(https_servers.procs["valid"], tls_ca_file=str(https_servers.ca_file),
+                    tls_warn_days=45))
+    assert (r.up, r.state) == (True, "degraded")
+    assert r.detail.startswith("HTTP 200; certificate expires in ") and r.detail.endswith(" days")
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("expired", "TLS: certificate not valid: certificate has expired"),
+    ("self_signed", "TLS: certificate not valid: self-signed certificate"),
+])
+def test_https_with_a_certificate_that_fails_verification_is_down(https_servers, name,
+                                                                   reason):
+    r = probe(https(https_servers.procs[name], tls_ca_file=str(https_servers.ca_file)))
+    assert (r.up, r.state, r.detail, r.latency_ms) == (False, "down", reason, None)
+
+
+def test_https_with_the_systems_cas_refuses_a_private_ca(https_servers):
+    r = probe(https(https_servers.procs["valid"]))
+    assert r.state == "down" and r.detail.startswith("TLS: certificate not valid: ")
+
+
+def test_https_without_verification_still_reports_expiry(https_servers):
+    r = probe(https(https_servers.procs["self_signed"], tls_verify=False))
+    assert (r.state, r.cert_days) == ("up", pytest.approx(30, abs=0.1))
+    r = probe(https(https_servers.procs["expired"], tls_verify=False))
+    assert (r.up, r.state) == (True, "degraded")
+    assert r.cert_days == pytest.approx(-2, abs=0.1)
+    assert r.detail == "HTTP 200; certificate expired 2.0 days ago (tls_verify is off)"
+
+
+def test_https_to_a_plain_http_port_names_the_handshake(nginx_server):
+    r = probe(Service("tls", "https", nginx_server.port, tls_verify=False))
+    assert r.state == "down" and r.detail.startswith("TLS handshake failed: "), r.detail
+
+
+def test_https_black_hole_times_out_in_the_handshake(black_hole):
+    host, port = black_hole
+    started = time.monotonic()
+    r = probe(Service("tls", "https", port, host=host, timeout=0.5))
+    assert (r.state, r.detail) == ("down", "timed out after 0.5 s")
+    assert time.monotonic() - started < 2
