@@ -10,7 +10,18 @@ import time
 import pytest
 
 from config import Service
-from datasources.probes import probe, probe_all, probe_http, probe_tcp, summary
+from datasources.probes import (
+    ProbeResult,
+    apply_known_answers,
+    apply_maintenance,
+    apply_retries,
+    probe,
+    probe_all,
+    probe_http,
+    probe_tcp,
+    summary,
+)
+from query.maintenance import window
 
 
 def http(port, **kw):
@@ -175,3 +186,52 @@ def test_https_black_hole_times_out_in_the_handshake(black_hole):
     r = probe(Service("tls", "https", port, host=host, timeout=0.5))
     assert (r.state, r.detail) == ("down", "timed out after 0.5 s")
     assert time.monotonic() - started < 2
+
+
+# --- states of a round: retries, known answers, maintenance (pure) ---------------------------
+
+def raw(name, up, detail="x", at=1_800_000_000.0):
+    return ProbeResult(name, "tcp", "tcp://127.0.0.1:1", "", up, 1.0 if up else None, detail, at)
+
+
+def test_a_result_follows_up_unless_told_its_state():
+    assert raw("a", True).state == "up" and raw("a", False).state == "down"
+    assert raw("a", True).as_state("degraded").up is True
+    assert raw("a", True).as_state("maintenance").up is False
+    with pytest.raises(ValueError, match="unknown probe state"):
+        ProbeResult("a", "tcp", "t", "", True, None, "", 0.0, state="sideways")
+
+
+def test_retries_turn_down_into_pending_until_the_count_passes_them():
+    services = [Service("a", "tcp", 1, retries=2), Service("b", "tcp", 1, retries=0)]
+    failures, seen = {}, []
+    for up in (False, False, False, True, False):
+        results, failures = apply_retries([raw("a", up), raw("b", up)], services, failures)
+        seen.append((results[0].state, results[1].state, failures["a"]))
+    assert seen == [("pending", "down", 1), ("pending", "down", 2), ("down", "down", 3),
+                    ("up", "up", 0), ("pending", "down", 1)]
+
+
+def test_a_degraded_service_is_no_failure():
+    results, failures = apply_retries([raw("a", True).as_state("degraded")],
+                                      [Service("a", "tcp", 1)], {"a": 5})
+    assert (results[0].state, failures) == ("degraded", {"a": 0})
+
+
+def test_known_answer_failures_degrade_only_services_that_are_up():
+    results = apply_known_answers([raw("p", True, "HTTP 200"), raw("q", False, "refused"),
+                                   raw("r", True)], {"p": "Prometheus error: 404", "q": "x",
+                                                     "r": None})
+    assert [(r.state, r.detail) for r in results] == [
+        ("degraded", "up, but queries fail: Prometheus error: 404"), ("down", "refused"),
+        ("up", "x")]
+
+
+def test_maintenance_keeps_the_probes_own_outcome_in_the_detail():
+    windows = [window("a", start="2027-01-15T08:00:00Z", end="2027-01-15T09:00:00Z")]
+    inside, outside = 1_800_000_000.0, 1_800_003_600.0  # 08:00 and 09:00 that day
+    results = apply_maintenance([raw("a", False, "refused", at=inside),
+                                 raw("a", False, "refused", at=outside),
+                                 raw("b", True, at=inside)], windows)
+    assert [(r.state, r.detail) for r in results] == [
+        ("maintenance", "maintenance; probe: down, refused"), ("down", "refused"), ("up", "x")]
