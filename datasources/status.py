@@ -59,7 +59,8 @@ class StatusSource:
         return self._get(max(self.ttl, self.interval + self._round_bound()), False)
 
     def _get(self, ttl: float, force: bool) -> Result[list[ProbeResult]]:
-        key = cache_key("status", [s.target for s in self.services],
+        # "status-2": rounds cached before probe states were (no ``state``) are never read.
+        key = cache_key("status-2", [s.target for s in self.services],
                         [s.name for s in self.services])
         # A round ends within probe_all's bound; a caller waits for another's no longer.
         return self.cache.get(key, self._round, ttl=ttl, upstream="probes", force=force,
@@ -69,17 +70,8 @@ class StatusSource:
         return max((s.timeout for s in self.services), default=1.0) * 2 + 1
 
     def _round(self) -> list[ProbeResult]:
-        started = time.monotonic()
-        pool, checks = self._start_known_answers()
-        try:
-            results = self.probe_round(self.services)
-            bound = self._round_bound()
-            wait_for(checks.values(), timeout=max(0.0, started + bound - time.monotonic()))
-            results = apply_known_answers(results, {name: _outcome(f, bound)
-                                                    for name, f in checks.items()})
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
+        results = probe_with_known_answers(self.services, self.known_answers,
+                                           self._round_bound(), self.probe_round)
         # Inside the single flight (one round at a time, across processes sharing the cache):
         # the failures in a row read here are the ones the previous round recorded.
         names = [s.name for s in self.services]
@@ -88,15 +80,6 @@ class StatusSource:
         # Recorded here, inside the single flight, so each real round is counted once.
         self.history.record(results, failures)
         return results
-
-    def _start_known_answers(self) -> tuple[ThreadPoolExecutor | None, dict[str, Future]]:
-        # Beside the probes, not after them: the round stays as long as its longest probe.
-        wanted = {s.name: self.known_answers[s.name] for s in self.services
-                  if s.name in self.known_answers}
-        if not wanted:
-            return None, {}
-        pool = ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix="known-answer")
-        return pool, {name: pool.submit(check) for name, check in wanted.items()}
 
     def states(self) -> dict[str, tuple[str, float]]:
         """Each service's state and since when (epoch seconds): "down since 14:02"."""
@@ -135,6 +118,26 @@ class StatusSource:
 
         threading.Thread(target=loop, name="status-prober", daemon=True).start()
         return stop
+
+
+def probe_with_known_answers(services: Sequence[Service], known_answers: Mapping[str, KnownAnswer],
+                             bound: float, probe_round: Callable = probe_all
+                             ) -> list[ProbeResult]:
+    """One probe round, with each known-answer check run beside it (not after: the round
+    stays as long as its longest probe) and waited for until ``bound`` s from the start."""
+    started = time.monotonic()
+    wanted = {s.name: known_answers[s.name] for s in services if s.name in known_answers}
+    if not wanted:
+        return probe_round(services)
+    pool = ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix="known-answer")
+    try:
+        checks = {name: pool.submit(check) for name, check in wanted.items()}
+        results = probe_round(services)
+        wait_for(checks.values(), timeout=max(0.0, started + bound - time.monotonic()))
+        return apply_known_answers(results, {name: _outcome(f, bound)
+                                             for name, f in checks.items()})
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _outcome(future: Future, bound: float) -> str | None:

@@ -242,6 +242,23 @@ port = {closed_port}
         "down", False, None, "connection refused")
 
 
+def test_check_runs_the_known_answer_query_of_a_service_that_is_the_prometheus(
+        tmp_path, nginx_server):
+    # NGINX configured as Prometheus: it accepts the probe, but not the query.
+    proc = check(tmp_path, f"""
+[prometheus]
+url = "{nginx_server.url}"
+[[services]]
+name = "Prometheus"
+kind = "http"
+port = {nginx_server.port}
+""", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [prom] = json.loads(proc.stdout)["services"]
+    assert (prom["state"], prom["up"]) == ("degraded", True)
+    assert prom["detail"].startswith("up, but queries fail: Prometheus "), prom["detail"]
+
+
 def test_check_counts_a_service_in_maintenance_as_not_down(tmp_path, redis_server, closed_port):
     proc = check(tmp_path, f"""
 [[services]]
