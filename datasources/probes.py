@@ -15,6 +15,7 @@ import http.client
 import socket
 import ssl
 import time
+import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -121,6 +122,11 @@ def probe_http(service: Service, *, now: Callable[[], float] = time.time) -> Pro
         except (OSError, http.client.HTTPException) as exc:
             reason = (_timed_out(service) if deadline.expired
                       else _http_reason(exc, service))
+            if isinstance(exc, ssl.SSLCertVerificationError) and not deadline.expired:
+                # A certificate that failed verification still has an expiry worth showing.
+                cert_days = _unverified_cert_days(service, deadline, checked_at)
+                if cert_days is not None and cert_days < 0:
+                    reason = f"{reason} ({_days(-cert_days)} ago)"
             return _result(service, False, started, reason, checked_at, latency=False,
                            cert_days=cert_days)
         finally:
@@ -162,6 +168,23 @@ def _cert_days(sock, checked_at: float) -> float | None:
     except ValueError:
         return None
     return (not_after - checked_at) / 86400
+
+
+def _unverified_cert_days(service: Service, deadline: Deadline,
+                          checked_at: float) -> float | None:
+    """The certificate's days to expiry from a second, unverified handshake (no request)."""
+    holder = types.SimpleNamespace(sock=None)
+    try:
+        with socket.create_connection((service.host, service.port),
+                                      timeout=max(deadline.remaining(), 0.001)) as raw:
+            holder.sock = raw
+            deadline.attach(holder)  # the handshake ends by the probe's deadline too
+            with _tls_context(False, "").wrap_socket(raw, server_hostname=service.host) as tls:
+                return _cert_days(tls, checked_at)
+    except (OSError, ValueError):
+        return None
+    finally:
+        deadline.detach(holder)
 
 
 def _judge_certificate(service: Service, result: ProbeResult) -> ProbeResult:

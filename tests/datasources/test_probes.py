@@ -151,14 +151,15 @@ def test_https_certificate_expiring_within_tls_warn_days_is_degraded(https_serve
     assert r.detail.startswith("HTTP 200; certificate expires in ") and r.detail.endswith(" days")
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("expired", "TLS: certificate not valid: certificate has expired"),
-    ("self_signed", "TLS: certificate not valid: self-signed certificate"),
+@pytest.mark.parametrize(("name", "reason", "days"), [
+    ("expired", "TLS: certificate not valid: certificate has expired (2.0 days ago)", -2),
+    ("self_signed", "TLS: certificate not valid: self-signed certificate", 30),
 ])
-def test_https_with_a_certificate_that_fails_verification_is_down(https_servers, name,
-                                                                   reason):
+def test_https_with_a_certificate_that_fails_verification_is_down_with_its_expiry(
+        https_servers, name, reason, days):
     r = probe(https(https_servers.procs[name], tls_ca_file=str(https_servers.ca_file)))
     assert (r.up, r.state, r.detail, r.latency_ms) == (False, "down", reason, None)
+    assert r.cert_days == pytest.approx(days, abs=0.1)
 
 
 def test_https_with_the_systems_cas_refuses_a_private_ca(https_servers):
