@@ -1,7 +1,7 @@
 """stackscope: a Plotly Dash dashboard for a small ops stack.
 
     python app.py [--host H] [--port P] [--config FILE]   serve the dashboard
-    python app.py check [--config FILE]                    probe every service once
+    python app.py check [--config FILE] [--json]           probe every service once
     python app.py export-logs --query Q --start T --end T --output F.csv
                                                            a whole range of logs to CSV
     gunicorn app:server                                    serve with gunicorn
@@ -13,6 +13,7 @@ import argparse
 import errno
 import importlib.metadata
 import importlib.util
+import json
 import logging
 import socket
 import sys
@@ -177,21 +178,71 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default 8050)")
     sub = parser.add_subparsers(dest="command")
-    sub.add_parser("check", parents=[common],
-                   help="probe every service once; exit 0 if all are up, 1 if any is down")
+    checking = sub.add_parser("check", parents=[common],
+                              help="probe every service once; exit 0 if none is down, 1 if any "
+                                   "is")
+    checking.add_argument("--json", action="store_true",
+                          help="print one JSON document instead of a table (for scripts)")
     export_cli.add_parser(sub, [common])
     return parser.parse_args(argv)
 
 
-def check(config: Config, out=sys.stdout) -> int:
-    """Probe every service once and print a table; 0 when all are up, 1 otherwise."""
-    from datasources.probes import probe_all
+def check(config: Config, out=sys.stdout, *, as_json: bool = False) -> int:
+    """Probe every service once and print a table (or JSON); 0 when none is down, else 1.
 
-    results = probe_all(config.services)
-    out.write(format_table(results) + "\n")
+    One round has no earlier ones: a failed probe is down at once (``retries`` applies to the
+    dashboard's rounds). Maintenance windows apply: a service in one is not down.
+    """
+    from datasources.probes import DOWN, apply_maintenance
+
+    results = apply_maintenance(probe_once(config), config.maintenance)
     up = sum(r.up for r in results)
-    out.write(f"{up}/{len(results)} services up\n")
-    return 0 if up == len(results) else 1
+    if as_json:
+        out.write(json.dumps(check_document(results), indent=2) + "\n")
+    else:
+        out.write(format_table(results) + "\n")
+        out.write(f"{up}/{len(results)} services up\n")
+    return 1 if any(r.state == DOWN for r in results) else 0
+
+
+def probe_once(config: Config) -> list[ProbeResult]:
+    """One round as the dashboard probes it, known answers included, in a throwaway cache."""
+    import dataclasses
+    import tempfile
+
+    from datasources.status import known_answer_checks, probe_with_known_answers
+
+    bound = max((s.timeout for s in config.services), default=1.0) * 2 + 1
+    with tempfile.TemporaryDirectory(prefix="stackscope-check-") as tmp:
+        def health(name: str):
+            # Built on first use: pandas and requests load only when a service needs them.
+            def call():
+                from datasources.cache import Cache
+                from datasources.loki import Loki
+                from datasources.prometheus import Prometheus
+
+                kind = Prometheus if name == "prometheus" else Loki
+                # No longer than the round: the process must not wait past it to exit.
+                upstream = dataclasses.replace(config.upstream(name), timeout=min(
+                    config.upstream(name).timeout, bound))
+                return kind(upstream, Cache(Path(tmp) / name)).health()
+            return call
+
+        checks = known_answer_checks(config.services, [
+            (config.prometheus.url, health("prometheus")), (config.loki.url, health("loki"))])
+        return probe_with_known_answers(config.services, checks, bound)
+
+
+#: what ``check --json`` says of each service
+CHECK_FIELDS = ("name", "kind", "target", "group", "state", "up", "latency_ms", "detail",
+                "cert_days", "checked_at")
+
+
+def check_document(results: Sequence[ProbeResult]) -> dict:
+    """``check --json``'s document: every service, and how many are up and down."""
+    services = [{f: getattr(r, f) for f in CHECK_FIELDS} for r in results]
+    return {"services": services, "up": sum(r.up for r in results),
+            "down": sum(r.state == "down" for r in results), "total": len(results)}
 
 
 def format_table(results: Sequence[ProbeResult]) -> str:
@@ -199,7 +250,8 @@ def format_table(results: Sequence[ProbeResult]) -> str:
     rows = [("NAME", "KIND", "TARGET", "STATE", "LATENCY", "DETAIL")]
     for r in results:
         latency = f"{r.latency_ms:.1f} ms" if r.latency_ms is not None else "-"
-        rows.append((r.name, r.kind, r.target, "up" if r.up else "DOWN", latency, r.detail))
+        state = r.state.upper() if r.state in ("down", "degraded") else r.state
+        rows.append((r.name, r.kind, r.target, state, latency, r.detail))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  "
                      + row[-1] for row in rows)
@@ -283,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"stackscope: {exc}", file=sys.stderr)
         return 2
     if args.command == "check":
-        return check(config)
+        return check(config, as_json=args.json)
     if args.command == "export-logs":
         return export_cli.run(args, config)
     serve(config, sockets)

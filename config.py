@@ -10,6 +10,7 @@ echoed, and any other value is shortened (``_shown``) so the message stays one s
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import re
@@ -22,6 +23,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from query import maintenance as maint
 
 CONFIG_ENV = "STACKSCOPE_CONFIG"
 DEFAULT_FILE = "stackscope.toml"
@@ -203,6 +206,24 @@ def _status_range(v):
             and 100 <= v[0] <= v[1] <= 599):
         return None
     return "must be [low, high] HTTP statuses with 100 <= low <= high <= 599"
+
+
+def _parsed_by(parse):
+    """A check from a parser raising ValueError; empty text is left to the entry's check."""
+    def check(v):
+        if v == "":
+            return None
+        try:
+            parse(v)
+        except ValueError as exc:
+            return str(exc)
+        return None
+    return check
+
+
+_iso_time = _parsed_by(maint.parse_time)
+_cron = _parsed_by(maint.parse_cron)
+_duration = _parsed_by(maint.parse_duration)
 
 
 @dataclass(frozen=True)
@@ -456,8 +477,8 @@ def _names(v) -> str | None:
 TABLES: dict[str, list[Field]] = {
     "services": [
         Field("name", str, None, "unique display name", required=True),
-        Field("kind", str, None, '"tcp" (connect) or "http" (GET)', required=True,
-              check=_one_of("tcp", "http")),
+        Field("kind", str, None, '"tcp" (connect), "http" (GET) or "https" (GET over TLS)',
+              required=True, check=_one_of("tcp", "http", "https")),
         Field("host", str, "127.0.0.1",
               "host to probe (one that does not resolve is shown down, not a config error)",
               check=_host),
@@ -470,6 +491,33 @@ TABLES: dict[str, list[Field]] = {
         Field("expect_status", list, [200, 399], "inclusive range of accepted HTTP statuses",
               check=_status_range),
         Field("keyword", str, "", "text the HTTP body must contain"),
+        Field("retries", int, 1,
+              "failed probes in a row shown Pending before the service is Offline, 0 to 100 "
+              "(0: Offline at the first failure)", check=_between(0, 100, "")),
+        Field("tls_verify", bool, True,
+              "https only: check the certificate (chain, host name, dates); false still "
+              "reports its expiry"),
+        Field("tls_warn_days", (int, float), 14,
+              "https only: a certificate expiring within this many days shows Degraded, "
+              "0 to 3650", check=_between(0, 3650, " days")),
+        Field("tls_ca_file", str, "",
+              "https only: PEM file of the CA(s) to trust instead of the system's (an internal "
+              "CA); empty: the system's"),
+    ],
+    "maintenance": [
+        Field("service", str, "*", 'the service\'s name, or "*" for every service',
+              check=_nonempty),
+        Field("start", (str, datetime.datetime), "",
+              "start of a one-off window, ISO 8601 (no offset: UTC); with `end`",
+              check=_iso_time),
+        Field("end", (str, datetime.datetime), "", "end of a one-off window, ISO 8601",
+              check=_iso_time),
+        Field("cron", str, "",
+              'a recurring window\'s start, 5 cron fields in UTC ("0 3 * * sun": Sundays '
+              "03:00); with `duration`", check=_cron),
+        Field("duration", str, "", 'how long a recurring window lasts: "90m", "2h", "1h30m", '
+              "1 minute to 7 days", check=_duration),
+        Field("reason", str, "", "shown on the card during the window"),
     ],
     "panels": [
         Field("title", str, None, "panel title", required=True),
@@ -518,16 +566,20 @@ TABLES: dict[str, list[Field]] = {
     ],
 }
 
-# The stack from the services guide, on localhost.
+# What `make run` (stack/run.py) starts, on its default ports: `check` with no configuration
+# answers "is the demo stack healthy?" (tests/test_app.py compares the two). The demo has no
+# frontend, and Promtail only when Loki is installed, so neither is probed by default.
 DEFAULT_SERVICES = [
     {"name": "Redis", "kind": "tcp", "port": 6379, "group": "data"},
+    {"name": "NGINX", "kind": "http", "port": 8080, "path": "/", "group": "edge"},
+    {"name": "Backend API", "kind": "http", "port": 8000, "path": "/health", "group": "app"},
     {"name": "Prometheus", "kind": "http", "port": 9090, "path": "/-/ready",
      "group": "monitoring"},
+    {"name": "Alertmanager", "kind": "http", "port": 9093, "path": "/-/ready",
+     "group": "monitoring"},
+    {"name": "node_exporter", "kind": "http", "port": 9100, "path": "/metrics",
+     "group": "monitoring"},
     {"name": "Loki", "kind": "http", "port": 3100, "path": "/ready", "group": "monitoring"},
-    {"name": "Promtail", "kind": "http", "port": 9080, "path": "/ready", "group": "monitoring"},
-    {"name": "NGINX", "kind": "http", "port": 80, "path": "/", "group": "edge"},
-    {"name": "Backend API", "kind": "http", "port": 8000, "path": "/health", "group": "app"},
-    {"name": "Frontend", "kind": "http", "port": 3000, "path": "/", "group": "app"},
 ]
 
 
@@ -544,6 +596,11 @@ class Service:
     group: str = ""
     expect_status: tuple[int, int] = (200, 399)
     keyword: str = ""
+    #: failed probes in a row shown "pending" before the service is "down"
+    retries: int = 1
+    tls_verify: bool = True
+    tls_warn_days: float = 14.0
+    tls_ca_file: str = ""
 
     @property
     def target(self) -> str:
@@ -552,7 +609,7 @@ class Service:
         if self.kind == "tcp":
             return f"tcp://{host}:{self.port}"
         path = self.path if self.path.startswith("/") else "/" + self.path
-        return f"http://{host}:{self.port}{path}"
+        return f"{self.kind}://{host}:{self.port}{path}"
 
 
 @dataclass(frozen=True)
@@ -625,6 +682,8 @@ class Config:
     #: where each setting's value came from, for errors found after loading (see ``origin``)
     origins: Mapping[str, str] = field(default_factory=dict)
     actions: tuple[Action, ...] = ()
+    #: ``[[maintenance]]`` windows (query/maintenance.py)
+    maintenance: tuple[maint.Window, ...] = ()
 
     def __getattr__(self, name: str) -> SimpleNamespace:
         if name.startswith("_"):
@@ -696,15 +755,17 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None,
     _check_unknown(data, source)
     services = tables["services"] if "services" in data else [
         _fill(raw, TABLES["services"]) for raw in DEFAULT_SERVICES]
+    services = tuple(_service(s, source, i) for i, s in enumerate(services))
     return Config(
         source=source,
         values=values,
-        services=tuple(_service(s) for s in services),
+        services=services,
         panels=tuple(SimpleNamespace(**p) for p in tables["panels"]),
         log_queries=tuple(SimpleNamespace(**q) for q in tables["log_queries"]),
         redact=tuple(SimpleNamespace(**r) for r in tables["redact"]),
         origins=origins,
-        actions=_actions(tables["actions"], {s["name"] for s in services}, source),
+        actions=_actions(tables["actions"], {s.name for s in services}, source),
+        maintenance=_windows(tables["maintenance"], {s.name for s in services}, source),
     )
 
 
@@ -959,9 +1020,43 @@ def _actions(rows: list[dict], services: set[str], source: str) -> tuple[Action,
     return tuple(actions)
 
 
-def _service(raw: dict) -> Service:
-    raw = dict(raw, expect_status=tuple(raw["expect_status"]), timeout=float(raw["timeout"]))
+def _service(raw: dict, source: str = "built-in defaults", i: int = 0) -> Service:
+    raw = dict(raw, expect_status=tuple(raw["expect_status"]), timeout=float(raw["timeout"]),
+               tls_warn_days=float(raw["tls_warn_days"]))
+    if raw["tls_ca_file"] and not Path(raw["tls_ca_file"]).is_file():
+        raise ConfigError(source, f"services[{i}].tls_ca_file", raw["tls_ca_file"],
+                          "no such file")
     return Service(**raw)
+
+
+def _windows(rows: list[dict], names: set[str], source: str) -> tuple[maint.Window, ...]:
+    """The ``[[maintenance]]`` entries as windows: one-off or recurring, never both."""
+    out = []
+    for i, raw in enumerate(rows):
+        where = f"maintenance[{i}]"
+        if raw["service"] != "*" and raw["service"] not in names:
+            raise ConfigError(source, f"{where}.service", raw["service"],
+                              'no service has this name (use a [[services]] name or "*")')
+        one_off, recurring = raw["start"] != "" or raw["end"] != "", raw["cron"] != ""
+        if one_off == recurring:
+            raise ConfigError(source, where, raw, "needs either start and end (a one-off "
+                                                  "window) or cron and duration (a recurring "
+                                                  "one)")
+        pair = ("start", "end") if one_off else ("cron", "duration")
+        for key in pair:
+            if raw[key] == "":
+                raise ConfigError(source, f"{where}.{key}", None,
+                                  f"is required with {' and '.join(k for k in pair if k != key)}")
+        other = ("cron", "duration") if one_off else ("start", "end")
+        for key in other:
+            if raw[key] != "":
+                raise ConfigError(source, f"{where}.{key}", raw[key],
+                                  f"cannot go with {pair[0]}: a window is one-off or recurring")
+        window = maint.window(**raw)
+        if one_off and window.end <= window.start:
+            raise ConfigError(source, f"{where}.end", raw["end"], "must be after start")
+        out.append(window)
+    return tuple(out)
 
 
 def reference_markdown() -> str:

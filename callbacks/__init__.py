@@ -12,7 +12,7 @@ from datasources.cache import Cache
 from datasources.history import ProbeHistory
 from datasources.loki import Loki
 from datasources.prometheus import Prometheus
-from datasources.status import StatusSource
+from datasources.status import StatusSource, known_answer_checks
 from query.rate_limit import RateLimiter
 
 
@@ -37,12 +37,14 @@ def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     cache = cache or Cache(cache_dir / "cache", backoff_max=config.cache.backoff_max,
                            size_limit=config.cache.size_limit)
     history = ProbeHistory(cache_dir / "probe-history.sqlite3")
+    prometheus, loki = Prometheus(config.prometheus, cache), Loki(config.loki, cache)
+    checks = known_answer_checks(config.services, [(config.prometheus.url, prometheus.health),
+                                                   (config.loki.url, loki.health)])
     status = StatusSource(config.services, cache, history, ttl=config.cache.status_ttl,
-                          interval=config.refresh.status)
-    return Deps(config=config, cache=cache, status=status,
-                prometheus=Prometheus(config.prometheus, cache),
-                alertmanager=_alertmanager(config, cache),
-                loki=Loki(config.loki, cache))
+                          interval=config.refresh.status, windows=config.maintenance,
+                          known_answers=checks)
+    return Deps(config=config, cache=cache, status=status, prometheus=prometheus,
+                alertmanager=_alertmanager(config, cache), loki=loki)
 
 
 def _alertmanager(config: Config, cache: Cache) -> Alertmanager | None:

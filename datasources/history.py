@@ -20,10 +20,10 @@ import os
 import sqlite3
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
-from datasources.probes import ProbeResult
+from datasources.probes import MAINTENANCE, PENDING, ProbeResult
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +31,33 @@ KEEP_SECONDS = 7 * 86400
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
 #: idle connections kept for reuse; more concurrent calls open (and then close) their own
 POOL_SIZE = 16
-#: PRAGMA user_version of the running-totals schema; 0 is the first one (``buckets``, no totals)
-SCHEMA_VERSION = 1
+#: PRAGMA user_version of the schema: 0 the first (``buckets``, no totals), 1 running totals,
+#: 2 adds states (pending and maintenance counts, each service's state, its changes)
+SCHEMA_VERSION = 2
 
-_CREATE = (
-    """CREATE TABLE minutes (
+_MINUTES = """CREATE TABLE minutes (
     name TEXT NOT NULL, minute INTEGER NOT NULL, n INTEGER NOT NULL, up INTEGER NOT NULL,
     latency_sum REAL NOT NULL, latency_n INTEGER NOT NULL,
     n_total INTEGER NOT NULL, up_total INTEGER NOT NULL, PRIMARY KEY (name, minute)
-) WITHOUT ROWID""",
-    "CREATE INDEX minutes_by_minute ON minutes (minute)",
+) WITHOUT ROWID"""
+# Version 2's columns, added to version 1's table in place (old buckets had no maintenance).
+_V2_COLUMNS = ("pending INTEGER NOT NULL DEFAULT 0", "maint INTEGER NOT NULL DEFAULT 0",
+               "maint_total INTEGER NOT NULL DEFAULT 0")
+_V2_TABLES = (
+    # Each service's state now: how many failures in a row (for retries) and since when.
+    """CREATE TABLE IF NOT EXISTS states (
+    name TEXT PRIMARY KEY, state TEXT NOT NULL, since REAL NOT NULL, failures INTEGER NOT NULL,
+    detail TEXT NOT NULL) WITHOUT ROWID""",
+    # One row per change of state: incidents (down since, for how long) are read from it.
+    """CREATE TABLE IF NOT EXISTS changes (
+    name TEXT NOT NULL, at REAL NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL,
+    PRIMARY KEY (name, at)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS changes_by_at ON changes (at)",
 )
 # The first schema's buckets, totals added: running sums in minute order, per service.
 _MIGRATE = """
-INSERT INTO minutes SELECT name, minute, n, up, latency_sum, latency_n,
+INSERT INTO minutes (name, minute, n, up, latency_sum, latency_n, n_total, up_total)
+SELECT name, minute, n, up, latency_sum, latency_n,
     SUM(n) OVER running, SUM(up) OVER running FROM buckets
 WINDOW running AS (PARTITION BY name ORDER BY minute)
 """
@@ -53,19 +66,34 @@ _TOTAL_BEFORE = ("SELECT {0} FROM minutes WHERE name = :name AND minute < :minut
 # A new bucket starts from the totals of the bucket before it ("WHERE true": SQLite's rule for
 # an upsert fed by a SELECT).
 _ADD = f"""
-INSERT INTO minutes SELECT :name, :minute, 1, :up, :ms, :has_ms,
+INSERT INTO minutes (name, minute, n, up, latency_sum, latency_n, n_total, up_total,
+                     pending, maint, maint_total)
+SELECT :name, :minute, 1, :up, :ms, :has_ms,
     1 + COALESCE(({_TOTAL_BEFORE.format("n_total")}), 0),
-    :up + COALESCE(({_TOTAL_BEFORE.format("up_total")}), 0)
+    :up + COALESCE(({_TOTAL_BEFORE.format("up_total")}), 0),
+    :pending, :maint, :maint + COALESCE(({_TOTAL_BEFORE.format("maint_total")}), 0)
 WHERE true
 ON CONFLICT (name, minute) DO UPDATE SET n = n + 1, up = up + excluded.up,
     latency_sum = latency_sum + excluded.latency_sum, latency_n = latency_n + excluded.latency_n,
-    n_total = n_total + 1, up_total = up_total + excluded.up
+    n_total = n_total + 1, up_total = up_total + excluded.up,
+    pending = pending + excluded.pending, maint = maint + excluded.maint,
+    maint_total = maint_total + excluded.maint
 """
 # A probe dated before a service's newest bucket (a clock set back) counts in later totals too.
 _SHIFT = """
-UPDATE minutes SET n_total = n_total + 1, up_total = up_total + :up
+UPDATE minutes SET n_total = n_total + 1, up_total = up_total + :up,
+    maint_total = maint_total + :maint
 WHERE name = :name AND minute > :minute
 """
+_STATE = "SELECT state FROM states WHERE name = :name"
+_SET_STATE = """
+INSERT INTO states VALUES (:name, :state, :at, :failures, :detail)
+ON CONFLICT (name) DO UPDATE SET failures = excluded.failures, detail = excluded.detail,
+    since = CASE WHEN state = excluded.state THEN since ELSE excluded.since END,
+    state = excluded.state
+"""
+_CHANGE = "INSERT OR REPLACE INTO changes VALUES (:name, :at, :state, :detail)"
+_PRUNE_CHANGES = "DELETE FROM changes WHERE at < ?"
 _PRUNE = "DELETE FROM minutes WHERE minute < ?"
 _LATENCY = """
 SELECT name, minute, latency_sum / latency_n FROM minutes
@@ -82,11 +110,14 @@ def _seek(columns: str, since: str | None) -> str:
             "ORDER BY minute LIMIT 1)")
 
 
+_TOTALS = ("n", "up", "maint")
+
+
 def _uptime_sql() -> str:
     """Per service: the newest totals, then for each window the totals before its first bucket."""
-    seeks = [_seek("n_total", None), _seek("up_total", None)]
+    seeks = [_seek(f"{c}_total", None) for c in _TOTALS]
     for i in range(len(WINDOWS)):
-        seeks += [_seek("n_total - n", f":since{i}"), _seek("up_total - up", f":since{i}")]
+        seeks += [_seek(f"{c}_total - {c}", f":since{i}") for c in _TOTALS]
     return f"SELECT s.value, {', '.join(seeks)} FROM json_each(:names) AS s"
 
 
@@ -102,12 +133,19 @@ class ProbeHistory:
         # (connection, identity of the file it opened); deque: append and pop need no lock.
         self._idle: deque[tuple[sqlite3.Connection, tuple[int, int]]] = deque()
 
-    def record(self, results: Iterable[ProbeResult]) -> None:
-        """Add one probe round to the minute buckets and drop what is older than 7 days."""
+    def record(self, results: Iterable[ProbeResult],
+               failures: Mapping[str, int] | None = None) -> None:
+        """Add one probe round to the minute buckets, note each service's state (and its
+        failures in a row, for retries) and drop what is older than 7 days."""
+        failures = failures or {}
         rows = [{"name": r.name, "minute": int(r.checked_at // 60), "up": int(r.up),
-                 "ms": r.latency_ms or 0.0, "has_ms": int(r.latency_ms is not None)}
+                 "ms": r.latency_ms or 0.0, "has_ms": int(r.latency_ms is not None),
+                 "pending": int(r.state == PENDING), "maint": int(r.state == MAINTENANCE),
+                 "state": r.state, "at": r.checked_at, "detail": r.detail,
+                 "failures": failures.get(r.name, 0)}
                 for r in results]
-        horizon = int((self.now() - KEEP_SECONDS) // 60)
+        now = self.now()
+        horizon = int((now - KEEP_SECONDS) // 60)
 
         def write(db):
             # One transaction per round: a reader sees all of it or none of it.
@@ -116,23 +154,58 @@ class ProbeHistory:
                 for row in rows:
                     db.execute(_ADD, row)
                     db.execute(_SHIFT, row)
+                    if db.execute(_STATE, row).fetchone() != (row["state"],):
+                        db.execute(_CHANGE, row)
+                    db.execute(_SET_STATE, row)
                 db.execute(_PRUNE, (horizon,))
+                db.execute(_PRUNE_CHANGES, (now - KEEP_SECONDS,))
         self._run(write)
 
     def uptime(self, names: Sequence[str]) -> dict[str, dict[str, float | None]]:
-        """Uptime ratio (0..1, None without data) per service over 1 h, 24 h and 7 d."""
+        """Uptime ratio (0..1, None without data) per service over 1 h, 24 h and 7 d.
+
+        Probes in a maintenance window are left out; "degraded" counts as up, "pending" (a
+        failed probe within the retries) as not up: retries delay the Offline verdict, they
+        do not make a failed probe a success. None when a window holds no counted probe.
+        """
         out: dict[str, dict[str, float | None]] = {n: dict.fromkeys(WINDOWS) for n in names}
         now = self.now()
         args = {f"since{i}": int((now - seconds) // 60)
                 for i, seconds in enumerate(WINDOWS.values())}
         rows = self._run(lambda db: db.execute(
             _UPTIME, {"names": json.dumps(list(names)), **args}).fetchall()) or []
-        for name, n_last, up_last, *before in rows:
+        for name, n_last, up_last, m_last, *before in rows:
             for i, label in enumerate(WINDOWS):
-                n_before, up_before = before[2 * i], before[2 * i + 1]
-                if n_before is not None:
-                    out[name][label] = (up_last - up_before) / (n_last - n_before)
+                n_before, up_before, m_before = before[3 * i:3 * i + 3]
+                counted = (n_last - n_before) - (m_last - m_before) if n_before is not None else 0
+                if counted > 0:
+                    out[name][label] = (up_last - up_before) / counted
         return out
+
+    def failures(self, names: Sequence[str]) -> dict[str, int]:
+        """Each service's failed probes in a row so far (0 when up or never probed)."""
+        rows = self._run(lambda db: db.execute(
+            "SELECT name, failures FROM states WHERE name IN "
+            "(SELECT value FROM json_each(?))", (json.dumps(list(names)),)).fetchall())
+        return dict(rows or [])
+
+    def states(self, names: Sequence[str]) -> dict[str, tuple[str, float]]:
+        """Each probed service's state and since when it has been in it (epoch seconds)."""
+        rows = self._run(lambda db: db.execute(
+            "SELECT name, state, since FROM states WHERE name IN "
+            "(SELECT value FROM json_each(?))", (json.dumps(list(names)),)).fetchall())
+        return {name: (state, since) for name, state, since in rows or []}
+
+    def changes(self, names: Sequence[str], since: float | None = None
+                ) -> list[tuple[str, float, str, str]]:
+        """Changes of state, oldest first: (name, at, new state, the probe's detail then);
+        over the kept 7 days unless ``since`` says from when."""
+        since = self.now() - KEEP_SECONDS if since is None else since
+        rows = self._run(lambda db: db.execute(
+            "SELECT name, at, state, detail FROM changes WHERE at >= ? AND name IN "
+            "(SELECT value FROM json_each(?)) ORDER BY at, name",
+            (since, json.dumps(list(names)))).fetchall())
+        return [tuple(r) for r in rows or []]
 
     def latency(self, names: Sequence[str], minutes: int = 60
                 ) -> dict[str, list[tuple[int, float]]]:
@@ -230,17 +303,26 @@ class ProbeHistory:
 
 
 def _ensure_schema(db: sqlite3.Connection, path: Path) -> None:
-    """Create the tables, or convert the first schema's buckets, once per file."""
+    """Create the tables, or bring an older schema's up to date in place, once per file."""
     if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
         return
     with db:
         db.execute("BEGIN IMMEDIATE")  # another process may be doing the same: one wins
-        if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version >= SCHEMA_VERSION:
             return
-        for statement in _CREATE:
+        if version < 1:
+            db.execute(_MINUTES)
+            db.execute("CREATE INDEX minutes_by_minute ON minutes (minute)")
+        # Columns with defaults: SQLite adds them without rewriting the table.
+        for column in _V2_COLUMNS:
+            db.execute(f"ALTER TABLE minutes ADD COLUMN {column}")
+        for statement in _V2_TABLES:
             db.execute(statement)
-        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'buckets'").fetchone():
+        if version < 1 and db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'buckets'").fetchone():
             moved = db.execute(_MIGRATE).rowcount
             db.execute("DROP TABLE buckets")
             log.info("probe history %s: %d minute buckets given running totals", path, moved)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        log.info("probe history %s: schema %d brought to %d", path, version, SCHEMA_VERSION)

@@ -417,8 +417,9 @@ NGINX_LOG_FORMAT = (
 
 
 def nginx_conf(dir: Path, host: str, port: int, upstream_url: str | None = None,
-               *, as_root: bool | None = None) -> str:
-    """An nginx.conf that keeps pid, logs and temp files in ``dir`` and serves ``dir/html``."""
+               *, as_root: bool | None = None, tls: tuple[Path, Path] | None = None) -> str:
+    """An nginx.conf that keeps pid, logs and temp files in ``dir`` and serves ``dir/html``
+    (over TLS with ``tls`` = (certificate, key) PEM files)."""
     as_root = os.geteuid() == 0 if as_root is None else as_root
     temps = "".join(f"    {kind}_temp_path {dir}/tmp/{kind};\n"
                     for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
@@ -437,8 +438,10 @@ def nginx_conf(dir: Path, host: str, port: int, upstream_url: str | None = None,
         f"    access_log {dir}/access.log stackscope;\n{temps}"
         "    default_type text/html;\n"
         "    server {\n"
-        f"        listen {host}:{port};\n"
-        f"        root {dir}/html;\n"
+        f"        listen {host}:{port}{' ssl' if tls else ''};\n"
+        + (f"        ssl_certificate {tls[0]};\n        ssl_certificate_key {tls[1]};\n"
+           if tls else "")
+        + f"        root {dir}/html;\n"
         "        location / { index index.html; }\n"
         f"{proxies}"
         "    }\n"
@@ -447,8 +450,10 @@ def nginx_conf(dir: Path, host: str, port: int, upstream_url: str | None = None,
 
 
 def start_nginx(dir: Path | str, port: int | None = None, *, upstream_url: str | None = None,
-                host: str = LOCALHOST, binary: str | None = None) -> Proc:
-    """Start nginx serving a welcome page at ``/``, proxying /api/, /metrics, /health if asked."""
+                host: str = LOCALHOST, binary: str | None = None,
+                tls: tuple[Path, Path] | None = None) -> Proc:
+    """Start nginx serving a welcome page at ``/``, proxying /api/, /metrics, /health if asked;
+    over https with ``tls`` = (certificate, key) PEM files (ready once it accepts TCP)."""
     exe, dir = _binary("nginx", binary), _state_dir(dir)
     (dir / "html").mkdir(exist_ok=True)
     (dir / "html" / "index.html").write_text(INDEX_HTML)
@@ -456,12 +461,12 @@ def start_nginx(dir: Path | str, port: int | None = None, *, upstream_url: str |
 
     def launch(port: int) -> Proc:
         conf = dir / "nginx.conf"
-        conf.write_text(nginx_conf(dir, host, port, upstream_url))
+        conf.write_text(nginx_conf(dir, host, port, upstream_url, tls=tls))
         # -e: nginx opens its compiled-in error log (/var/log/nginx) before reading the config.
         args = [exe, "-p", f"{dir}/", "-c", str(conf), "-e", "stderr"]
-        url = f"http://{host}:{port}"
+        url = f"{'https' if tls else 'http'}://{host}:{port}"
         return start_server("nginx", args, dir, port=port, url=url, host=host,
-                            ready=http_ready("/"))
+                            ready=tcp_ready() if tls else http_ready("/"))
 
     return start_with_port_retry(launch, port, host)
 

@@ -9,6 +9,10 @@ Fixtures (each server is a ``stack.services.Proc``; stopped at the end of the se
     alertmanager_server  Alertmanager with a null receiver, clustering off
     victoria_metrics     VictoriaMetrics; imports are visible at once (no latency offset,
                          no cache) but new series still take ~1 s to be indexed
+    https_servers        nginx over TLS, one per certificate (``tests.tls_certs``):
+                         ``.ca_file`` (the test CA's PEM) and ``.procs`` by name: "valid"
+                         (CA-signed, 30 days left), "expired" (CA-signed, 2 days ago),
+                         "self_signed" (30 days left)
 Per test:
     closed_port          int: a 127.0.0.1 port with nothing listening (connects are refused)
     black_hole           (host, port): connects succeed, nothing is ever read or answered
@@ -19,6 +23,7 @@ Use with ``pytest_plugins = ["tests.servers"]`` in the root conftest.py.
 from __future__ import annotations
 
 import socket
+from types import SimpleNamespace
 
 import pytest
 
@@ -74,6 +79,26 @@ def victoria_metrics(tmp_path_factory):
     args = ["-search.latencyOffset=0s", "-search.disableCache"]
     with services.start_victoria_metrics(tmp_path_factory.mktemp("vm"), extra_args=args) as proc:
         yield proc
+
+
+@pytest.fixture(scope="session")
+def https_servers(tmp_path_factory):
+    """One nginx over https per test certificate, all valid for 127.0.0.1."""
+    from contextlib import ExitStack
+
+    from tests import tls_certs
+
+    certs = tmp_path_factory.mktemp("certs")
+    ca_file, ca_cert, ca_key = tls_certs.make_ca(certs)
+    ca = (ca_cert, ca_key)
+    leaves = {"valid": tls_certs.make_leaf(certs, "valid", days_left=30, ca=ca),
+              "expired": tls_certs.make_leaf(certs, "expired", days_left=-2, ca=ca),
+              "self_signed": tls_certs.make_leaf(certs, "self_signed", days_left=30)}
+    with ExitStack() as stack:
+        procs = {name: stack.enter_context(services.start_nginx(
+                     tmp_path_factory.mktemp(f"nginx-{name}"), tls=pem))
+                 for name, pem in leaves.items()}
+        yield SimpleNamespace(ca_file=ca_file, procs=procs)
 
 
 @pytest.fixture

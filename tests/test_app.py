@@ -8,6 +8,7 @@ import resource
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -172,10 +173,11 @@ def test_a_connection_limit_beyond_the_hard_file_limit_is_a_config_error(tmp_pat
                                   "server.connection_limit = 5000: needs 5200 open files")
 
 
-def check(tmp_path, toml: str):
+def check(tmp_path, toml: str, *flags: str):
     path = tmp_path / "c.toml"
     path.write_text(toml)
-    return subprocess.run([sys.executable, "app.py", "check", "--config", str(path)], cwd=REPO,
+    return subprocess.run([sys.executable, "app.py", "check", "--config", str(path), *flags],
+                          cwd=REPO,
                           capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, STACKSCOPE_CACHE_DIR=str(tmp_path / "cache")))
 
@@ -214,6 +216,69 @@ port = {closed_port}
     gone = next(x for x in proc.stdout.splitlines() if x.startswith("Gone"))
     assert "DOWN" in gone and gone.endswith("connection refused")
     assert proc.stdout.splitlines()[-1] == "1/2 services up"
+
+
+def test_check_json_is_one_document_for_scripts(tmp_path, redis_server, closed_port):
+    proc = check(tmp_path, f"""
+[[services]]
+name = "Redis"
+kind = "tcp"
+port = {redis_server.port}
+[[services]]
+name = "Gone"
+kind = "http"
+port = {closed_port}
+""", "--json")
+    assert proc.returncode == 1 and proc.stderr == ""
+    doc = json.loads(proc.stdout)
+    assert (doc["up"], doc["down"], doc["total"]) == (1, 1, 2)
+    redis, gone = doc["services"]
+    assert set(redis) == {"name", "kind", "target", "group", "state", "up", "latency_ms",
+                          "detail", "cert_days", "checked_at"}
+    assert (redis["name"], redis["state"], redis["up"], redis["cert_days"]) == (
+        "Redis", "up", True, None)
+    assert redis["latency_ms"] > 0 and abs(redis["checked_at"] - time.time()) < 60
+    assert (gone["state"], gone["up"], gone["latency_ms"], gone["detail"]) == (
+        "down", False, None, "connection refused")
+
+
+def test_check_runs_the_known_answer_query_of_a_service_that_is_the_prometheus(
+        tmp_path, nginx_server):
+    # NGINX configured as Prometheus: it accepts the probe, but not the query.
+    proc = check(tmp_path, f"""
+[prometheus]
+url = "{nginx_server.url}"
+[[services]]
+name = "Prometheus"
+kind = "http"
+port = {nginx_server.port}
+""", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [prom] = json.loads(proc.stdout)["services"]
+    assert (prom["state"], prom["up"]) == ("degraded", True)
+    assert prom["detail"].startswith("up, but queries fail: Prometheus "), prom["detail"]
+
+
+def test_check_counts_a_service_in_maintenance_as_not_down(tmp_path, redis_server, closed_port):
+    proc = check(tmp_path, f"""
+[[services]]
+name = "Redis"
+kind = "tcp"
+port = {redis_server.port}
+[[services]]
+name = "Gone"
+kind = "tcp"
+port = {closed_port}
+[[maintenance]]
+service = "Gone"
+cron = "* * * * *"
+duration = "1m"
+reason = "moving racks"
+""")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    gone = next(x for x in proc.stdout.splitlines() if x.startswith("Gone"))
+    assert gone.split()[3] == "maintenance"
+    assert gone.endswith("maintenance (moving racks); probe: down, connection refused")
 
 
 def test_a_request_body_over_the_cap_gets_413_before_dash_reads_it(write_config):

@@ -14,16 +14,35 @@ from config import SETTINGS, TABLES, ConfigError, check_cache_dir, load_config
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_defaults_are_the_services_guide_stack(tmp_path):
+def test_defaults_are_what_make_run_starts(tmp_path):
     config = load_config(env={}, cwd=tmp_path)
     assert config.source == "built-in defaults"
     assert [(s.name, s.kind, s.port, s.path) for s in config.services] == [
-        ("Redis", "tcp", 6379, "/"), ("Prometheus", "http", 9090, "/-/ready"),
-        ("Loki", "http", 3100, "/ready"), ("Promtail", "http", 9080, "/ready"),
-        ("NGINX", "http", 80, "/"), ("Backend API", "http", 8000, "/health"),
-        ("Frontend", "http", 3000, "/")]
+        ("Redis", "tcp", 6379, "/"), ("NGINX", "http", 8080, "/"),
+        ("Backend API", "http", 8000, "/health"), ("Prometheus", "http", 9090, "/-/ready"),
+        ("Alertmanager", "http", 9093, "/-/ready"),
+        ("node_exporter", "http", 9100, "/metrics"), ("Loki", "http", 3100, "/ready")]
     assert (config.refresh.status, config.refresh.metrics, config.refresh.logs) == (3, 5, 10)
     assert config.server.port == 8050
+
+
+@pytest.mark.parametrize("log_store", [False, True])
+def test_default_services_are_the_ones_make_run_writes_on_its_default_ports(tmp_path,
+                                                                          log_store):
+    from stack import run
+
+    ports = {p.key: p.default for p in run.PORTS}
+    stack = run.Stack(dir=tmp_path, host="127.0.0.1", ports=ports, log_store=log_store)
+    (tmp_path / "s.toml").write_text(run.dashboard_toml(stack, 8050))
+    written = {(s.kind, s.host, s.port, s.path) for s in
+               load_config(str(tmp_path / "s.toml"), env={}).services}
+    defaults = {(s.kind, s.host, s.port, s.path)
+                for s in load_config(env={}, cwd=tmp_path).services}
+    # make run also shows a Frontend it does not run (Offline on purpose) and Promtail when
+    # Loki is installed: every default is among what it writes, and nothing it starts is left out.
+    assert defaults <= written
+    assert written - defaults <= {("http", "127.0.0.1", 3000, "/"),
+                                  ("http", "127.0.0.1", ports["promtail"], "/ready")}
 
 
 def test_precedence_is_flag_then_env_then_file_then_default(tmp_path):
@@ -251,3 +270,72 @@ def test_response_caps_are_per_upstream_in_mib(tmp_path):
     assert config.prometheus.max_response_bytes == 512 * 1024
     assert config.loki.max_response_bytes == 64 << 20
     assert config.alertmanager.max_response_bytes == 16 << 20
+
+
+# --- status: https services, retries, maintenance windows -----------------------------------
+
+SVC = '[[services]]\nname = "db"\nkind = "tcp"\nport = 5432\n'
+
+
+def loaded(tmp_path, body: str):
+    path = tmp_path / "s.toml"
+    path.write_text(body)
+    return load_config(str(path), env={})
+
+
+def test_https_services_retries_and_maintenance_windows_load(tmp_path):
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read until a probe")
+    config = loaded(tmp_path, SVC + f"""retries = 3
+[[services]]
+name = "web"
+kind = "https"
+port = 443
+tls_verify = true
+tls_warn_days = 30
+tls_ca_file = "{ca}"
+[[maintenance]]
+service = "db"
+start = "2026-12-06T03:00:00Z"
+end = 2026-12-06T04:00:00Z
+reason = "upgrade"
+[[maintenance]]
+cron = "0 3 * * sun"
+duration = "2h"
+""")
+    db, web = config.services
+    assert (db.retries, web.retries) == (3, 1)
+    assert (web.target, web.tls_warn_days, web.tls_ca_file) == ("https://127.0.0.1:443/", 30.0,
+                                                                str(ca))
+    one_off, weekly = config.maintenance
+    assert (one_off.service, one_off.end - one_off.start, one_off.reason) == ("db", 3600, "upgrade")
+    assert (weekly.service, weekly.duration) == ("*", 7200)
+
+
+@pytest.mark.parametrize(("body", "named", "says"), [
+    (SVC + "retries = -1", "services[0].retries = -1", "between 0 and 100"),
+    (SVC.replace('"tcp"', '"ftp"'), "services[0].kind = 'ftp'", "'https'"),
+    (SVC + "tls_warn_days = 5000", "services[0].tls_warn_days = 5000", "between 0 and 3650"),
+    (SVC + 'tls_ca_file = "/no/such/ca.pem"', "services[0].tls_ca_file = '/no/such/ca.pem'",
+     "no such file"),
+    (SVC + '[[maintenance]]\nservice = "dbx"\ncron = "@daily"\nduration = "1h"',
+     "maintenance[0].service = 'dbx'", "no service has this name"),
+    (SVC + '[[maintenance]]\ncron = "0 3 * *"\nduration = "1h"',
+     "maintenance[0].cron = '0 3 * *'", "needs 5 fields"),
+    (SVC + '[[maintenance]]\ncron = "0 3 * * sun"\nduration = "2 hours"',
+     "maintenance[0].duration = '2 hours'", "not a duration"),
+    (SVC + '[[maintenance]]\ncron = "0 3 * * sun"', "maintenance[0].duration = None",
+     "is required with cron"),
+    (SVC + '[[maintenance]]\nstart = "tomorrow"\nend = "2026-12-06T04:00"',
+     "maintenance[0].start = 'tomorrow'", "ISO 8601"),
+    (SVC + '[[maintenance]]\nstart = "2026-12-06T04:00"\nend = "2026-12-06T03:00"',
+     "maintenance[0].end = '2026-12-06T03:00'", "must be after start"),
+    (SVC + '[[maintenance]]\nstart = "2026-12-06T03:00"\nend = "2026-12-06T04:00"\n'
+     'cron = "@daily"\nduration = "1h"', "maintenance[0] = ", "either start and end"),
+    (SVC + "[[maintenance]]\nreason = 'nothing'", "maintenance[0] = ", "either start and end"),
+])
+def test_bad_status_settings_name_file_key_and_value(tmp_path, body, named, says):
+    with pytest.raises(ConfigError) as caught:
+        loaded(tmp_path, body)
+    message = str(caught.value)
+    assert named in message and says in message and "s.toml" in message

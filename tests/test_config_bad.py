@@ -435,4 +435,4 @@ def test_unresolvable_service_host_is_a_probe_detail_not_a_config_error(tmp_path
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
     assert proc.returncode == 1 and proc.stderr == ""
     row = next(x for x in proc.stdout.splitlines() if x.startswith("Nowhere"))
-    assert "DOWN" in row and row.endswith("host name not resolved")
+    assert "DOWN" in row and row.endswith("DNS: host name no-such-host.invalid not resolved")

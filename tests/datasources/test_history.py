@@ -329,3 +329,72 @@ def test_a_history_file_deleted_while_running_is_recreated(tmp_path):
     h.record([result("a", True, T0)])
     assert h.uptime(["a"])["a"]["1h"] == 1.0
     assert ProbeHistory(path, now=Clock()).uptime(["a"])["a"]["1h"] == 1.0
+
+
+# --- states: maintenance left out of uptime, pending not up, changes kept ------------------------
+
+def stated(name, state, at):
+    up = state in ("up", "degraded")
+    return ProbeResult(name, "tcp", "tcp://127.0.0.1:1", "", up, 5.0 if up else None, state,
+                       at, state=state)
+
+
+def test_maintenance_is_left_out_of_uptime_and_pending_is_not_up(tmp_path):
+    h = ProbeHistory(tmp_path / "h.sqlite3", now=Clock(T0 + 3599))
+    states = ["up"] * 6 + ["maintenance"] * 10 + ["pending", "down"] + ["degraded"] * 2
+    for i, state in enumerate(states):
+        h.record([stated("a", state, T0 + i * 60)])
+    h.record([stated("m", "maintenance", T0)])
+    up = h.uptime(["a", "m"])
+    # 10 probes counted: 6 up and 2 degraded are up; pending and down are not.
+    assert up["a"]["1h"] == pytest.approx(8 / 10)
+    assert up["m"] == {"1h": None, "24h": None, "7d": None}  # only maintenance: no figure
+
+
+def test_each_change_of_state_is_kept_with_its_detail_and_the_state_since_when(tmp_path):
+    h = ProbeHistory(tmp_path / "h.sqlite3", now=Clock(T0 + 600))
+    for i, state in enumerate(["up", "up", "pending", "down", "down", "up"]):
+        h.record([stated("a", state, T0 + i * 10), stated("b", "up", T0 + i * 10)],
+                 failures={"a": {"pending": 1, "down": 2 + (i == 4)}.get(state, 0)})
+    assert h.changes(["a", "b"]) == [
+        ("a", T0, "up", "up"), ("b", T0, "up", "up"), ("a", T0 + 20, "pending", "pending"),
+        ("a", T0 + 30, "down", "down"), ("a", T0 + 50, "up", "up")]
+    assert h.changes(["a"], since=T0 + 25) == [("a", T0 + 30, "down", "down"),
+                                               ("a", T0 + 50, "up", "up")]
+    assert h.states(["a", "b", "c"]) == {"a": ("up", T0 + 50), "b": ("up", T0)}
+    assert h.failures(["a"]) == {"a": 0}
+    h.record([stated("a", "down", T0 + 60)], failures={"a": 1})
+    assert h.failures(["a", "never"]) == {"a": 1}
+
+
+def test_changes_older_than_seven_days_are_dropped(tmp_path):
+    clock = Clock(T0)
+    h = ProbeHistory(tmp_path / "h.sqlite3", now=clock)
+    h.record([stated("a", "down", T0)])
+    clock.t = T0 + 7 * 86400 + 1
+    h.record([stated("a", "up", clock.t)])
+    assert h.changes(["a"]) == [("a", clock.t, "up", "up")]
+
+
+def test_a_history_in_the_running_totals_schema_gains_states_in_place(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    v1 = sqlite3.connect(path)
+    with v1:
+        v1.execute("""CREATE TABLE minutes (
+            name TEXT NOT NULL, minute INTEGER NOT NULL, n INTEGER NOT NULL,
+            up INTEGER NOT NULL, latency_sum REAL NOT NULL, latency_n INTEGER NOT NULL,
+            n_total INTEGER NOT NULL, up_total INTEGER NOT NULL, PRIMARY KEY (name, minute)
+        ) WITHOUT ROWID""")
+        v1.execute("CREATE INDEX minutes_by_minute ON minutes (minute)")
+        # 4 probes, 3 up, in the minute before T0
+        v1.execute("INSERT INTO minutes VALUES ('a', ?, 4, 3, 20.0, 3, 4, 3)", (T0 // 60 - 1,))
+        v1.execute("PRAGMA user_version = 1")
+    v1.close()
+    h = ProbeHistory(path, now=Clock(T0 + 30))
+    assert h.uptime(["a"])["a"]["1h"] == pytest.approx(3 / 4)
+    h.record([stated("a", "maintenance", T0), stated("a", "up", T0 + 1)])
+    assert h.uptime(["a"])["a"]["1h"] == pytest.approx(4 / 5)
+    assert h.states(["a"]) == {"a": ("up", T0 + 1)}
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (2,)
+    db.close()

@@ -11,6 +11,7 @@ from config import Service
 from datasources.cache import Cache
 from datasources.history import ProbeHistory
 from datasources.status import StatusSource
+from query.maintenance import window
 from stack.poll import until
 from tests.counting_server import CountingServer
 
@@ -108,3 +109,80 @@ def test_without_a_prober_viewers_share_one_round_per_interval(tmp_path, counted
     clock.at += 0.2
     viewers(src, 50)
     assert counted.count == 2
+
+
+# --- states across rounds: retries, maintenance, known answers ----------------------------------
+
+def shared(tmp_path, services, clock, **kw):
+    """A StatusSource on the cache and history in ``tmp_path``, as each server process has."""
+    return StatusSource(services, Cache(tmp_path / "c", now=clock),
+                        ProbeHistory(tmp_path / "h.sqlite3", now=clock), ttl=1.0, **kw)
+
+
+def test_a_failing_service_is_pending_for_its_retries_then_down_across_processes(
+        tmp_path, redis_server, closed_port):
+    clock = Clock(time.time())
+    services = [Service("Gone", "tcp", closed_port, retries=2),
+                Service("Redis", "tcp", redis_server.port, retries=2)]
+    states = []
+    for i in range(4):  # a fresh source each round: what it knows lives in cache and history
+        clock.at += 1.5
+        [gone, redis] = shared(tmp_path, services, clock).snapshot().value
+        states.append(gone.state)
+        assert (redis.state, redis.up) == ("up", True)
+        if i == 0:
+            assert (gone.up, gone.detail) == (False, "connection refused (failure 1 of 3 "
+                                                     "before Offline)")
+    assert states == ["pending", "pending", "down", "down"]
+    src = shared(tmp_path, services, clock)
+    state, since = src.states()["Gone"]
+    assert state == "down" and since == next(c[1] for c in src.changes() if c[2] == "down")
+    assert [c[2] for c in src.changes() if c[0] == "Gone"] == ["pending", "down"]
+    assert src.uptime()["Gone"]["1h"] == 0.0  # pending is not up
+
+
+def test_retries_0_is_down_at_once(tmp_path, closed_port):
+    clock = Clock(time.time())
+    src = shared(tmp_path, [Service("Gone", "tcp", closed_port, retries=0)], clock)
+    assert src.snapshot().value[0].state == "down"
+
+
+def test_a_service_in_a_maintenance_window_is_probed_but_shown_in_maintenance(
+        tmp_path, redis_server, closed_port):
+    clock = Clock(time.time())
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.at - 60))
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(clock.at + 3600))
+    windows = [window("Gone", start=now, end=later, reason="disk swap")]
+    src = shared(tmp_path, [Service("Gone", "tcp", closed_port),
+                            Service("Redis", "tcp", redis_server.port)], clock, windows=windows)
+    gone, redis = src.snapshot().value
+    assert (gone.state, gone.up) == ("maintenance", False)
+    assert gone.detail == "maintenance (disk swap); probe: pending, connection refused " \
+                          "(failure 1 of 2 before Offline)"
+    assert redis.state == "up"
+    assert src.uptime()["Gone"] == {"1h": None, "24h": None, "7d": None}
+
+
+def test_an_upstream_that_accepts_connections_but_fails_queries_is_degraded(
+        tmp_path, prometheus_server, nginx_server):
+    from config import Upstream
+    from datasources.prometheus import Prometheus
+    from datasources.status import known_answer_checks
+
+    cache = Cache(tmp_path / "c")
+    real = Prometheus(Upstream("Prometheus", prometheus_server.url, 5.0, 1.0), cache)
+    # NGINX configured as a Prometheus: /-/ready style probe fine, the known answer a 404.
+    fake = Prometheus(Upstream("Prometheus", nginx_server.url, 5.0, 1.0), cache)
+    services = [Service("Prometheus", "http", prometheus_server.port, path="/-/ready"),
+                Service("NGINX", "http", nginx_server.port),
+                Service("Redis", "tcp", 1)]
+    checks = known_answer_checks(services, [(prometheus_server.url, real.health),
+                                            (nginx_server.url, fake.health)])
+    assert set(checks) == {"Prometheus", "NGINX"}
+    src = StatusSource(services, cache, ProbeHistory(tmp_path / "h.sqlite3"),
+                       known_answers=checks)
+    prom, nginx, _ = src.snapshot().value
+    assert (prom.state, prom.detail) == ("up", "HTTP 200")
+    assert (nginx.state, nginx.up) == ("degraded", True)
+    assert nginx.detail.startswith("up, but queries fail: Prometheus ")
+    assert "404" in nginx.detail
