@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callbacks import logs, metrics, range_picker, status
+from callbacks import audit, logs, metrics, range_picker, status
 from config import Config
 from datasources.alertmanager import Alertmanager
 from datasources.cache import Cache
@@ -55,3 +55,4 @@ def register_all(app, deps: Deps) -> None:
     status.register(app, deps)
     metrics.register(app, deps)
     logs.register(app, deps)
+    audit.register(app)

@@ -106,3 +106,10 @@ METRICS_NOTICE = "metrics-notice"
 METRICS_HELD = "metrics-held"
 METRICS_CSV = "metrics-csv"
 METRICS_DOWNLOAD = "metrics-download"
+
+# --- navbar: who is signed in, and the admins' audit log (access.py, login.py) ---
+NAV_USER = "nav-user"
+NAV_CONFIG = "nav-config"
+AUDIT_OPEN = "audit-open"
+AUDIT_MODAL = "audit-modal"
+AUDIT_BODY = "audit-body"
