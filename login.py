@@ -95,11 +95,19 @@ class BasicLogin:
 
     def __init__(self, users, ttl: float = 300, size: int = 1024, now=time.monotonic):
         self.users = {u["name"]: (u["password_hash"], u["role"]) for u in users}
-        self._dummy = hash_password(secrets.token_hex(16))
+        # the first user's method and cost, so an unknown name costs what a known one does
+        self._dummy_method = next(iter(self.users.values()))[0].split("$", 1)[0]
+        self._dummy = ""
         self._key = secrets.token_bytes(32)
         self._known: OrderedDict[bytes, tuple[float, access.User]] = OrderedDict()
         self._lock = threading.Lock()
         self.ttl, self.size, self.now = ttl, size, now
+
+    def dummy(self) -> str:
+        """A hash of a random password, made on the first unknown name."""
+        if not self._dummy:
+            self._dummy = generate_password_hash(secrets.token_hex(16), self._dummy_method)
+        return self._dummy
 
     def user(self, name: str, password: str) -> access.User | None:
         """The user these credentials sign in, or None."""
@@ -108,7 +116,7 @@ class BasicLogin:
             hit = self._known.get(key)
             if hit and hit[0] > self.now():
                 return hit[1]
-        stored, role = self.users.get(name, (self._dummy, ""))
+        stored, role = self.users.get(name) or (self.dummy(), "")
         if not check_password_hash(stored, password) or name not in self.users:
             return None
         found = access.User(name, role)
