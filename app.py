@@ -266,11 +266,17 @@ def listen(config: Config) -> list[socket.socket]:
     return sockets
 
 
-def check_exposure(config: Config) -> str | None:
-    """``login.check_exposure``, imported only when serving (it imports Flask)."""
+def check_exposure(config: Config, sockets: list[socket.socket]) -> str | None:
+    """``login.check_exposure`` (imported only when serving: it imports Flask); the sockets
+    are closed when it refuses."""
     import login
 
-    return login.check_exposure(config)
+    try:
+        return login.check_exposure(config)
+    except ConfigError:
+        for sock in sockets:
+            sock.close()
+        raise
 
 
 def serve(config: Config, sockets: list[socket.socket]) -> None:
@@ -314,8 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(getattr(args, "config", None), flags=flags)
         if args.command is None:  # serving: its directory and its address must work too
             check_cache_dir(config)
-            warning = check_exposure(config)
-            sockets = listen(config)
+            sockets = listen(config)  # first: an address that cannot be bound says so
+            warning = check_exposure(config, sockets)
     except ConfigError as exc:
         print(f"stackscope: {exc}", file=sys.stderr)
         return 2
