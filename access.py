@@ -133,11 +133,7 @@ class AuditFile:
         """The last ``count`` entries, newest first (lines that are not JSON are skipped)."""
         lines: deque[str] = deque(maxlen=count)
         for path in (self.path.with_name(self.path.name + ".1"), self.path):
-            try:
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    lines.extend(fh)
-            except FileNotFoundError:
-                continue
+            lines.extend(_tail(path, TAIL_BYTES))
         entries = []
         for line in reversed(lines):
             try:
@@ -145,6 +141,24 @@ class AuditFile:
             except ValueError:
                 continue
         return entries
+
+
+#: read from the end of each audit file for the latest entries (not the whole 10 MiB)
+TAIL_BYTES = 1 << 20
+
+
+def _tail(path: Path, size: int) -> list[str]:
+    """The whole lines in the last ``size`` bytes of ``path`` ([] when it does not exist)."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, 2)
+            start = max(0, fh.tell() - size)
+            fh.seek(start)
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    return lines[1:] if start else lines  # the first may be cut
 
 
 def install_audit_file(server, path: Path, max_bytes: int) -> AuditFile:

@@ -4,15 +4,18 @@ reserved to a right, the audit log, and `python app.py hash-password`."""
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 import requests
 from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.serving import make_server
 
 import access
 import login
@@ -188,6 +191,34 @@ def test_proxy_with_no_default_role_refuses_a_user_without_a_mapped_group(proxy_
                                     "X-Forwarded-Groups": "dev"}).status_code == 403
     assert client.get("/", headers={"X-Forwarded-User": "eve",
                                     "X-Forwarded-Groups": "sre"}).status_code == 200
+
+
+def test_served_proxy_mode_trusts_the_socket_peer_not_a_forwarded_header(write_config):
+    # A real socket: 127.0.0.1 is the trusted proxy, 127.0.0.2 (also this machine) is not.
+    app = create_app(write_config(PROXY.format(default="viewer").replace(
+        '["10.0.0.0/8", "::1"]', '["127.0.0.1/32"]')))
+    server = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        answers = {peer: _get_from(peer, server.server_port, "/_dash-layout",
+                                   {"X-Forwarded-User": "bob", "X-Forwarded-Groups": "sre",
+                                    "X-Forwarded-For": "127.0.0.1"})
+                   for peer in ("127.0.0.1", "127.0.0.2")}
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers["127.0.0.1"][0] == 200 and "bob (operator)" in answers["127.0.0.1"][1]
+    assert answers["127.0.0.2"][0] == 401
+
+
+def _get_from(source: str, port: int, path: str, headers: dict) -> tuple[int, str]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15, source_address=(source, 0))
+    try:
+        conn.request("GET", path, headers=headers)
+        answer = conn.getresponse()
+        return answer.status, answer.read().decode()
+    finally:
+        conn.close()
 
 
 # --- CSRF ------------------------------------------------------------------------------------
