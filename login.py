@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import json
 import logging
 import secrets
 import socket
@@ -225,12 +226,27 @@ def guarded_right(request, user: access.User) -> str | None:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return None  # Dash answers a body it cannot read itself
-    named = str(body.get("output", ""))
-    for component_id, right in lacking.items():
-        # "id.prop" or "..id.prop...id2.prop.."; a pattern id is JSON text holding the id
-        if f"{component_id}." in named or f'"{component_id}"' in named:
-            return right
+    # Dash picks the callback to run by "output" (not "outputs"): that is what is checked.
+    for component_id in output_ids(str(body.get("output", ""))):
+        if component_id in lacking:
+            return lacking[component_id]
     return None
+
+
+def output_ids(key: str) -> list[str]:
+    """The component ids a callback_map key writes: "id.prop", "..a.p...b.q.." (several
+    outputs), "id.prop@hash" (allow_duplicate); a pattern id ('{"type":…}') by its type."""
+    parts = key[2:-2].split("...") if key.startswith("..") else [key]
+    found = []
+    for part in parts:
+        text = part.rsplit(".", 1)[0]
+        if text.startswith("{"):
+            try:
+                text = str(json.loads(text).get("type", ""))
+            except (ValueError, AttributeError):
+                continue
+        found.append(text)
+    return found
 
 
 # --- the hook -------------------------------------------------------------------------------

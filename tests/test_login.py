@@ -130,6 +130,18 @@ def test_require_inside_a_callback_is_a_403_not_a_500(basic_app, monkeypatch):
     assert answer.status_code == 403 and "may not audit" in answer.text
 
 
+@pytest.mark.parametrize(("key", "found"), [
+    ("audit-body.children", ["audit-body"]),
+    ("..audit-modal.is_open...audit-body.children..", ["audit-modal", "audit-body"]),
+    ("audit-body.children@3f2a", ["audit-body"]),
+    ('{"index":["MATCH"],"type":"audit-body"}.children', ["audit-body"]),
+    ("xaudit-body.children", ["xaudit-body"]),
+    ("{broken.children", []),
+])
+def test_output_ids_are_read_from_the_key_dash_dispatches_on(key, found):
+    assert login.output_ids(key) == found
+
+
 def _post_audit(client, app, name):
     client.environ_base["HTTP_AUTHORIZATION"] = basic(name)["Authorization"]
     try:
