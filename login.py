@@ -187,7 +187,7 @@ def proxy_user(login: ProxyLogin) -> access.User:
     role = login.role([g.strip() for g in raw.split(",") if g.strip()])
     if not role:
         access.audit("login", "refused", user=name, reason="no group with a role")
-        raise access.Forbidden(f"{name} has no group mapped to a role (auth.group_roles)")
+        raise audited(f"{name} has no group mapped to a role (auth.group_roles)")
     return access.User(name, role)
 
 
@@ -274,7 +274,7 @@ def install(server, config: Config) -> None:
         safe = flask.request.method in ("GET", "HEAD", "OPTIONS")
         if not safe and (why := cross_site_reason(flask.request)):
             access.audit("csrf", "refused", path=path, reason=why)
-            raise access.Forbidden(f"Refused a request from another site: {why}.")
+            raise audited(f"Refused a request from another site: {why}.")
         if path == UPDATE_COMPONENT and (right := guarded_right(flask.request,
                                                                  flask.g.stackscope_user)):
             user = flask.g.stackscope_user
@@ -283,7 +283,7 @@ def install(server, config: Config) -> None:
 
     @server.after_request
     def give_csrf_cookie(response):
-        if not flask.request.cookies.get(CSRF_COOKIE):
+        if flask.request.path != HEALTH and not flask.request.cookies.get(CSRF_COOKIE):
             # Read by Dash's renderer (so not HttpOnly); Strict: never sent by another site.
             response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), samesite="Strict")
         return response
@@ -291,8 +291,16 @@ def install(server, config: Config) -> None:
     server.register_error_handler(access.Forbidden, _audited_forbidden)
 
 
+def audited(description: str) -> access.Forbidden:
+    """A 403 whose refusal is already in the audit log."""
+    exc = access.Forbidden(description)
+    exc.audited = True  # type: ignore[attr-defined]
+    return exc
+
+
 def _audited_forbidden(exc: HTTPException):
-    if "may not" in (exc.description or ""):
+    # access.require's refusals (in a callback) and the guarded callbacks' are logged here.
+    if not getattr(exc, "audited", False):
         access.audit("forbidden", "refused", path=flask.request.path, reason=exc.description)
     return exc
 
@@ -303,7 +311,7 @@ def anonymous(config: Config) -> access.User:
     if config.server.allow_anonymous or _loopback_peer(peer):
         return access.ANONYMOUS
     access.audit("login", "refused", reason="auth.mode none: not a loopback peer")
-    raise access.Forbidden('auth.mode = "none" serves loopback only; '
+    raise audited('auth.mode = "none" serves loopback only; '
                            "set auth.mode or server.allow_anonymous")
 
 
