@@ -28,11 +28,12 @@ from collections import OrderedDict
 from pathlib import Path
 
 import flask
-from werkzeug.exceptions import HTTPException, Unauthorized
+from werkzeug.exceptions import HTTPException, TooManyRequests, Unauthorized
 from werkzeug.security import check_password_hash, generate_password_hash
 
 import access
 from config import Config, ConfigError
+from query.rate_limit import Limit, RateLimiter, wait_text
 
 log = logging.getLogger("stackscope.login")
 
@@ -50,6 +51,10 @@ REALM = "stackscope"
 #: the role of a request to a public path when auth is on: no rights at all
 NOBODY = access.User("anonymous", "none")
 UPDATE_COMPONENT = "/_dash-update-component"
+#: password checks (each ~0.2 s of CPU) one address may cause: a burst of 10, then one every
+#: 6 s. A signed-in browser needs one per 5 minutes (``BasicLogin.ttl``); a guesser is slowed
+#: and cannot keep the server's threads busy hashing.
+ATTEMPTS = Limit(10, 60.0)
 
 
 # --- the loopback rule ---------------------------------------------------------------------
@@ -94,8 +99,10 @@ class BasicLogin:
     against a dummy hash of the same method, so both failures cost the same.
     """
 
-    def __init__(self, users, ttl: float = 300, size: int = 1024, now=time.monotonic):
+    def __init__(self, users, ttl: float = 300, size: int = 1024, now=time.monotonic,
+                 attempts: Limit = ATTEMPTS):
         self.users = {u["name"]: (u["password_hash"], u["role"]) for u in users}
+        self.attempts, self._limiter = attempts, RateLimiter(now=now)
         # the first user's method and cost, so an unknown name costs what a known one does
         self._dummy_method = next(iter(self.users.values()))[0].split("$", 1)[0]
         self._dummy = ""
@@ -110,13 +117,17 @@ class BasicLogin:
             self._dummy = generate_password_hash(secrets.token_hex(16), self._dummy_method)
         return self._dummy
 
-    def user(self, name: str, password: str) -> access.User | None:
-        """The user these credentials sign in, or None."""
+    def user(self, name: str, password: str, peer: str = "") -> access.User | None:
+        """The user these credentials sign in, or None; ``TooManyRequests`` when ``peer``
+        has used up its password checks (``attempts``)."""
         key = hmac.digest(self._key, f"{name}\0{password}".encode(), hashlib.sha256)
         with self._lock:
             hit = self._known.get(key)
             if hit and hit[0] > self.now():
                 return hit[1]
+        if wait := self._limiter.take(peer, self.attempts):
+            raise TooManyRequests(f"Too many sign-in attempts from {peer}: try again in "
+                                  f"{wait_text(wait)}.", retry_after=int(wait) + 1)
         stored, role = self.users.get(name) or (self.dummy(), "")
         if not check_password_hash(stored, password) or name not in self.users:
             return None
@@ -134,7 +145,11 @@ def basic_user(login: BasicLogin) -> access.User:
     if auth is None or auth.type != "basic":
         raise _unauthorized("no credentials", basic=True)
     name, password = auth.username or "", auth.password or ""
-    found = login.user(name, password)
+    try:
+        found = login.user(name, password, flask.request.remote_addr or "")
+    except TooManyRequests:
+        access.audit("login", "refused", user=name, reason="too many attempts")
+        raise
     if found is None:
         access.audit("login", "refused", user=name, reason="wrong name or password")
         raise _unauthorized("wrong name or password", basic=True)

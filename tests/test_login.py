@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from werkzeug.exceptions import TooManyRequests
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.serving import make_server
 
@@ -22,6 +23,7 @@ import login
 from app import create_app
 from config import ConfigError
 from layouts import ids
+from query.rate_limit import Limit
 from stack.services import free_port
 from tests.dash_calls import call
 from tests.test_app import props_of, serve
@@ -366,3 +368,14 @@ def test_an_unknown_name_is_checked_against_a_hash_of_the_same_method():
     assert basic_login.dummy().split("$")[0] == HASH.split("$")[0] == "pbkdf2:sha256:1000"
     assert basic_login.user("vera", PASSWORD) == access.User("vera", "viewer")
     assert basic_login.user("vera", PASSWORD + "x") is None
+
+
+def test_an_address_that_keeps_guessing_gets_429_and_a_signed_in_user_is_not_slowed():
+    users = [{"name": "vera", "password_hash": HASH, "role": "viewer"}]
+    basic_login = login.BasicLogin(users, attempts=Limit(1, 60.0))
+    assert basic_login.user("vera", PASSWORD, "10.0.0.1") == access.User("vera", "viewer")
+    assert basic_login.user("vera", "guess", "10.0.0.2") is None
+    with pytest.raises(TooManyRequests):
+        basic_login.user("vera", "guess", "10.0.0.2")
+    assert basic_login.user("vera", PASSWORD, "10.0.0.2") is not None  # remembered: no check
+    assert basic_login.user("vera", "guess", "10.0.0.3") is None  # another address
