@@ -4,6 +4,7 @@
     python app.py check [--config FILE] [--json]           probe every service once
     python app.py export-logs --query Q --start T --end T --output F.csv
                                                            a whole range of logs to CSV
+    python app.py hash-password < password.txt             a password_hash for [[auth.users]]
     gunicorn app:server                                    serve with gunicorn
 """
 
@@ -46,7 +47,9 @@ def create_app(config: Config, cache: Cache | None = None, *,
     import diskcache
     from dash import Dash, DiskcacheManager
 
+    import access
     import compression
+    import login
     from callbacks import build_deps, register_all
     from layouts.shell import shell
 
@@ -61,7 +64,10 @@ def create_app(config: Config, cache: Cache | None = None, *,
         health_endpoint="health",
         background_callback_manager=DiskcacheManager(jobs),
         compress=False,  # compression.install configures flask-compress itself
+        # the renderer echoes this cookie in this header on every request (login.py's CSRF)
+        csrf_token_name=login.CSRF_COOKIE, csrf_header_name=login.CSRF_HEADER,
     )
+    login.install(app.server, config)  # first: no other hook runs for a refused request
     # Dash parses a request body whole: refuse a huge one before it is read (HTTP 413).
     app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(config)
     add_routes(app.server, config)
@@ -69,7 +75,7 @@ def create_app(config: Config, cache: Cache | None = None, *,
     # The prober keeps a round ready: a served page carries the cards, no round trip first.
     from callbacks.status import first_paint
     cards = (lambda: first_paint(deps)) if probe_in_background else (lambda: None)
-    app.layout = lambda: shell(config, cards(), tab=opened_tab())
+    app.layout = lambda: shell(config, cards(), tab=opened_tab(), user=access.current_user())
     register_all(app, deps)
     return app
 
@@ -184,7 +190,27 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     checking.add_argument("--json", action="store_true",
                           help="print one JSON document instead of a table (for scripts)")
     export_cli.add_parser(sub, [common])
+    sub.add_parser("hash-password", help="read a password from stdin, print its password_hash "
+                                         "for [[auth.users]]")
     return parser.parse_args(argv)
+
+
+def hash_password(stdin=None, out=None) -> int:
+    """Read one password (a prompt on a terminal, else stdin's first line) and print its hash."""
+    import getpass
+
+    import login
+
+    stdin, out = stdin or sys.stdin, out or sys.stdout
+    if stdin.isatty():
+        password = getpass.getpass("Password: ")
+    else:
+        password = stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        print("stackscope: hash-password: no password given (stdin was empty)", file=sys.stderr)
+        return 2
+    out.write(login.hash_password(password) + "\n")
+    return 0
 
 
 def check(config: Config, out=sys.stdout, *, as_json: bool = False) -> int:
@@ -292,6 +318,19 @@ def listen(config: Config) -> list[socket.socket]:
     return sockets
 
 
+def check_exposure(config: Config, sockets: list[socket.socket]) -> str | None:
+    """``login.check_exposure`` (imported only when serving: it imports Flask); the sockets
+    are closed when it refuses."""
+    import login
+
+    try:
+        return login.check_exposure(config)
+    except ConfigError:
+        for sock in sockets:
+            sock.close()
+        raise
+
+
 def serve(config: Config, sockets: list[socket.socket]) -> None:
     """Serve the dashboard with waitress (a production WSGI server, threads, no reloader)."""
     import waitress
@@ -323,17 +362,23 @@ def waitress_options(config: Config) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
     args = parse_args(argv)
+    if args.command == "hash-password":  # needs no configuration
+        return hash_password()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    warning = None
     try:
         flags = {"server.host": getattr(args, "host", None),
                  "server.port": getattr(args, "port", None)}
         config = load_config(getattr(args, "config", None), flags=flags)
         if args.command is None:  # serving: its directory and its address must work too
             check_cache_dir(config)
-            sockets = listen(config)
+            sockets = listen(config)  # first: an address that cannot be bound says so
+            warning = check_exposure(config, sockets)
     except ConfigError as exc:
         print(f"stackscope: {exc}", file=sys.stderr)
         return 2
+    if warning:
+        log.warning("%s", warning)
     if args.command == "check":
         return check(config, as_json=args.json)
     if args.command == "export-logs":

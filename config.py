@@ -379,6 +379,70 @@ SETTINGS += [
             "false when a proxy in front compresses"),
 ]
 
+# --- who may see the dashboard (issue 14, access) --------------------------------------------
+#: the roles of access.RIGHTS, lowest first (access imports flask lazily; config stays light)
+ROLES = ("viewer", "operator", "admin")
+
+
+def _cidrs(v):
+    import ipaddress
+
+    for i, item in enumerate(v):
+        if not isinstance(item, str):
+            return f"entry {i} must be a string such as \"127.0.0.1/32\""
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError as exc:
+            return f"entry {i} ({_clip(repr(item), 60)}) is not an address or CIDR: {exc}"
+    return None
+
+
+def _group_roles(v):
+    for group, role in v.items():
+        if role not in ROLES:
+            return (f"group {_clip(repr(group), 60)} maps to {_clip(repr(role), 40)}: a role must "
+                    f"be one of {', '.join(map(repr, ROLES))}")
+    return None
+
+
+def _header_name(v):
+    return None if _TOKEN.fullmatch(v) else "must be an HTTP header name (letters, digits, -)"
+
+
+def _header_name_or_empty(v):
+    return None if v == "" else _header_name(v)
+
+
+SETTINGS += [
+    Setting("server.allow_anonymous", bool, False,
+            "serve with `auth.mode = \"none\"` on an address other than loopback (everyone "
+            "who can reach it is admin; a warning is logged)"),
+    Setting("auth.mode", str, "none",
+            '"none" (everyone is admin; loopback only), "basic" (HTTP Basic against '
+            '`auth.users`) or "proxy" (a user header from `auth.trusted_proxies`)',
+            check=_one_of("none", "basic", "proxy")),
+    Setting("auth.users", list, [],
+            "basic mode's users, an array of tables (`[[auth.users]]`) with `name`, "
+            "`password_hash` and `role`", secret=True),
+    Setting("auth.proxy_header", str, "X-Forwarded-User",
+            "proxy mode: the header naming the signed-in user", check=_header_name),
+    Setting("auth.groups_header", str, "X-Forwarded-Groups",
+            "proxy mode: the header listing the user's groups, comma-separated (\"\": none)",
+            check=_header_name_or_empty),
+    Setting("auth.trusted_proxies", list, [],
+            "proxy mode: addresses or CIDRs whose requests' user header is believed (the "
+            "connection's own peer address, never X-Forwarded-For)", check=_cidrs),
+    Setting("auth.group_roles", dict, {},
+            "proxy mode: a table of group = role; a user gets the highest role of their groups",
+            check=_group_roles),
+    Setting("auth.default_role", str, "viewer",
+            "proxy mode: the role of a user none of whose groups is mapped (\"\": refused)",
+            check=_one_of("", *ROLES)),
+    Setting("auth.audit_max_mb", (int, float), 10,
+            "size at which `<cache.dir>/audit.log` is rotated to `audit.log.1`, in MiB, "
+            "0.01 to 4096", check=_between(0.01, 4096, " MiB")),
+]
+
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
 
@@ -751,6 +815,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None,
     data = _read_toml(file) if file else {}
     values, origins = _resolve_settings(data, env, flags or {}, source)
     _check_credentials(values, origins)
+    _check_auth(values, origins)
     tables = {name: _read_table(data, name, source) for name in TABLES}
     _check_unknown(data, source)
     services = tables["services"] if "services" in data else [
@@ -907,6 +972,52 @@ def _check_credentials(values, origins) -> None:
             shown = url.replace(parts.netloc, "[redacted]@" + parts.netloc.rsplit("@", 1)[-1])
             raise ConfigError(origins[f"{name}.url"], f"{name}.url", shown,
                               f"has user-info and {keys} is set too; keep one way to log in")
+
+
+USER_KEYS = ("name", "password_hash", "role")
+
+
+def _check_auth(values, origins) -> None:
+    """Each ``[[auth.users]]`` entry complete and sound; a mode that has what it needs."""
+    seen = set()
+    for i, user in enumerate(values["auth.users"]):
+        where, origin = f"auth.users[{i}]", origins["auth.users"]
+        if not isinstance(user, dict):
+            raise ConfigError(origin, where, Hidden(user), "must be a table ([[auth.users]])")
+        for key in user.keys() - set(USER_KEYS):
+            raise ConfigError(origin, f"{where}.{key}", user[key],
+                              f"unknown key (known: {', '.join(USER_KEYS)})")
+        for key in USER_KEYS:
+            value = user.get(key)
+            shown = Hidden(value) if key == "password_hash" else value
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(origin, f"{where}.{key}", shown, "is required (a string)")
+            if problem := _one_line(value):
+                raise ConfigError(origin, f"{where}.{key}", shown, problem)
+        if ":" in user["name"] or user["name"] in seen:
+            raise ConfigError(origin, f"{where}.name", user["name"],
+                              "must be unique and hold no colon (HTTP Basic splits on it)")
+        seen.add(user["name"])
+        if not _is_password_hash(user["password_hash"]):
+            raise ConfigError(origin, f"{where}.password_hash", Hidden(user["password_hash"]),
+                              "is not a hash from `python app.py hash-password`")
+        if user["role"] not in ROLES:
+            raise ConfigError(origin, f"{where}.role", user["role"],
+                              f"must be one of {', '.join(map(repr, ROLES))}")
+    mode = values["auth.mode"]
+    if mode == "basic" and not values["auth.users"]:
+        raise ConfigError(origins["auth.mode"], "auth.mode", mode,
+                          "needs at least one [[auth.users]] entry")
+    if mode == "proxy" and not values["auth.trusted_proxies"]:
+        raise ConfigError(origins["auth.mode"], "auth.mode", mode,
+                          "needs auth.trusted_proxies: the proxy's address, so no one else "
+                          "can send the user header")
+
+
+def _is_password_hash(text: str) -> bool:
+    # werkzeug.security's format: "method:params$salt$hex digest"
+    method, _, rest = text.partition(":")
+    return method in ("scrypt", "pbkdf2") and rest.count("$") == 2
 
 
 def _coerce_env(s: Setting, raw: str):

@@ -15,7 +15,9 @@ a time, and a browser polling the Status and Metrics tabs sends several at once.
   most ``exports.max_running`` exports in all; session budgets (``limits.*``) are per worker.
 
 Command-line flags win over this file: ``gunicorn -w 4 -b 0.0.0.0:8050 app:server``.
-A bad configuration prints one line naming file, key and value, and exits 2.
+A bad configuration prints one line naming file, key and value, and exits 2; so does an
+address other than loopback with ``auth.mode = "none"`` (checked in ``on_starting``, on the
+final bind, flags included), unless ``server.allow_anonymous``.
 """
 
 import os
@@ -37,7 +39,8 @@ def _stackscope_config():
     return found
 
 
-_server = _stackscope_config().server
+_config = _stackscope_config()
+_server = _config.server
 _host = f"[{_server.host}]" if ":" in _server.host else _server.host
 
 bind = [f"{_host}:{_server.port}"]
@@ -47,3 +50,18 @@ threads = _server.threads
 worker_connections = _server.connection_limit
 keepalive = _server.channel_timeout
 preload_app = False
+
+
+def on_starting(server):
+    """Refuse anonymous serving beyond loopback, on the addresses gunicorn will bind."""
+    import login
+
+    for address in server.cfg.address:
+        if isinstance(address, tuple):  # (host, port); a str is a unix socket: local
+            try:
+                warning = login.check_exposure(_config, address[0])
+            except ConfigError as exc:
+                print(f"stackscope: {exc}", file=sys.stderr)
+                raise SystemExit(2) from None
+            if warning:
+                server.log.warning("stackscope: %s", warning)

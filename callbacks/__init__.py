@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from callbacks import actions, logs, metrics, range_picker, status
+from callbacks import actions, audit, logs, metrics, range_picker, status
 from config import Config
 from datasources.alertmanager import Alertmanager
 from datasources.cache import Cache
@@ -58,3 +58,4 @@ def register_all(app, deps: Deps) -> None:
     metrics.register(app, deps)
     logs.register(app, deps)
     actions.register(app, deps)
+    audit.register(app)
