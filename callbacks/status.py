@@ -7,6 +7,7 @@ from dash import Input, Output, State, ctx
 from callbacks import session
 from layouts import ids
 from layouts import status as view
+from layouts.cache_badge import shared_cache_badge
 from layouts.common import result_notice
 
 
@@ -17,7 +18,8 @@ def outputs(deps, result, throttled=None) -> tuple:
     return (view.summary_text(probes), view.summary_class(probes),
             view.checked_text(probes),
             view.cards(probes, deps.status.uptime(), deps.status.latency()),
-            [n for n in (throttled, result_notice(result)) if n is not None] or None)
+            [n for n in (throttled, result_notice(result),
+                         shared_cache_badge(deps.cache.degraded())) if n is not None] or None)
 
 
 def first_paint(deps) -> tuple:
