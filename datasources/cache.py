@@ -102,7 +102,8 @@ class Cache:
         hour"): a live panel's key moves with the clock, so when the upstream is down its last
         good value is found under this name instead. ``wait`` bounds the wait for another
         caller's identical call (default: ``lock_expire``); pass the upstream's timeout. The
-        lock expires after ``wait`` too: a holder that died blocks nobody for longer.
+        lock taken for this call expires soon after (``_lock_expiry``), so a holder that died
+        leaves it behind for about one upstream timeout, not ``lock_expire``.
         """
         asked_at = self.now()
         entry = self._read(key)
@@ -134,13 +135,22 @@ class Cache:
         finally:
             self._safe(lambda s: s.release(lock, self.token))
 
+    @staticmethod
+    def _lock_expiry(wait: float) -> float:
+        """How long a lock lives: a bit past the holder's own ``wait`` (its upstream timeout).
+
+        The holder's call ends by its timeout, then parses and stores the answer; a lock gone
+        exactly at the timeout would let a waiter in during that, making a second call.
+        """
+        return wait * 1.25 + 0.25
+
     def _acquire(self, lock: str, wait: float) -> bool:
-        """Take the single-flight lock, waiting ``wait`` s at most; it expires after ``wait``.
+        """Take the single-flight lock, waiting ``wait`` s at most.
 
         Real seconds, not ``now``: an injected clock does not move while a thread sleeps.
         """
         give_up, pause = time.monotonic() + wait, 0.001
-        while not self.store.add(lock, self.token, max(wait, 0.001)):
+        while not self.store.add(lock, self.token, self._lock_expiry(wait)):
             if time.monotonic() >= give_up:
                 return False
             time.sleep(pause)
