@@ -115,12 +115,15 @@ class Cache:
             return self._stale(keys, entry, self._backoff_error(upstream, waiting))
         lock, wait = f"lock:{key}", self.lock_expire if wait is None else wait
         try:
-            if not self._acquire(lock, wait):
-                return self._stale(keys, self._read(key), Unreachable(
-                    upstream, f"no answer within {wait:g} s: an identical request is still "
-                              "waiting for it"))
+            held, answered = self._acquire(lock, wait, key, asked_at)
         except StoreUnavailable:
             return self._call(keys, fetch, upstream, entry)
+        if answered is not None:
+            return self._answer(answered)
+        if not held:
+            return self._stale(keys, self._read(key), Unreachable(
+                upstream, f"no answer within {wait:g} s: an identical request is still "
+                          "waiting for it"))
         try:
             entry = self._read(key)
             # Someone else fetched while we waited for the lock: their answer is ours too.
@@ -144,18 +147,24 @@ class Cache:
         """
         return wait * 1.25 + 0.25
 
-    def _acquire(self, lock: str, wait: float) -> bool:
-        """Take the single-flight lock, waiting ``wait`` s at most.
+    def _acquire(self, lock: str, wait: float, key: str,
+                 asked_at: float) -> tuple[bool, _Entry | None]:
+        """Take the single-flight lock, waiting ``wait`` s at most: (held, answer).
 
+        While it waits, an answer the holder stored since ``asked_at`` ends the wait: waiters
+        then read it at once instead of taking the lock one after another to read it.
         Real seconds, not ``now``: an injected clock does not move while a thread sleeps.
         """
         give_up, pause = time.monotonic() + wait, 0.001
         while not self.store.add(lock, self.token, self._lock_expiry(wait)):
+            entry = self._read(key)
+            if entry is not None and entry.fetched_at >= asked_at:
+                return False, entry
             if time.monotonic() >= give_up:
-                return False
+                return False, None
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
-        return True
+        return True, None
 
     def lease(self, name: str, ttl: float) -> bool:
         """Whether this cache holds (now or newly) the lease ``name`` for the next ``ttl`` s.
