@@ -102,6 +102,7 @@ class RedisHistory:
         self.now = now
         self._record = store.client.register_script(_RECORD)
         self._uptime = store.client.register_script(_UPTIME)
+        self._missing = False
 
     def _keys(self, name: str) -> list[str]:
         return [f"{self.store.prefix}hist:b:{name}", f"{self.store.prefix}hist:m:{name}"]
@@ -118,7 +119,11 @@ class RedisHistory:
         try:
             self.store.run(lambda c: self._record(keys=keys, args=args))
         except StoreUnavailable as exc:
-            log.warning("probe round not recorded: %s", exc)
+            if not self._missing:  # once per outage: the prober tries every interval
+                log.warning("probe rounds not recorded until it is back: %s", exc)
+            self._missing = True
+        else:
+            self._missing = False
 
     def uptime(self, names: Sequence[str]) -> dict[str, dict[str, float | None]]:
         """Uptime ratio (0..1, None without data) per service over 1 h, 24 h and 7 d."""

@@ -154,3 +154,9 @@ def test_keys_carry_the_prefix_so_stores_do_not_meet(redis_server):
     a.set("k", 1)
     assert b.get("k") is None and a.get("k") == 1
     assert redis.Redis.from_url(url).exists(a.prefix + "k") == 1
+
+
+def test_with_redis_down_every_replica_holds_the_lease_and_does_the_work(closed_port):
+    url = f"redis://127.0.0.1:{closed_port}/0"
+    a, b = Cache(store=RedisStore(url)), Cache(store=RedisStore(url))
+    assert a.lease("prober", 5) and b.lease("prober", 5)
