@@ -443,6 +443,51 @@ SETTINGS += [
             "0.01 to 4096", check=_between(0.01, 4096, " MiB")),
 ]
 
+
+# --- the shared cache (issue 15: several replicas) ---------------------------------------------
+
+
+def _redis_url(v):
+    if v == "":
+        return None
+    if re.search(r"\s", v):
+        return "must not contain spaces"
+    try:
+        parts = urlsplit(v)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return "must be a redis://, rediss:// or unix:// URL (or empty for the disk cache)"
+    if parts.scheme != "unix" and not parts.hostname:
+        return "has no host (e.g. redis://127.0.0.1:6379/0)"
+    if parts.scheme != "unix" and parts.path not in ("", "/") and not re.fullmatch(
+            r"/\d{1,5}", parts.path):
+        return "must end in a database number, e.g. /0"
+    return None
+
+
+def _prefix(v):
+    return _one_line(v) or (None if len(v) <= 200 else "must be at most 200 characters")
+
+
+SETTINGS += [
+    Setting("cache.url", str, "",
+            "Redis shared by every replica for the cache, single flight, backoff, probe "
+            "lease and probe history (redis://host:port/db, rediss:// for TLS, a password as "
+            "redis://:PASSWORD@host); empty: the disk cache in `cache.dir`",
+            "STACKSCOPE_CACHE_URL", _redis_url, secret=True),
+    Setting("cache.prefix", str, "stackscope:",
+            "prefix of every key this dashboard writes to the shared cache", check=_prefix),
+    Setting("cache.secret", str, "",
+            "key signing the values written to the shared cache (default: the URL's "
+            "password); a value not signed with it is never unpickled",
+            "STACKSCOPE_CACHE_SECRET", secret=True),
+    Setting("cache.timeout", (int, float), 0.5,
+            "seconds one shared-cache operation may take (connect or reply), 0.01 to 10; past "
+            "it calls go straight to the upstreams", check=_between(0.01, 10)),
+]
+
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
 

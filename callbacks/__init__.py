@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from callbacks import actions, audit, logs, metrics, range_picker, status
 from config import Config
 from datasources.alertmanager import Alertmanager
 from datasources.cache import Cache
-from datasources.history import ProbeHistory
 from datasources.loki import Loki
 from datasources.prometheus import Prometheus
+from datasources.shared_state import open_cache, open_history
 from datasources.status import StatusSource, known_answer_checks
 from query.rate_limit import RateLimiter
 
@@ -33,10 +32,8 @@ class Deps:
 
 def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     """The production datasources for ``config``."""
-    cache_dir = Path(config.cache.dir)
-    cache = cache or Cache(cache_dir / "cache", backoff_max=config.cache.backoff_max,
-                           size_limit=config.cache.size_limit)
-    history = ProbeHistory(cache_dir / "probe-history.sqlite3")
+    cache = cache or open_cache(config)
+    history = open_history(config, cache)
     prometheus, loki = Prometheus(config.prometheus, cache), Loki(config.loki, cache)
     checks = known_answer_checks(config.services, [(config.prometheus.url, prometheus.health),
                                                    (config.loki.url, loki.health)])

@@ -8,6 +8,7 @@ from callbacks import session
 from callbacks.actions import buttons_by_service
 from layouts import ids
 from layouts import status as view
+from layouts.cache_badge import shared_cache_badge
 from layouts.common import result_notice
 
 
@@ -19,7 +20,8 @@ def outputs(deps, result, throttled=None) -> tuple:
             view.checked_text(probes),
             view.cards(probes, deps.status.uptime(), deps.status.latency(),
                        actions=buttons_by_service(deps.config)),
-            [n for n in (throttled, result_notice(result)) if n is not None] or None)
+            [n for n in (throttled, result_notice(result),
+                         shared_cache_badge(deps.cache.degraded())) if n is not None] or None)
 
 
 def first_paint(deps) -> tuple:

@@ -11,34 +11,30 @@
 - A query the upstream rejects (``QueryError``) is an answer, not an outage: it is returned
   as an error, never hidden behind stale data.
 - A deleted or corrupted cache directory is rebuilt; if that fails, calls go straight through.
+- The storage is a ``datasources.stores.Store``: diskcache in a directory (one host), or Redis
+  (``cache.url``: replicas on several hosts share the throttle, the single flight, the stale
+  values and the backoff). A Redis that is down makes calls go straight to the upstreams and
+  ``degraded()`` says so, until it answers again.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import shutil
-import sqlite3
-import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-import diskcache
-
 from datasources.errors import DatasourceError, Unreachable
+from datasources.stores import DiskStore, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_STORE_ERRORS = (sqlite3.Error, OSError, EOFError, ValueError, TypeError, AttributeError,
-                 diskcache.Timeout)
-
 
 @dataclass(frozen=True)
 class Result(Generic[T]):
@@ -76,21 +72,24 @@ class _Entry:
 
 
 class Cache:
-    """Disk-backed cache shared by threads and processes using the same directory."""
+    """The cache contract over a ``Store``: diskcache in ``directory``, or the ``store`` given."""
 
-    def __init__(self, directory: str | os.PathLike, *, now: Callable[[], float] = time.time,
-                 backoff_base: float = 1.0, backoff_max: float = 30.0,
-                 lock_expire: float = 120.0, size_limit: int = 256 * 2**20):
-        self.directory = Path(directory)
+    def __init__(self, directory: str | os.PathLike | None = None, *, store: Store | None = None,
+                 now: Callable[[], float] = time.time, backoff_base: float = 1.0,
+                 backoff_max: float = 30.0, lock_expire: float = 120.0,
+                 size_limit: int = 256 * 2**20):
+        if (directory is None) == (store is None):
+            raise ValueError("give a directory or a store, not both")
+        self.directory = Path(directory) if directory is not None else None
         #: bytes on disk before diskcache evicts the least recently stored entries
         self.size_limit = size_limit
+        self.store: Store = store or DiskStore(directory, size_limit)
         self.now = now
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.lock_expire = lock_expire
-        self._guard = threading.Lock()
-        self._store: diskcache.Cache | None = None
-        self._open()
+        #: who holds a lock or lease taken through this cache (one per replica)
+        self.token = uuid.uuid4().hex
 
     # --- public ---------------------------------------------------------------------------
 
@@ -102,7 +101,9 @@ class Cache:
         ``fallback`` names the request whatever its time window (the same query over "the last
         hour"): a live panel's key moves with the clock, so when the upstream is down its last
         good value is found under this name instead. ``wait`` bounds the wait for another
-        caller's identical call (default: ``lock_expire``); pass the upstream's timeout.
+        caller's identical call (default: ``lock_expire``); pass the upstream's timeout. The
+        lock taken for this call expires soon after (``_lock_expiry``), so a holder that died
+        leaves it behind for about one upstream timeout, not ``lock_expire``.
         """
         asked_at = self.now()
         entry = self._read(key)
@@ -112,17 +113,17 @@ class Cache:
         keys = (key, fallback or key)
         if waiting > 0:
             return self._stale(keys, entry, self._backoff_error(upstream, waiting))
-        store = self._usable()
-        if store is None:
-            return self._call(keys, fetch, upstream, None)
         lock, wait = f"lock:{key}", self.lock_expire if wait is None else wait
         try:
-            if not self._acquire(store, lock, wait):
-                return self._stale(keys, self._read(key), Unreachable(
-                    upstream, f"no answer within {wait:g} s: an identical request is still "
-                              "waiting for it"))
-        except _STORE_ERRORS:
-            return self._call(keys, fetch, upstream, None)
+            held, answered = self._acquire(lock, wait, key, asked_at)
+        except StoreUnavailable:
+            return self._call(keys, fetch, upstream, entry)
+        if answered is not None:
+            return self._answer(answered)
+        if not held:
+            return self._stale(keys, self._read(key), Unreachable(
+                upstream, f"no answer within {wait:g} s: an identical request is still "
+                          "waiting for it"))
         try:
             entry = self._read(key)
             # Someone else fetched while we waited for the lock: their answer is ours too.
@@ -135,21 +136,52 @@ class Cache:
                 return self._stale(keys, entry, self._backoff_error(upstream, waiting))
             return self._call(keys, fetch, upstream, entry)
         finally:
-            with contextlib.suppress(_STORE_ERRORS):
-                store.delete(lock, retry=True)
+            self._safe(lambda s: s.release(lock, self.token))
 
-    def _acquire(self, store: diskcache.Cache, lock: str, wait: float) -> bool:
-        """Take the single-flight lock (as ``diskcache.Lock`` does), waiting ``wait`` s at most.
+    @staticmethod
+    def _lock_expiry(wait: float) -> float:
+        """How long a lock lives: a bit past the holder's own ``wait`` (its upstream timeout).
 
+        The holder's call ends by its timeout, then parses and stores the answer; a lock gone
+        exactly at the timeout would let a waiter in during that, making a second call.
+        """
+        return wait * 1.25 + 0.25
+
+    def _acquire(self, lock: str, wait: float, key: str,
+                 asked_at: float) -> tuple[bool, _Entry | None]:
+        """Take the single-flight lock, waiting ``wait`` s at most: (held, answer).
+
+        While it waits, an answer the holder stored since ``asked_at`` ends the wait: waiters
+        then read it at once instead of taking the lock one after another to read it.
         Real seconds, not ``now``: an injected clock does not move while a thread sleeps.
         """
         give_up, pause = time.monotonic() + wait, 0.001
-        while not store.add(lock, None, expire=self.lock_expire, retry=True):
+        while not self.store.add(lock, self.token, self._lock_expiry(wait)):
+            entry = self._read(key)
+            if entry is not None and entry.fetched_at >= asked_at:
+                return False, entry
             if time.monotonic() >= give_up:
-                return False
+                return False, None
             time.sleep(pause)
             pause = min(pause * 2, 0.02)
-        return True
+        return True, None
+
+    def lease(self, name: str, ttl: float) -> bool:
+        """Whether this cache holds (now or newly) the lease ``name`` for the next ``ttl`` s.
+
+        One holder among every process sharing the store; it keeps the lease by asking again
+        within ``ttl``, and a holder that stops asking (crashed) loses it after ``ttl``. With the
+        store down every asker holds it: nothing to share, so each does the work itself.
+        """
+        key = f"lease:{name}"
+        try:
+            return self.store.add(key, self.token, ttl) or self.store.renew(key, self.token, ttl)
+        except StoreUnavailable:
+            return True
+
+    def degraded(self) -> str | None:
+        """Why the cache cannot be used now (calls then go straight through), or None."""
+        return self.store.problem()
 
     def failures(self, upstream: str) -> int:
         """Consecutive failures recorded for ``upstream``."""
@@ -157,11 +189,7 @@ class Cache:
         return state[0] if state else 0
 
     def close(self) -> None:
-        with self._guard:
-            if self._store is not None:
-                with contextlib.suppress(_STORE_ERRORS):
-                    self._store.close()
-                self._store = None
+        self.store.close()
 
     # --- fetching -------------------------------------------------------------------------
 
@@ -199,6 +227,8 @@ class Cache:
         return Result(value=good.value, error=error, stale=True, fetched_at=good.fetched_at)
 
     # --- backoff --------------------------------------------------------------------------
+    # ``failures:<upstream>`` counts consecutive failures (an atomic counter, so processes
+    # failing at once each add theirs); ``backoff:<upstream>`` holds (count, due, last error).
 
     def _backoff_left(self, upstream: str) -> float:
         state = self._safe(lambda s: s.get(f"backoff:{upstream}"))
@@ -212,21 +242,18 @@ class Cache:
                            status=getattr(last, "status", None))
 
     def _record_failure(self, upstream: str, exc: DatasourceError) -> None:
-        def update(store):
-            with store.transact():
-                failures = (store.get(f"backoff:{upstream}") or (0, 0, None))[0] + 1
-                delay = min(max(self.backoff_base * 2 ** (failures - 1), exc.retry_after or 0),
-                            self.backoff_max)
-                store.set(f"backoff:{upstream}", (failures, self.now() + delay, exc))
-                return delay
-        delay = self._safe(update)
+        failures = self._safe(lambda s: s.incr(f"failures:{upstream}")) or 1
+        delay = min(max(self.backoff_base * 2 ** (failures - 1), exc.retry_after or 0),
+                    self.backoff_max)
+        self._safe(lambda s: s.set(f"backoff:{upstream}", (failures, self.now() + delay, exc)))
         # The message was scrubbed of secrets where it was made (datasources.http).
-        log.warning("%s (next try in %.0f s)", exc.describe(), delay or 0)
+        log.warning("%s (next try in %.0f s)", exc.describe(), delay)
 
     def _reset_backoff(self, upstream: str) -> None:
         self._safe(lambda s: s.delete(f"backoff:{upstream}"))
+        self._safe(lambda s: s.delete(f"failures:{upstream}"))
 
-    # --- the store, surviving a deleted or corrupted directory ----------------------------
+    # --- the store ------------------------------------------------------------------------
 
     def _read(self, key: str) -> _Entry | None:
         return self._safe(lambda s: s.get(f"entry:{key}"))
@@ -234,50 +261,9 @@ class Cache:
     def _write(self, key: str, entry: _Entry) -> None:
         self._safe(lambda s: s.set(f"entry:{key}", entry))
 
-    def _safe(self, op: Callable[[diskcache.Cache], Any]) -> Any:
-        for _ in range(2):
-            store = self._usable()
-            if store is None:
-                return None
-            try:
-                return op(store)
-            except _STORE_ERRORS as exc:
-                log.warning("cache at %s failed (%s); reopening", self.directory, exc)
-                # "database is locked" or a full disk is an OperationalError: passing, and
-                # the directory is shared with other workers, so only real corruption rebuilds.
-                corrupt = isinstance(exc, sqlite3.DatabaseError) and not isinstance(
-                    exc, sqlite3.OperationalError)
-                self._reopen(corrupt=corrupt)
-        return None
-
-    def _usable(self) -> diskcache.Cache | None:
-        if self._store is None or not self.directory.is_dir():
-            self._reopen()
-        return self._store
-
-    def _open(self) -> None:
+    def _safe(self, op: Callable[[Store], Any]) -> Any:
+        """``op(store)``, or None when the store cannot be used now."""
         try:
-            self._store = diskcache.Cache(str(self.directory), size_limit=self.size_limit)
-        except _STORE_ERRORS as exc:
-            log.warning("cache at %s unusable (%s); rebuilding it", self.directory, exc)
-            self._rebuild()
-
-    def _reopen(self, corrupt: bool = False) -> None:
-        with self._guard:
-            old, self._store = self._store, None
-            if old is not None:
-                with contextlib.suppress(_STORE_ERRORS):
-                    old.close()
-            if corrupt:
-                self._rebuild()
-            else:
-                self._open()
-
-    def _rebuild(self) -> None:
-        try:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self._store = diskcache.Cache(str(self.directory), size_limit=self.size_limit)
-        except _STORE_ERRORS as exc:
-            log.error("cache at %s cannot be used (%s); calls go straight through",
-                      self.directory, exc)
-            self._store = None
+            return op(self.store)
+        except StoreUnavailable:
+            return None

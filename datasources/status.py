@@ -97,18 +97,30 @@ class StatusSource:
         """Per-minute average latency over the last hour, per service."""
         return self.history.latency([s.name for s in self.services])
 
+    def prober_round(self, interval: float) -> bool:
+        """A background round, if this process holds the prober lease; whether it probed.
+
+        Replicas sharing the cache each run a prober; the lease lets one of them probe per
+        interval (the others' viewers read its rounds), and passes to another within two
+        intervals and a round if the holder stops.
+        """
+        if not self.cache.lease("prober", 2 * interval + self._round_bound()):
+            return False
+        self.snapshot()
+        return True
+
     def probe_in_background(self, interval: float) -> threading.Event:
         """Keep probing every ``interval`` s with no browser open, so uptime has no holes.
 
-        Several server processes may each run this: the cache lets one round through per TTL.
-        Returns the event that stops the thread.
+        Several server processes may each run this: one holds the prober lease and probes,
+        and the cache lets one round through per TTL. Returns the event that stops the thread.
         """
         stop = threading.Event()
 
         def loop():
             while not stop.wait(interval):
                 try:
-                    self.snapshot()
+                    self.prober_round(interval)
                 except RuntimeError as exc:
                     if "interpreter shutdown" in str(exc):
                         return  # the process is exiting: its thread pools take no more work

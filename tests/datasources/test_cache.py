@@ -55,9 +55,9 @@ class Clock:
         return self.t
 
 
-def test_same_key_inside_ttl_is_answered_without_the_upstream(tmp_path, upstream_server):
+def test_same_key_inside_ttl_is_answered_without_the_upstream(make_cache, upstream_server):
     clock = Clock()
-    cache = Cache(tmp_path, now=clock)
+    cache = make_cache(now=clock)
     fetch = fetcher(upstream_server.url)
     for _ in range(5):
         assert cache.get("k", fetch, ttl=10, upstream="Counter").value == {"ok": True}
@@ -69,18 +69,18 @@ def test_same_key_inside_ttl_is_answered_without_the_upstream(tmp_path, upstream
     assert upstream_server.count == 3
 
 
-def test_force_skips_the_throttle(tmp_path, upstream_server):
-    cache = Cache(tmp_path)
+def test_force_skips_the_throttle(make_cache, upstream_server):
+    cache = make_cache()
     fetch = fetcher(upstream_server.url)
     cache.get("k", fetch, ttl=60, upstream="Counter")
     cache.get("k", fetch, ttl=60, upstream="Counter", force=True)
     assert upstream_server.count == 2
 
 
-def test_concurrent_threads_make_one_upstream_call(tmp_path):
+def test_concurrent_threads_make_one_upstream_call(make_cache):
     server = CountingServer(delay=0.5)
     try:
-        cache = Cache(tmp_path)
+        cache = make_cache()
         fetch = fetcher(server.url)
         results = at_once(8, lambda: cache.get("k", fetch, ttl=10, upstream="Counter"))
         assert server.count == 1
@@ -112,10 +112,10 @@ def test_two_processes_sharing_the_dir_make_one_upstream_call(tmp_path):
         server.stop()
 
 
-def test_unreachable_upstream_serves_last_good_value_with_stale_badge(tmp_path):
+def test_unreachable_upstream_serves_last_good_value_with_stale_badge(make_cache):
     server = CountingServer()
     clock = Clock()
-    cache = Cache(tmp_path, now=clock)
+    cache = make_cache(now=clock)
     fetch = fetcher(server.url)
     fresh = cache.get("k", fetch, ttl=1, upstream="Counter")
     server.stop()
@@ -129,15 +129,15 @@ def test_unreachable_upstream_serves_last_good_value_with_stale_badge(tmp_path):
     assert badge.endswith("— Counter unreachable: connection refused")
 
 
-def test_unreachable_with_nothing_cached_is_an_error_not_a_blank(tmp_path, closed_port):
-    result = Cache(tmp_path).get("k", fetcher(f"http://127.0.0.1:{closed_port}"), ttl=1,
+def test_unreachable_with_nothing_cached_is_an_error_not_a_blank(make_cache, closed_port):
+    result = make_cache().get("k", fetcher(f"http://127.0.0.1:{closed_port}"), ttl=1,
                                  upstream="Counter")
     assert result.value is None and not result.stale
     assert result.error.describe() == "Counter unreachable: connection refused"
 
 
-def test_rejected_query_is_shown_and_not_papered_over_with_stale(tmp_path):
-    cache = Cache(tmp_path)
+def test_rejected_query_is_shown_and_not_papered_over_with_stale(make_cache):
+    cache = make_cache()
     cache.get("k", lambda: 1, ttl=0.001, upstream="U")
 
     def rejected():
@@ -148,10 +148,10 @@ def test_rejected_query_is_shown_and_not_papered_over_with_stale(tmp_path):
     assert str(result.error) == 'parse error at char 4: unexpected "}"'
 
 
-def test_backoff_doubles_up_to_the_cap_and_serves_stale_meanwhile(tmp_path):
+def test_backoff_doubles_up_to_the_cap_and_serves_stale_meanwhile(make_cache):
     server = CountingServer()
     clock = Clock()
-    cache = Cache(tmp_path, now=clock, backoff_max=8)
+    cache = make_cache(now=clock, backoff_max=8)
     fetch = fetcher(server.url)
     cache.get("k", fetch, ttl=0.1, upstream="Counter")
     server.status, server.body = 503, b"overloaded"
@@ -205,10 +205,10 @@ def test_unwritable_cache_dir_still_answers(tmp_path, upstream_server):
     assert result.value == {"ok": True}
 
 
-def test_a_moving_window_finds_its_last_good_value_by_its_fallback_name(tmp_path):
+def test_a_moving_window_finds_its_last_good_value_by_its_fallback_name(make_cache):
     server = CountingServer()
     clock = Clock()
-    cache = Cache(tmp_path, now=clock)
+    cache = make_cache(now=clock)
     fetch = fetcher(server.url)
     cache.get(cache_key("q", "up", 1000), fetch, ttl=1, upstream="Counter",
               fallback=cache_key("q", "up"))
@@ -222,11 +222,11 @@ def test_a_moving_window_finds_its_last_good_value_by_its_fallback_name(tmp_path
     assert other.value is None and other.error is not None
 
 
-def test_a_bad_answer_on_one_endpoint_does_not_back_off_the_whole_upstream(tmp_path):
+def test_a_bad_answer_on_one_endpoint_does_not_back_off_the_whole_upstream(make_cache):
     broken = CountingServer(status=404, body=b"404 page not found")
     healthy = CountingServer()
     try:
-        cache = Cache(tmp_path)
+        cache = make_cache()
         bad = cache.get("alerts", fetcher(broken.url, "Prometheus"), ttl=1, upstream="Prometheus")
         assert bad.error.describe().startswith("Prometheus sent a bad response: HTTP 404")
         good = cache.get("panel", fetcher(healthy.url, "Prometheus"), ttl=1,
@@ -238,10 +238,10 @@ def test_a_bad_answer_on_one_endpoint_does_not_back_off_the_whole_upstream(tmp_p
         healthy.stop()
 
 
-def test_callers_waiting_on_a_down_upstream_do_not_each_try_it_again(tmp_path):
+def test_callers_waiting_on_a_down_upstream_do_not_each_try_it_again(make_cache):
     server = CountingServer(status=503, body=b"down", delay=0.5)
     try:
-        cache = Cache(tmp_path)
+        cache = make_cache()
         fetch = fetcher(server.url)
         results = at_once(5, lambda: cache.get("k", fetch, ttl=10, upstream="Counter"))
         assert server.count == 1
@@ -250,9 +250,9 @@ def test_callers_waiting_on_a_down_upstream_do_not_each_try_it_again(tmp_path):
         server.stop()
 
 
-def test_a_caller_waits_for_an_identical_call_no_longer_than_its_own_deadline(tmp_path):
+def test_a_caller_waits_for_an_identical_call_no_longer_than_its_own_deadline(make_cache):
     server = CountingServer(delay=1.0)
-    cache = Cache(tmp_path)
+    cache = make_cache()
     fetch = fetcher(server.url)
     try:
         holder = threading.Thread(target=lambda: cache.get("k", fetch, ttl=5, upstream="Counter"))
@@ -273,11 +273,11 @@ def test_a_caller_waits_for_an_identical_call_no_longer_than_its_own_deadline(tm
 
 
 @pytest.mark.parametrize(("retry_after", "backoff_max", "due"), [("7", 30, 7.0), ("3600", 8, 8.0)])
-def test_retry_after_sets_the_backoff_up_to_its_cap(tmp_path, retry_after, backoff_max, due):
+def test_retry_after_sets_the_backoff_up_to_its_cap(make_cache, retry_after, backoff_max, due):
     server = FaultServer()
     server.retry_after = retry_after
     clock = Clock()
-    cache = Cache(tmp_path, now=clock, backoff_max=backoff_max)
+    cache = make_cache(now=clock, backoff_max=backoff_max)
     fetch = fetcher(server.url + "/retry-after-429")
     calls_at = []
     try:

@@ -16,7 +16,7 @@ from stack.poll import until
 from tests.counting_server import CountingServer
 
 
-def source(tmp_path, services, ttl=60.0):
+def source(tmp_path, make_cache, services, ttl=60.0):
     rounds = []
 
     def counting_round(svcs):
@@ -24,13 +24,13 @@ def source(tmp_path, services, ttl=60.0):
         rounds.append(time.monotonic())
         return probe_all(svcs)
 
-    src = StatusSource(services, Cache(tmp_path / "c"), ProbeHistory(tmp_path / "h.sqlite3"),
+    src = StatusSource(services, make_cache(), ProbeHistory(tmp_path / "h.sqlite3"),
                        ttl=ttl, probe_round=counting_round)
     return src, rounds
 
 
-def test_rounds_are_throttled_and_refresh_now_forces_one(tmp_path, redis_server):
-    src, rounds = source(tmp_path, [Service("Redis", "tcp", redis_server.port)])
+def test_rounds_are_throttled_and_refresh_now_forces_one(tmp_path, make_cache, redis_server):
+    src, rounds = source(tmp_path, make_cache, [Service("Redis", "tcp", redis_server.port)])
     for _ in range(3):
         assert src.snapshot().value[0].up
     assert len(rounds) == 1
@@ -41,10 +41,10 @@ def test_rounds_are_throttled_and_refresh_now_forces_one(tmp_path, redis_server)
     assert ms > 0 and minute % 60 == 0
 
 
-def test_background_probing_records_history_with_no_browser(tmp_path, redis_server,
+def test_background_probing_records_history_with_no_browser(tmp_path, make_cache, redis_server,
                                                             closed_port):
     services = [Service("Redis", "tcp", redis_server.port), Service("Gone", "tcp", closed_port)]
-    src, rounds = source(tmp_path, services, ttl=0.05)
+    src, rounds = source(tmp_path, make_cache, services, ttl=0.05)
     stop = src.probe_in_background(0.1)
     try:
         until(lambda: len(rounds) >= 3, 10, every=0.05, message="three background rounds")
@@ -77,10 +77,10 @@ def counted():
     server.stop()
 
 
-def test_viewers_read_the_probers_rounds_and_add_no_probes(tmp_path, counted):
+def test_viewers_read_the_probers_rounds_and_add_no_probes(tmp_path, make_cache, counted):
     clock = Clock()
     src = StatusSource([Service("web", "http", counted.port, timeout=1.0)],
-                       Cache(tmp_path / "c", now=clock), ProbeHistory(tmp_path / "h.sqlite3"),
+                       make_cache(now=clock), ProbeHistory(tmp_path / "h.sqlite3"),
                        ttl=2.0, interval=3.0)
     calls = 0
     for _ in range(3):  # three prober intervals; 50 viewers, spread over each
@@ -96,10 +96,10 @@ def test_viewers_read_the_probers_rounds_and_add_no_probes(tmp_path, counted):
     assert counted.count / calls <= 1 / 40
 
 
-def test_without_a_prober_viewers_share_one_round_per_interval(tmp_path, counted):
+def test_without_a_prober_viewers_share_one_round_per_interval(tmp_path, make_cache, counted):
     clock = Clock()
     src = StatusSource([Service("web", "http", counted.port, timeout=1.0)],
-                       Cache(tmp_path / "c", now=clock), ProbeHistory(tmp_path / "h.sqlite3"),
+                       make_cache(now=clock), ProbeHistory(tmp_path / "h.sqlite3"),
                        ttl=2.0, interval=3.0)
     viewers(src, 50)
     assert counted.count == 1  # concurrent misses coalesced into one round
