@@ -357,6 +357,36 @@ SETTINGS += [
             "false when a proxy in front compresses"),
 ]
 
+# --- running several replicas: own metrics and logs, exports on Celery (issue 15) ---------
+
+
+def _broker(v):
+    if v == "":
+        return None
+    if not v.startswith(("redis://", "rediss://")):
+        return "must be a redis:// or rediss:// URL (or empty: exports run in this server)"
+    return _url("http://" + v.split("://", 1)[1])
+
+
+SETTINGS += [
+    Setting("server.metrics_token", str, "",
+            "bearer token a scraper sends to read /metrics (Authorization: Bearer …); empty: "
+            "/metrics is open to whoever may reach the dashboard", "STACKSCOPE_METRICS_TOKEN",
+            secret=True),
+    Setting("log.format", str, "text",
+            '"text" (one readable line per record) or "json" (one JSON object per line, with '
+            "the request path, callback and session when known)", "STACKSCOPE_LOG_FORMAT",
+            _one_of("text", "json")),
+    Setting("exports.broker", str, "",
+            "Redis URL (redis:// or rediss://) of the Celery broker that runs Logs tab exports "
+            "on `celery -A app.celery_app worker` processes; empty: they run in this server",
+            "STACKSCOPE_EXPORTS_BROKER", _broker, secret=True),
+    Setting("exports.dir", str, "",
+            "directory export files are written to and downloaded from; empty: "
+            "<cache.dir>/exports (with Celery workers on other hosts: a volume all of them "
+            "share)", "STACKSCOPE_EXPORTS_DIR"),
+]
+
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
 

@@ -31,6 +31,7 @@ from typing import Any, Generic, TypeVar
 
 import diskcache
 
+import telemetry
 from datasources.errors import DatasourceError, Unreachable
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class Cache:
         asked_at = self.now()
         entry = self._read(key)
         if entry and not force and asked_at - entry.fetched_at < ttl:
+            telemetry.CACHE_HITS.labels(upstream).inc()
             return self._answer(entry)
         waiting = self._backoff_left(upstream)
         keys = (key, fallback or key)
@@ -117,7 +119,7 @@ class Cache:
             return self._call(keys, fetch, upstream, None)
         lock, wait = f"lock:{key}", self.lock_expire if wait is None else wait
         try:
-            if not self._acquire(store, lock, wait):
+            if not self._acquire(store, lock, wait, upstream):
                 return self._stale(keys, self._read(key), Unreachable(
                     upstream, f"no answer within {wait:g} s: an identical request is still "
                               "waiting for it"))
@@ -128,6 +130,7 @@ class Cache:
             # Someone else fetched while we waited for the lock: their answer is ours too.
             if (entry and entry.fetched_at >= asked_at) or (
                     entry and not force and self.now() - entry.fetched_at < ttl):
+                telemetry.CACHE_HITS.labels(upstream).inc()
                 return self._answer(entry)
             # ... or found the upstream down: waiting callers must not each try it again.
             waiting = self._backoff_left(upstream)
@@ -138,13 +141,16 @@ class Cache:
             with contextlib.suppress(_STORE_ERRORS):
                 store.delete(lock, retry=True)
 
-    def _acquire(self, store: diskcache.Cache, lock: str, wait: float) -> bool:
+    def _acquire(self, store: diskcache.Cache, lock: str, wait: float,
+                 upstream: str = "") -> bool:
         """Take the single-flight lock (as ``diskcache.Lock`` does), waiting ``wait`` s at most.
 
         Real seconds, not ``now``: an injected clock does not move while a thread sleeps.
         """
         give_up, pause = time.monotonic() + wait, 0.001
         while not store.add(lock, None, expire=self.lock_expire, retry=True):
+            if pause == 0.001:  # the first time round: an identical call is in flight
+                telemetry.CACHE_WAITS.labels(upstream).inc()
             if time.monotonic() >= give_up:
                 return False
             time.sleep(pause)
@@ -167,6 +173,7 @@ class Cache:
 
     def _call(self, keys: tuple[str, str], fetch, upstream, previous: _Entry | None) -> Result:
         key, fallback = keys
+        telemetry.CACHE_MISSES.labels(upstream).inc()
         try:
             value = fetch()
         except DatasourceError as exc:
@@ -196,6 +203,7 @@ class Cache:
             lambda s: s.get(f"good:{keys[1]}"))
         if good is None:
             return Result(error=error)
+        telemetry.CACHE_STALE.labels(error.upstream).inc()
         return Result(value=good.value, error=error, stale=True, fetched_at=good.fetched_at)
 
     # --- backoff --------------------------------------------------------------------------

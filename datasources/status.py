@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import telemetry
 from config import Service
 from datasources.cache import Cache, Result, cache_key
 from datasources.history import ProbeHistory
@@ -51,7 +52,8 @@ class StatusSource:
         return max((s.timeout for s in self.services), default=1.0) * 2 + 1
 
     def _round(self) -> list[ProbeResult]:
-        results = self.probe_round(self.services)
+        with telemetry.PROBE_ROUND_SECONDS.time():
+            results = self.probe_round(self.services)
         # Recorded here, inside the single flight, so each real round is counted once.
         self.history.record(results)
         return results
