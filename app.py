@@ -164,6 +164,11 @@ def __getattr__(name: str):
         globals().update(app=built, server=built.server)
         return globals()[name]
     if name == "celery_app":
+        # Celery puts the working directory on sys.path only while it imports this module:
+        # the app's own modules are imported later, lazily.
+        here = str(Path(__file__).resolve().parent)
+        if here not in sys.path:
+            sys.path.insert(0, here)
         built = _app_from_environment(probe_in_background=False)
         handle = getattr(built._background_manager, "handle", None)
         if handle is None:
