@@ -24,6 +24,7 @@ from datasources import http
 from datasources.cache import Cache
 from datasources.errors import Unreachable
 from layouts import ids
+from query.panels import OWN_SEEDS, expand
 from stack import services
 from stack.poll import until
 from stack.services import free_port
@@ -228,6 +229,10 @@ def test_prometheus_scrapes_the_served_app_with_its_token(tmp_path):
         names = until(lambda: {"stackscope_probe_round_duration_seconds_count",
                                "stackscope_active_sessions"} <= found() and found(), 20)
         assert "stackscope_probe_round_duration_seconds_bucket" in names
+        for panel in OWN_SEEDS:  # the Metrics tab's "stackscope" group: queries Prometheus takes
+            query = expand(panel.query, step=15, scrape_interval=1)
+            answer = requests.get(prom.url + "/api/v1/query", params={"query": query}, timeout=5)
+            assert answer.json()["status"] == "success", (panel.slug, answer.text)
     lines = [x for x in app.log_path.read_text().splitlines() if x.strip()]
     entries = [json.loads(x) for x in lines]  # every line one JSON object
     assert any(e["logger"] == "stackscope" and e["message"].startswith("stackscope on ")
