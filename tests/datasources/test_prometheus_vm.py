@@ -46,3 +46,8 @@ def test_label_names_and_values_feed_the_pickers(vm):
     assert {"__name__", "instance", "job"} <= set(vm.label_names("fleet_load").value)
     assert "fleet_load" in vm.label_values("__name__").value
     assert len(vm.label_values("instance", 'fleet_load{job="fleet"}').value) == FLEET_SERIES
+
+
+def test_targets_and_alerts_answer_empty_without_vmagent_or_vmalert(vm):
+    # The Status tab asks for both: an empty answer, not an error, on a bare VictoriaMetrics.
+    assert len(vm.targets().value) == 0 and len(vm.alerts().value) == 0
