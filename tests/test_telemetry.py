@@ -1,8 +1,8 @@
 """stackscope's own metrics (/metrics) and JSON logs: counted where it happens, scraped for real.
 
 The in-process tests read this process's samples (no multi-process directory in a test run);
-the last test serves ``python app.py`` (multi-process mode, JSON logs, a metrics token) and
-has a real Prometheus scrape it with the token.
+the last test serves ``gunicorn app:server`` with two workers (multi-process mode, JSON logs,
+a metrics token) and has a real Prometheus scrape it with the token.
 """
 
 from __future__ import annotations
@@ -26,10 +26,8 @@ from datasources.errors import Unreachable
 from layouts import ids
 from query.panels import OWN_SEEDS, expand
 from stack import services
-from stack.poll import until
-from stack.services import free_port
 from tests import dash_calls
-from tests.test_app import serve
+from tests.test_app import served
 
 TOKEN = "scrape-7f3a9c"
 
@@ -201,39 +199,52 @@ def test_outside_a_request_json_has_the_four_fields_and_text_stays_readable():
         logsetup.configure("text")
 
 
-# --- for real: python app.py scraped by Prometheus ------------------------------------------
+# --- for real: gunicorn's workers scraped by Prometheus ----------------------------------------
 
-def test_prometheus_scrapes_the_served_app_with_its_token(tmp_path):
-    port = free_port()
-    conf = tmp_path / "stackscope.toml"
-    conf.write_text(f'[server]\nmetrics_token = "{TOKEN}"\n\n[log]\nformat = "json"\n')
-    args = [sys.executable, "app.py", "--port", str(port), "--config", str(conf)]
-    scrape = {"global": {"scrape_interval": "1s"},
-              "scrape_configs": [{"job_name": "stackscope",
-                                  "authorization": {"credentials": TOKEN},
-                                  "static_configs": [{"targets": [f"127.0.0.1:{port}"]}]}]}
-    with serve("app", args, tmp_path, port) as app, services.start_prometheus(
-            tmp_path / "prometheus", config_yaml=json.dumps(scrape)) as prom:
-        assert requests.get(app.url + "/metrics", timeout=5).status_code == 401
-        body = requests.get(app.url + "/metrics", timeout=5,
-                            headers={"Authorization": f"Bearer {TOKEN}"}).text
-        print(f"/metrics: {len(body.encode()):,} bytes, "
-              f"{sum(1 for x in body.splitlines() if x and x[0] != '#')} samples")
-        services.wait_scraped(prom.url, ["stackscope"])
+def test_prometheus_scrapes_gunicorn_workers_summed_with_its_token(tmp_path, write_config):
+    app = create_app(write_config())  # for a callback's request body only
+    name = dash_calls.find(app, f"{ids.LOGS_REQUEST}.data")
+    tabs = f"{ids.TABS}.value"
+    payload = json.dumps(dash_calls.body(app, name, {tabs: "status"}, triggered=[tabs]))
+    body = f'metrics_token = "{TOKEN}"\n\n[log]\nformat = "json"\n'
+    calls, auth = 12, {"Authorization": f"Bearer {TOKEN}"}
+    with served(tmp_path, "gunicorn", body, "--workers", "2") as proc:
+        for _ in range(calls):  # a new connection each: gunicorn spreads them over its workers
+            answer = requests.post(proc.url + "/_dash-update-component", data=payload,
+                                   headers={"Content-Type": "application/json",
+                                            "Connection": "close"}, timeout=15)
+            assert answer.status_code == 204
+        assert requests.get(proc.url + "/metrics", timeout=15).status_code == 401
+        text = requests.get(proc.url + "/metrics", headers=auth, timeout=15).text
+        print(f"/metrics: {len(text.encode()):,} bytes, "
+              f"{sum(1 for x in text.splitlines() if x and x[0] != '#')} samples")
+        # Whichever worker answers the scrape, it counts every worker's calls.
+        assert f'stackscope_callback_duration_seconds_count{{callback="{name}"}} {calls:.1f}' \
+            in text.splitlines()
+        scrape = {"global": {"scrape_interval": "1s"},
+                  "scrape_configs": [{"job_name": "stackscope",
+                                      "authorization": {"credentials": TOKEN},
+                                      "static_configs": [{"targets": [proc.url[7:]]}]}]}
+        with services.start_prometheus(tmp_path / "prometheus",
+                                       config_yaml=json.dumps(scrape)) as prom:
+            services.wait_scraped(prom.url, ["stackscope"])
+            assert_series_arrived(prom.url, name, calls)
+    entries = [json.loads(x) for x in proc.log_path.read_text().splitlines() if x.strip()]
+    assert any(e["logger"] == "gunicorn.error" and e["message"].startswith("Booting worker")
+               for e in entries)  # every line one JSON object, gunicorn's own too
 
-        def found():
-            resp = requests.get(prom.url + "/api/v1/query", timeout=5, params={
-                "query": 'count by (__name__) ({__name__=~"stackscope_.*", job="stackscope"})'})
-            return {r["metric"]["__name__"] for r in resp.json()["data"]["result"]}
 
-        names = until(lambda: {"stackscope_probe_round_duration_seconds_count",
-                               "stackscope_active_sessions"} <= found() and found(), 20)
-        assert "stackscope_probe_round_duration_seconds_bucket" in names
-        for panel in OWN_SEEDS:  # the Metrics tab's "stackscope" group: queries Prometheus takes
-            query = expand(panel.query, step=15, scrape_interval=1)
-            answer = requests.get(prom.url + "/api/v1/query", params={"query": query}, timeout=5)
-            assert answer.json()["status"] == "success", (panel.slug, answer.text)
-    lines = [x for x in app.log_path.read_text().splitlines() if x.strip()]
-    entries = [json.loads(x) for x in lines]  # every line one JSON object
-    assert any(e["logger"] == "stackscope" and e["message"].startswith("stackscope on ")
-               for e in entries)
+def assert_series_arrived(url: str, callback: str, calls: int) -> None:
+    """stackscope_* series are in Prometheus, and the stackscope panels' queries run."""
+    def query(text: str) -> dict:
+        return requests.get(url + "/api/v1/query", params={"query": text}, timeout=5).json()
+
+    got = query(f'stackscope_callback_duration_seconds_count{{callback="{callback}"}}')
+    assert [r["value"][1] for r in got["data"]["result"]] == [str(calls)]
+    names = {r["metric"]["__name__"] for r in query(
+        'count by (__name__) ({__name__=~"stackscope_.*", job="stackscope"})')["data"]["result"]}
+    assert {"stackscope_probe_round_duration_seconds_bucket", "stackscope_active_sessions",
+            "stackscope_callback_duration_seconds_bucket"} <= names
+    for panel in OWN_SEEDS:  # the Metrics tab's "stackscope" group
+        answer = query(expand(panel.query, step=15, scrape_interval=1))
+        assert answer["status"] == "success", (panel.slug, answer)
