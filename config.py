@@ -602,26 +602,32 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None,
 
 
 def check_cache_dir(config: Config) -> Path:
-    """Create ``cache.dir`` if missing and prove it writable; ConfigError naming it if not.
+    """Create ``cache.dir`` (and ``exports.dir`` when set) if missing and prove them writable;
+    ConfigError naming the key if not.
 
     Serving needs it (probe history, background jobs, exports): found here, it is one line at
     start-up instead of a traceback from the first writer.
     """
-    path = Path(config.cache.dir)
-    origin = config.origin("cache.dir")
+    if config.exports.dir:
+        _writable_dir(config, "exports.dir")
+    return _writable_dir(config, "cache.dir")
+
+
+def _writable_dir(config: Config, key: str) -> Path:
+    value = config.values[key]
+    path, origin = Path(value), config.origin(key)
     if path.exists() and not path.is_dir():
-        raise ConfigError(origin, "cache.dir", config.cache.dir, "exists and is not a directory")
+        raise ConfigError(origin, key, value, "exists and is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(origin, "cache.dir", config.cache.dir,
-                          f"cannot create it: {exc.strerror or exc}") from None
+        raise ConfigError(origin, key, value, f"cannot create it: {exc.strerror or exc}") from None
     try:
         # A real file, not os.access: root passes access() even on read-only mounts and /proc.
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        raise ConfigError(origin, "cache.dir", config.cache.dir,
+        raise ConfigError(origin, key, value,
                           f"cannot write a file in it: {exc.strerror or exc}") from None
     return path
 
