@@ -180,7 +180,7 @@ CASES = [
     Bad("log-format-xml", '[log]\nformat = "xml"\n', "log.format = 'xml'",
         "must be one of 'text', 'json'"),
     Bad("metrics-token-newline", "", "server.metrics_token = <secret",
-        "line breaks", env={"STACKSCOPE_METRICS_TOKEN": "tok\nen"},
+        "line breaks", env={"STACKSCOPE_METRICS_TOKEN": "s3cr\nt"},
         source="environment STACKSCOPE_METRICS_TOKEN", hidden="s3cr"),
     Bad("status-ttl-0", "[cache]\nstatus_ttl = 0\n", "cache.status_ttl = 0", "between 0.01"),
     Bad("status-ttl-1e308", "[cache]\nstatus_ttl = 1e308\n", "cache.status_ttl = 1e+308",
