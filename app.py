@@ -5,6 +5,7 @@
     python app.py export-logs --query Q --start T --end T --output F.csv
                                                            a whole range of logs to CSV
     gunicorn app:server                                    serve with gunicorn
+    celery -A app.celery_app worker                        run exports (exports.broker)
 """
 
 from __future__ import annotations
