@@ -62,14 +62,19 @@ def formatter(kind: str) -> logging.Formatter:
     return JsonFormatter() if kind == "json" else logging.Formatter(TEXT_FORMAT)
 
 
-def configure(kind: str, *, level: int = logging.INFO, stream=None) -> logging.Handler:
-    """Send every logger's records to ``stream`` (stderr) in ``kind``; replaces the root
-    logger's handlers, so calling it again switches format."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(formatter(kind))
+def configure(kind: str, *, level: int = logging.INFO, stream=None) -> logging.Handler | None:
+    """Send every logger's records to ``stream`` (stderr) in ``kind``; calling it again
+    switches format. Like ``logging.basicConfig``, it leaves a root logger that someone else
+    set up alone (gunicorn's ``logconfig_dict``, a test harness): None then."""
     root = logging.getLogger()
-    for old in list(root.handlers):
+    ours = [h for h in root.handlers if getattr(h, "stackscope", False)]
+    if len(ours) < len(root.handlers):
+        return None
+    for old in ours:
         root.removeHandler(old)
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.stackscope = True
+    handler.setFormatter(formatter(kind))
     root.addHandler(handler)
     root.setLevel(level)
     return handler

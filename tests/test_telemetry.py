@@ -189,16 +189,20 @@ def test_json_log_line_carries_path_callback_and_session(served_app):
 
 def test_outside_a_request_json_has_the_four_fields_and_text_stays_readable():
     stream = io.StringIO()
-    logsetup.configure("json", stream=stream)
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("stackscope.telemetry-test")
+    logger.addHandler(handler)
     try:
-        logging.getLogger("stackscope").info("probe round done in %d ms", 12)
+        handler.setFormatter(logsetup.formatter("json"))
+        logger.warning("probe round done in %d ms", 12)
         entry = json.loads(stream.getvalue())
         assert set(entry) == {"time", "level", "logger", "message"}
-        logsetup.configure("text", stream=stream)
-        logging.getLogger("stackscope").info("readable")
-        assert stream.getvalue().splitlines()[-1].endswith("stackscope readable")
+        assert entry["message"] == "probe round done in 12 ms"
+        handler.setFormatter(logsetup.formatter("text"))
+        logger.warning("readable")
+        assert stream.getvalue().splitlines()[-1].endswith("stackscope.telemetry-test readable")
     finally:
-        logsetup.configure("text")
+        logger.removeHandler(handler)
 
 
 # --- for real: gunicorn's workers scraped by Prometheus ----------------------------------------
