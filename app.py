@@ -6,6 +6,7 @@
                                                            a whole range of logs to CSV
     python app.py hash-password < password.txt             a password_hash for [[auth.users]]
     gunicorn app:server                                    serve with gunicorn
+    celery -A app.celery_app worker                        run exports (exports.broker)
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ def create_app(config: Config, cache: Cache | None = None, *,
     A served app keeps probing with no browser open (``probe_in_background``), so the probe
     history and its uptime figures have no holes.
     """
-    import diskcache
-    from dash import Dash, DiskcacheManager
+    from dash import Dash
 
     import access
     import compression
+    import export_workers
     import login
     from callbacks import build_deps, register_all
     from layouts.shell import shell
@@ -56,13 +57,12 @@ def create_app(config: Config, cache: Cache | None = None, *,
     deps = build_deps(config, cache)
     if probe_in_background:
         deps.status.probe_in_background(config.refresh.status)
-    jobs = diskcache.Cache(str(Path(config.cache.dir) / "jobs"))
     app = Dash(
         __name__,
         title="stackscope",
         external_stylesheets=[BOOTSTRAP_CSS],
         health_endpoint="health",
-        background_callback_manager=DiskcacheManager(jobs),
+        background_callback_manager=export_workers.background_manager(config),
         compress=False,  # compression.install configures flask-compress itself
         # the renderer echoes this cookie in this header on every request (login.py's CSRF)
         csrf_token_name=login.CSRF_COOKIE, csrf_header_name=login.CSRF_HEADER,
@@ -71,6 +71,7 @@ def create_app(config: Config, cache: Cache | None = None, *,
     # Dash parses a request body whole: refuse a huge one before it is read (HTTP 413).
     app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(config)
     add_routes(app.server, config)
+    install_telemetry(app, config)
     compression.install(app.server, compress=config.server.compress)
     # The prober keeps a round ready: a served page carries the cards, no round trip first.
     from callbacks.status import first_paint
@@ -78,6 +79,15 @@ def create_app(config: Config, cache: Cache | None = None, *,
     app.layout = lambda: shell(config, cards(), tab=opened_tab(), user=access.current_user())
     register_all(app, deps)
     return app
+
+
+def install_telemetry(app: Dash, config: Config) -> None:
+    """``/metrics`` and the callback timings behind it (telemetry.py)."""
+    import telemetry
+
+    sessions = telemetry.SessionsSeen(Path(config.cache.dir) / "sessions-seen")
+    telemetry.install(app.server, token=config.server.metrics_token, sessions=sessions,
+                      known=lambda: app.callback_map)
 
 
 def opened_tab() -> str | None:
@@ -121,7 +131,7 @@ def add_routes(server, config: Config) -> None:
     css = Path(spec.origin).parent / "static" / "bootstrap5" / "css"
     server.add_url_rule(BOOTSTRAP_ROUTE, "bootstrap_css", lambda: send_from_directory(
         css, "bootstrap.min.css", max_age=86400))
-    exports = export_job.exports_dir(config.cache.dir)
+    exports = export_job.exports_dir(config.cache.dir, config.exports.dir)
     export_job.prune(exports, keep_seconds=config.exports.keep)
     server.add_url_rule(export_job.ROUTE + "<path:name>", "logs_export_file",
                         lambda name: send_export(exports, name, config.exports.keep))
@@ -156,21 +166,41 @@ def send_export(folder: Path, name: str, keep: float):
 def __getattr__(name: str):
     # `gunicorn app:server` and `from app import app` build the app lazily, from the
     # environment's configuration, so importing create_app stays free of side effects.
+    # `celery -A app.celery_app worker` builds it too, without a prober, for its Celery app.
     if name in ("app", "server"):
-        built = _app_from_environment()
+        built = _app_from_environment(probe_in_background=True)
         globals().update(app=built, server=built.server)
         return globals()[name]
+    if name == "celery_app":
+        # Celery puts the working directory on sys.path only while it imports this module:
+        # the app's own modules are imported later, lazily.
+        here = str(Path(__file__).resolve().parent)
+        if here not in sys.path:
+            sys.path.insert(0, here)
+        built = _app_from_environment(probe_in_background=False)
+        handle = getattr(built._background_manager, "handle", None)
+        if handle is None:
+            print("stackscope: exports.broker is not set: exports run in the server, there "
+                  "is no Celery app to work for", file=sys.stderr)
+            raise SystemExit(2)
+        globals().update(celery_app=handle)
+        return handle
     raise AttributeError(name)
 
 
-def _app_from_environment() -> Dash:
+def _app_from_environment(*, probe_in_background: bool) -> Dash:
+    import logsetup
+    import telemetry_dir
+
     try:
         config = load_config()
         check_cache_dir(config)
-        return create_app(config, probe_in_background=True)
     except ConfigError as exc:
         print(f"stackscope: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    logsetup.configure(config.log.format)
+    telemetry_dir.use(config.cache.dir, wipe=False)  # gunicorn.conf.py wiped it at start
+    return create_app(config, probe_in_background=probe_in_background)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -361,10 +391,12 @@ def waitress_options(config: Config) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the process exit code."""
+    import logsetup
+
     args = parse_args(argv)
     if args.command == "hash-password":  # needs no configuration
         return hash_password()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logsetup.configure("text")
     warning = None
     try:
         flags = {"server.host": getattr(args, "host", None),
@@ -377,12 +409,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"stackscope: {exc}", file=sys.stderr)
         return 2
+    logsetup.configure(config.log.format)
     if warning:
         log.warning("%s", warning)
     if args.command == "check":
         return check(config, as_json=args.json)
     if args.command == "export-logs":
         return export_cli.run(args, config)
+    import telemetry_dir
+
+    telemetry_dir.use(config.cache.dir, wipe=True)  # before prometheus_client is imported
     serve(config, sockets)
     return 0
 

@@ -488,6 +488,37 @@ SETTINGS += [
             "it calls go straight to the upstreams", check=_between(0.01, 10)),
 ]
 
+
+# --- running several replicas: own metrics and logs, exports on Celery (issue 15) ---------
+
+
+def _broker(v):
+    if v == "":
+        return None
+    if not v.startswith(("redis://", "rediss://")):
+        return "must be a redis:// or rediss:// URL (or empty: exports run in this server)"
+    return _url("http://" + v.split("://", 1)[1])
+
+
+SETTINGS += [
+    Setting("server.metrics_token", str, "",
+            "bearer token a scraper sends to read /metrics (Authorization: Bearer …); empty: "
+            "/metrics is open to whoever may reach the dashboard", "STACKSCOPE_METRICS_TOKEN",
+            secret=True),
+    Setting("log.format", str, "text",
+            '"text" (one readable line per record) or "json" (one JSON object per line, with '
+            "the request path, callback and session when known)", "STACKSCOPE_LOG_FORMAT",
+            _one_of("text", "json")),
+    Setting("exports.broker", str, "",
+            "Redis URL (redis:// or rediss://) of the Celery broker that runs Logs tab exports "
+            "on `celery -A app.celery_app worker` processes; empty: they run in this server",
+            "STACKSCOPE_EXPORTS_BROKER", _broker, secret=True),
+    Setting("exports.dir", str, "",
+            "directory export files are written to and downloaded from; empty: "
+            "<cache.dir>/exports (with Celery workers on other hosts: a volume all of them "
+            "share)", "STACKSCOPE_EXPORTS_DIR"),
+]
+
 SETTINGS_BY_KEY = {s.key: s for s in SETTINGS}
 
 
@@ -880,26 +911,32 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None,
 
 
 def check_cache_dir(config: Config) -> Path:
-    """Create ``cache.dir`` if missing and prove it writable; ConfigError naming it if not.
+    """Create ``cache.dir`` (and ``exports.dir`` when set) if missing and prove them writable;
+    ConfigError naming the key if not.
 
     Serving needs it (probe history, background jobs, exports): found here, it is one line at
     start-up instead of a traceback from the first writer.
     """
-    path = Path(config.cache.dir)
-    origin = config.origin("cache.dir")
+    if config.exports.dir:
+        _writable_dir(config, "exports.dir")
+    return _writable_dir(config, "cache.dir")
+
+
+def _writable_dir(config: Config, key: str) -> Path:
+    value = config.values[key]
+    path, origin = Path(value), config.origin(key)
     if path.exists() and not path.is_dir():
-        raise ConfigError(origin, "cache.dir", config.cache.dir, "exists and is not a directory")
+        raise ConfigError(origin, key, value, "exists and is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(origin, "cache.dir", config.cache.dir,
-                          f"cannot create it: {exc.strerror or exc}") from None
+        raise ConfigError(origin, key, value, f"cannot create it: {exc.strerror or exc}") from None
     try:
         # A real file, not os.access: root passes access() even on read-only mounts and /proc.
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
-        raise ConfigError(origin, "cache.dir", config.cache.dir,
+        raise ConfigError(origin, key, value,
                           f"cannot write a file in it: {exc.strerror or exc}") from None
     return path
 

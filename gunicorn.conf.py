@@ -8,6 +8,10 @@ a time, and a browser polling the Status and Metrics tabs sends several at once.
   ``worker_connections`` from ``server.connection_limit`` (both per worker); ``keepalive`` from
   ``server.channel_timeout`` (seconds an idle connection stays open); ``limit_request_*`` left
   at gunicorn's defaults, and the body cap is the app's own (``server.max_request_mb``, 413).
+- stackscope's own metrics (``/metrics``): every worker writes its samples to
+  ``$PROMETHEUS_MULTIPROC_DIR`` (default ``<cache.dir>/metrics``, emptied here at start), and a
+  scrape answered by any worker adds them all up.
+- ``log.format = "json"``: gunicorn's own lines are JSON objects too.
 - ``workers``: ``$WEB_CONCURRENCY``, else 2. Each worker is a whole dashboard: it builds the
   app on import (``app:server``) and runs its own background prober, so the app must not be
   preloaded (a forked thread does not run). The disk cache and the export queue are shared
@@ -26,13 +30,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from config import ConfigError, check_file_limit, load_config
+import telemetry_dir
+from config import ConfigError, check_cache_dir, check_file_limit, load_config
 
 
 def _stackscope_config():
     try:
         found = load_config()
         check_file_limit(found)
+        check_cache_dir(found)  # the metrics directory goes in it, below
     except ConfigError as exc:
         print(f"stackscope: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -65,3 +71,24 @@ def on_starting(server):
                 raise SystemExit(2) from None
             if warning:
                 server.log.warning("stackscope: %s", warning)
+# Set before any worker imports prometheus_client (the app does, once forked).
+telemetry_dir.use(_config.cache.dir, wipe=True)
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges no longer count."""
+    telemetry_dir.process_gone(worker.pid)
+
+
+if _config.log.format == "json":
+    _handler = {"class": "logging.StreamHandler", "formatter": "json",
+                "stream": "ext://sys.stderr"}
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "logsetup.JsonFormatter"}},
+        "handlers": {"stderr": _handler},
+        "root": {"level": "INFO", "handlers": ["stderr"]},
+        "loggers": {name: {"level": "INFO", "handlers": ["stderr"], "propagate": False}
+                    for name in ("gunicorn.error", "gunicorn.access")},
+    }

@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException, TooManyRequests, Unauthorized
 from werkzeug.security import check_password_hash, generate_password_hash
 
 import access
+import telemetry
 from config import Config, ConfigError
 from query.rate_limit import Limit, RateLimiter, wait_text
 
@@ -45,6 +46,7 @@ log = logging.getLogger("stackscope.login")
 #: layout, the callback graph and every callback, the export files — needs the login.
 PUBLIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/vendor/", "/_favicon.ico")
 HEALTH = "/health"
+METRICS = "/metrics"
 #: the cookie and header Dash's renderer already uses for CSRF (Dash(csrf_token_name=…))
 CSRF_COOKIE, CSRF_HEADER = "_csrf_token", "X-CSRFToken"
 REALM = "stackscope"
@@ -285,6 +287,9 @@ def install(server, config: Config) -> None:
         flask.g.stackscope_user = NOBODY
         if path.startswith(PUBLIC_PREFIXES):
             return None
+        if path == METRICS and telemetry.bearer_matches(
+                flask.request.headers.get("Authorization"), config.server.metrics_token):
+            return None  # a scraper with server.metrics_token needs no dashboard account
         flask.g.stackscope_user = sign_in()
         safe = flask.request.method in ("GET", "HEAD", "OPTIONS")
         if not safe and (why := cross_site_reason(flask.request)):

@@ -12,6 +12,7 @@ from pathlib import Path
 from dash import ALL, Input, Output, Patch, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
+import telemetry
 from callbacks import range_picker as picker
 from callbacks import session
 from datasources import export_job
@@ -442,7 +443,7 @@ INLINE_DOWNLOAD_BYTES = 32 * 1024 * 1024
 
 
 def _register_export(app, deps) -> None:
-    folder = export_job.exports_dir(deps.config.cache.dir)
+    folder = export_job.exports_dir(deps.config.cache.dir, deps.config.exports.dir)
 
     @app.callback(
         Output(ids.LOGS_DOWNLOAD, "data"),
@@ -510,9 +511,12 @@ def export_range(deps, req, folder, set_progress, queue=None) -> tuple:
                 lambda ahead: set_progress((0, "", view.queued_text(ahead), None))) as alive:
             summary, path = _export(deps, req, folder, set_progress, alive)
     except export_job.QueueFull as exc:
+        telemetry.export_finished("refused")
         return no_update, view.export_failed(str(exc))
     except (DatasourceError, ValueError, OSError) as exc:  # OSError: disk full, permissions
+        telemetry.export_finished("failed")
         return no_update, view.export_failed(failure_text(exc))
+    telemetry.export_finished("done", summary.rows)
     return hand_over(summary, path)
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import telemetry
 from datasources.errors import DatasourceError, Unreachable
 from datasources.stores import DiskStore, Store, StoreUnavailable
 
@@ -108,6 +109,7 @@ class Cache:
         asked_at = self.now()
         entry = self._read(key)
         if entry and not force and asked_at - entry.fetched_at < ttl:
+            telemetry.CACHE_HITS.labels(upstream).inc()
             return self._answer(entry)
         waiting = self._backoff_left(upstream)
         keys = (key, fallback or key)
@@ -115,10 +117,11 @@ class Cache:
             return self._stale(keys, entry, self._backoff_error(upstream, waiting))
         lock, wait = f"lock:{key}", self.lock_expire if wait is None else wait
         try:
-            held, answered = self._acquire(lock, wait, key, asked_at)
+            held, answered = self._acquire(lock, wait, key, asked_at, upstream)
         except StoreUnavailable:
             return self._call(keys, fetch, upstream, entry)
         if answered is not None:
+            telemetry.CACHE_HITS.labels(upstream).inc()
             return self._answer(answered)
         if not held:
             return self._stale(keys, self._read(key), Unreachable(
@@ -129,6 +132,7 @@ class Cache:
             # Someone else fetched while we waited for the lock: their answer is ours too.
             if (entry and entry.fetched_at >= asked_at) or (
                     entry and not force and self.now() - entry.fetched_at < ttl):
+                telemetry.CACHE_HITS.labels(upstream).inc()
                 return self._answer(entry)
             # ... or found the upstream down: waiting callers must not each try it again.
             waiting = self._backoff_left(upstream)
@@ -147,8 +151,8 @@ class Cache:
         """
         return wait * 1.25 + 0.25
 
-    def _acquire(self, lock: str, wait: float, key: str,
-                 asked_at: float) -> tuple[bool, _Entry | None]:
+    def _acquire(self, lock: str, wait: float, key: str, asked_at: float,
+                 upstream: str = "") -> tuple[bool, _Entry | None]:
         """Take the single-flight lock, waiting ``wait`` s at most: (held, answer).
 
         While it waits, an answer the holder stored since ``asked_at`` ends the wait: waiters
@@ -157,6 +161,8 @@ class Cache:
         """
         give_up, pause = time.monotonic() + wait, 0.001
         while not self.store.add(lock, self.token, self._lock_expiry(wait)):
+            if pause == 0.001:  # the first time round: an identical call is in flight
+                telemetry.CACHE_WAITS.labels(upstream).inc()
             entry = self._read(key)
             if entry is not None and entry.fetched_at >= asked_at:
                 return False, entry
@@ -195,6 +201,7 @@ class Cache:
 
     def _call(self, keys: tuple[str, str], fetch, upstream, previous: _Entry | None) -> Result:
         key, fallback = keys
+        telemetry.CACHE_MISSES.labels(upstream).inc()
         try:
             value = fetch()
         except DatasourceError as exc:
@@ -224,6 +231,7 @@ class Cache:
             lambda s: s.get(f"good:{keys[1]}"))
         if good is None:
             return Result(error=error)
+        telemetry.CACHE_STALE.labels(error.upstream).inc()
         return Result(value=good.value, error=error, stale=True, fetched_at=good.fetched_at)
 
     # --- backoff --------------------------------------------------------------------------

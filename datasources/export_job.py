@@ -86,9 +86,10 @@ def for_worker(loki: Loki) -> Loki:
 ROUTE = "/exports/"
 
 
-def exports_dir(cache_dir: str | os.PathLike) -> Path:
-    """``<cache dir>/exports``, created when missing."""
-    path = Path(cache_dir) / "exports"
+def exports_dir(cache_dir: str | os.PathLike, chosen: str | os.PathLike = "") -> Path:
+    """``chosen`` (``exports.dir``: a volume shared with Celery workers), else
+    ``<cache dir>/exports``; created when missing."""
+    path = Path(chosen) if chosen else Path(cache_dir) / "exports"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+import telemetry
 from config import Upstream
 from datasources.deadline import POOL_CLASSES, Deadline
 from datasources.errors import (
@@ -114,9 +115,10 @@ def request(session: requests.Session, upstream: Upstream, method: str, path: st
     """
     if not upstream.enabled:
         raise Unreachable(upstream.name, "no URL configured")
-    with scrubbing(upstream):
+    with scrubbing(upstream), telemetry.upstream_call(upstream.name) as call:
         resp = _exchange(with_deadlines(session), upstream, method, upstream.url + path,
                          params=params, data=data, headers=headers)
+        call.status = resp.status_code
         if resp.status_code < 400:
             return resp
         raise error_for(resp, upstream, read_error)

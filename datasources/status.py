@@ -11,6 +11,7 @@ from concurrent.futures import wait as wait_for
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import telemetry
 from config import Service
 from datasources.cache import Cache, Result, cache_key
 from datasources.history import ProbeHistory
@@ -70,8 +71,9 @@ class StatusSource:
         return max((s.timeout for s in self.services), default=1.0) * 2 + 1
 
     def _round(self) -> list[ProbeResult]:
-        results = probe_with_known_answers(self.services, self.known_answers,
-                                           self._round_bound(), self.probe_round)
+        with telemetry.PROBE_ROUND_SECONDS.time():
+            results = probe_with_known_answers(self.services, self.known_answers,
+                                               self._round_bound(), self.probe_round)
         # Inside the single flight (one round at a time, across processes sharing the cache):
         # the failures in a row read here are the ones the previous round recorded.
         names = [s.name for s in self.services]

@@ -101,6 +101,28 @@ SEEDS: tuple[Panel, ...] = (
 )
 
 
+_OWN = f"{{{_SEL}}}{_RATE}"
+#: the dashboard's own metrics (telemetry.py), shown where Prometheus scrapes it
+OWN_SEEDS: tuple[Panel, ...] = (
+    Panel("stackscope-callback-p95", "Callback latency p95",
+          f"histogram_quantile(0.95, sum by (le, callback) "
+          f"(rate(stackscope_callback_duration_seconds_bucket{_OWN})))", "s", "{{callback}}",
+          "stackscope", ("stackscope_callback_duration_seconds_bucket",)),
+    Panel("stackscope-upstream-requests", "Upstream requests by outcome",
+          f"sum by (upstream, outcome) (rate(stackscope_upstream_requests_total{_OWN}))",
+          "req/s", "{{upstream}} {{outcome}}", "stackscope",
+          ("stackscope_upstream_requests_total",)),
+    Panel("stackscope-cache-hit-ratio", "Cache hit ratio",
+          _ratio("stackscope_cache_hits_total", "stackscope_cache_misses_total"),
+          "percentunit", "{{job}}", "stackscope", ("stackscope_cache_hits_total",)),
+    Panel("stackscope-probe-round", "Probe round duration p95",
+          f"histogram_quantile(0.95, sum by (le, instance) "
+          f"(rate(stackscope_probe_round_duration_seconds_bucket{_OWN})))", "s",
+          "{{instance}}", "stackscope", ("stackscope_probe_round_duration_seconds_bucket",)),
+)
+SEEDS += OWN_SEEDS
+
+
 def from_config(panels: Sequence) -> tuple[Panel, ...]:
     """[[panels]] entries (title, query, unit, legend, group) as Panels with unique slugs."""
     taken = {ADHOC}

@@ -358,6 +358,8 @@ def prometheus_yaml(stack: Stack, scrape_interval: str, evaluation_interval: str
                      ("loki", "loki"), ("promtail", "promtail")):
         if key in stack.procs and not (key == "loki" and stack.log_store):  # no /metrics
             jobs[job] = [f"{stack.host}:{stack.ports[key]}"]
+    if "dashboard" in stack.ports:  # the dashboard's own /metrics (open: no metrics_token)
+        jobs["stackscope"] = [f"{stack.host}:{stack.ports['dashboard']}"]
     return services.scrape_config(jobs, interval=scrape_interval, rule_files=["rules.yml"],
                                   evaluation_interval=evaluation_interval,
                                   alertmanagers=[f"{stack.host}:{stack.ports['alertmanager']}"])

@@ -288,3 +288,12 @@ def test_run_serves_the_dashboard_and_leaves_nothing_even_when_killed(tmp_path):
         assert proc.popen.wait(timeout=30) == 0
         assert processes_under(tmp_path) == []
         assert "stopping the demo stack" in proc.log_path.read_text()
+
+
+def test_the_demo_prometheus_scrapes_the_dashboard_when_it_runs(tmp_path):
+    with_dashboard = run.Stack(tmp_path, "127.0.0.1", {"dashboard": 8123, "alertmanager": 9093})
+    jobs = json.loads(run.prometheus_yaml(with_dashboard, "15s", None))["scrape_configs"]
+    assert {"job_name": "stackscope",
+            "static_configs": [{"targets": ["127.0.0.1:8123"]}]} in jobs
+    without = run.Stack(tmp_path, "127.0.0.1", {"alertmanager": 9093})  # --no-dashboard
+    assert "stackscope" not in run.prometheus_yaml(without, "15s", None)
