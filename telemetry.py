@@ -242,7 +242,10 @@ def install(server, *, token: str, sessions: SessionsSeen,
     def scrape():
         # signed_in: the auth middleware (auth.mode basic or proxy) put a user on flask.g.
         user = flask.g.get("stackscope_user")
-        signed_in = user is not None and user.role in access.ROLES  # not login's NOBODY
+        # A user who signed in (auth basic or proxy): not login's NOBODY, nor auth.mode
+        # "none"'s anonymous admin, which a token set for scrapers must not let through.
+        signed_in = (user is not None and user is not access.ANONYMOUS
+                     and user.role in access.ROLES)
         if not may_scrape(flask.request.headers.get("Authorization"), token, signed_in):
             return ("a bearer token is needed (server.metrics_token)\n", 401,
                     {"WWW-Authenticate": 'Bearer realm="stackscope metrics"',

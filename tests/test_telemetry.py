@@ -168,7 +168,7 @@ def test_json_log_line_carries_path_callback_and_session(served_app):
     sid = client.get_cookie("stackscope_session").value
     formatter = logsetup.JsonFormatter()
     with app.server.test_request_context("/_dash-update-component", method="POST",
-                                         json=payload,
+                                         json=payload, environ_base={"REMOTE_ADDR": "127.0.0.1"},
                                          headers={"Cookie": f"stackscope_session={sid}"}):
         app.server.preprocess_request()
         try:
