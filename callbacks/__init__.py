@@ -9,10 +9,11 @@ from callbacks import logs, metrics, range_picker, status
 from config import Config
 from datasources.alertmanager import Alertmanager
 from datasources.cache import Cache
-from datasources.history import ProbeHistory
+from datasources.history import GAP_SECONDS, KEEP_RECENT_SECONDS, ProbeHistory
 from datasources.loki import Loki
 from datasources.prometheus import Prometheus
 from datasources.status import StatusSource
+from layouts.status_history import HEARTBEAT
 from query.rate_limit import RateLimiter
 
 
@@ -36,13 +37,21 @@ def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     cache_dir = Path(config.cache.dir)
     cache = cache or Cache(cache_dir / "cache", backoff_max=config.cache.backoff_max,
                            size_limit=config.cache.size_limit)
-    history = ProbeHistory(cache_dir / "probe-history.sqlite3")
+    history = ProbeHistory(cache_dir / "probe-history.sqlite3", **history_spans(config))
     status = StatusSource(config.services, cache, history, ttl=config.cache.status_ttl,
                           interval=config.refresh.status)
     return Deps(config=config, cache=cache, status=status,
                 prometheus=Prometheus(config.prometheus, cache),
                 alertmanager=_alertmanager(config, cache),
                 loki=Loki(config.loki, cache))
+
+
+def history_spans(config: Config) -> dict:
+    """The probe history's gap (probes further apart were not one stretch of watching) and
+    how long it keeps raw probes (at least two heartbeat bars' worth), from the probe interval."""
+    interval = config.refresh.status
+    return {"gap": max(GAP_SECONDS, 3 * interval),
+            "keep_recent": max(KEEP_RECENT_SECONDS, 2 * HEARTBEAT * interval)}
 
 
 def _alertmanager(config: Config, cache: Cache) -> Alertmanager | None:

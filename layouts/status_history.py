@@ -127,7 +127,7 @@ def nice_top(value: float) -> float:
 def chart_uri(points: Sequence[tuple[float, float]], width: int = 240,
               height: int = 72) -> str:
     """An inline SVG response-time chart with a ms axis and UTC times under it."""
-    left, right, top, bottom = 34, 4, 6, 14
+    left, right, top, bottom = 38, 4, 6, 14
     plot_w, plot_h = width - left - right, height - top - bottom
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="9" '
@@ -138,7 +138,7 @@ def chart_uri(points: Sequence[tuple[float, float]], width: int = 240,
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
                      f'stroke="#e9ecef"/>')
         parts.append(f'<text x="{left - 3}" y="{y + 3:.1f}" text-anchor="end">'
-                     f'{_ms(y_max * frac)}</text>')
+                     f'{_ms(y_max * frac, unit=frac == 1.0)}</text>')
     if not points:
         parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2 + 3}" '
                      'text-anchor="middle">no response times yet</text>')
@@ -164,9 +164,9 @@ def chart_uri(points: Sequence[tuple[float, float]], width: int = 240,
     return "data:image/svg+xml;base64," + base64.b64encode("".join(parts).encode()).decode()
 
 
-def _ms(value: float) -> str:
+def _ms(value: float, unit: bool) -> str:
     text = f"{value:.0f}" if value >= 10 or value == 0 else f"{value:g}"
-    return escape(f"{text} ms")
+    return escape(f"{text} ms" if unit else text)
 
 
 def _hhmm(at: float) -> str:

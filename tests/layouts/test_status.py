@@ -116,7 +116,7 @@ def svg_of(uri: str) -> str:
 
 def test_chart_has_a_ms_axis_and_utc_times_and_shows_a_single_probe():
     svg = svg_of(part.chart_uri([(T, 7.0)]))
-    assert "10 ms" in svg and "0 ms" in svg and "<circle" in svg and "13:05 UTC" in svg
+    assert "10 ms" in svg and ">5<" in svg and ">0<" in svg and "<circle" in svg and "13:05 UTC" in svg
     two = svg_of(part.chart_uri([(T, 120.0), (T + 600, 80.0)]))
     assert "200 ms" in two and "<polyline" in two and "13:15 UTC" in two
     assert "no response times yet" in svg_of(part.chart_uri([]))
