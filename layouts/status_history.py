@@ -18,7 +18,7 @@ from dash import dcc, html
 
 from layouts import ids
 from query.incidents import Incident, Run, down_since, duration_text, end_word
-from query.probe_state import CERT_WARN_DAYS, FAILING
+from query.probe_state import CERT_WARN_DAYS
 
 #: probes shown in a card's heartbeat bar
 HEARTBEAT = 40
@@ -253,8 +253,3 @@ def _incident_row(r: Incident, now: float):
                 className="fw-semibold text-danger" if r.ongoing else None),
         html.Td(duration), html.Td(r.probes), html.Td(r.detail, className="text-muted"),
     ], className="incident-ongoing" if r.ongoing else None)
-
-
-def failing(state: str) -> bool:
-    """Whether a state is an outage."""
-    return state == FAILING
