@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from dash import ALL, Input, Output, State, ctx, dcc, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, dcc
 
 from callbacks import session
 from layouts import ids
@@ -65,12 +65,6 @@ def incidents_csv(deps, now=None) -> dict:
     return dcc.send_string(text, name, type="text/csv")
 
 
-def toggled(expanded, name) -> list:
-    """``expanded`` with ``name`` added or removed."""
-    expanded = list(expanded or [])
-    return [n for n in expanded if n != name] if name in expanded else [*expanded, name]
-
-
 def register(app, deps) -> None:
     """Wire the Status tab."""
 
@@ -96,17 +90,15 @@ def register(app, deps) -> None:
             asked and not forced) else None
         return outputs(deps, result, throttled, expanded if isinstance(expanded, list) else ())
 
-    @app.callback(
+    # In the browser (assets/status.js): a refresh redraws the cards and with them every
+    # toggle, which would otherwise cost each viewer a second request per refresh.
+    app.clientside_callback(
+        ClientsideFunction("stackscope_status", "toggleExpanded"),
         Output(ids.STATUS_EXPANDED, "data"),
         Input({"type": ids.STATUS_EXPAND, "name": ALL}, "n_clicks"),
         State(ids.STATUS_EXPANDED, "data"),
         prevent_initial_call=True,
     )
-    def expand(_clicks, expanded):
-        # Redrawn cards bring their toggles back with n_clicks 0: only a click counts.
-        if not ctx.triggered or not ctx.triggered[0]["value"]:
-            return no_update
-        return toggled(expanded, ctx.triggered_id["name"])[-EXPANDED_MAX:]
 
     @app.callback(
         Output(ids.STATUS_INCIDENTS_DOWNLOAD, "data"),

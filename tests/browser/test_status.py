@@ -143,7 +143,7 @@ def incident_rows(dash_duo) -> list[list[str]]:
         ".map(tr => [...tr.cells].map(td => td.innerText));")
 
 
-def test_heartbeat_down_since_and_an_outage_in_incidents_and_its_csv(dash_duo, write_config,
+def test_heartbeat_down_since_an_outage_in_incidents_its_csv_and_24_h(dash_duo, write_config,
                                                                       screens):
     listener = Listener()
     try:
@@ -185,7 +185,13 @@ timeout = 0.5
             rows = list(csv.DictReader(fh))
         assert [(r["service"], r["start_utc"], r["end_utc"], r["detail"]) for r in rows] == [
             ("Flappy", started, ended, "connection refused")]
+        click_toggle = "card.querySelector('.status-expand').click() || true"
+        card_read(dash_duo, "Flappy", click_toggle)
+        until(lambda: "last 24 hours" in card_text(dash_duo, "Flappy"), 10)
+        assert "status-card-expanded" in card_read(dash_duo, "Flappy", "card.className")
         dash_duo.driver.save_screenshot(str(screens / "status-incident.png"))
+        card_read(dash_duo, "Flappy", click_toggle)
+        until(lambda: "Show 24 h" in card_text(dash_duo, "Flappy"), 10)
         assert dash_duo.get_logs() == []
     finally:
         listener.close()

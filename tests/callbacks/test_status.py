@@ -1,4 +1,4 @@
-"""Status callbacks' server side: the 24 h toggle's store, the incidents CSV."""
+"""Status callbacks' server side: the 24 h store read defensively, the incidents CSV."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import io
 import time
 
 from callbacks import build_deps
-from callbacks.status import EXPANDED_MAX, card_history, incidents_csv, toggled
+from callbacks.status import EXPANDED_MAX, card_history, incidents_csv
 from datasources.probes import ProbeResult
 
 # The history's clock is the real one (build_deps): probes a few seconds old are ongoing.
@@ -35,11 +35,6 @@ def down(name, at, detail):
 
 def up(name, at):
     return ProbeResult(name, "tcp", "tcp://127.0.0.1:1", "", True, 1.0, "connected", at)
-
-
-def test_toggle_adds_and_removes_a_name():
-    assert toggled(None, "api") == ["api"]
-    assert toggled(["api", "db"], "api") == ["db"]
 
 
 def test_a_forged_expanded_store_reads_only_configured_services(write_config):
