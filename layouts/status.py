@@ -122,7 +122,8 @@ def card(r, history: CardHistory):
         part.heartbeat(recent),
         part.uptime_rows(history.uptime.get(r.name, {}), history.coverage.get(r.name, {}),
                          uptime_text),
-        part.chart(points, what, "the last hour" if what.startswith("per") else "recent probes"),
+        part.chart(points, what, "the last hour" if what.startswith("per") else "recent probes",
+                   empty="no answer to time lately" if recent else "no response times yet"),
     ]
     if expanded:
         body.append(html.Div([html.Div("last 24 hours", className="small text-muted mt-2"),

@@ -125,7 +125,7 @@ def nice_top(value: float) -> float:
 
 
 def chart_uri(points: Sequence[tuple[float, float]], width: int = 240,
-              height: int = 72) -> str:
+              height: int = 72, empty: str = "no response times yet") -> str:
     """An inline SVG response-time chart with a ms axis and UTC times under it."""
     left, right, top, bottom = 38, 4, 6, 14
     plot_w, plot_h = width - left - right, height - top - bottom
@@ -141,7 +141,7 @@ def chart_uri(points: Sequence[tuple[float, float]], width: int = 240,
                      f'{_ms(y_max * frac, unit=frac == 1.0)}</text>')
     if not points:
         parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2 + 3}" '
-                     'text-anchor="middle">no response times yet</text>')
+                     f'text-anchor="middle">{escape(empty)}</text>')
     else:
         t0, t1 = points[0][0], points[-1][0]
         span = (t1 - t0) or 1.0
@@ -174,15 +174,16 @@ def _hhmm(at: float) -> str:
 
 
 def chart(points: Sequence[tuple[float, float]], what: str, span: str,
-          width: int = 240, height: int = 72):
-    """The chart as an image whose title gives its range, kind and min/max."""
+          width: int = 240, height: int = 72, empty: str = "no response times yet"):
+    """The chart as an image whose title gives its range, kind and min/max; ``empty`` says
+    why there is no line."""
     if points:
         values = [v for _, v in points]
         title = (f"response time, {span} ({what}): min {min(values):.1f} ms, "
                  f"max {max(values):.1f} ms")
     else:
-        title = "no response times yet"
-    return html.Img(src=chart_uri(points, width, height), className="response-chart",
+        title = empty
+    return html.Img(src=chart_uri(points, width, height, empty), className="response-chart",
                     alt=f"response time over {span}", title=title)
 
 

@@ -116,10 +116,19 @@ def svg_of(uri: str) -> str:
 
 def test_chart_has_a_ms_axis_and_utc_times_and_shows_a_single_probe():
     svg = svg_of(part.chart_uri([(T, 7.0)]))
-    assert "10 ms" in svg and ">5<" in svg and ">0<" in svg and "<circle" in svg and "13:05 UTC" in svg
+    assert "10 ms" in svg and ">5<" in svg and ">0<" in svg
+    assert "<circle" in svg and "13:05 UTC" in svg
     two = svg_of(part.chart_uri([(T, 120.0), (T + 600, 80.0)]))
     assert "200 ms" in two and "<polyline" in two and "13:15 UTC" in two
     assert "no response times yet" in svg_of(part.chart_uri([]))
+
+
+def test_a_card_whose_recent_probes_all_failed_says_nothing_answered():
+    history = view.CardHistory(recent={"redis": [Probe("redis", T, "down")]}, now=T)
+    [img] = [c for c in walk(view.card(result(up=False), history))
+             if getattr(c, "className", None) == "response-chart"]
+    assert img.title == "no answer to time lately"
+    assert "no answer to time lately" in svg_of(img.src)
 
 
 @pytest.mark.parametrize("value, top", [(0, 1), (0.7, 1), (7, 10), (12, 20), (120, 200),
@@ -160,7 +169,7 @@ def test_incidents_table_newest_first_with_ongoing_and_unobserved_ends():
             Incident("nginx", T - 7200, None, T - 7000, "HTTP 502", 40, False),
             Incident("nginx", T - 9000, T - 8400, T - 8405, "HTTP 502", 120, False)]
     table = part.incidents_table(rows, now=T, shown_max=25)
-    body = [c for c in walk(table) if c.__class__.__name__ == "Tbody"][0]
+    body = next(c for c in walk(table) if c.__class__.__name__ == "Tbody")
     texts = [text_of(r) for r in body.children]
     assert texts[0] == "redis 2026-12-02 13:04:00 ongoing 1 min 12 connection refused"
     assert "not observed (history gap)" in texts[1] and "≥ 3 min" in texts[1]
