@@ -133,7 +133,7 @@ def chart_uri(points: Sequence[tuple[float, float]], width: int = 240,
              f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="9" '
              'fill="#6c757d">']
     y_max = nice_top(max((v for _, v in points), default=0.0))
-    for frac in (0.0, 0.5, 1.0):
+    for frac in (0.0, 0.5, 1.0) if points else ():
         y = top + plot_h * (1 - frac)
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" '
                      f'stroke="#e9ecef"/>')
