@@ -8,10 +8,12 @@ from callbacks import actions, audit, logs, metrics, range_picker, status
 from config import Config
 from datasources.alertmanager import Alertmanager
 from datasources.cache import Cache
+from datasources.history import GAP_SECONDS, KEEP_RECENT_SECONDS
 from datasources.loki import Loki
 from datasources.prometheus import Prometheus
 from datasources.shared_state import open_cache, open_history
 from datasources.status import StatusSource, known_answer_checks
+from layouts.status_history import HEARTBEAT
 from query.rate_limit import RateLimiter
 
 
@@ -33,7 +35,7 @@ class Deps:
 def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     """The production datasources for ``config``."""
     cache = cache or open_cache(config)
-    history = open_history(config, cache)
+    history = open_history(config, cache, **history_spans(config))
     prometheus, loki = Prometheus(config.prometheus, cache), Loki(config.loki, cache)
     checks = known_answer_checks(config.services, [(config.prometheus.url, prometheus.health),
                                                    (config.loki.url, loki.health)])
@@ -42,6 +44,14 @@ def build_deps(config: Config, cache: Cache | None = None) -> Deps:
                           known_answers=checks)
     return Deps(config=config, cache=cache, status=status, prometheus=prometheus,
                 alertmanager=_alertmanager(config, cache), loki=loki)
+
+
+def history_spans(config: Config) -> dict:
+    """The probe history's gap (probes further apart were not one stretch of watching) and
+    how long it keeps raw probes (at least two heartbeat bars' worth), from the probe interval."""
+    interval = config.refresh.status
+    return {"gap": max(GAP_SECONDS, 3 * interval),
+            "keep_recent": max(KEEP_RECENT_SECONDS, 2 * HEARTBEAT * interval)}
 
 
 def _alertmanager(config: Config, cache: Cache) -> Alertmanager | None:

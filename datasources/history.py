@@ -24,10 +24,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from datasources.probes import MAINTENANCE, PENDING, ProbeResult
+from query.incidents import Incident, Probe, Run, continues, incidents
+from query.probe_state import FAILING, state
 
 log = logging.getLogger(__name__)
 
 KEEP_SECONDS = 7 * 86400
+#: raw probes (the heartbeat bar, the first minutes' response-time chart) are kept this long
+KEEP_RECENT_SECONDS = 3600
+#: probes further apart than this (s) are not one stretch of watching: stackscope was off
+GAP_SECONDS = 60.0
 WINDOWS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400}
 #: idle connections kept for reuse; more concurrent calls open (and then close) their own
 POOL_SIZE = 16
@@ -95,6 +101,44 @@ ON CONFLICT (name) DO UPDATE SET failures = excluded.failures, detail = excluded
 _CHANGE = "INSERT OR REPLACE INTO changes VALUES (:name, :at, :state, :detail)"
 _PRUNE_CHANGES = "DELETE FROM changes WHERE at < ?"
 _PRUNE = "DELETE FROM minutes WHERE minute < ?"
+
+# Raw probes, runs (consecutive probes in one state, for incidents and "down since") and spans
+# (stretches of watching, for how much of a window the history covers). Added beside the
+# buckets, each created if missing, so a file of any earlier version gains them on open.
+_CREATE_RECENT = (
+    """CREATE TABLE IF NOT EXISTS probes (
+    name TEXT NOT NULL, at REAL NOT NULL, state TEXT NOT NULL, latency_ms REAL,
+    detail TEXT NOT NULL, PRIMARY KEY (name, at)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS probes_by_at ON probes (at)",
+    """CREATE TABLE IF NOT EXISTS runs (
+    name TEXT NOT NULL, start REAL NOT NULL, last REAL NOT NULL, state TEXT NOT NULL,
+    detail TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (name, start)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state, start)",
+    "CREATE INDEX IF NOT EXISTS runs_by_last ON runs (last)",
+    """CREATE TABLE IF NOT EXISTS spans (
+    name TEXT NOT NULL, start REAL NOT NULL, last REAL NOT NULL,
+    PRIMARY KEY (name, start)) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS spans_by_last ON spans (last)",
+)
+_ADD_PROBE = "INSERT OR REPLACE INTO probes VALUES (:name, :at, :state, :latency, :detail)"
+_NEWEST_RUN = ("SELECT start, last, state, detail, n FROM runs WHERE name = ? "
+               "ORDER BY start DESC LIMIT 1")
+_NEWEST_SPAN = "SELECT start, last FROM spans WHERE name = ? ORDER BY start DESC LIMIT 1"
+_RECENT = ("SELECT at, state, latency_ms, detail FROM probes WHERE name = ? "
+           "ORDER BY at DESC LIMIT ?")
+# The newest failing runs of the services asked for, each with the run right after it.
+_FAILING_RUNS = """
+SELECT name, start, last, detail, n,
+    (SELECT start FROM runs AS a WHERE a.name = r.name AND a.start > r.start
+     ORDER BY a.start LIMIT 1)
+FROM runs AS r
+WHERE state = :state AND name IN (SELECT value FROM json_each(:names))
+ORDER BY start DESC LIMIT :limit
+"""
+_COVERAGE = """
+SELECT name, SUM(MAX(0, MIN(last, :now) - MAX(start, :since))) FROM spans
+WHERE name IN (SELECT value FROM json_each(:names)) AND last >= :since GROUP BY name
+"""
 _LATENCY = """
 SELECT name, minute, latency_sum / latency_n FROM minutes
 WHERE name IN (SELECT value FROM json_each(:names)) AND minute >= :since AND latency_n > 0
@@ -127,9 +171,13 @@ _UPTIME = _uptime_sql()
 class ProbeHistory:
     """Uptime and latency history of probed services, stored beside the cache."""
 
-    def __init__(self, path: str | Path, *, now: Callable[[], float] = time.time):
+    def __init__(self, path: str | Path, *, now: Callable[[], float] = time.time,
+                 gap: float = GAP_SECONDS, keep_recent: float = KEEP_RECENT_SECONDS):
         self.path = Path(path)
         self.now = now
+        #: probes further apart than this belong to different stretches of watching
+        self.gap = gap
+        self.keep_recent = keep_recent
         # (connection, identity of the file it opened); deque: append and pop need no lock.
         self._idle: deque[tuple[sqlite3.Connection, tuple[int, int]]] = deque()
 
@@ -144,6 +192,8 @@ class ProbeHistory:
                  "state": r.state, "at": r.checked_at, "detail": r.detail,
                  "failures": failures.get(r.name, 0)}
                 for r in results]
+        probes = [Probe(r.name, r.checked_at, state(r), r.latency_ms, r.detail)
+                  for r in results]
         now = self.now()
         horizon = int((now - KEEP_SECONDS) // 60)
 
@@ -159,7 +209,31 @@ class ProbeHistory:
                     db.execute(_SET_STATE, row)
                 db.execute(_PRUNE, (horizon,))
                 db.execute(_PRUNE_CHANGES, (now - KEEP_SECONDS,))
+                for p in probes:
+                    self._write_recent(db, p)
+                db.execute("DELETE FROM probes WHERE at < ?", (now - self.keep_recent,))
+                db.execute("DELETE FROM runs WHERE last < ?", (now - KEEP_SECONDS,))
+                db.execute("DELETE FROM spans WHERE last < ?", (now - KEEP_SECONDS,))
         self._run(write)
+
+    def _write_recent(self, db, p: Probe) -> None:
+        """The probe itself, its run extended or a new one begun, its span likewise."""
+        db.execute(_ADD_PROBE, {"name": p.name, "at": p.at, "state": p.state,
+                                "latency": p.latency_ms, "detail": p.detail})
+        newest = db.execute(_NEWEST_RUN, (p.name,)).fetchone()
+        run = Run(p.name, newest[2], newest[0], newest[1]) if newest else None
+        if continues(run, p.state, p.at, self.gap):
+            db.execute("UPDATE runs SET last = ?, n = n + 1 WHERE name = ? AND start = ?",
+                       (p.at, p.name, run.start))
+        elif run is None or p.at > run.last:  # a probe dated before the newest one (a clock
+            db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, 1)",  # set back)
+                       (p.name, p.at, p.at, p.state, p.detail))  # only counts in buckets
+        span = db.execute(_NEWEST_SPAN, (p.name,)).fetchone()
+        if span and 0 <= p.at - span[1] <= self.gap:
+            db.execute("UPDATE spans SET last = ? WHERE name = ? AND start = ?",
+                       (p.at, p.name, span[0]))
+        elif span is None or p.at > span[1]:
+            db.execute("INSERT OR REPLACE INTO spans VALUES (?, ?, ?)", (p.name, p.at, p.at))
 
     def uptime(self, names: Sequence[str]) -> dict[str, dict[str, float | None]]:
         """Uptime ratio (0..1, None without data) per service over 1 h, 24 h and 7 d.
@@ -217,6 +291,51 @@ class ProbeHistory:
         for name, minute, ms in rows or []:
             out[name].append((minute * 60, ms))
         return out
+
+    def recent(self, names: Sequence[str], n: int) -> dict[str, list[Probe]]:
+        """The last ``n`` probes (of the kept hour) per service, oldest first."""
+        def read(db):
+            return {name: [Probe(name, *row) for row in reversed(
+                db.execute(_RECENT, (name, n)).fetchall())] for name in names}
+        return self._run(read) or {name: [] for name in names}
+
+    def current_runs(self, names: Sequence[str]) -> dict[str, Run | None]:
+        """Each service's newest run (its state now and since when), None before any probe."""
+        def read(db):
+            out = {}
+            for name in names:
+                row = db.execute(_NEWEST_RUN, (name,)).fetchone()
+                out[name] = Run(name, row[2], row[0], row[1], row[3], row[4]) if row else None
+            return out
+        return self._run(read) or dict.fromkeys(names)
+
+    def coverage(self, names: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Seconds of each window (1 h, 24 h, 7 d) that the history covers, per service."""
+        now = self.now()
+        out = {name: dict.fromkeys(WINDOWS, 0.0) for name in names}
+
+        def read(db):
+            for label, seconds in WINDOWS.items():
+                for name, covered in db.execute(_COVERAGE, {
+                        "names": json.dumps(list(names)), "now": now,
+                        "since": now - seconds}).fetchall():
+                    out[name][label] = covered or 0.0
+        self._run(read)
+        return out
+
+    def incidents(self, names: Sequence[str], limit: int) -> list[Incident]:
+        """The newest ``limit`` outages of these services, newest first."""
+        def read(db):
+            return db.execute(_FAILING_RUNS, {"state": FAILING, "names": json.dumps(list(names)),
+                                              "limit": limit}).fetchall()
+        runs: dict[tuple[str, float], Run] = {}
+        for name, start, last, detail, n, next_start in self._run(read) or []:
+            runs[name, start] = Run(name, FAILING, start, last, detail, n)
+            # Only its start matters (the first probe after the failures); a failing run of
+            # its own, fetched too, keeps its whole row.
+            if next_start is not None:
+                runs.setdefault((name, next_start), Run(name, "next", next_start, next_start))
+        return incidents(runs.values(), now=self.now(), gap=self.gap, limit=limit)
 
     def _run(self, op):
         """Run ``op`` on a borrowed connection; a corrupted or vanished file is rebuilt."""
@@ -286,6 +405,8 @@ class ProbeHistory:
             # WAL + NORMAL: a commit is not fsynced; a power cut may lose the last rounds only.
             db.execute("PRAGMA synchronous = NORMAL")
             _ensure_schema(db, self.path)
+            for statement in _CREATE_RECENT:
+                db.execute(statement)
             identity = self._file_identity()
         except BaseException:
             db.close()

@@ -21,9 +21,10 @@ def open_cache(config) -> Cache:
                  size_limit=sec.size_limit)
 
 
-def open_history(config, cache: Cache) -> ProbeHistory | RedisHistory:
+def open_history(config, cache: Cache, **spans) -> ProbeHistory | RedisHistory:
     """The probe history beside ``cache``: in the same Redis, so every replica shows the same
-    uptime whichever host probed; else the SQLite file in ``cache.dir``."""
+    uptime whichever host probed; else the SQLite file in ``cache.dir``. ``spans``: the
+    history's ``gap`` and ``keep_recent`` (``callbacks.history_spans``)."""
     if isinstance(cache.store, RedisStore):
-        return RedisHistory(cache.store)
-    return ProbeHistory(Path(config.cache.dir) / "probe-history.sqlite3")
+        return RedisHistory(cache.store, **spans)
+    return ProbeHistory(Path(config.cache.dir) / "probe-history.sqlite3", **spans)

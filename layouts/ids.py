@@ -19,6 +19,13 @@ STATUS_CARDS = "status-cards"
 #: pattern-matching type of one service's card: {"type": STATUS_CARD, "name": <service>}
 STATUS_CARD = "status-card"
 STATUS_ERROR = "status-error"
+#: pattern-matching type of a card's "24 h" toggle: {"type": STATUS_EXPAND, "name": <service>}
+STATUS_EXPAND = "status-expand"
+#: names of the services whose card shows its last 24 h (a store)
+STATUS_EXPANDED = "status-expanded"
+STATUS_INCIDENTS = "status-incidents"
+STATUS_INCIDENTS_CSV = "status-incidents-csv"
+STATUS_INCIDENTS_DOWNLOAD = "status-incidents-download"
 #: filled by the Metrics tab's callbacks: scrape targets and alerts from Prometheus
 STATUS_PROM_SECTION = "status-prom-section"
 

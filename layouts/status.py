@@ -1,10 +1,11 @@
-"""Status tab: one card per service, grouped, with uptime and a latency sparkline."""
+"""Status tab: one card per service, grouped, with its heartbeat bar, response-time chart,
+uptime and coverage, and the incidents list under the cards."""
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from itertools import groupby
 
 import dash_bootstrap_components as dbc
@@ -13,6 +14,8 @@ from dash import dcc, html
 from config import Config
 from layouts import actions as actions_view
 from layouts import ids
+from layouts import status_history as part
+from query.probe_state import cert_days, state
 
 WINDOWS = ("1h", "24h", "7d")
 
@@ -21,9 +24,10 @@ def layout(config: Config, first: Sequence | None = None):
     """The Status tab's frame; the cards arrive from the refresh callback.
 
     ``first`` is the refresh callback's outputs for the latest probe round (summary, its
-    class, checked, cards, error), drawn with the page so the first card needs no round trip.
+    class, checked, cards, error, incidents), drawn with the page so the first card needs no
+    round trip.
     """
-    summary, summary_class, checked, cards_, error = first or (None, None, None, None, None)
+    summary, summary_class, checked, cards_, error, incidents = first or (None,) * 6
     controls = html.Div([
         dbc.Button("Pause", id=ids.STATUS_PAUSE, color="secondary", outline=True, size="sm",
                    className="me-2", n_clicks=0),
@@ -37,9 +41,11 @@ def layout(config: Config, first: Sequence | None = None):
     ], className="d-flex align-items-center my-3")
     return html.Div([
         dcc.Interval(id=ids.STATUS_INTERVAL, interval=config.refresh.status * 1000),
+        dcc.Store(id=ids.STATUS_EXPANDED, data=[]),
         header,
         html.Div(error, id=ids.STATUS_ERROR),
         html.Div(cards_, id=ids.STATUS_CARDS),
+        part.incidents_section(incidents),
         html.Div(id=ids.STATUS_PROM_SECTION, className="mt-4"),
         actions_view.dialog(),
     ])
@@ -65,8 +71,25 @@ def checked_text(results: Sequence) -> str:
     return "checked at " + time.strftime("%H:%M:%S UTC", time.gmtime(at))
 
 
-def cards(results: Sequence, uptime: Mapping[str, Mapping[str, float | None]],
-          latency: Mapping[str, Sequence[tuple[int, float]]], actions: Mapping | None = None):
+@dataclass(frozen=True)
+class CardHistory:
+    """What the history says about each service, for its card (all keyed by name)."""
+
+    uptime: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    #: seconds of each uptime window the history covers
+    coverage: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: per-minute average latency over the last hour: (minute start, ms)
+    latency: Mapping[str, Sequence[tuple[int, float]]] = field(default_factory=dict)
+    #: the last probes, oldest first (``query.incidents.Probe``)
+    recent: Mapping[str, Sequence] = field(default_factory=dict)
+    #: the newest run (``query.incidents.Run``): the state now and since when
+    runs: Mapping[str, object] = field(default_factory=dict)
+    #: per-minute latency over 24 h, for the expanded cards only
+    day: Mapping[str, Sequence[tuple[int, float]]] = field(default_factory=dict)
+    now: float = 0.0
+
+
+def cards(results: Sequence, history: CardHistory, actions: Mapping | None = None):
     """Cards grouped by their service's group, in configuration order; ``actions``: service
     name -> its action buttons (``layouts.actions.buttons``)."""
     actions = actions or {}
@@ -76,39 +99,47 @@ def cards(results: Sequence, uptime: Mapping[str, Mapping[str, float | None]],
     sections = []
     for group, members in groupby(sorted(results, key=lambda r: order[r.group]),
                                   key=lambda r: r.group):
-        row = html.Div([card(r, uptime.get(r.name, {}), latency.get(r.name, []),
-                             actions.get(r.name)) for r in members],
+        row = html.Div([card(r, history, actions.get(r.name)) for r in members],
                        className="status-group-cards")
         title = html.H6(group or "services", className="text-uppercase text-muted")
         sections.append(html.Section([title, row], className="status-group"))
     return html.Div(sections, className="status-groups")
 
 
-def card(r, uptime: Mapping[str, float | None],
-         latency: Sequence[tuple[int, float]], actions=None):
-    """One service: name, Up/Offline, target, latency, detail, uptime and sparkline."""
-    state = dbc.Badge("Up" if r.up else "Offline", color="success" if r.up else "danger",
-                      className="status-state")
+def card(r, history: CardHistory, actions=None):
+    """One service: name, state, target, latency, detail, heartbeat, uptime, response time."""
+    now_state = state(r)
+    expanded = r.name in history.day
     latency_text = f"{r.latency_ms:.1f} ms" if r.latency_ms is not None else "—"
-    body = dbc.CardBody([
-        html.Div([html.H5(r.name, className="card-title mb-0 me-2"), state],
+    recent = history.recent.get(r.name, [])
+    points, what = part.response_points(history.latency.get(r.name, []), recent)
+    body = [
+        html.Div([html.H5(r.name, className="card-title mb-0 me-2"),
+                  part.state_badge(now_state)],
                  className="d-flex align-items-center justify-content-between"),
         html.Div(r.target, className="text-muted small text-truncate", title=r.target),
         html.Div([html.Span(latency_text, className="status-latency me-2"),
                   html.Span(r.detail, className="status-detail small")], className="mt-1"),
-        html.Div([_uptime_chip(w, uptime.get(w)) for w in WINDOWS], className="mt-2"),
-        html.Img(src=sparkline_uri(latency), className="sparkline mt-2",
-                 alt="latency over the last hour", title=_sparkline_title(latency)),
-        actions,  # layouts/actions.py: the service's action buttons, or None
-    ])
-    colour = "success" if r.up else "danger"
-    return dbc.Card(body, className=f"status-card border-{colour}",
+        part.state_hint(now_state),
+        part.down_since_line(history.runs.get(r.name), history.now)
+        if now_state == "down" else None,
+        part.cert_badge(cert_days(r)),
+        part.heartbeat(recent),
+        part.uptime_rows(history.uptime.get(r.name, {}), history.coverage.get(r.name, {}),
+                         uptime_text),
+        part.chart(points, what, "the last hour" if what.startswith("per") else "recent probes",
+                   empty="no answer to time lately" if recent else "no response times yet"),
+    ]
+    if expanded:
+        body.append(html.Div([html.Div("last 24 hours", className="small text-muted mt-2"),
+                              part.chart([(float(t), v) for t, v in history.day[r.name]],
+                                         "per-minute average", "24 hours", 560, 140)]))
+    body.append(actions)  # layouts/actions.py: the service's action buttons, or None
+    body.append(part.expand_button(r.name, expanded))
+    classes = f"status-card {part.border_class(now_state)}"
+    return dbc.Card(dbc.CardBody([b for b in body if b is not None]),
+                    className=classes + (" status-card-expanded" if expanded else ""),
                     id={"type": ids.STATUS_CARD, "name": r.name})
-
-
-def _uptime_chip(window: str, ratio: float | None):
-    return html.Span([html.Span(window, className="text-muted me-1"), uptime_text(ratio)],
-                     className="uptime-chip me-2 small")
 
 
 def uptime_text(ratio: float | None) -> str:
@@ -116,32 +147,6 @@ def uptime_text(ratio: float | None) -> str:
     if ratio is None:
         return "—"
     return f"{ratio * 100:.0f}%" if ratio in (0.0, 1.0) else f"{ratio * 100:.1f}%"
-
-
-def _sparkline_title(points: Sequence[tuple[int, float]]) -> str:
-    if not points:
-        return "no latency data yet"
-    values = [v for _, v in points]
-    return f"latency, last hour: min {min(values):.1f} ms, max {max(values):.1f} ms"
-
-
-def sparkline_uri(points: Sequence[tuple[int, float]], width: int = 220,
-                  height: int = 32) -> str:
-    """An inline SVG sparkline: light enough for 50 cards refreshed every few seconds."""
-    if len(points) < 2:
-        svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
-               f'<line x1="0" y1="{height - 1}" x2="{width}" y2="{height - 1}" '
-               'stroke="#ced4da" stroke-dasharray="3,3"/></svg>')
-    else:
-        t0, t1 = points[0][0], points[-1][0]
-        top = max(v for _, v in points) or 1.0
-        coords = " ".join(
-            f"{(t - t0) / (t1 - t0) * (width - 2) + 1:.1f},"
-            f"{height - 2 - v / top * (height - 4):.1f}" for t, v in points)
-        svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}">'
-               f'<polyline fill="none" stroke="#0d6efd" stroke-width="1.5" '
-               f'points="{coords}"/></svg>')
-    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
 def refresh_throttled(interval: float):

@@ -305,6 +305,8 @@ port = {closed_port}
     page = json.dumps(served.get("/_dash-layout").get_json())
     assert "1/2 services up" in page and page.count("status-card ") >= 2, page[:500]
     assert "Redis" in page and "Gone" in page
+    # with their history: the heartbeat bar and the incidents table come with the page too
+    assert "heartbeat" in page and '"id": "status-incidents"' in page
     # An app that does not probe on its own (tests) leaves the cards to the callback.
     bare = json.dumps(create_app(config).server.test_client().get("/_dash-layout").get_json())
     assert "services up" not in bare

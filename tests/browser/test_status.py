@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import re
+import socket
 import time
-
-from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.common.by import By
+from pathlib import Path
 
 from app import create_app
+from layouts import ids
 from stack.poll import until
+from stack.services import LOCALHOST
 
 
 def services_toml(redis_server, nginx_server, prometheus_server, closed_port):
@@ -48,19 +51,17 @@ url = "{prometheus_server.url}"
 """
 
 
-def card_read(dash_duo, name, read):
-    """``read(card)``; the cards are redrawn every second, so a card found may be replaced
-    before it is read (a stale element): find it and read it again then."""
-    def attempt():
-        try:
-            return read(dash_duo.find_element(f'[id*=\'"name":"{name}"\']'))
-        except StaleElementReferenceException:
-            return None
-    return until(attempt, 10)
+def card_read(dash_duo, name, script):
+    """``script`` (a JS expression of ``card``) on the named card, in one WebDriver call: the
+    cards are redrawn on every refresh, so a card found by one call may be gone by the next."""
+    selector = f'[id*=\'"name":"{name}","type":"{ids.STATUS_CARD}"\']'
+    return until(lambda: dash_duo.driver.execute_script(
+        f"const card = document.querySelector(arguments[0]); return card && ({script});",
+        selector), 10)
 
 
 def card_text(dash_duo, name) -> str:
-    return card_read(dash_duo, name, lambda card: card.text)
+    return card_read(dash_duo, name, "card.innerText")
 
 
 def test_status_tab_shows_up_offline_and_summary(dash_duo, write_config, redis_server,
@@ -109,13 +110,88 @@ def test_offline_cards_are_red_and_up_cards_green(dash_duo, write_config, redis_
                                         closed_port))
     dash_duo.start_server(create_app(config))
     dash_duo.wait_for_text_to_equal("#status-summary", "3/4 services up", timeout=15)
-    assert "border-danger" in card_read(dash_duo, "Loki", lambda c: c.get_attribute("class"))
-    assert "border-success" in card_read(dash_duo, "Redis", lambda c: c.get_attribute("class"))
-
-    def badge(card):
-        found = card.find_element(By.CSS_SELECTOR, ".status-state")
-        return found.text, found.get_attribute("class")
-
-    text, classes = card_read(dash_duo, "Loki", badge)
+    assert "border-danger" in card_read(dash_duo, "Loki", "card.className")
+    assert "border-success" in card_read(dash_duo, "Redis", "card.className")
+    text, classes = card_read(dash_duo, "Loki", "[card.querySelector('.status-state').innerText,"
+                                                " card.querySelector('.status-state').className]")
     assert text == "Offline" and "bg-danger" in classes
     assert dash_duo.get_logs() == []
+
+
+class Listener:
+    """A TCP port that accepts connections while open and refuses them once closed."""
+
+    def __init__(self):
+        self.port = 0
+        self.sock = None
+        self.open()
+
+    def open(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((LOCALHOST, self.port))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+def incident_rows(dash_duo) -> list[list[str]]:
+    return dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('#status-incidents tbody tr')]"
+        ".map(tr => [...tr.cells].map(td => td.innerText));")
+
+
+def test_heartbeat_down_since_an_outage_in_incidents_its_csv_and_24_h(dash_duo, write_config,
+                                                                      screens):
+    listener = Listener()
+    try:
+        config = write_config(f"""
+[refresh]
+status = 1
+
+[[services]]
+name = "Flappy"
+kind = "tcp"
+port = {listener.port}
+timeout = 0.5
+""")
+        dash_duo.start_server(create_app(config))
+        dash_duo.wait_for_text_to_equal("#status-summary", "1/1 services up", timeout=15)
+        ticks = card_read(dash_duo, "Flappy", "[...card.querySelectorAll('.heartbeat .hb')]"
+                                              ".map(t => [t.className, t.title])")
+        assert len(ticks) == 40
+        assert ticks[-1][0] == "hb hb-up"
+        assert re.fullmatch(r"\d\d:\d\d:\d\d UTC · up · \d+\.\d ms · connected", ticks[-1][1])
+        assert "ms" in card_read(dash_duo, "Flappy", "card.querySelector('.response-chart').title")
+
+        listener.close()
+        dash_duo.wait_for_text_to_equal("#status-summary", "0/1 services up", timeout=20)
+        assert re.search(r"down since \d\d:\d\d UTC \(\d+ s\)", card_text(dash_duo, "Flappy"))
+        assert until(lambda: incident_rows(dash_duo), 10)[0][2] == "ongoing"
+
+        listener.open()
+        dash_duo.wait_for_text_to_equal("#status-summary", "1/1 services up", timeout=20)
+        [row] = until(lambda: [r for r in incident_rows(dash_duo) if r[2] != "ongoing"], 10)
+        service, started, ended, _duration, failed, detail = row
+        assert (service, detail) == ("Flappy", "connection refused")
+        assert started < ended and int(failed) >= 1
+
+        dash_duo.find_element("#status-incidents-csv").click()
+        folder = Path(dash_duo.download_path)
+        path = until(lambda: list(folder.glob("stackscope-incidents-*.csv")), timeout=20)[0]
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        assert [(r["service"], r["start_utc"], r["end_utc"], r["detail"]) for r in rows] == [
+            ("Flappy", started, ended, "connection refused")]
+        click_toggle = "card.querySelector('.status-expand').click() || true"
+        card_read(dash_duo, "Flappy", click_toggle)
+        until(lambda: "last 24 hours" in card_text(dash_duo, "Flappy"), 10)
+        assert "status-card-expanded" in card_read(dash_duo, "Flappy", "card.className")
+        dash_duo.driver.save_screenshot(str(screens / "status-incident.png"))
+        card_read(dash_duo, "Flappy", click_toggle)
+        until(lambda: "Show 24 h" in card_text(dash_duo, "Flappy"), 10)
+        assert dash_duo.get_logs() == []
+    finally:
+        listener.close()
