@@ -11,6 +11,7 @@ from datasources.alertmanager import Alertmanager
 from datasources.cache import Cache
 from datasources.history import ProbeHistory
 from datasources.loki import Loki
+from datasources.notify import Notifier
 from datasources.prometheus import Prometheus
 from datasources.status import StatusSource
 from query.rate_limit import RateLimiter
@@ -39,9 +40,14 @@ def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     history = ProbeHistory(cache_dir / "probe-history.sqlite3")
     status = StatusSource(config.services, cache, history, ttl=config.cache.status_ttl,
                           interval=config.refresh.status)
+    alertmanager = _alertmanager(config, cache)
+    if alertmanager is not None and config.alertmanager.notify:
+        # Inside the probe round's single flight: one process notifies per round.
+        status.listeners.append(Notifier(alertmanager.post_alerts, config.services,
+                                         repeat=config.alertmanager.notify_interval))
     return Deps(config=config, cache=cache, status=status,
                 prometheus=Prometheus(config.prometheus, cache),
-                alertmanager=_alertmanager(config, cache),
+                alertmanager=alertmanager,
                 loki=Loki(config.loki, cache))
 
 

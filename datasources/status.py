@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from config import Service
 from datasources.cache import Cache, Result, cache_key
@@ -26,6 +26,8 @@ class StatusSource:
     probe_round: Callable[[Sequence[Service]], list[ProbeResult]] = probe_all
     #: seconds between the background prober's rounds (``refresh.status``)
     interval: float = 3.0
+    #: called with each real round's results, once per round across processes (notify.py)
+    listeners: list[Callable[[list[ProbeResult]], None]] = field(default_factory=list)
 
     def snapshot(self, force: bool = False) -> Result[list[ProbeResult]]:
         """The latest probe round; ``force`` skips the throttle ("Refresh now")."""
@@ -54,6 +56,11 @@ class StatusSource:
         results = self.probe_round(self.services)
         # Recorded here, inside the single flight, so each real round is counted once.
         self.history.record(results)
+        for listener in self.listeners:
+            try:
+                listener(results)
+            except Exception:  # a listener's failure must not lose the round
+                log.exception("probe round listener failed")
         return results
 
     def uptime(self) -> dict[str, dict[str, float | None]]:

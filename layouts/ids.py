@@ -106,3 +106,26 @@ METRICS_NOTICE = "metrics-notice"
 METRICS_HELD = "metrics-held"
 METRICS_CSV = "metrics-csv"
 METRICS_DOWNLOAD = "metrics-download"
+
+# Status tab, alert list and silences (issues 13, 14)
+ALERTS_STATE_FILTER = "alerts-state-filter"
+ALERTS_SEVERITY_FILTER = "alerts-severity-filter"
+ALERTS_LABEL_FILTER = "alerts-label-filter"
+ALERTS_HISTORY_WINDOW = "alerts-history-window"
+ALERTS_HISTORY = "alerts-history"
+#: bumped after a silence is created or expired: the list is drawn again at once
+ALERTS_CHANGED = "alerts-changed"
+ALERTS_FEEDBACK = "alerts-feedback"
+#: pattern-matching types: {"type": SILENCE_OPEN, "key": <alert fingerprint>},
+#: {"type": SILENCE_EXPIRE, "id": <silence id>}
+SILENCE_OPEN = "silence-open"
+SILENCE_EXPIRE = "silence-expire"
+SILENCE_MODAL = "silence-modal"
+SILENCE_KEY = "silence-key"
+SILENCE_MATCHERS = "silence-matchers"
+SILENCE_DURATION = "silence-duration"
+SILENCE_CUSTOM = "silence-custom"
+SILENCE_COMMENT = "silence-comment"
+SILENCE_CREATE = "silence-create"
+SILENCE_CANCEL = "silence-cancel"
+SILENCE_ERROR = "silence-error"

@@ -11,7 +11,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from config import Config
-from layouts import ids
+from layouts import ids, prom_status
 
 WINDOWS = ("1h", "24h", "7d")
 
@@ -39,7 +39,7 @@ def layout(config: Config, first: Sequence | None = None):
         header,
         html.Div(error, id=ids.STATUS_ERROR),
         html.Div(cards_, id=ids.STATUS_CARDS),
-        html.Div(id=ids.STATUS_PROM_SECTION, className="mt-4"),
+        prom_status.container(),
     ])
 
 
