@@ -41,10 +41,11 @@ def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     status = StatusSource(config.services, cache, history, ttl=config.cache.status_ttl,
                           interval=config.refresh.status)
     alertmanager = _alertmanager(config, cache)
-    if alertmanager is not None and config.alertmanager.notify:
+    notify = config.section("alertmanager")
+    if alertmanager is not None and notify.notify:
         # Inside the probe round's single flight: one process notifies per round.
         status.listeners.append(Notifier(alertmanager.post_alerts, config.services,
-                                         repeat=config.alertmanager.notify_interval))
+                                         repeat=notify.notify_interval))
     return Deps(config=config, cache=cache, status=status,
                 prometheus=Prometheus(config.prometheus, cache),
                 alertmanager=alertmanager,

@@ -119,3 +119,14 @@ def test_a_failed_post_is_retried_on_the_next_round(alertmanager_server, closed_
     target["am"] = up
     notifier([result(name, False)])
     assert len(am_alerts(alertmanager_server.url, name)) == 1
+
+
+@pytest.mark.parametrize(("extra", "listeners"), [
+    ('url = "http://127.0.0.1:9"\n', 1), ('url = "http://127.0.0.1:9"\nnotify = false\n', 0),
+    ("", 0)])
+def test_the_app_notifies_only_with_an_alertmanager_and_notify_on(write_config, extra,
+                                                                  listeners):
+    from callbacks import build_deps
+
+    deps = build_deps(write_config("[alertmanager]\n" + extra))
+    assert len(deps.status.listeners) == listeners
