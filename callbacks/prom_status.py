@@ -57,8 +57,9 @@ def register(app, deps) -> None:
             raise PreventUpdate
         if not deps.config.prometheus.enabled:
             return []
-        seconds = alert_list.HISTORY_WINDOWS.get(window, alert_list.HISTORY_WINDOWS[
-            alert_list.DEFAULT_WINDOW])
+        seconds = alert_list.HISTORY_WINDOWS.get(
+            window if isinstance(window, str) else "", alert_list.HISTORY_WINDOWS[
+                alert_list.DEFAULT_WINDOW])
         now = time.time()
         w = plan(now - seconds, now, max_data_points=300,
                  min_step=deps.config.metrics.scrape_interval)
@@ -127,7 +128,7 @@ def register_silences(app, deps) -> None:
         access.audit("silence.create", "ok", silence_id=silence_id, matchers=labels,
                      seconds=seconds, comment=text)
         done = f"Silenced {alert['alertname']} for {human_duration(seconds)}."
-        return False, "", (changed or 0) + 1, _feedback(done, "success")
+        return False, "", _bump(changed), _feedback(done, "success")
 
     @app.callback(
         Output(ids.ALERTS_CHANGED, "data", allow_duplicate=True),
@@ -147,7 +148,13 @@ def register_silences(app, deps) -> None:
             access.audit("silence.expire", "error", silence_id=silence_id, error=exc.describe())
             return no_update, _feedback(exc.describe(), "danger")
         access.audit("silence.expire", "ok", silence_id=silence_id)
-        return (changed or 0) + 1, _feedback(f"Silence {silence_id} expired.", "success")
+        return _bump(changed), _feedback(f"Silence {silence_id} expired.", "success")
+
+
+def _bump(changed) -> int:
+    # a counter the browser holds: anything but a small int starts it again
+    ok = isinstance(changed, int) and not isinstance(changed, bool) and 0 <= changed < 1 << 30
+    return (changed if ok else 0) + 1
 
 
 def _clicked() -> bool:
