@@ -73,5 +73,7 @@ port = {redis_server.port}
     text = read(dash_duo, group, lambda g: "silenced" in g.text and g.text)
     assert text.count("firing") == 1 and text.count("silenced") == 1
     assert "browser test" in dash_duo.find_element(".silences").text
+    # this Prometheus has no alerting rules: its ALERTS history is empty, and says so
+    dash_duo.wait_for_contains_text("#alerts-history", "No alert fired in this window.")
     dash_duo.driver.save_screenshot(str(screens / "alerts.png"))
     assert dash_duo.get_logs() == []
