@@ -115,14 +115,14 @@ class Notifier:
                                     last_sent=self._last_sent, repeat=self.repeat,
                                     severities=self._severities())
             self._previous = {r.name: r for r in results}
+            if notices and self.background and self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="stackscope-notify")
         if not notices:
             return
-        if not self.background:
-            self._send(notices, now)
-            return
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="stackscope-notify")
-        self._pool.submit(self._send, notices, now)
+            self._send(notices, now)
+        else:
+            self._pool.submit(self._send, notices, now)
 
     def _severities(self) -> dict[str, str]:
         return {s.name: getattr(s, "severity", "") for s in self.services}

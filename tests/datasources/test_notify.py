@@ -130,3 +130,11 @@ def test_the_app_notifies_only_with_an_alertmanager_and_notify_on(write_config, 
 
     deps = build_deps(write_config("[alertmanager]\n" + extra))
     assert len(deps.status.listeners) == listeners
+
+
+def test_posting_runs_off_the_round_and_still_arrives(alertmanager_server, tmp_path):
+    name = f"svc-{uuid.uuid4().hex[:8]}"
+    notifier = Notifier(alertmanager(alertmanager_server.url, tmp_path).post_alerts, repeat=60)
+    notifier([result(name, False)])
+    until(lambda: len(am_alerts(alertmanager_server.url, name)) == 1, 5,
+          message="the background post arrived")
