@@ -124,14 +124,12 @@ def build_silence(labels: Mapping[str, str], start: float, end: float, created_b
 
 
 def build_alert(labels: Mapping[str, str], annotations: Mapping[str, str], starts_at: float,
-                ends_at: float | None = None, generator_url: str = "") -> dict:
+                ends_at: float | None = None) -> dict:
     """One alert of a ``POST /api/v2/alerts`` body; ``ends_at`` in the past resolves it."""
     alert = {"labels": dict(labels), "annotations": dict(annotations),
              "startsAt": rfc3339(starts_at)}
     if ends_at is not None:
         alert["endsAt"] = rfc3339(ends_at)
-    if generator_url:
-        alert["generatorURL"] = generator_url
     return alert
 
 
