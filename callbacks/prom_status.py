@@ -65,7 +65,7 @@ def register(app, deps) -> None:
                  min_step=deps.config.metrics.scrape_interval)
         result = deps.prometheus.alert_history(w.start, w.end, w.step,
                                                ttl=max(w.step, section_ttl(deps.config)))
-        return alert_list.history(result)
+        return alert_list.history(result, (w.start, w.end))
 
     register_silences(app, deps)
 

@@ -7,6 +7,7 @@ and the silences are drawn again on each refresh, inside ``ids.STATUS_PROM_SECTI
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
@@ -198,9 +199,13 @@ def _left(seconds: float) -> str:
     return f"ends in {human_duration(max(seconds, 0), whole=True)}"
 
 
-def history_figure(frame):
-    """One row per alert (name and labels), a bar for each stretch it fired."""
+def history_figure(frame, window: tuple[float, float] | None = None):
+    """One row per alert (name and labels), a bar for each stretch it fired, over ``window``
+    (epoch seconds) when given."""
     fig = go.Figure()
+    if window is not None:
+        fig.update_xaxes(type="date", range=[datetime.fromtimestamp(t, UTC).isoformat()
+                                             for t in window])
     if frame is not None and not frame.empty:
         ms = (frame["end"] - frame["start"]).dt.total_seconds() * 1000
         # Label values are untrusted: escaped, never plotly's HTML subset (a live <a href>).
@@ -218,8 +223,8 @@ def history_figure(frame):
     return fig
 
 
-def history(result) -> list:
-    """The history card's body for a ``Result`` of ``firing_intervals``."""
+def history(result, window: tuple[float, float] | None = None) -> list:
+    """The history card's body for a ``Result`` of ``firing_intervals`` over ``window``."""
     notices = [n for n in [result_notice(result)] if n is not None]
     frame = result.value if result is not None else None
     if frame is not None and frame.empty:
@@ -227,7 +232,7 @@ def history(result) -> list:
                                    className="text-muted small")]
     if frame is None:
         return notices
-    return [*notices, dcc.Graph(figure=history_figure(frame), config=graph_config(),
+    return [*notices, dcc.Graph(figure=history_figure(frame, window), config=graph_config(),
                                 className="alert-history-graph")]
 
 

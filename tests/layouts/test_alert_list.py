@@ -63,8 +63,10 @@ def test_history_draws_a_bar_per_stretch_with_label_text_escaped():
     frame = pd.DataFrame({"alert": ['A x="<a href=//e>"', "B"], "alertname": ["A", "B"],
                           "start": [t, t], "end": [t + pd.Timedelta(minutes=5),
                                                    t + pd.Timedelta(minutes=1)]})
-    fig = alert_list.history_figure(frame)
+    fig = alert_list.history_figure(frame, (NOW - 3600, NOW + 600))
     [bar] = fig.data
+    assert pd.Timestamp(fig.layout.xaxis.range[0]) == pd.Timestamp(NOW - 3600, unit="s",
+                                                                    tz="UTC")
     assert list(bar.y) == ['A x="&lt;a href=//e&gt;"', "B"]
     assert list(bar.x) == [300_000, 60_000]
     assert "No alert fired in this window." in texts(
