@@ -327,6 +327,13 @@ SETTINGS: list[Setting] = [
             "STACKSCOPE_LOKI_TENANT"),
     *_upstream_settings("alertmanager", "Alertmanager", "", 5, 4, 16,
                         "some 8 000 alerts of 2 KB"),
+    Setting("alertmanager.notify", bool, True,
+            "post a StackscopeServiceDown alert to Alertmanager when a probed service goes "
+            "down, resolved when it is back (only when `alertmanager.url` is set)"),
+    Setting("alertmanager.notify_interval", (int, float), 60,
+            "seconds between re-posts of a down service's alert, 1 to 3600; each post is "
+            "valid for 4 intervals, so Alertmanager resolves it by itself if stackscope stops",
+            check=_between(1, HOUR)),
     Setting("metrics.max_data_points", int, 1000,
             "points per series asked for when the panel width is unknown, 1 to 11000 "
             "(Prometheus' limit)", check=_between(1, 11_000, "")),
@@ -643,6 +650,8 @@ TABLES: dict[str, list[Field]] = {
         Field("tls_ca_file", str, "",
               "https only: PEM file of the CA(s) to trust instead of the system's (an internal "
               "CA); empty: the system's"),
+        Field("severity", str, "critical",
+              "severity label of the alert posted to Alertmanager when the service is down"),
     ],
     "maintenance": [
         Field("service", str, "*", 'the service\'s name, or "*" for every service',
@@ -741,6 +750,7 @@ class Service:
     tls_verify: bool = True
     tls_warn_days: float = 14.0
     tls_ca_file: str = ""
+    severity: str = "critical"
 
     @property
     def target(self) -> str:

@@ -625,7 +625,10 @@ def utc_times(texts: Iterable[str | None], upstream: str = "Prometheus") -> pd.S
         raise BadResponse(upstream, f"a time pandas cannot hold (1677 to 2262): {exc}") from None
 
 
-ALERT_COLUMNS = ("alertname", "state", "severity", "active_at", "summary", "labels", "value")
+#: ``label_set`` and ``annotations`` are the whole dicts: the merged alert list keys alerts by
+#: their label set and links their ``runbook_url`` / ``dashboard_url`` annotations.
+ALERT_COLUMNS = ("alertname", "state", "severity", "active_at", "summary", "labels", "value",
+                 "label_set", "annotations")
 _STATE_ORDER = {"firing": 0, "pending": 1}
 
 
@@ -659,7 +662,7 @@ def alert_row(labels: Any, annotations: Any, state: str | None, active_at: Any,
     summary = annotations.get("summary") or annotations.get("description") or ""
     number = np.nan if value is None else go_float(value, f"{where}: value", upstream)
     return (labels.get("alertname", ""), state or "unknown", labels.get("severity", ""),
-            active_at, summary, series_name(rest), number)
+            active_at, summary, series_name(rest), number, dict(labels), dict(annotations))
 
 
 def alert_frame(rows: list[tuple], columns: Iterable[str] = ALERT_COLUMNS, *,
@@ -671,6 +674,42 @@ def alert_frame(rows: list[tuple], columns: Iterable[str] = ALERT_COLUMNS, *,
     order = frame["state"].map(_STATE_ORDER).fillna(2)
     return frame.assign(_o=order).sort_values(["_o", "alertname", "active_at"]) \
         .drop(columns="_o").reset_index(drop=True)
+
+
+#: Prometheus' own series of its alerts: 1 for every evaluation an alert is firing.
+ALERTS_FIRING = 'ALERTS{alertstate="firing"}'
+HISTORY_COLUMNS = ("alert", "alertname", "start", "end")
+
+
+def firing_intervals(frame: pd.DataFrame, step: float) -> pd.DataFrame:
+    """A range query's long frame of ``ALERTS_FIRING`` → one row per stretch an alert fired:
+    alert (name and labels), alertname, start, end (the last sample plus one step). Samples
+    more than 1.5 steps apart are two stretches: the alert stopped firing in between."""
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS})
+    hidden = {"__name__", "alertstate", "timestamp", "value", "series", "alertname"}
+    extra = [c for c in frame.columns if c not in hidden]
+    names = frame["alertname"].astype(object) if "alertname" in frame else \
+        pd.Series("", index=frame.index, dtype=object)
+    alert = names.fillna("") + _label_text(frame, extra)
+    ordered = pd.DataFrame({"alert": alert, "alertname": names.fillna(""),
+                            "t": frame["timestamp"]}).sort_values(["alert", "t"], kind="stable")
+    gap = ordered["t"].diff().dt.total_seconds()
+    new = (ordered["alert"] != ordered["alert"].shift()) | (gap > 1.5 * step)
+    runs = ordered.assign(run=new.cumsum()).groupby("run", sort=False)
+    out = runs.agg(alert=("alert", "first"), alertname=("alertname", "first"),
+                   start=("t", "min"), end=("t", "max")).reset_index(drop=True)
+    out["end"] = out["end"] + pd.Timedelta(seconds=step)
+    return out[list(HISTORY_COLUMNS)]
+
+
+def _label_text(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    text = pd.Series("", index=frame.index, dtype=object)
+    for column in sorted(columns):
+        values = frame[column].astype(object)
+        present = values.notna()
+        text[present] = text[present] + f" {column}=" + values[present].astype(str)
+    return text
 
 
 # --- the datasource ---------------------------------------------------------------------------
@@ -724,6 +763,14 @@ class Prometheus:
     def alerts(self, ttl: float | None = None) -> Result[pd.DataFrame]:
         """Firing and pending alerts from the rules Prometheus evaluates."""
         return self._call("GET", "/api/v1/alerts", {}, alerts_from_response, ttl=ttl)
+
+    def alert_history(self, start: float, end: float, step: float,
+                      ttl: float | None = None) -> Result[pd.DataFrame]:
+        """When each alert fired between ``start`` and ``end`` (``firing_intervals``)."""
+        params = build_range_request(ALERTS_FIRING, start, end, step, timeout=self.eval_timeout)
+        return self._call("POST", "/api/v1/query_range", params,
+                          lambda body, upstream: firing_intervals(
+                              frame_from_response(body, upstream=upstream), step), ttl=ttl)
 
     def buildinfo(self) -> Result[dict[str, str]]:
         """The server's version, revision and build details."""

@@ -299,6 +299,12 @@ BASELINE = {
     "logs-grid.selectedRows": [{"labels": '{app="api"}', "@ns": "1714564800000000123",
                                 "@id": "x", "line": '{"status": 401}', "@time": "t"}],
     "logs-export-file.data": None,
+    "alerts-state-filter.value": ["firing"], "alerts-severity-filter.value": ["critical"],
+    "alerts-label-filter.value": "team=ops", "alerts-changed.data": 0,
+    "alerts-history-window.value": "6h", "silence-open.n_clicks": [({"key": "0" * 16}, 1)],
+    "silence-cancel.n_clicks": 1, "silence-create.n_clicks": 1, "silence-key.data": "0" * 16,
+    "silence-duration.value": "2h", "silence-custom.value": "", "silence-comment.value": "x",
+    "silence-expire.n_clicks": [({"id": "not-a-uuid"}, 1)],
 }
 for _prefix in ("metrics", "logs"):
     BASELINE.update({
