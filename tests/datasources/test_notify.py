@@ -86,7 +86,9 @@ def test_a_probe_round_going_down_then_up_fires_and_resolves_in_alertmanager(
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
     port = sock.getsockname()[1]
-    services = [Service(name, "tcp", port, group="data", severity="warning", timeout=1.0)]
+    # retries=0: Offline (and notified) at the first failure, not Pending first
+    services = [Service(name, "tcp", port, group="data", severity="warning", timeout=1.0,
+                        retries=0)]
     notifier = Notifier(alertmanager(url, tmp_path).post_alerts, services, repeat=60,
                         background=False)
     status = StatusSource(services, Cache(tmp_path / "status"),
@@ -138,3 +140,16 @@ def test_posting_runs_off_the_round_and_still_arrives(alertmanager_server, tmp_p
     notifier([result(name, False)])
     until(lambda: len(am_alerts(alertmanager_server.url, name)) == 1, 5,
           message="the background post arrived")
+
+
+def test_pending_and_maintenance_notify_nobody_and_a_notified_outage_in_maintenance_resolves():
+    up = ProbeResult("a", "tcp", "tcp://x:1", "g", True, 1.0, "connected", 100.0)
+    pending = up.as_state("pending", "connection refused (failure 1 of 2 before Offline)")
+    down = up.as_state("down", "connection refused")
+    maint = up.as_state("maintenance", "maintenance (backup); probe: down")
+    assert notifications({"a": up}, [pending], now=100, last_sent={}, repeat=60) == []
+    assert notifications({"a": up}, [maint], now=100, last_sent={}, repeat=60) == []
+    [fired] = notifications({"a": pending}, [down], now=100, last_sent={}, repeat=60)
+    assert fired.firing
+    [resolved] = notifications({"a": down}, [maint], now=160, last_sent={"a": 100}, repeat=60)
+    assert not resolved.firing
