@@ -36,7 +36,7 @@ MIN_POINTS = 100
 
 def register(app, deps) -> None:
     """Wire the Metrics tab (and the Status tab's Prometheus section)."""
-    picker.register(app, PREFIX)
+    picker.register(app, PREFIX, deps.config.refresh.metrics)
     offered = panels.configured(deps.config.panels)
     by_slug = {p.slug: p for p in offered}
     _register_width(app)

@@ -78,9 +78,10 @@ def range_id(prefix: str, part: str) -> str:
 RANGE_STATE = "state"  # dcc.Store {"from", "to", "preset", "back": [[from, to], …]}
 RANGE_ZOOM = "zoom"  # dcc.Store the tab's charts write {"from", "to"} or {"reset": true} into
 RANGE_PRESETS = "presets"
-RANGE_DATES = "dates"
-RANGE_FROM_TIME = "from-time"
-RANGE_TO_TIME = "to-time"
+RANGE_DATES = "dates"  # the calendar: picking days fills the From / To boxes
+RANGE_FROM = "from"  # From box: "now-6h", "now-7d/d", "2024-05-01 10:00" (UTC)
+RANGE_TO = "to"
+RANGE_REFRESH = "refresh"  # live refresh interval, seconds (choices from query.range_state)
 RANGE_APPLY = "apply"
 RANGE_BACK = "back"
 RANGE_LIVE = "live"

@@ -306,9 +306,11 @@ for _prefix in ("metrics", "logs"):
         f"{_prefix}-range-apply.n_clicks": 1, f"{_prefix}-range-back.n_clicks": 1,
         f"{_prefix}-range-zoom.data": {"from": "2024-05-01T12:00:00Z",
                                        "to": "2024-05-01T12:30:00Z"},
-        f"{_prefix}-range-dates.start_date": "2024-05-01", f"{_prefix}-range-from-time.value":
-            "12:00", f"{_prefix}-range-dates.end_date": "2024-05-01",
-        f"{_prefix}-range-to-time.value": "13:00", f"{_prefix}-range-live.n_clicks": 1,
+        f"{_prefix}-range-dates.start_date": "2024-05-01", f"{_prefix}-range-from.value":
+            "2024-05-01 12:00", f"{_prefix}-range-dates.end_date": "2024-05-01",
+        f"{_prefix}-range-to.value": "2024-05-01 13:00", f"{_prefix}-range-live.n_clicks": 1,
+        f"{_prefix}-range-from.n_submit": 1, f"{_prefix}-range-to.n_submit": 1,
+        f"{_prefix}-range-refresh.value": "10",
         f"{_prefix}-range-interval.n_intervals": 1, f"{_prefix}-range-interval.disabled": False})
 
 
