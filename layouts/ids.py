@@ -107,3 +107,13 @@ METRICS_NOTICE = "metrics-notice"
 METRICS_HELD = "metrics-held"
 METRICS_CSV = "metrics-csv"
 METRICS_DOWNLOAD = "metrics-download"
+METRICS_BELOW = "metrics-below"  # under a chart: the anomalies in range
+METRICS_ANOMALY = "metrics-anomaly"  # a link in that list: {"panel", "from", "to"} zooms to it
+METRICS_INSPECT = "metrics-inspect"  # a panel's Inspect button
+METRICS_FULL = "metrics-full"  # a panel's full-screen toggle
+# the chart options shared by every panel, and the one Inspect dialog
+METRICS_COMPARE = "metrics-compare"  # query.compare.MODES
+METRICS_ANNOTATE = "metrics-annotate"  # the annotation sources shown
+METRICS_INSPECT_MODAL = "metrics-inspect-modal"
+METRICS_INSPECT_TITLE = "metrics-inspect-title"
+METRICS_INSPECT_BODY = "metrics-inspect-body"

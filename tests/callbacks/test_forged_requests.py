@@ -299,6 +299,11 @@ BASELINE = {
     "logs-grid.selectedRows": [{"labels": '{app="api"}', "@ns": "1714564800000000123",
                                 "@id": "x", "line": '{"status": 401}', "@time": "t"}],
     "logs-export-file.data": None,
+    "metrics-compare.value": "band", "metrics-annotate.value": ["deploys", "alerts"],
+    "metrics-inspect.n_clicks": [({"panel": "request-rate"}, 1)],
+    "metrics-full.n_clicks": 1,
+    "metrics-anomaly.n_clicks": [({"panel": "error-rate", "from": "2024-05-01T10:00:00Z",
+                                   "to": "2024-05-01T12:00:00Z"}, 1)],
 }
 for _prefix in ("metrics", "logs"):
     BASELINE.update({
