@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from query.chart import epoch_ms
+
 #: the built-in sources: name → (PromQL, style, the labels that name an annotation)
 DEPLOYS = 'max by (job, version) ({__name__=~".+_build_info", version!=""})'
 ALERTS = 'max by (alertname, severity) (ALERTS{alertstate="firing"})'
@@ -101,7 +103,7 @@ def _series_times(frame: pd.DataFrame, nonzero: bool = False
             rows = rows[rows["value"].to_numpy(dtype=float) != 0]
         if rows.empty:
             continue
-        t = np.sort(rows["timestamp"].astype("int64").to_numpy() / 1e9)
+        t = np.sort(epoch_ms(rows["timestamp"]) / 1000)
         first = rows.iloc[0]
         labels = {c: str(first[c]) for c in label_cols if pd.notna(first[c])}
         out.append((labels, t))

@@ -11,12 +11,13 @@ A run of at least ``min_points`` neighbouring points outside their band is one a
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from query.chart import epoch_ms
 
 DAY = 86_400
 #: the compare modes a panel offers: value → label (the server accepts only these)
@@ -88,7 +89,7 @@ def grid(frame: pd.DataFrame, start: float, end: float, step: float
     values = np.full((t.size, len(names)), np.nan)
     if not names:
         return t, names, values
-    secs = frame["timestamp"].astype("int64").to_numpy() / 1e9
+    secs = epoch_ms(frame["timestamp"]) / 1000
     rows = np.rint((secs - start) / step).astype(np.int64)
     cols = pd.Categorical(frame["series"].astype(str), categories=names).codes
     ok = (rows >= 0) & (rows < t.size)
@@ -112,17 +113,23 @@ def expected_bands(frame: pd.DataFrame, start: float, end: float, step: float, *
     lags = np.stack([np.roll(values, k * per_day, axis=0) for k in range(1, days + 1)])
     lags[:, : days * per_day] = np.nan  # rolled in from the end: not the past
     own = slice(days * per_day, None)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": a point, no past
+    with np.errstate(all="ignore"):
         past = lags[:, own]
         enough = np.sum(np.isfinite(past), axis=0) >= MIN_SAMPLES
-        median = np.nanmedian(past, axis=0)
+        median = _nanmedian(past)
         mad = _pooled(np.abs(past - median), max(1, round(POOL / step))) * MAD_SCALE
-        floor = FLOOR_SHARE * np.nanmedian(np.abs(values), axis=0)
+        floor = FLOOR_SHARE * _nanmedian(np.abs(values))
         width = mads * np.fmax(mad, np.where(np.isfinite(floor), floor, 0.0))
     median = np.where(enough, median, np.nan)
     return [Band(name, t[own], median[:, i], median[:, i] - width[:, i],
                  median[:, i] + width[:, i], values[own, i]) for i, name in enumerate(names)]
+
+
+def _nanmedian(values: np.ndarray) -> np.ndarray:
+    """The median over axis 0 of the finite values; NaN where there are none (without
+    numpy's "All-NaN slice" warning: a point with no past is expected here)."""
+    some = np.isfinite(values).any(axis=0)
+    return np.where(some, np.nanmedian(np.where(some, values, 0.0), axis=0), np.nan)
 
 
 def _pooled(deviations: np.ndarray, reach: int) -> np.ndarray:
@@ -134,7 +141,7 @@ def _pooled(deviations: np.ndarray, reach: int) -> np.ndarray:
             arr[:, :o] = np.nan
         elif o < 0:
             arr[:, o:] = np.nan
-    return np.nanmedian(np.concatenate(shifted), axis=0)
+    return _nanmedian(np.concatenate(shifted))
 
 
 def anomalies(bands: Sequence[Band], step: float, *, min_points: int = 2, most: int = 50
