@@ -342,6 +342,15 @@ SETTINGS: list[Setting] = [
     Setting("metrics.scrape_interval", (int, float), 15,
             "Prometheus scrape interval in seconds (for rate windows), 0.001 to 86400",
             check=_between(0.001, DAY)),
+    Setting("metrics.band_days", int, 7,
+            "past days whose same time of day gives a point's expected band (Compare: "
+            "Expected band), 4 to 56", check=_between(4, 56, "")),
+    Setting("metrics.band_mads", (int, float), 4,
+            "half-width of the expected band in scaled median absolute deviations, 1 to 20",
+            check=_between(1, 20, "")),
+    Setting("metrics.band_min_points", int, 2,
+            "neighbouring points outside the band that make an anomaly, 1 to 100",
+            check=_between(1, 100, "")),
     Setting("logs.limit", int, 1000,
             "default number of log lines shown, 1 to 5000 (Loki's default maximum)",
             check=_between(1, 5000, "")),
@@ -675,6 +684,15 @@ TABLES: dict[str, list[Field]] = {
         Field("legend", str, "", 'legend format, e.g. "{{instance}}" (empty: full series name)'),
         Field("group", str, "", "section the panel is shown in"),
     ],
+    "annotations": [
+        Field("name", str, None, "label on the chart and in the Annotations menu",
+              required=True),
+        Field("expr", str, None,
+              "PromQL expression: a region (or a line) wherever it has a non-zero value",
+              required=True, multiline=True),
+        Field("style", str, "region", '"region" (shaded) or "line" (at each point)',
+              check=_one_of("region", "line")),
+    ],
     "log_queries": [
         Field("name", str, None, "label in the predefined-query menu", required=True),
         Field("query", str, None, "LogQL expression", required=True, multiline=True),
@@ -827,6 +845,7 @@ class Config:
     values: Mapping[str, Any]
     services: tuple[Service, ...]
     panels: tuple[SimpleNamespace, ...]
+    annotations: tuple[SimpleNamespace, ...]
     log_queries: tuple[SimpleNamespace, ...]
     redact: tuple[SimpleNamespace, ...]
     #: where each setting's value came from, for errors found after loading (see ``origin``)
@@ -912,6 +931,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None,
         values=values,
         services=services,
         panels=tuple(SimpleNamespace(**p) for p in tables["panels"]),
+        annotations=tuple(SimpleNamespace(**a) for a in tables["annotations"]),
         log_queries=tuple(SimpleNamespace(**q) for q in tables["log_queries"]),
         redact=tuple(SimpleNamespace(**r) for r in tables["redact"]),
         origins=origins,

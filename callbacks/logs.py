@@ -35,7 +35,7 @@ VOLUME_BARS = 120
 
 def register(app, deps) -> None:
     """Wire the Logs tab."""
-    picker.register(app, view.PREFIX)
+    picker.register(app, view.PREFIX, deps.config.refresh.logs)
     _register_run(app, deps)
     _register_table(app, deps)
     _register_volume(app, deps)

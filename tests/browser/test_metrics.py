@@ -287,8 +287,17 @@ def test_live_refresh_moves_on_pauses_and_stops_for_an_absolute_range(metrics_ap
     dash_duo.wait_for_text_to_equal(LIVE, "Pause")
     until(lambda: newest() > paused, timeout=10, message="Resume did not refresh")
 
-    dash_duo.find_element("#" + ids.range_id("metrics", ids.RANGE_APPLY)).click()
+    # A typed absolute range (24-hour UTC text, Enter applies it) does not move: live is off.
+    frm = dash_duo.find_element("#" + ids.range_id("metrics", ids.RANGE_FROM))
+    assert frm.get_attribute("value") == "now-5m"
+    start = iso_utc(time.time() - 600).replace("T", " ").removesuffix("Z")
+    dash_duo.clear_input(frm)
+    frm.send_keys(start)
+    to = dash_duo.find_element("#" + ids.range_id("metrics", ids.RANGE_TO))
+    dash_duo.clear_input(to)
+    to.send_keys(iso_utc(time.time()).replace("T", " ").removesuffix("Z") + Keys.ENTER)
     until(lambda: "UTC" in dash_duo.find_element(LABEL).text)
+    assert dash_duo.find_element(LABEL).text.startswith(start)
     assert dash_duo.find_element(LIVE).text == "Live off"
     assert dash_duo.find_element(LIVE).get_attribute("disabled")
     assert dash_duo.get_logs() == []

@@ -305,6 +305,11 @@ BASELINE = {
     "silence-cancel.n_clicks": 1, "silence-create.n_clicks": 1, "silence-key.data": "0" * 16,
     "silence-duration.value": "2h", "silence-custom.value": "", "silence-comment.value": "x",
     "silence-expire.n_clicks": [({"id": "not-a-uuid"}, 1)],
+    "metrics-compare.value": "band", "metrics-annotate.value": ["deploys", "alerts"],
+    "metrics-inspect.n_clicks": [({"panel": "request-rate"}, 1)],
+    "metrics-full.n_clicks": 1,
+    "metrics-anomaly.n_clicks": [({"panel": "error-rate", "from": "2024-05-01T10:00:00Z",
+                                   "to": "2024-05-01T12:00:00Z"}, 1)],
 }
 for _prefix in ("metrics", "logs"):
     BASELINE.update({
@@ -312,9 +317,11 @@ for _prefix in ("metrics", "logs"):
         f"{_prefix}-range-apply.n_clicks": 1, f"{_prefix}-range-back.n_clicks": 1,
         f"{_prefix}-range-zoom.data": {"from": "2024-05-01T12:00:00Z",
                                        "to": "2024-05-01T12:30:00Z"},
-        f"{_prefix}-range-dates.start_date": "2024-05-01", f"{_prefix}-range-from-time.value":
-            "12:00", f"{_prefix}-range-dates.end_date": "2024-05-01",
-        f"{_prefix}-range-to-time.value": "13:00", f"{_prefix}-range-live.n_clicks": 1,
+        f"{_prefix}-range-dates.start_date": "2024-05-01", f"{_prefix}-range-from.value":
+            "2024-05-01 12:00", f"{_prefix}-range-dates.end_date": "2024-05-01",
+        f"{_prefix}-range-to.value": "2024-05-01 13:00", f"{_prefix}-range-live.n_clicks": 1,
+        f"{_prefix}-range-from.n_submit": 1, f"{_prefix}-range-to.n_submit": 1,
+        f"{_prefix}-range-refresh.value": "10",
         f"{_prefix}-range-interval.n_intervals": 1, f"{_prefix}-range-interval.disabled": False})
 
 
