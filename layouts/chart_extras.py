@@ -53,7 +53,9 @@ def with_marks(fig: dict, marks: Sequence[Mark]) -> dict:
     """Deploy lines and alert regions drawn behind the series, each named at the top."""
     shapes, notes = list(fig["layout"].get("shapes", [])), list(
         fig["layout"].get("annotations", []))
-    for m in marks:
+    marks = sorted(marks, key=lambda m: m.start)
+    levels = _label_levels([m.start for m in marks])
+    for m, level in zip(marks, levels, strict=True):
         x0 = m.start * 1000
         if m.is_region:
             rgb = SEVERITY_COLOURS.get(m.severity, "108,117,125")
@@ -67,11 +69,26 @@ def with_marks(fig: dict, marks: Sequence[Mark]) -> dict:
                            "line": {"color": DEPLOY_COLOUR, "width": 1, "dash": "dot"}})
         notes.append({"x": x0, "y": 1, "xref": "x", "yref": "paper", "yanchor": "bottom",
                       "xanchor": "left", "showarrow": False, "text": chart.plain_text(m.text),
+                      "yshift": -11 * level,
                       "font": {"size": 9, "color": DEPLOY_COLOUR if not m.is_region
                                else "#6c757d"}, "hovertext": _mark_hover(m)})
     fig["layout"]["shapes"], fig["layout"]["annotations"] = shapes, notes
     fig["layout"]["margin"] = {**fig["layout"].get("margin", {}), "t": 18}
     return fig
+
+
+def _label_levels(starts, near: float = 0.06) -> list[int]:
+    """A line of text per label, stepped down where labels would overlap: a label within
+    ``near`` of the marks' span after the one before it goes one line lower (at most 3)."""
+    if not starts:
+        return []
+    span = max(max(starts) - min(starts), 1.0)
+    levels, last = [], None
+    for x in starts:
+        level = 0 if last is None or x - last[0] > near * span else (last[1] + 1) % 4
+        levels.append(level)
+        last = (x, level)
+    return levels
 
 
 def _mark_hover(m: Mark) -> str:

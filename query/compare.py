@@ -12,7 +12,7 @@ A run of at least ``min_points`` neighbouring points outside their band is one a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -63,6 +63,7 @@ class Band:
     lo: np.ndarray
     hi: np.ndarray
     actual: np.ndarray
+    labels: dict = field(default_factory=dict)  # for the legend format
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,20 @@ def expected_bands(frame: pd.DataFrame, start: float, end: float, step: float, *
         floor = FLOOR_SHARE * _nanmedian(np.abs(values))
         width = mads * np.fmax(mad, np.where(np.isfinite(floor), floor, 0.0))
     median = np.where(enough, median, np.nan)
+    labels = _labels(frame)
     return [Band(name, t[own], median[:, i], median[:, i] - width[:, i],
-                 median[:, i] + width[:, i], values[own, i]) for i, name in enumerate(names)]
+                 median[:, i] + width[:, i], values[own, i], labels.get(name, {}))
+            for i, name in enumerate(names)]
+
+
+def _labels(frame: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Each series' labels (the frame's label columns on its first row)."""
+    if frame.empty:
+        return {}
+    columns = [c for c in frame.columns if c not in ("timestamp", "value", "series")]
+    first = frame.drop_duplicates("series")
+    return {str(row["series"]): {c: str(row[c]) for c in columns if pd.notna(row[c])}
+            for row in first.to_dict("records")}
 
 
 def _nanmedian(values: np.ndarray) -> np.ndarray:
