@@ -36,6 +36,7 @@ from pathlib import Path
 from string import Template
 
 from stack import services
+from stack.demo_api import NATIVE_PATH
 from stack.history import DEFAULT_DAYS, History, Targets, ensure_history
 from stack.history import MARKER as HISTORY_MARKER
 from stack.supervise import Supervisor
@@ -356,9 +357,12 @@ def prometheus_yaml(stack: Stack, scrape_interval: str, evaluation_interval: str
                      ("loki", "loki"), ("promtail", "promtail")):
         if key in stack.procs and not (key == "loki" and stack.log_store):  # no /metrics
             jobs[job] = [f"{stack.host}:{stack.ports[key]}"]
+    if "api" in jobs:  # the API's latency as a native histogram (protobuf, its own path)
+        jobs["api-native"] = jobs["api"]
     return services.scrape_config(jobs, interval=scrape_interval, rule_files=["rules.yml"],
                                   evaluation_interval=evaluation_interval,
-                                  alertmanagers=[f"{stack.host}:{stack.ports['alertmanager']}"])
+                                  alertmanagers=[f"{stack.host}:{stack.ports['alertmanager']}"],
+                                  paths={"api-native": NATIVE_PATH})
 
 
 def start_prometheus(stack: Stack, scrape_interval: str,
@@ -369,7 +373,7 @@ def start_prometheus(stack: Stack, scrape_interval: str,
         d, stack.ports["prometheus"], host=stack.host, data_dir=d / "data",
         # Alerts evaluated before Alertmanager is discovered (~5 s) are otherwise resent only
         # after the default 1 m: a firing alert would take a minute to show there.
-        extra_args=["--rules.alert.resend-delay=5s"],
+        extra_args=["--rules.alert.resend-delay=5s", services.HISTOGRAM_FEATURES],
         config_yaml=prometheus_yaml(stack, scrape_interval, evaluation_interval),
         rule_files={"rules.yml": (CONFIG_DIR / "rules.yml").read_text()})
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
+from pathlib import Path
 
+import numpy as np
 import orjson
 import pandas as pd
 import pytest
@@ -242,3 +245,72 @@ def test_misshapen_warnings_on_an_error_body_do_not_hide_the_error():
     with pytest.raises(Unreachable, match="timed out") as info:
         prom.frame_from_response(body)
     assert info.value.warnings == []
+
+
+# --- golden: bodies recorded from Prometheus 2.42 scraping the demo API ------------------------
+# (tests/record_prometheus_bodies.py histograms: the same requests counted in classic buckets
+# with exemplars on /metrics and in a native histogram, schema 3, on /metrics/native)
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+INDEX = json.loads((FIXTURES / "prometheus" / "INDEX.json").read_text())
+
+
+def recorded(name: str) -> bytes:
+    return (FIXTURES / INDEX[name]["file"]).read_bytes()
+
+
+def test_recorded_native_buckets_are_schema_3_and_add_up_to_the_count():
+    frame = ph.buckets_from_response(recorded("prom_native_vector"))
+    assert len(frame) and (frame["boundary"] == 0).all()
+    exponent = np.log2(frame["upper"].to_numpy()) * 8
+    assert np.allclose(exponent, np.round(exponent), atol=1e-9)
+    assert np.allclose(frame["upper"] / frame["lower"], 2 ** (1 / 8), rtol=1e-12)
+    per = frame.groupby("route", observed=True).agg(count=("count", "sum"), total=("total", "max"))
+    assert (per["count"] == per["total"]).all() and per["total"].sum() > 0
+    assert set(frame["job"].unique()) == {"api-native"}
+
+
+def test_recorded_classic_and_native_histograms_hold_the_same_requests():
+    classic_frame = ph.buckets_from_response(recorded("prom_classic_vector"))
+    native_frame = ph.buckets_from_response(recorded("prom_native_vector"))
+    assert classic_frame.groupby("route", observed=True)["total"].max().to_dict() == \
+        native_frame.groupby("route", observed=True)["total"].max().to_dict()
+    for (route, upper), cumulative in classic_frame.assign(
+            cum=classic_frame.groupby("route", observed=True)["count"].cumsum()
+    ).set_index(["route", "upper"])["cum"].items():
+        mine = native_frame[native_frame["route"] == route]
+        # A native bucket wholly at or below le is counted in le; one wholly above is not.
+        assert mine.loc[mine["upper"] <= upper, "count"].sum() <= cumulative
+        assert cumulative <= mine.loc[mine["lower"] < upper, "count"].sum()
+
+
+@pytest.mark.parametrize("name", ["prom_native_matrix", "prom_classic_matrix"])
+def test_recorded_rates_give_buckets_on_the_step_grid_adding_up_to_the_total(name):
+    p = INDEX[name]["params"]
+    frame = ph.buckets_from_response(recorded(name), expr=p["query"])
+    seconds = frame["timestamp"].astype("int64") / 1e9
+    assert np.allclose((seconds - p["start"]) / p["step"] % 1, 0, atol=1e-6)
+    assert (frame["count"] >= 0).all()
+    per = frame.groupby(["route", "timestamp"], observed=True).agg(
+        count=("count", "sum"), total=("total", "max"))
+    assert np.allclose(per["count"], per["total"]) and len(per) > 3
+
+
+def test_recorded_exemplars_name_logged_requests_inside_their_bucket():
+    from stack.demo_api import BUCKETS
+
+    entry = INDEX["prom_exemplars"]
+    frame = ph.exemplars_from_response(recorded("prom_exemplars"))
+    assert len(frame) > 5
+    assert set(frame["request_id"]) <= set(entry["logged_request_ids"])
+    assert frame["trace_id"].str.fullmatch("[0-9a-f]{32}").all()
+    le = frame["le"].astype(str).map(float).to_numpy()
+    below = np.array([max([b for b in BUCKETS if b < x], default=0.0) for x in le])
+    assert ((frame["value"] <= le) & (frame["value"] > below)).all()
+    seconds = frame["timestamp"].astype("int64") / 1e9
+    assert ((seconds >= entry["params"]["start"]) & (seconds <= entry["params"]["end"])).all()
+
+
+def test_recorded_string_with_quotes_is_one_row_of_text():
+    frame = prom.frame_from_response(recorded("prom_string_quotes"), expr="q")
+    assert frame["text"].tolist() == ['say "hi"'] and frame["series"].tolist() == ["q"]
