@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks import prom_status, session
+from callbacks import heatmap, prom_status, session
 from callbacks import range_picker as picker
 from datasources.errors import DatasourceError
 from layouts import ids
@@ -45,6 +45,7 @@ def register(app, deps) -> None:
     _register_variables(app, deps)
     _register_adhoc(app, deps)
     _register_url(app)
+    heatmap.register(app)
     prom_status.register(app, deps)
 
 
@@ -158,7 +159,9 @@ def _register_render(app, deps, by_slug) -> None:
         panel = _panel(by_slug, slug, adhoc)
         # Only a refresh tick may patch: any other input (range, zoom, variables) redraws.
         ticked = set(ctx.triggered_prop_ids) == {f"{INTERVAL}.n_intervals"}
-        return _chart(deps, panel, state, width, job, instance, held if ticked else None)
+        # A chart with exemplars is redrawn whole: a patch extends its lines, not its points.
+        patch = ticked and not panel.exemplars
+        return _chart(deps, panel, state, width, job, instance, held if patch else None)
 
     @app.callback(
         Output({"type": ids.METRICS_DOWNLOAD, "panel": MATCH}, "data"),
@@ -213,17 +216,25 @@ def _chart(deps, panel, state, width, job, instance, held=None) -> tuple:
         return view.empty_figure("no chart: too many queries"), [wait], None
     live = is_relative(state["from"], state["to"])
     query = _expand(deps, panel, window, job, instance)
+    revision = f"{state['from']}|{state['to']}"
+    if panel.kind == "heatmap":
+        return (*heatmap.chart(deps, panel, window, query, _ttl(deps, window, live), revision),
+                None)
     result = _fetch(deps, query, window, live)
     if result.value is None:
         return view.empty_figure("no data: the query failed"), view.notice(result), None
-    revision = f"{state['from']}|{state['to']}"
+    holds = None
     if not live:
         fig, notes = view.figure(result.value, window, unit=panel.unit,
                                  legend=panel.legend, revision=revision)
-        return fig, view.notice(result, notes), None
-    fig, notes, holds = view.live_chart(
-        result.value, window, held, unit=panel.unit, legend=panel.legend, revision=revision,
-        query=query, revise=deps.config.metrics.scrape_interval)
+    else:
+        fig, notes, holds = view.live_chart(
+            result.value, window, held, unit=panel.unit, legend=panel.legend,
+            revision=revision, query=query, revise=deps.config.metrics.scrape_interval)
+    if panel.exemplars:
+        fig, more = heatmap.with_exemplars(deps, panel, fig, query, window,
+                                           _ttl(deps, window, live))
+        notes = [*notes, *more]
     return fig, view.notice(result, notes), holds
 
 
@@ -262,10 +273,14 @@ def _expand(deps, panel, window: Window, job, instance) -> str:
 
 
 def _fetch(deps, query: str, window: Window, live: bool):
+    return deps.prometheus.query_range(query, window.start, window.end, window.step,
+                                       ttl=_ttl(deps, window, live))
+
+
+def _ttl(deps, window: Window, live: bool) -> float | None:
     # A live window is current for one step: reused that long, all its viewers share a call.
-    ttl = live_ttl(window.step, deps.config.refresh.metrics,
-                   deps.config.prometheus.cache_ttl) if live else None
-    return deps.prometheus.query_range(query, window.start, window.end, window.step, ttl=ttl)
+    return live_ttl(window.step, deps.config.refresh.metrics,
+                    deps.config.prometheus.cache_ttl) if live else None
 
 
 def _register_variables(app, deps) -> None:
