@@ -76,7 +76,9 @@ def with_exemplars(fig: dict, points: hm.Exemplars, unit: str = "") -> dict:
     """A line chart with its exemplars added as points at their observed values."""
     if not len(points.x_ms) or not fig.get("data"):
         return fig
-    return {**fig, "data": [*fig["data"], exemplar_trace(points, points.values, unit)]}
+    # "closest": a click then lands on the exemplar under the pointer, not the lines' x.
+    return {**fig, "data": [*fig["data"], exemplar_trace(points, points.values, unit)],
+            "layout": {**fig.get("layout", {}), "hovermode": "closest"}}
 
 
 def _plain(values: np.ndarray) -> list:

@@ -16,6 +16,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from query.chart import epoch_ms
+
 #: cells one heatmap may send the browser (as plain JSON numbers, ~10 bytes a cell)
 CELL_BUDGET = 60_000
 QUANTILES = (0.5, 0.95, 0.99)
@@ -40,7 +42,7 @@ def grid(frame: pd.DataFrame) -> tuple[Grid, list[str]]:
     """The frame's buckets summed over its series, and notes on what was merged."""
     if frame.empty:
         return Grid(*(np.zeros(0) for _ in range(4)), np.zeros((0, 0))), []
-    t_ms = frame["timestamp"].array.asi8 // 1_000_000
+    t_ms = epoch_ms(frame["timestamp"])
     lower = frame["lower"].to_numpy(np.float64)
     upper = frame["upper"].to_numpy(np.float64)
     rule = frame["boundary"].to_numpy(np.int64)
@@ -49,7 +51,7 @@ def grid(frame: pd.DataFrame) -> tuple[Grid, list[str]]:
     buckets, row = np.unique(keys, return_inverse=True)  # sorted by upper, then lower
     z = np.zeros((len(buckets), len(times)))
     np.add.at(z, (row.ravel(), column.ravel()), frame["count"].to_numpy(np.float64))
-    found = Grid(times.astype(np.float64), buckets["l"].astype(np.float64),
+    found = Grid(times, buckets["l"].astype(np.float64),
                  buckets["u"].astype(np.float64), buckets["r"].astype(np.int64), z)
     return within_budget(found)
 
@@ -141,5 +143,5 @@ def exemplars(frame: pd.DataFrame | None, limit: int = MAX_EXEMPLARS) -> tuple[E
     columns = [c for c in ID_COLUMNS if c in frame]
     ids = [{c: v for c, v in zip(columns, row, strict=True) if isinstance(v, str)}
            for row in frame[columns].astype(object).itertuples(index=False)]
-    return Exemplars((frame["timestamp"].array.asi8 // 1_000_000).astype(np.float64),
+    return Exemplars(epoch_ms(frame["timestamp"]),
                      frame["value"].to_numpy(np.float64), ids), notes

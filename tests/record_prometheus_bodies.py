@@ -208,6 +208,11 @@ HISTOGRAM_REQUESTS = {
     "exemplars": ("POST", "/api/v1/query_exemplars", {
         "query": 'http_request_duration_seconds_bucket{job="api"}'}),
     "string_quotes": ("POST", "/api/v1/query", {"query": '"say \\"hi\\""'}),
+    # Prometheus' own quantiles of the same buckets, to check ours against
+    "classic_quantile": ("POST", "/api/v1/query", {"query": (
+        "histogram_quantile(0.95, sum by (le) (http_request_duration_seconds_bucket))")}),
+    "native_quantile": ("POST", "/api/v1/query", {"query": (
+        "histogram_quantile(0.95, sum(http_request_duration_seconds))")}),
 }
 
 
