@@ -13,7 +13,8 @@ from selenium.webdriver.chrome.options import Options
 from config import load_config
 from tests import loki_bodies
 
-pytest_plugins = ["tests.servers", "tests.metrics_stack", "tests.loki_fixtures"]
+pytest_plugins = ["tests.servers", "tests.metrics_stack", "tests.loki_fixtures",
+                  "tests.histogram_stack"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"

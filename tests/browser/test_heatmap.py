@@ -1,0 +1,101 @@
+"""Heatmap panels and exemplars in headless Chromium, against a real Prometheus 2.42 scraping
+the demo API (classic buckets with exemplars, and a native histogram)."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from selenium.webdriver.common.action_chains import ActionChains
+
+from app import create_app
+from layouts import heatmap as heat
+from layouts import ids
+from query import range_state as rp
+from stack.poll import until
+
+FIGURE_JS = """
+const box = document.getElementById(arguments[0]);
+const gd = box && box.querySelector('.js-plotly-plot');
+if (!gd || !gd._fullData) { return null; }
+return gd._fullData.map((t) => ({name: t.name, type: t.type,
+                                 rows: t.type === 'heatmap' ? (t.z || []).length : 0,
+                                 points: (t.x || []).length}));
+"""
+PANELS = """
+[metrics]
+scrape_interval = 1
+[[panels]]
+title = "Latency heatmap"
+query = 'sum by (le) (rate(http_request_duration_seconds_bucket[$__rate_interval]))'
+unit = "s"
+kind = "heatmap"
+quantiles = true
+exemplars = true
+[[panels]]
+title = "Native heatmap"
+query = 'sum(rate(http_request_duration_seconds[$__rate_interval]))'
+unit = "s"
+kind = "heatmap"
+[[panels]]
+title = "Latency"
+query = 'histogram_quantile(0.9, sum by (le) (rate(http_request_duration_seconds_bucket[1m])))'
+unit = "s"
+exemplars = true
+"""
+
+
+def graph_id(panel: str) -> str:
+    return json.dumps({"panel": panel, "type": ids.METRICS_GRAPH}, separators=(",", ":"))
+
+
+def traces(dash_duo, panel: str) -> list[dict]:
+    return dash_duo.driver.execute_script(FIGURE_JS, graph_id(panel)) or []
+
+
+def start(dash_duo, write_config, prom):
+    config = write_config(f'[prometheus]\nurl = "{prom.url}"\n{PANELS}')
+    dash_duo.start_server(create_app(config))
+    dash_duo.driver.get(dash_duo.server_url + "/?" + urlencode(
+        {"tab": "metrics", "metrics.from": "now-15m"}))
+
+
+def test_heatmaps_draw_buckets_quantiles_and_exemplars(dash_duo, write_config,
+                                                       histogram_prometheus, screens):
+    start(dash_duo, write_config, histogram_prometheus)
+    until(lambda: {t["name"] for t in traces(dash_duo, "latency-heatmap")}
+          >= {"buckets", "p50", "p95", "p99", heat.EXEMPLAR_NAME}, 30,
+          message="classic heatmap with quantiles and exemplars")
+    cells = next(t for t in traces(dash_duo, "latency-heatmap") if t["type"] == "heatmap")
+    assert cells["rows"] == 11  # the API's ten le buckets and +Inf
+    until(lambda: any(t["type"] == "heatmap" and t["rows"] > 3
+                      for t in traces(dash_duo, "native-heatmap")), 30,
+          message="native heatmap with its exponential buckets")
+    dash_duo.driver.save_screenshot(str(screens / "metrics_heatmaps.png"))
+    assert dash_duo.get_logs() == []
+
+
+def test_clicking_an_exemplar_opens_logs_on_its_request(dash_duo, write_config,
+                                                        histogram_prometheus):
+    start(dash_duo, write_config, histogram_prometheus)
+    until(lambda: any(t["name"] == heat.EXEMPLAR_NAME and t["points"]
+                      for t in traces(dash_duo, "latency")), 30, message="exemplar points")
+    point = dash_duo.driver.find_elements(
+        "css selector", f"[id='{graph_id('latency')}'] .scatterlayer .trace .points path")[-1]
+    # plotly hears the pointer on its drag layer, above the points: go there, over the point.
+    area = dash_duo.driver.find_element("css selector", f"[id='{graph_id('latency')}'] .nsewdrag")
+    a, p = area.rect, point.rect
+    ActionChains(dash_duo.driver).move_to_element(area).move_by_offset(
+        int(p["x"] + p["width"] / 2 - a["x"] - a["width"] / 2),
+        int(p["y"] + p["height"] / 2 - a["y"] - a["height"] / 2)).click().perform()
+    until(lambda: "tab=logs" in dash_duo.driver.current_url, 10, message="Logs opened")
+    box = dash_duo.find_element(f"#{ids.LOGS_QUERY}")
+    until(lambda: '|= "' in (box.get_attribute("value") or ""), 10, message="trace query")
+    request_id = box.get_attribute("value").split('|= "')[1].rstrip('"')
+    logged = {json.loads(x).get("request_id")
+              for x in histogram_prometheus.api_log.read_text().splitlines()}
+    assert request_id in logged
+    params = rp.url_params(dash_duo.driver.current_url.split("?", 1)[1])
+    assert "logs.q" not in params and params["logs.from"] < params["logs.to"]
+    assert dash_duo.find_element(f"#{ids.TABS} .tab--selected").text == "Logs"
+    assert dash_duo.get_logs() == []
