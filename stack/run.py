@@ -270,12 +270,12 @@ def start_servers(stack: Stack, loki: bool) -> None:
 def start_api(directory: Path, port: int, *, host: str, redis: str, log_file: Path,
               traffic_url: str) -> services.Proc:
     """Start ``stack.demo_api`` on ``port``, its JSON log in ``log_file``; ready on /health."""
-    # Run as a file (spawn() runs it in its state directory; it imports nothing from this
-    # repo); -P keeps stack/ off sys.path, where history.py or run.py could shadow a module.
-    args = [sys.executable, "-P", str(Path(__file__).with_name("demo_api.py")), "--host", host,
+    # As a module from the repo (it imports stack.native_histogram), like the log store:
+    # stack/ itself stays off sys.path, where history.py or run.py could shadow a module.
+    args = [sys.executable, "-m", "stack.demo_api", "--host", host,
             "--port", str(port), "--redis", redis, "--log-file", str(log_file),
             "--traffic-url", traffic_url]
-    return services.start_server("demo_api", args, directory, port=port, host=host,
+    return services.start_server("demo_api", args, directory, cwd=REPO, port=port, host=host,
                                  url=f"http://{host}:{port}", ready=services.http_ready("/health"))
 
 
