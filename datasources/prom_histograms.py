@@ -115,6 +115,7 @@ def native_buckets(kind: str, result: list, upstream: str = "Prometheus",
                    expr: str | None = None) -> pd.DataFrame:
     """Every bucket of every native-histogram sample of a vector or matrix ``result``."""
     metrics = series_labels(result, kind, upstream)
+    floats: dict[str, float] = {}
     cols: dict[str, list] = {k: [] for k in ("owner", "t", "lower", "upper", "count", "rule",
                                              "sum", "total", "every_t")}
     for i, series in enumerate(result):
@@ -123,7 +124,7 @@ def native_buckets(kind: str, result: list, upstream: str = "Prometheus",
         samples = [found] if kind == "vector" else need_list(found, f"{where}: histograms",
                                                              upstream)
         for j, sample in enumerate(samples):
-            _sample_rows(cols, i, sample, f"{where} histogram {j}", upstream)
+            _sample_rows(cols, i, sample, f"{where} histogram {j}", upstream, floats)
     # A sample without buckets has no row, but its time must still be one pandas holds.
     utc_timestamps(sample_seconds(cols.pop("every_t"), upstream), upstream)
     return _bucket_frame(metrics, np.array(cols["owner"], dtype=np.int32),
@@ -136,34 +137,47 @@ def native_buckets(kind: str, result: list, upstream: str = "Prometheus",
 
 
 def _sample_rows(cols: dict[str, list], owner: int, sample: Any, where: str,
-                 upstream: str) -> None:
+                 upstream: str, floats: dict[str, float]) -> None:
     pair = need_list(sample, where, upstream)
     if len(pair) != 2:
         raise wrong(upstream, where, sample, "a [timestamp, histogram] pair")
     stamp, hist = pair
     cols["every_t"].append(stamp)
     need_object(hist, f"{where}: histogram", upstream)
-    total = go_float(hist.get("count"), f"{where}: count", upstream)
-    total_sum = go_float(hist.get("sum"), f"{where}: sum", upstream)
+    total = _read(floats, hist.get("count"), where, "count", upstream)
+    total_sum = _read(floats, hist.get("sum"), where, "sum", upstream)
     buckets = hist.get("buckets")
     buckets = [] if buckets is None else need_list(buckets, f"{where}: buckets", upstream)
-    for k, bucket in enumerate(buckets):
-        rule, lower, upper, count = _bucket(bucket, f"{where} bucket {k}", upstream)
-        for key, value in (("owner", owner), ("t", stamp), ("lower", lower), ("upper", upper),
-                           ("count", count), ("rule", rule), ("sum", total_sum),
-                           ("total", total)):
-            cols[key].append(value)
+    rows = [_bucket(bucket, where, k, upstream, floats) for k, bucket in enumerate(buckets)]
+    n = len(rows)
+    for key, column in zip(("rule", "lower", "upper", "count"), zip(*rows, strict=True),
+                           strict=False):
+        cols[key].extend(column)
+    for key, value in (("owner", owner), ("t", stamp), ("sum", total_sum), ("total", total)):
+        cols[key].extend([value] * n)
 
 
-def _bucket(bucket: Any, where: str, upstream: str) -> tuple[int, float, float, float]:
+def _read(floats: dict[str, float], text: Any, where: str, name: str, upstream: str) -> float:
+    """``go_float`` of ``text``, remembered: a body repeats its bucket bounds every sample."""
+    if type(text) is str:
+        found = floats.get(text)
+        if found is not None:
+            return found
+    value = floats[text] = go_float(text, f"{where}: {name}", upstream)
+    return value
+
+
+def _bucket(bucket: Any, where: str, k: int, upstream: str, floats: dict[str, float]
+            ) -> tuple[int, float, float, float]:
     """``[rule, "lower", "upper", "count"]`` checked: a known rule, lower ≤ upper."""
-    if not isinstance(bucket, list) or len(bucket) != 4:
-        raise wrong(upstream, where, bucket, '[rule, "lower", "upper", "count"]')
-    rule = bucket[0]
+    if type(bucket) is not list or len(bucket) != 4:
+        raise wrong(upstream, f"{where} bucket {k}", bucket, '[rule, "lower", "upper", "count"]')
+    rule, lower, upper, count = bucket
     if type(rule) is not int or rule not in LOWER_CLOSED:
-        raise wrong(upstream, f"{where}: boundary rule", rule, "0, 1, 2 or 3")
-    lower, upper, count = (go_float(v, f"{where}: {name}", upstream)
-                           for v, name in zip(bucket[1:], ("lower", "upper", "count"), strict=True))
+        raise wrong(upstream, f"{where} bucket {k}: boundary rule", rule, "0, 1, 2 or 3")
+    where = f"{where} bucket {k}"
+    lower, upper, count = (_read(floats, v, where, name, upstream)
+                           for v, name in ((lower, "lower"), (upper, "upper"), (count, "count")))
     if not lower <= upper:  # also catches NaN bounds
         raise BadResponse(upstream, f"{where}: lower bound {lower!r} is above upper {upper!r}")
     return rule, lower, upper, count

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+import pandas as pd
 from selenium.webdriver.common.action_chains import ActionChains
 
 from app import create_app
@@ -53,8 +54,9 @@ def traces(dash_duo, panel: str) -> list[dict]:
     return dash_duo.driver.execute_script(FIGURE_JS, graph_id(panel)) or []
 
 
-def start(dash_duo, write_config, prom):
-    config = write_config(f'[prometheus]\nurl = "{prom.url}"\n{PANELS}')
+def start(dash_duo, write_config, prom, loki_url: str = ""):
+    loki = f'[loki]\nurl = "{loki_url}"\n' if loki_url else ""
+    config = write_config(f'[prometheus]\nurl = "{prom.url}"\n{loki}{PANELS}')
     dash_duo.start_server(create_app(config))
     dash_duo.driver.get(dash_duo.server_url + "/?" + urlencode(
         {"tab": "metrics", "metrics.from": "now-15m"}))
@@ -75,9 +77,16 @@ def test_heatmaps_draw_buckets_quantiles_and_exemplars(dash_duo, write_config,
     assert dash_duo.get_logs() == []
 
 
+def api_log_entries(path) -> list[tuple]:
+    """The demo API's JSON log lines as Loki entries of one stream."""
+    return [(pd.Timestamp(json.loads(line)["timestamp"]).value, {"job": "api"}, line)
+            for line in path.read_text().splitlines()]
+
+
 def test_clicking_an_exemplar_opens_logs_on_its_request(dash_duo, write_config,
-                                                        histogram_prometheus):
-    start(dash_duo, write_config, histogram_prometheus)
+                                                        histogram_prometheus, make_loki_double):
+    loki = make_loki_double(api_log_entries(histogram_prometheus.api_log))
+    start(dash_duo, write_config, histogram_prometheus, loki.url)
     until(lambda: any(t["name"] == heat.EXEMPLAR_NAME and t["points"]
                       for t in traces(dash_duo, "latency")), 30, message="exemplar points")
     point = dash_duo.driver.find_elements(
@@ -98,4 +107,10 @@ def test_clicking_an_exemplar_opens_logs_on_its_request(dash_duo, write_config,
     params = rp.url_params(dash_duo.driver.current_url.split("?", 1)[1])
     assert "logs.q" not in params and params["logs.from"] < params["logs.to"]
     assert dash_duo.find_element(f"#{ids.TABS} .tab--selected").text == "Logs"
+    # Loki (here its stand-in, holding the API's log) answers with that request's lines.
+    rows = "#logs-grid .ag-center-cols-container .ag-row"
+    expected = sum(request_id in line
+                   for line in histogram_prometheus.api_log.read_text().splitlines())
+    until(lambda: len(dash_duo.find_elements(rows)) == expected >= 1, 15,
+          message=f"the {expected} log lines of request {request_id}")
     assert dash_duo.get_logs() == []
