@@ -4,6 +4,7 @@ the demo API (classic buckets with exemplars, and a native histogram)."""
 from __future__ import annotations
 
 import json
+import time
 from urllib.parse import urlencode
 
 import pandas as pd
@@ -77,6 +78,25 @@ def test_heatmaps_draw_buckets_quantiles_and_exemplars(dash_duo, write_config,
     assert dash_duo.get_logs() == []
 
 
+def click_last_exemplar(dash_duo, panel: str) -> bool:
+    """Click the last exemplar point; True once the URL names the Logs tab."""
+    if "tab=logs" in dash_duo.driver.current_url:
+        return True
+    graph = f"[id='{graph_id(panel)}']"
+    points = dash_duo.driver.find_elements(
+        "css selector", f"{graph} .scatterlayer .trace:last-of-type .points path")
+    if not points:
+        return False
+    # plotly hears the pointer on its drag layer, above the points: go there, over the point.
+    area = dash_duo.driver.find_element("css selector", f"{graph} .nsewdrag")
+    a, p = area.rect, points[-1].rect
+    ActionChains(dash_duo.driver).move_to_element(area).move_by_offset(
+        int(p["x"] + p["width"] / 2 - a["x"] - a["width"] / 2),
+        int(p["y"] + p["height"] / 2 - a["y"] - a["height"] / 2)).pause(0.3).click().perform()
+    time.sleep(0.5)
+    return "tab=logs" in dash_duo.driver.current_url
+
+
 def api_log_entries(path) -> list[tuple]:
     """The demo API's JSON log lines as Loki entries of one stream."""
     return [(pd.Timestamp(json.loads(line)["timestamp"]).value, {"job": "api"}, line)
@@ -89,15 +109,9 @@ def test_clicking_an_exemplar_opens_logs_on_its_request(dash_duo, write_config,
     start(dash_duo, write_config, histogram_prometheus, loki.url)
     until(lambda: any(t["name"] == heat.EXEMPLAR_NAME and t["points"]
                       for t in traces(dash_duo, "latency")), 30, message="exemplar points")
-    point = dash_duo.driver.find_elements(
-        "css selector", f"[id='{graph_id('latency')}'] .scatterlayer .trace .points path")[-1]
-    # plotly hears the pointer on its drag layer, above the points: go there, over the point.
-    area = dash_duo.driver.find_element("css selector", f"[id='{graph_id('latency')}'] .nsewdrag")
-    a, p = area.rect, point.rect
-    ActionChains(dash_duo.driver).move_to_element(area).move_by_offset(
-        int(p["x"] + p["width"] / 2 - a["x"] - a["width"] / 2),
-        int(p["y"] + p["height"] / 2 - a["y"] - a["height"] / 2)).click().perform()
-    until(lambda: "tab=logs" in dash_duo.driver.current_url, 10, message="Logs opened")
+    # A live refresh may redraw the chart under the pointer: click again until Logs opens.
+    until(lambda: click_last_exemplar(dash_duo, "latency")
+          or "tab=logs" in dash_duo.driver.current_url, 20, every=1, message="Logs opened")
     box = dash_duo.find_element(f"#{ids.LOGS_QUERY}")
     until(lambda: '|= "' in (box.get_attribute("value") or ""), 10, message="trace query")
     request_id = box.get_attribute("value").split('|= "')[1].rstrip('"')
@@ -107,10 +121,21 @@ def test_clicking_an_exemplar_opens_logs_on_its_request(dash_duo, write_config,
     params = rp.url_params(dash_duo.driver.current_url.split("?", 1)[1])
     assert "logs.q" not in params and params["logs.from"] < params["logs.to"]
     assert dash_duo.find_element(f"#{ids.TABS} .tab--selected").text == "Logs"
-    # Loki (here its stand-in, holding the API's log) answers with that request's lines.
+    # Loki (here its stand-in, holding the API's log) answers with that request's lines; the
+    # request may be newer than the log it was loaded with: reload it and run again.
+    loki.load(api_log_entries(histogram_prometheus.api_log))
     rows = "#logs-grid .ag-center-cols-container .ag-row"
     expected = sum(request_id in line
                    for line in histogram_prometheus.api_log.read_text().splitlines())
-    until(lambda: len(dash_duo.find_elements(rows)) == expected >= 1, 15,
+
+    def run_shows_the_request() -> bool:
+        if len(dash_duo.find_elements(rows)) == expected:
+            return True
+        dash_duo.find_element(f"#{ids.LOGS_RUN}").click()
+        time.sleep(1)
+        return len(dash_duo.find_elements(rows)) == expected
+
+    assert expected >= 1
+    until(run_shows_the_request, 20, every=0.5,
           message=f"the {expected} log lines of request {request_id}")
     assert dash_duo.get_logs() == []
