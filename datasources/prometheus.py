@@ -736,6 +736,7 @@ class Prometheus:
     def query_buckets(self, query: str, start: float, end: float, step: float,
                       force: bool = False, ttl: float | None = None) -> Result[pd.DataFrame]:
         """A range query of a histogram as a bucket frame (``prom_histograms``)."""
+        # prom_histograms builds on this module's framing: imported here, not at the top.
         from datasources.prom_histograms import buckets_from_response
 
         params = build_range_request(query, start, end, step, timeout=self.eval_timeout)
