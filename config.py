@@ -683,6 +683,12 @@ TABLES: dict[str, list[Field]] = {
         Field("unit", str, "", 'axis unit, e.g. "req/s", "s", "bytes", "%"'),
         Field("legend", str, "", 'legend format, e.g. "{{instance}}" (empty: full series name)'),
         Field("group", str, "", "section the panel is shown in"),
+        Field("kind", str, "lines", '"lines" or "heatmap" (a histogram: native, or classic '
+              '_bucket series with le)', check=_one_of("lines", "heatmap")),
+        Field("quantiles", bool, False, "heatmap only: draw p50/p95/p99 over the buckets"),
+        Field("exemplars", bool, False,
+              "show the query's exemplars as points (Prometheus with exemplar storage); a "
+              "click opens Logs on the request"),
     ],
     "annotations": [
         Field("name", str, None, "label on the chart and in the Annotations menu",

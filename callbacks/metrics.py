@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks import chart_extras, prom_status, session
+from callbacks import chart_extras, heatmap, prom_status, session
 from callbacks import range_picker as picker
 from datasources.errors import DatasourceError
 from layouts import ids
@@ -47,6 +47,7 @@ def register(app, deps) -> None:
     _register_url(app)
     chart_extras.register(app, deps, lambda *a: _inspected(deps, by_slug, *a),
                           ids.range_id(PREFIX, ids.RANGE_ZOOM))
+    heatmap.register(app)
     prom_status.register(app, deps)
 
 
@@ -167,7 +168,9 @@ def _register_render(app, deps, by_slug) -> None:
         panel = _panel(by_slug, slug, adhoc)
         # Only a refresh tick may patch: any other input (range, zoom, variables) redraws.
         ticked = set(ctx.triggered_prop_ids) == {f"{INTERVAL}.n_intervals"}
-        return _chart(deps, panel, state, width, job, instance, held if ticked else None,
+        # A chart with exemplars is redrawn whole: a patch extends its lines, not its points.
+        patch = ticked and not panel.exemplars
+        return _chart(deps, panel, state, width, job, instance, held if patch else None,
                       extras)
 
     @app.callback(
@@ -224,25 +227,33 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
         return view.empty_figure("no chart: too many queries"), [wait], None, None
     live = is_relative(state["from"], state["to"])
     query = _expand(deps, panel, window, job, instance)
+    revision = f"{state['from']}|{state['to']}"
+    if panel.kind == "heatmap":
+        return (*heatmap.chart(deps, panel, window, query, _ttl(deps, window, live), revision),
+                None, None)
     result = _fetch(deps, query, window, live)
     if result.value is None:
         return view.empty_figure("no data: the query failed"), view.notice(result), None, None
-    revision = f"{state['from']}|{state['to']}"
-    if not live or chart_extras.wants_full_figure(deps, window, live, extras):
+    below = None
+    if not live or panel.exemplars or chart_extras.wants_full_figure(deps, window, live, extras):
         fig, notes = view.figure(result.value, window, unit=panel.unit,
                                  legend=panel.legend, revision=revision)
-        below = None
+        holds = None
         if not result.value.empty:
             fig, more, below = chart_extras.decorate(
                 deps, panel, query, window, live, fig, extras,
                 lambda line: view.legend_name(panel.legend, getattr(line, "labels", {}),
                                               line.series))
             notes = [*notes, *more]
-        return fig, view.notice(result, notes), None, below
-    fig, notes, holds = view.live_chart(
-        result.value, window, held, unit=panel.unit, legend=panel.legend, revision=revision,
-        query=query, revise=deps.config.metrics.scrape_interval)
-    return fig, view.notice(result, notes), holds, None
+    else:
+        fig, notes, holds = view.live_chart(
+            result.value, window, held, unit=panel.unit, legend=panel.legend,
+            revision=revision, query=query, revise=deps.config.metrics.scrape_interval)
+    if panel.exemplars:
+        fig, more = heatmap.with_exemplars(deps, panel, fig, query, window,
+                                           _ttl(deps, window, live))
+        notes = [*notes, *more]
+    return fig, view.notice(result, notes), holds, below
 
 
 def _inspected(deps, by_slug, slug, state, width, job, instance, adhoc):
@@ -288,10 +299,14 @@ def _expand(deps, panel, window: Window, job, instance) -> str:
 
 
 def _fetch(deps, query: str, window: Window, live: bool):
+    return deps.prometheus.query_range(query, window.start, window.end, window.step,
+                                       ttl=_ttl(deps, window, live))
+
+
+def _ttl(deps, window: Window, live: bool) -> float | None:
     # A live window is current for one step: reused that long, all its viewers share a call.
-    ttl = live_ttl(window.step, deps.config.refresh.metrics,
-                   deps.config.prometheus.cache_ttl) if live else None
-    return deps.prometheus.query_range(query, window.start, window.end, window.step, ttl=ttl)
+    return live_ttl(window.step, deps.config.refresh.metrics,
+                    deps.config.prometheus.cache_ttl) if live else None
 
 
 def _register_variables(app, deps) -> None:

@@ -280,6 +280,8 @@ def notice(result, notes: Sequence[str] = ()):
     parts = [result_notice(result)]
     frame = result.value if result is not None else None
     warnings = list(frame.attrs.get("warnings", [])) if frame is not None else []
+    if frame is None and result is not None:  # an error body's warnings are shown too
+        warnings = list(getattr(result.error, "warnings", None) or [])
     parts += [html.Div(w, className="metrics-warning small text-warning-emphasis")
               for w in warnings]
     parts += [html.Div(n, className="metrics-note small text-muted") for n in notes]

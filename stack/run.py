@@ -37,6 +37,7 @@ from pathlib import Path
 from string import Template
 
 from stack import action_engine, services
+from stack.demo_api import NATIVE_PATH
 from stack.history import DEFAULT_DAYS, History, Targets, ensure_history
 from stack.history import MARKER as HISTORY_MARKER
 from stack.supervise import Supervisor
@@ -271,12 +272,12 @@ def start_servers(stack: Stack, loki: bool) -> None:
 def start_api(directory: Path, port: int, *, host: str, redis: str, log_file: Path,
               traffic_url: str) -> services.Proc:
     """Start ``stack.demo_api`` on ``port``, its JSON log in ``log_file``; ready on /health."""
-    # Run as a file (spawn() runs it in its state directory; it imports nothing from this
-    # repo); -P keeps stack/ off sys.path, where history.py or run.py could shadow a module.
-    args = [sys.executable, "-P", str(Path(__file__).with_name("demo_api.py")), "--host", host,
+    # As a module from the repo (it imports stack.native_histogram), like the log store:
+    # stack/ itself stays off sys.path, where history.py or run.py could shadow a module.
+    args = [sys.executable, "-m", "stack.demo_api", "--host", host,
             "--port", str(port), "--redis", redis, "--log-file", str(log_file),
             "--traffic-url", traffic_url]
-    return services.start_server("demo_api", args, directory, port=port, host=host,
+    return services.start_server("demo_api", args, directory, cwd=REPO, port=port, host=host,
                                  url=f"http://{host}:{port}", ready=services.http_ready("/health"))
 
 
@@ -360,9 +361,12 @@ def prometheus_yaml(stack: Stack, scrape_interval: str, evaluation_interval: str
             jobs[job] = [f"{stack.host}:{stack.ports[key]}"]
     if "dashboard" in stack.ports:  # the dashboard's own /metrics (open: no metrics_token)
         jobs["stackscope"] = [f"{stack.host}:{stack.ports['dashboard']}"]
+    if "api" in jobs:  # the API's latency as a native histogram (protobuf, its own path)
+        jobs["api-native"] = jobs["api"]
     return services.scrape_config(jobs, interval=scrape_interval, rule_files=["rules.yml"],
                                   evaluation_interval=evaluation_interval,
-                                  alertmanagers=[f"{stack.host}:{stack.ports['alertmanager']}"])
+                                  alertmanagers=[f"{stack.host}:{stack.ports['alertmanager']}"],
+                                  paths={"api-native": NATIVE_PATH})
 
 
 def start_prometheus(stack: Stack, scrape_interval: str,
@@ -373,7 +377,7 @@ def start_prometheus(stack: Stack, scrape_interval: str,
         d, stack.ports["prometheus"], host=stack.host, data_dir=d / "data",
         # Alerts evaluated before Alertmanager is discovered (~5 s) are otherwise resent only
         # after the default 1 m: a firing alert would take a minute to show there.
-        extra_args=["--rules.alert.resend-delay=5s"],
+        extra_args=["--rules.alert.resend-delay=5s", services.HISTOGRAM_FEATURES],
         config_yaml=prometheus_yaml(stack, scrape_interval, evaluation_interval),
         rule_files={"rules.yml": (CONFIG_DIR / "rules.yml").read_text()})
 

@@ -287,6 +287,8 @@ BASELINE = {
     "metrics-job.options": [{"label": "api", "value": "api"}], "metrics-csv.n_clicks": 1,
     "metrics-graph.relayoutData": [({"panel": "up"}, {"xaxis.range[0]": "2024-05-01 12:00:00",
                                                       "xaxis.range[1]": "2024-05-01 13:00:00"})],
+    "metrics-graph.clickData": [({"panel": "up"}, {"points": [
+        {"customdata": ["r1", "t1", 1714564800.5, 0.2]}]})],
     "logs-run.n_clicks": 1, "logs-preset.value": QUERY, "logs-limit.value": 100,
     "logs-direction.value": "backward", "logs-query.value": QUERY, "logs-request-id.value": "",
     "logs-request.data": logs_request(), "logs-shown.data": {"at": 1.0, "n": 5, "limit": 100},
