@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,6 +23,10 @@ from stack import services
 REPO = Path(__file__).resolve().parents[1]
 #: Redis databases of the demo's Redis: the shared cache, and Celery's broker and results
 CACHE_DB, BROKER_DB = 1, 2
+#: seconds a shared-cache operation may take: the default 0.5 s is for a production Redis; on
+#: a busy laptop running the whole demo, replies can take longer, and past it every call
+#: would go straight to Prometheus
+CACHE_TIMEOUT = 2
 #: pool processes of the worker: two exports at once is plenty for the demo on a small host
 WORKER_CONCURRENCY = 2
 
@@ -67,15 +72,17 @@ def redis_url(host: str, port: int, db: int) -> str:
     return f"redis://{host}:{port}/{db}"
 
 
-def shared_toml(stack, single_toml: str, cache_dir: Path) -> str:
+def shared_toml(stack, single_toml: str, cache_dir: Path, secret: str) -> str:
     """A replica's (or the worker's) config: the single dashboard's (``single_toml``) with its
-    own cache directory, Redis for the cache and the exports, one shared ``exports.dir``."""
+    own cache directory, Redis for the cache (values signed with ``secret``) and the exports,
+    one shared ``exports.dir``."""
     def q(value) -> str:
         return json.dumps(str(value), ensure_ascii=False)
 
     redis = (stack.host, stack.ports["redis"])
     text = single_toml.replace(f"dir = {q(stack.dir / 'cache')}\n",
-                        f"dir = {q(cache_dir)}\nurl = {q(redis_url(*redis, CACHE_DB))}\n", 1)
+                        f"dir = {q(cache_dir)}\nurl = {q(redis_url(*redis, CACHE_DB))}\n"
+                        f"secret = {q(secret)}\ntimeout = {CACHE_TIMEOUT}\n", 1)
     return text + "\n".join(["", "[exports]", f"broker = {q(redis_url(*redis, BROKER_DB))}",
                              f"dir = {q(stack.dir / 'exports')}", ""])
 
@@ -83,15 +90,15 @@ def shared_toml(stack, single_toml: str, cache_dir: Path) -> str:
 def write_configs(stack, toml_for: Callable[[int], str]) -> tuple[dict[str, Path], Path]:
     """Each replica's config file by key, and the worker's: ``<dir>/stackscope-<key>.toml``.
     ``toml_for(port)``: the single dashboard's config serving on ``port``."""
-    configs = {}
+    configs, secret = {}, secrets.token_urlsafe(24)
     for key in replica_keys(stack.ports):
         path = stack.dir / f"stackscope-{key}.toml"
         path.write_text(shared_toml(stack, toml_for(stack.ports[key]),
-                                    stack.dir / f"cache-{key}"))
+                                    stack.dir / f"cache-{key}", secret))
         configs[key] = path
     worker = stack.dir / "stackscope-worker.toml"
     worker.write_text(shared_toml(stack, toml_for(stack.ports["dashboard"]),
-                                  stack.dir / "cache-worker"))
+                                  stack.dir / "cache-worker", secret))
     return configs, worker
 
 
@@ -106,7 +113,9 @@ def front_conf(directory: Path, host: str, port: int, upstreams: list[str], *,
         ("user root;\n" if as_root else "")
         + f"daemon off;\nworker_processes 1;\npid {directory}/nginx.pid;\n"
         "error_log stderr notice;\nevents { worker_connections 1024; }\nhttp {\n"
-        f"    access_log {directory}/access.log;\n{temps}"
+        "    log_format front '$remote_addr [$time_local] \"$request\" $status "
+        "upstream=$upstream_addr upstream_status=$upstream_status';\n"
+        f"    access_log {directory}/access.log front;\n{temps}"
         f"    upstream replicas {{\n{servers}        keepalive 32;\n    }}\n"
         "    server {\n"
         f"        listen {host}:{port};\n"
