@@ -20,6 +20,7 @@ import requests
 from bench import replicas as bench
 from bench.dash_page import ENDPOINT, Page
 from layouts import ids
+from stack import replicas, run
 from stack.poll import until
 from tests.stack.test_run import processes_under, start_run
 
@@ -156,3 +157,31 @@ def test_killing_a_replica_loses_no_page_and_it_is_restarted(demo):
     until(lambda: "dashboard-1 restarted on port" in demo["run"].log_path.read_text(),
           timeout=60)
     assert requests.get(demo["Replica 1"] + "/health", timeout=10).status_code == 200
+
+
+# ---------------------------------------------------------------- without starting anything
+
+
+def test_replicas_take_the_ports_after_the_dashboards_or_free_ones():
+    assert replicas.replica_ports(8050, 2, free=False) == {"dashboard-1": 8051,
+                                                           "dashboard-2": 8052}
+    picked = iter([41000, 41001, 41002])
+    assert replicas.replica_ports(8050, 3, free=True, pick=lambda: next(picked)) == {
+        "dashboard-1": 41000, "dashboard-2": 41001, "dashboard-3": 41002}
+    problems = replicas.port_problems({"dashboard": 8050, "prometheus": 8051,
+                                       "dashboard-1": 8051}, lambda host, port: True, "h")
+    assert problems == ["replica dashboard-1 and prometheus both have port 8051; pass "
+                        "--free-ports or --dashboard-port <port>"]
+
+
+def test_the_demo_prometheus_scrapes_each_replica(tmp_path):
+    ports = {"dashboard": 8050, "alertmanager": 9093, "dashboard-1": 8051, "dashboard-2": 8052}
+    jobs = json.loads(run.prometheus_yaml(run.Stack(tmp_path, "127.0.0.1", ports), "15s",
+                                          None))["scrape_configs"]
+    assert {"job_name": "stackscope", "static_configs": [
+        {"targets": ["127.0.0.1:8051", "127.0.0.1:8052"]}]} in jobs
+
+
+def test_a_replica_count_below_one_is_refused(tmp_path, capsys):
+    assert run.main(["--dir", str(tmp_path), "--free-ports", "--replicas", "0"]) == 1
+    assert "--replicas 0: must be 1 or more" in capsys.readouterr().err
