@@ -18,9 +18,10 @@ it is back: the cards show "no data" rather than another replica's different sto
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from datasources.history import KEEP_SECONDS, WINDOWS
 from datasources.probes import ProbeResult
@@ -95,7 +96,8 @@ def _bucket(text: str) -> list[float]:
 
 
 class RedisHistory:
-    """``ProbeHistory``'s methods (record, uptime, latency) on the shared Redis store."""
+    """``ProbeHistory``'s methods (record, failures, states, changes, uptime, latency) on the
+    shared Redis store."""
 
     def __init__(self, store: RedisStore, *, now: Callable[[], float] = time.time):
         self.store = store
@@ -107,8 +109,11 @@ class RedisHistory:
     def _keys(self, name: str) -> list[str]:
         return [f"{self.store.prefix}hist:b:{name}", f"{self.store.prefix}hist:m:{name}"]
 
-    def record(self, results: Iterable[ProbeResult]) -> None:
-        """Add one probe round to the minute buckets and drop what is older than 7 days."""
+    def record(self, results: Iterable[ProbeResult],
+               failures: Mapping[str, int] | None = None) -> None:
+        """Add one probe round to the minute buckets, note each service's state (and its
+        failures in a row, for retries) and drop what is older than 7 days."""
+        results = list(results)
         keys, args = [], [int((self.now() - KEEP_SECONDS) // 60)]
         for r in results:
             keys += self._keys(r.name)
@@ -118,12 +123,63 @@ class RedisHistory:
             return
         try:
             self.store.run(lambda c: self._record(keys=keys, args=args))
+            self.store.run(lambda c: self._note_states(c, results, failures or {}))
         except StoreUnavailable as exc:
             if not self._missing:  # once per outage: the prober tries every interval
                 log.warning("probe rounds not recorded until it is back: %s", exc)
             self._missing = True
         else:
             self._missing = False
+
+    # Only the prober lease's holder writes a round, so reading the states and then writing
+    # them (not one script) cannot race another writer.
+    def _note_states(self, c, results: Sequence[ProbeResult], failures: Mapping[str, int]):
+        states_key, changes_key = self._state_keys()
+        names = [r.name for r in results]
+        before = dict(zip(names, c.hmget(states_key, names), strict=True)) if names else {}
+        pipe = c.pipeline(transaction=True)
+        for r in results:
+            old = json.loads(_decode(before[r.name]) or "null")
+            since = old[1] if old and old[0] == r.state else r.checked_at
+            if not old or old[0] != r.state:
+                pipe.zadd(changes_key, {json.dumps([r.name, r.checked_at, r.state, r.detail]):
+                                        r.checked_at})
+            pipe.hset(states_key, r.name, json.dumps([r.state, since, failures.get(r.name, 0)]))
+        pipe.zremrangebyscore(changes_key, "-inf", f"({self.now() - KEEP_SECONDS}")
+        pipe.execute()
+
+    def _state_keys(self) -> tuple[str, str]:
+        return f"{self.store.prefix}hist:state", f"{self.store.prefix}hist:changes"
+
+    def _states(self, names: Sequence[str]) -> dict[str, list]:
+        if not names:
+            return {}
+        try:
+            rows = self.store.run(lambda c: c.hmget(self._state_keys()[0], list(names)))
+        except StoreUnavailable:
+            return {}
+        return {n: json.loads(_decode(x)) for n, x in zip(names, rows, strict=True) if x}
+
+    def failures(self, names: Sequence[str]) -> dict[str, int]:
+        """Each service's failed probes in a row so far (0 when up or never probed)."""
+        return {n: int(v[2]) for n, v in self._states(names).items()}
+
+    def states(self, names: Sequence[str]) -> dict[str, tuple[str, float]]:
+        """Each probed service's state and since when it has been in it (epoch seconds)."""
+        return {n: (v[0], float(v[1])) for n, v in self._states(names).items()}
+
+    def changes(self, names: Sequence[str], since: float | None = None
+                ) -> list[tuple[str, float, str, str]]:
+        """Changes of state, oldest first: (name, at, new state, the probe's detail then);
+        over the kept 7 days unless ``since`` says from when."""
+        since = self.now() - KEEP_SECONDS if since is None else since
+        try:
+            rows = self.store.run(lambda c: c.zrangebyscore(self._state_keys()[1], since, "+inf"))
+        except StoreUnavailable:
+            return []
+        wanted = set(names)
+        found = [tuple(json.loads(_decode(x))) for x in rows]
+        return sorted((r for r in found if r[0] in wanted), key=lambda r: (r[1], r[0]))
 
     def uptime(self, names: Sequence[str]) -> dict[str, dict[str, float | None]]:
         """Uptime ratio (0..1, None without data) per service over 1 h, 24 h and 7 d."""

@@ -11,7 +11,7 @@ from datasources.history import ProbeHistory
 from datasources.redis_history import RedisHistory
 from datasources.stores import RedisStore
 from tests.datasources.conftest import redis_url
-from tests.datasources.test_history import T0, Clock, result
+from tests.datasources.test_history import T0, Clock, result, stated
 
 
 @pytest.fixture
@@ -55,3 +55,23 @@ def test_redis_down_records_nothing_and_reads_no_figures(closed_port):
     h.record([result("a", True, T0)])
     assert h.uptime(["a"]) == {"a": {"1h": None, "24h": None, "7d": None}}
     assert h.latency(["a"]) == {"a": []}
+
+
+def test_states_changes_and_failures_as_sqlite_keeps_them(tmp_path, store):
+    # The prober reads failures (retries) and the cards read states and changes: with
+    # cache.url set they come from here.
+    clock = Clock(T0 + 600)
+    sqlite, shared = ProbeHistory(tmp_path / "h.sqlite3", now=clock), RedisHistory(store,
+                                                                                   now=clock)
+    for i, state in enumerate(["up", "up", "pending", "down", "down", "up"]):
+        rnd = [stated("a", state, T0 + i * 10), stated("b", "up", T0 + i * 10)]
+        failures = {"a": {"pending": 1, "down": 2 + (i == 4)}.get(state, 0)}
+        sqlite.record(rnd, failures=failures)
+        shared.record(rnd, failures=failures)
+    names = ["a", "b", "c"]
+    assert shared.changes(names) == sqlite.changes(names)
+    assert shared.changes(["a"], since=T0 + 25) == sqlite.changes(["a"], since=T0 + 25)
+    assert shared.states(names) == sqlite.states(names) == {"a": ("up", T0 + 50),
+                                                            "b": ("up", T0)}
+    shared.record([stated("a", "down", T0 + 60)], failures={"a": 1})
+    assert shared.failures(["a", "never"]) == {"a": 1}
