@@ -17,7 +17,7 @@ from callbacks import range_picker as picker
 from datasources.errors import DatasourceError
 from layouts import ids
 from layouts import metrics as view
-from query import limits, panels
+from query import limits, panels, variables
 from query import range_state as rp
 from query.csv_safe import metric_frame_csv
 from query.live import signature
@@ -283,8 +283,8 @@ def _window(deps, state, width) -> Window:
 def _expand(deps, panel, window: Window, job, instance) -> str:
     return panels.expand(panel.query, step=window.step,
                          scrape_interval=deps.config.metrics.scrape_interval,
-                         job=limits.optional_text(job, "job"),
-                         instance=limits.optional_text(instance, "instance"))
+                         job=variables.chosen(job, "job"),
+                         instance=variables.chosen(instance, "instance"))
 
 
 def _fetch(deps, query: str, window: Window, live: bool):
@@ -303,7 +303,7 @@ def _register_variables(app, deps) -> None:
     def jobs(width, chosen):
         if width is None:
             raise PreventUpdate
-        chosen = limits.optional_text(chosen, "job")
+        chosen = variables.chosen(chosen, "job")
         return _options(deps.prometheus.label_values("job").value, chosen)
 
     @app.callback(
@@ -315,15 +315,15 @@ def _register_variables(app, deps) -> None:
     def instances(width, job, chosen):
         if width is None:
             raise PreventUpdate
-        job = limits.optional_text(job, "job")
-        chosen = limits.optional_text(chosen, "instance")
+        job = variables.chosen(job, "job")
+        chosen = variables.chosen(chosen, "instance")
         match = regex_selector("job", panels.regex_value(job)) if job else None
         return _options(deps.prometheus.label_values("instance", match).value, chosen)
 
 
 def _options(values, chosen) -> list[dict]:
     # Keep a value from a shared link listed even when this server does not know it (yet).
-    names = sorted(set(values or []) | ({chosen} if chosen else set()))
+    names = sorted(set(values or []) | set(chosen or ()))
     return [{"label": v, "value": v} for v in names]
 
 
@@ -392,10 +392,16 @@ def _register_url(app) -> None:
     )
     def from_url(search, query, job, instance, job_options, instance_options):
         query = limits.optional_text(query, "query", most=limits.MAX_QUERY)
-        job = limits.optional_text(job, "job")
-        instance = limits.optional_text(instance, "instance")
-        params = rp.url_params(search)
-        wanted = [params.get(URL_KEYS[k]) or None for k in ("q", "job", "instance")]
+        job, instance = variables.chosen(job, "job"), variables.chosen(instance, "instance")
+        try:
+            params = rp.url_params(search)
+            wanted = [params.get(URL_KEYS["q"]) or None,
+                      *(variables.from_url(rp.url_values(search, URL_KEYS[k]))
+                        for k in ("job", "instance"))]
+        except limits.Rejected:
+            raise
+        except ValueError as exc:  # more fields than url_params reads
+            raise limits.Rejected(f"URL: {exc}") from None
         if wanted == [query or None, job, instance]:
             raise PreventUpdate
         q = wanted[0] or ""
@@ -414,7 +420,6 @@ def _register_url(app) -> None:
     )
     def to_url(query, job, instance, search):
         query = limits.optional_text(query, "query", most=limits.MAX_QUERY)
-        job = limits.optional_text(job, "job")
-        instance = limits.optional_text(instance, "instance")
+        job, instance = variables.chosen(job, "job"), variables.chosen(instance, "instance")
         return picker.url_update(search, {URL_KEYS["q"]: query, URL_KEYS["job"]: job,
                                           URL_KEYS["instance"]: instance})

@@ -47,11 +47,12 @@ def layout(config: Config):
 
 
 def variables():
-    """The job and instance dropdowns the presets' $job and $instance come from."""
+    """The job and instance dropdowns the presets' $job and $instance come from (several
+    values each: a regex alternation; none chosen is all)."""
     def dropdown(id_, name):
         return html.Div([
             html.Label(name, htmlFor=id_, className="small text-muted me-2 mb-0"),
-            dcc.Dropdown(id=id_, options=[], value=None, placeholder="All",
+            dcc.Dropdown(id=id_, options=[], value=[], multi=True, placeholder="All",
                          className="metrics-variable"),
         ], className="d-flex align-items-center me-3")
     return html.Div([dropdown(ids.METRICS_JOB, "job"), dropdown(ids.METRICS_INSTANCE, "instance")],
