@@ -230,7 +230,7 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
     revision = f"{state['from']}|{state['to']}"
     if not live or chart_extras.wants_full_figure(deps, window, live, extras):
         fig, notes = view.figure(result.value, window, unit=panel.unit,
-                                 legend=panel.legend, revision=revision)
+                                 legend=panel.legend, revision=revision, y=panel.y)
         below = None
         if not result.value.empty:
             fig, more, below = chart_extras.decorate(
@@ -241,7 +241,7 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
         return fig, view.notice(result, notes), None, below
     fig, notes, holds = view.live_chart(
         result.value, window, held, unit=panel.unit, legend=panel.legend, revision=revision,
-        query=query, revise=deps.config.metrics.scrape_interval)
+        query=query, revise=deps.config.metrics.scrape_interval, y=panel.y)
     return fig, view.notice(result, notes), holds, None
 
 

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 from query.promql import escape_value
 from query.timerange import format_duration, rate_interval
+from query.y_axis import YAxis
+from query.y_axis import from_config as y_axis_of
 
 
 class Panel(NamedTuple):
@@ -26,6 +28,8 @@ class Panel(NamedTuple):
     legend: str = ""
     group: str = ""
     requires: tuple[str, ...] = ()
+    #: scale, fixed limits and thresholds of the y axis ([[panels]] y_scale, y_min, …)
+    y: YAxis = YAxis()
 
 
 ALL = ".*"
@@ -107,7 +111,9 @@ def from_config(panels: Sequence) -> tuple[Panel, ...]:
     out = []
     for p in panels:
         slug = unique_slug(p.title, taken)
-        out.append(Panel(slug, p.title, p.query, p.unit, p.legend, p.group or "Panels"))
+        y = y_axis_of(getattr(p, "y_scale", "linear"), getattr(p, "y_min", None),
+                      getattr(p, "y_max", None), getattr(p, "thresholds", ()))
+        out.append(Panel(slug, p.title, p.query, p.unit, p.legend, p.group or "Panels", y=y))
     return tuple(out)
 
 

@@ -251,3 +251,16 @@ def test_response_caps_are_per_upstream_in_mib(tmp_path):
     assert config.prometheus.max_response_bytes == 512 * 1024
     assert config.loki.max_response_bytes == 64 << 20
     assert config.alertmanager.max_response_bytes == 16 << 20
+
+
+def test_a_panel_axis_is_read_into_its_panel(tmp_path):
+    from query.panels import configured
+    from query.y_axis import Threshold, YAxis
+
+    path = tmp_path / "s.toml"
+    path.write_text('[[panels]]\ntitle = "Load"\nquery = "up"\ny_scale = "log"\ny_min = 0.5\n'
+                    'y_max = 100\nthresholds = [10, {value = 50, color = "#fd7e14"}]\n'
+                    '[[panels]]\ntitle = "Plain"\nquery = "up"\n')
+    load, plain = configured(load_config(str(path), env={}).panels)
+    assert load.y == YAxis("log", 0.5, 100.0, (Threshold(10.0), Threshold(50.0, "#fd7e14")))
+    assert plain.y.plain
