@@ -22,6 +22,7 @@ from query.timerange import Window, live_ttl
 
 #: annotation sources switched on when a page opens
 DEFAULT_SOURCES = tuple(extras_view.BUILT_IN_SOURCES)
+LEGENDS = ("list", "table")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Extras:
 
     compare: str = "off"
     sources: tuple[str, ...] = DEFAULT_SOURCES
+    #: "list" (plotly's legend) or "table" (min / max / mean / last under the chart)
+    legend: str = "list"
 
     @property
     def plain(self) -> bool:
@@ -37,8 +40,11 @@ class Extras:
         return self.compare == "off" and not self.sources
 
 
-def extras_from(compare_value, sources, configured: tuple[str, ...]) -> Extras:
+def extras_from(compare_value, sources, configured: tuple[str, ...],
+                legend="list") -> Extras:
     """The options the browser sent, checked (an unknown one is HTTP 400)."""
+    if legend not in LEGENDS:
+        raise limits.Rejected(f"legend: {str(legend)[:40]!r} is neither 'list' nor 'table'")
     try:
         mode = compare.mode(compare_value or "off")
     except ValueError as exc:
@@ -48,7 +54,7 @@ def extras_from(compare_value, sources, configured: tuple[str, ...]) -> Extras:
     unknown = [s for s in chosen if s not in known]
     if unknown:
         raise limits.Rejected(f"annotation source {unknown[0][:40]!r} is not configured")
-    return Extras(mode, tuple(s for s in known if s in chosen))
+    return Extras(mode, tuple(s for s in known if s in chosen), legend)
 
 
 def default_extras(deps) -> Extras:

@@ -16,8 +16,9 @@ from callbacks import chart_extras, prom_status, session
 from callbacks import range_picker as picker
 from datasources.errors import DatasourceError
 from layouts import ids
+from layouts import legend_table as legend_view
 from layouts import metrics as view
-from query import limits, panels, variables
+from query import legend_stats, limits, panels, variables
 from query import range_state as rp
 from query.csv_safe import metric_frame_csv
 from query.live import signature
@@ -119,7 +120,8 @@ BUILT = "built"
 
 
 def _mark(state, width, job, instance, extras) -> str:
-    return signature(state, width, job, instance, extras.compare, extras.sources)
+    return signature(state, width, job, instance, extras.compare, extras.sources,
+                     extras.legend)
 
 
 def _built(held, state, width, job, instance, extras) -> bool:
@@ -154,14 +156,16 @@ def _register_render(app, deps, by_slug) -> None:
         Input(ids.METRICS_QUERY_STORE, "data"),
         Input(ids.METRICS_COMPARE, "value"),
         Input(ids.METRICS_ANNOTATE, "value"),
+        Input(ids.METRICS_LEGEND, "value"),
         State({"type": ids.METRICS_GRAPH, "panel": MATCH}, "id"),
         State({"type": ids.METRICS_HELD, "panel": MATCH}, "data"),
     )
-    def render(state, _tick, job, instance, width, adhoc, compare, sources, graph_id, held):
+    def render(state, _tick, job, instance, width, adhoc, compare, sources, legend, graph_id,
+               held):
         slug = _slug(graph_id)
         if width is None or (ctx.triggered_id == ids.METRICS_QUERY_STORE and slug != view.ADHOC):
             raise PreventUpdate
-        extras = chart_extras.extras_from(compare, sources, configured)
+        extras = chart_extras.extras_from(compare, sources, configured, legend)
         if ctx.triggered_id is None and _built(held, state, width, job, instance, extras):
             raise PreventUpdate  # mounted with this very chart (``build``)
         panel = _panel(by_slug, slug, adhoc)
@@ -228,9 +232,11 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
     if result.value is None:
         return view.empty_figure("no data: the query failed"), view.notice(result), None, None
     revision = f"{state['from']}|{state['to']}"
+    table = extras.legend == "table"
     if not live or chart_extras.wants_full_figure(deps, window, live, extras):
         fig, notes = view.figure(result.value, window, unit=panel.unit,
-                                 legend=panel.legend, revision=revision, y=panel.y)
+                                 legend=panel.legend, revision=revision, y=panel.y,
+                                 legend_shown=not table)
         below = None
         if not result.value.empty:
             fig, more, below = chart_extras.decorate(
@@ -238,11 +244,22 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
                 lambda line: view.legend_name(panel.legend, getattr(line, "labels", {}),
                                               line.series))
             notes = [*notes, *more]
-        return fig, view.notice(result, notes), None, below
+        return fig, view.notice(result, notes), None, _with_table(below, panel, result, table)
     fig, notes, holds = view.live_chart(
         result.value, window, held, unit=panel.unit, legend=panel.legend, revision=revision,
-        query=query, revise=deps.config.metrics.scrape_interval, y=panel.y)
-    return fig, view.notice(result, notes), holds, None
+        query=query, revise=deps.config.metrics.scrape_interval, y=panel.y,
+        legend_shown=not table)
+    return fig, view.notice(result, notes), holds, _with_table(None, panel, result, table)
+
+
+def _with_table(below, panel, result, table: bool):
+    """What goes under a chart, with the legend table when it is asked for."""
+    if not table:
+        return below
+    stats, total = legend_stats.series_stats(result.value)
+    rows = legend_view.table(stats, total, panel.unit,
+                             lambda s: view.legend_name(panel.legend, s.labels, s.series))
+    return [part for part in (rows, below) if part is not None] or None
 
 
 def _inspected(deps, by_slug, slug, state, width, job, instance, adhoc):

@@ -43,6 +43,11 @@ def controls(extra_sources: Sequence[str] = ()):
         dbc.Checklist(id=ids.METRICS_ANNOTATE, inline=True, switch=True,
                       options=[{"label": label, "value": v} for v, label in sources.items()],
                       value=list(sources), className="small metrics-annotate"),
+        html.Span("Legend", className="small text-muted ms-3"),
+        dbc.RadioItems(id=ids.METRICS_LEGEND, inline=True, value="list",
+                       options=[{"label": "list", "value": "list"},
+                                {"label": "table", "value": "table"}],
+                       className="small metrics-legend-mode"),
     ], className="d-flex flex-wrap align-items-center gap-2 mb-2 metrics-options")
 
 

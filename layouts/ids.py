@@ -114,6 +114,7 @@ METRICS_FULL = "metrics-full"  # a panel's full-screen toggle
 # the chart options shared by every panel, and the one Inspect dialog
 METRICS_COMPARE = "metrics-compare"  # query.compare.MODES
 METRICS_ANNOTATE = "metrics-annotate"  # the annotation sources shown
+METRICS_LEGEND = "metrics-legend"  # "list" (plotly's legend) or "table" (min/max/mean/last)
 METRICS_INSPECT_MODAL = "metrics-inspect-modal"
 METRICS_INSPECT_TITLE = "metrics-inspect-title"
 METRICS_INSPECT_BODY = "metrics-inspect-body"

@@ -190,17 +190,19 @@ def _base_layout() -> dict:
 
 
 def figure(frame, window: Window, *, unit: str = "", legend: str = "",
-           revision: str = "", y: YAxis | None = None) -> tuple[dict, list[str]]:
+           revision: str = "", y: YAxis | None = None,
+           legend_shown: bool = True) -> tuple[dict, list[str]]:
     """The chart of a metric frame over ``window``, and notes on what it leaves out."""
     if frame.empty:
         return empty_figure("no data for this range"), []
     drawn, notes = chart.lines(frame, window.points, window.step)
-    return _figure(drawn, window, unit, legend, revision, plain=False, y=y), notes
+    return _figure(drawn, window, unit, legend, revision, plain=False, y=y,
+                   legend_shown=legend_shown), notes
 
 
 def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
                revision: str = "", query: str = "", revise: float = 0.0,
-               y: YAxis | None = None):
+               y: YAxis | None = None, legend_shown: bool = True):
     """A live panel's chart: a ``Patch`` of the one the browser ``held`` when only points
     changed, else the whole figure; its notes; and the record of what the browser then holds.
 
@@ -210,7 +212,8 @@ def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
     if frame.empty:
         return empty_figure("no data for this range"), [], None
     drawn, notes = chart.lines(frame, window.points, window.step)
-    fig = _figure(drawn, window, unit, legend, revision, plain=True, y=y)
+    fig = _figure(drawn, window, unit, legend, revision, plain=True, y=y,
+                  legend_shown=legend_shown)
     styles = [{k: v for k, v in t.items() if k not in ("x", "y")} for t in fig["data"]]
     layout = {k: v for k, v in fig["layout"].items() if k != "xaxis"}
     sig = live.signature(query, window.step, styles, layout)
@@ -242,12 +245,13 @@ def _patch(changes: Sequence[live.Edit], window: Window | None) -> Patch:
 
 
 def _figure(drawn: Sequence[chart.Line], window: Window, unit: str, legend: str,
-            revision: str, plain: bool, y: YAxis | None = None) -> dict:
+            revision: str, plain: bool, y: YAxis | None = None,
+            legend_shown: bool = True) -> dict:
     gl = len(drawn) > GL_SERIES or sum(len(line.x) for line in drawn) > GL_POINTS
     # Label values are untrusted text: escaped, never rendered as plotly's HTML subset.
     traces = [_trace(chart.plain_text(legend_name(legend, line.labels, line.series)), line, gl,
                      plain) for line in drawn]
-    layout = {**_base_layout(), "uirevision": revision,
+    layout = {**_base_layout(), "uirevision": revision, "showlegend": legend_shown,
               "xaxis": _time_axis(window),
               # y is fixed so a drag zooms time only; from zero, so noise does not look big
               "yaxis": {**axis_format(unit), "fixedrange": True, "rangemode": "tozero",
