@@ -4,7 +4,6 @@ legend as a table, and the crosshair that follows the mouse on every chart."""
 
 from __future__ import annotations
 
-
 from selenium.webdriver.common.action_chains import ActionChains
 
 from layouts import ids
@@ -43,8 +42,8 @@ def chart(dash_duo, slug: str):
     return dash_duo.driver.execute_script(STATE_JS, graph_id(slug))
 
 
-def test_two_instances_thresholds_legend_table_and_a_shared_crosshair(metrics_app, dash_duo,
-                                                                      history_end):
+def test_two_instances_thresholds_legend_table_and_crosshair(
+        metrics_app, dash_duo, history_end):  # noqa: F811
     # The link names both instances with the key repeated (one value per key is the old form).
     # A fixed range: no live refresh, so every request counted below is the page's own.
     metrics_app(PANELS, **{"metrics.from": iso_utc(history_end - 3 * 3600),
