@@ -43,6 +43,7 @@ class Extras:
 def extras_from(compare_value, sources, configured: tuple[str, ...],
                 legend="list") -> Extras:
     """The options the browser sent, checked (an unknown one is HTTP 400)."""
+    legend = "list" if legend is None else legend
     if legend not in LEGENDS:
         raise limits.Rejected(f"legend: {str(legend)[:40]!r} is neither 'list' nor 'table'")
     try:

@@ -19,6 +19,7 @@ from layouts import ids
 from layouts import legend_table as legend_view
 from layouts import metrics as view
 from query import legend_stats, limits, panels, variables
+from query import promql_suggest as suggest_words
 from query import range_state as rp
 from query.csv_safe import metric_frame_csv
 from query.live import signature
@@ -33,6 +34,8 @@ URL_KEYS = {"q": f"{PREFIX}.q", "job": f"{PREFIX}.job", "instance": f"{PREFIX}.i
 #: the measured width is a plot's pixels; at least this many points however narrow (the most
 #: is ``metrics.max_points``)
 MIN_POINTS = 100
+#: suggestions under the query box: recent queries, PromQL's words, then names
+SUGGESTED = 60
 
 
 def register(app, deps) -> None:
@@ -352,15 +355,20 @@ def _values(options) -> list[str]:
 def _register_adhoc(app, deps) -> None:
     @app.callback(
         Output(ids.METRICS_QUERY_STORE, "data"),
+        Output(ids.METRICS_QUERY_RECENT, "data"),
         Input(ids.METRICS_QUERY_RUN, "n_clicks"),
         Input(ids.METRICS_QUERY, "n_submit"),
         State(ids.METRICS_QUERY, "value"),
         State(ids.METRICS_QUERY_STORE, "data"),
+        State(ids.METRICS_QUERY_RECENT, "data"),
         prevent_initial_call=True,
     )
-    def run(_clicks, _submits, text, current):
+    def run(_clicks, _submits, text, current, recent):
         text = limits.text(text, "query", most=limits.MAX_QUERY).strip()
-        return no_update if text == current else text
+        # The recent queries live in the browser's local storage, not on the server.
+        kept = suggest_words.remembered(text, suggest_words.checked_recent(recent))
+        return (no_update if text == current else text,
+                no_update if kept == (recent or []) else kept)
 
     @app.callback(
         Output(ids.METRICS_ADHOC, "style"),
@@ -372,11 +380,16 @@ def _register_adhoc(app, deps) -> None:
     @app.callback(
         Output(ids.METRICS_QUERY_SUGGEST, "children"),
         Input(ids.METRICS_QUERY, "value"),
+        Input(ids.METRICS_QUERY_RECENT, "data"),
         prevent_initial_call=True,
     )
-    def suggest(text):
-        where = context(limits.text(text, "query", most=limits.MAX_QUERY))
-        return view.suggestion_options(completions(where, _candidates(deps, where)))
+    def suggest(text, recent):
+        text = limits.text(text, "query", most=limits.MAX_QUERY)
+        where = context(text)
+        offered = [*suggest_words.recent_matching(suggest_words.checked_recent(recent), text),
+                   *suggest_words.words(text, where),
+                   *completions(where, _candidates(deps, where))]
+        return view.suggestion_options(list(dict.fromkeys(offered))[:SUGGESTED])
 
 
 def _candidates(deps, where) -> list[str]:

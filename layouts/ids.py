@@ -97,6 +97,7 @@ METRICS_QUERY = "metrics-query"
 METRICS_QUERY_SUGGEST = "metrics-query-suggest"
 METRICS_QUERY_RUN = "metrics-query-run"
 METRICS_QUERY_STORE = "metrics-query-store"
+METRICS_QUERY_RECENT = "metrics-query-recent"  # the last queries run (browser local storage)
 METRICS_ADHOC = "metrics-adhoc"
 METRICS_PANELS = "metrics-panels"
 METRICS_PANELS_NOTICE = "metrics-panels-notice"

@@ -37,6 +37,7 @@ def layout(config: Config):
     return html.Div([
         dcc.Store(id=ids.METRICS_WIDTH),
         dcc.Store(id=ids.METRICS_QUERY_STORE, data=""),
+        dcc.Store(id=ids.METRICS_QUERY_RECENT, storage_type="local"),
         range_picker("metrics", refresh_seconds=config.refresh.metrics),
         variables(),
         adhoc_card(),

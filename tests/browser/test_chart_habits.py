@@ -5,6 +5,7 @@ legend as a table, and the crosshair that follows the mouse on every chart."""
 from __future__ import annotations
 
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.keys import Keys
 
 from layouts import ids
 from query.range_state import iso_utc
@@ -76,4 +77,14 @@ def test_two_instances_thresholds_legend_table_and_crosshair(
     ActionChains(dash_duo.driver).move_by_offset(0, -200).perform()  # off the chart
     until(lambda: not chart(dash_duo, "requests")["hovered"], message="crosshair stayed")
     assert dash_duo.driver.execute_script(REQUESTS_JS) == asked
+
+    # A query run is remembered in the browser and offered back, with PromQL's own words.
+    box = dash_duo.find_element(f"#{ids.METRICS_QUERY}")
+    box.send_keys("sum(up)", Keys.ENTER)
+    box.send_keys(Keys.BACKSPACE * 7, "su")
+    until(lambda: {"sum(up)", "sum("} <= {o.get_attribute("value") for o in dash_duo.find_elements(
+        f"#{ids.METRICS_QUERY_SUGGEST} option")}, message="no recent query offered")
+    stored = dash_duo.driver.execute_script(
+        f"return JSON.parse(localStorage.getItem('{ids.METRICS_QUERY_RECENT}'));")
+    assert stored == ["sum(up)"]
     assert dash_duo.get_logs() == []

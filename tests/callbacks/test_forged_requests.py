@@ -326,6 +326,7 @@ BASELINE = {
                                 "@id": "x", "line": '{"status": 401}', "@time": "t"}],
     "logs-export-file.data": None,
     "metrics-compare.value": "band", "metrics-annotate.value": ["deploys", "alerts"],
+    "metrics-legend.value": "table", "metrics-query-recent.data": ["up", "sum(up)"],
     "metrics-inspect.n_clicks": [({"panel": "request-rate"}, 1)],
     "metrics-full.n_clicks": 1,
     "metrics-anomaly.n_clicks": [({"panel": "error-rate", "from": "2024-05-01T10:00:00Z",
