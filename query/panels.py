@@ -102,6 +102,28 @@ SEEDS: tuple[Panel, ...] = (
     Panel("container-memory", "Container memory (working set)",
           f'sum by (name) (container_memory_working_set_bytes{{name!="", {_SEL}}})', "bytes",
           "{{name}}", "Containers", ("container_memory_working_set_bytes",)),
+    # GPU hosts: NVIDIA's DCGM exporter (percent, MiB, °C per "gpu" index) ...
+    Panel("gpu-util", "GPU utilisation", f"max by (instance, gpu) (DCGM_FI_DEV_GPU_UTIL{{{_SEL}}})"
+          " / 100", "percentunit", "{{instance}} GPU {{gpu}}", "GPUs", ("DCGM_FI_DEV_GPU_UTIL",)),
+    Panel("gpu-memory", "GPU memory used",
+          f"max by (instance, gpu) (DCGM_FI_DEV_FB_USED{{{_SEL}}} / (DCGM_FI_DEV_FB_USED{{{_SEL}}}"
+          f" + DCGM_FI_DEV_FB_FREE{{{_SEL}}}))", "percentunit", "{{instance}} GPU {{gpu}}",
+          "GPUs", ("DCGM_FI_DEV_FB_USED",)),
+    Panel("gpu-temp", "GPU temperature",
+          f"max by (instance, gpu) (DCGM_FI_DEV_GPU_TEMP{{{_SEL}}})", "°C",
+          "{{instance}} GPU {{gpu}}", "GPUs", ("DCGM_FI_DEV_GPU_TEMP",)),
+    # ... and utkuozdemir/nvidia_gpu_exporter (ratios, bytes, °C per "uuid")
+    Panel("gpu-util-smi", "GPU utilisation (nvidia-smi)",
+          f"max by (instance, uuid) (nvidia_smi_utilization_gpu_ratio{{{_SEL}}})",
+          "percentunit", "{{instance}} {{uuid}}", "GPUs",
+          ("nvidia_smi_utilization_gpu_ratio",)),
+    Panel("gpu-memory-smi", "GPU memory used (nvidia-smi)",
+          f"max by (instance, uuid) (nvidia_smi_memory_used_bytes{{{_SEL}}}"
+          f" / nvidia_smi_memory_total_bytes{{{_SEL}}})", "percentunit",
+          "{{instance}} {{uuid}}", "GPUs", ("nvidia_smi_memory_used_bytes",)),
+    Panel("gpu-temp-smi", "GPU temperature (nvidia-smi)",
+          f"max by (instance, uuid) (nvidia_smi_temperature_gpu{{{_SEL}}})", "°C",
+          "{{instance}} {{uuid}}", "GPUs", ("nvidia_smi_temperature_gpu",)),
 )
 
 

@@ -234,7 +234,7 @@ def test_configured_panels_are_built_without_listing_metric_names(metrics_callba
 def test_seed_panels_are_built_from_the_metric_names_listed(metrics_callback, prometheus):
     grid, notice = metrics_callback()("build")(800, None, None, None, None)
     assert prometheus.count == 1
-    assert "request-rate" not in to_json(grid) and "0 of 14" in to_json(notice)
+    assert "request-rate" not in to_json(grid) and "0 of 20" in to_json(notice)
 
 
 def test_a_width_that_could_not_be_measured_still_loads_the_tab(metrics_callback):
