@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import math
 import os
 import re
 import reprlib
@@ -199,6 +200,41 @@ def _pattern(v):
 
 def _nonempty(v):
     return None if v.strip() else "must not be empty"
+
+
+def _finite(v):
+    return None if math.isfinite(v) else "must be a finite number"
+
+
+_COLOUR = re.compile(r"#[0-9a-fA-F]{3}|#[0-9a-fA-F]{6}|[a-zA-Z]{3,20}")
+
+
+def _thresholds(v):
+    if len(v) > 20:
+        return f"at most 20 thresholds ({len(v)} given)"
+    for item in v:
+        value = item.get("value") if isinstance(item, dict) else item
+        if isinstance(item, dict) and not set(item) <= {"value", "color"}:
+            return f"a threshold table has only value and color (got {sorted(item)})"
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+                value):
+            return "each threshold is a finite number or a table {value = …, color = …}"
+        colour = item.get("color", "#000") if isinstance(item, dict) else "#000"
+        if not isinstance(colour, str) or not _COLOUR.fullmatch(colour):
+            return f"threshold color {colour!r} is not #rgb, #rrggbb or a CSS colour name"
+    return None
+
+
+def _check_axis(panel: dict, source: str, where: str) -> None:
+    """y_min below y_max; a log scale's limits and thresholds above zero."""
+    lo, hi = panel["y_min"], panel["y_max"]
+    if lo is not None and hi is not None and lo >= hi:
+        raise ConfigError(source, f"{where}.y_max", hi, f"must be above y_min ({lo:g})")
+    if panel["y_scale"] == "log":
+        for key in ("y_min", "y_max"):
+            if panel[key] is not None and panel[key] <= 0:
+                raise ConfigError(source, f"{where}.{key}", panel[key],
+                                  "must be above zero on a log scale (y_scale = \"log\")")
 
 
 def _status_range(v):
@@ -689,6 +725,15 @@ TABLES: dict[str, list[Field]] = {
         Field("exemplars", bool, False,
               "show the query's exemplars as points (Prometheus with exemplar storage); a "
               "click opens Logs on the request"),
+        Field("y_scale", str, "linear", '"linear" or "log" (a log axis leaves out values at '
+              "or under zero)", check=_one_of("linear", "log")),
+        Field("y_min", (int, float), None, "fixed lower end of the y axis (none: fitted to "
+              "the data, from zero)", check=_finite),
+        Field("y_max", (int, float), None, "fixed upper end of the y axis (none: fitted to "
+              "the data)", check=_finite),
+        Field("thresholds", list, [], "horizontal dashed lines: numbers, or tables "
+              '{value = 0.9, color = "#fd7e14"} (colour: #rgb, #rrggbb or a CSS name; red '
+              "when not given); at most 20", check=_thresholds),
     ],
     "annotations": [
         Field("name", str, None, "label on the chart and in the Annotations menu",
@@ -1181,6 +1226,9 @@ def _read_table(data, name, source) -> list[dict]:
         filled.append(_fill(raw, TABLES[name], source, f"{name}[{i}]"))
     if name == "services":
         _check_unique(filled, source)
+    if name == "panels":
+        for i, panel in enumerate(filled):
+            _check_axis(panel, source, f"panels[{i}]")
     return filled
 
 
@@ -1305,7 +1353,8 @@ def reference_markdown() -> str:
         lines.append(f"| `{s.key}` | {fmt(s.default)} | {env} | {s.help} |")
     for table, fields in TABLES.items():
         for f in fields:
-            default = "required" if f.required else fmt(f.default)
+            default = ("required" if f.required else "none" if f.default is None
+                       else fmt(f.default))
             lines.append(f"| `{table}.{f.name}` | {default} | | {f.help} |")
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from dash import ALL, MATCH, Input, Output, State, ctx
+from dash import ALL, MATCH, Input, Output, Patch, State, ctx
 from dash.exceptions import PreventUpdate
 
 from layouts import chart_extras as extras_view
@@ -22,6 +22,7 @@ from query.timerange import Window, live_ttl
 
 #: annotation sources switched on when a page opens
 DEFAULT_SOURCES = tuple(extras_view.BUILT_IN_SOURCES)
+LEGENDS = ("list", "table")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class Extras:
 
     compare: str = "off"
     sources: tuple[str, ...] = DEFAULT_SOURCES
+    #: "list" (plotly's legend) or "table" (min / max / mean / last under the chart)
+    legend: str = "list"
 
     @property
     def plain(self) -> bool:
@@ -37,8 +40,12 @@ class Extras:
         return self.compare == "off" and not self.sources
 
 
-def extras_from(compare_value, sources, configured: tuple[str, ...]) -> Extras:
+def extras_from(compare_value, sources, configured: tuple[str, ...],
+                legend="list") -> Extras:
     """The options the browser sent, checked (an unknown one is HTTP 400)."""
+    legend = "list" if legend is None else legend
+    if legend not in LEGENDS:
+        raise limits.Rejected(f"legend: {str(legend)[:40]!r} is neither 'list' nor 'table'")
     try:
         mode = compare.mode(compare_value or "off")
     except ValueError as exc:
@@ -48,7 +55,7 @@ def extras_from(compare_value, sources, configured: tuple[str, ...]) -> Extras:
     unknown = [s for s in chosen if s not in known]
     if unknown:
         raise limits.Rejected(f"annotation source {unknown[0][:40]!r} is not configured")
-    return Extras(mode, tuple(s for s in known if s in chosen))
+    return Extras(mode, tuple(s for s in known if s in chosen), legend)
 
 
 def default_extras(deps) -> Extras:
@@ -81,12 +88,27 @@ def decorate(deps, panel, query: str, window: Window, live: bool, fig: dict, ext
     return fig, notes, below
 
 
-def wants_full_figure(deps, window: Window, live: bool, extras: Extras) -> bool:
-    """Whether a live chart must be redrawn whole (a patch carries only new points)."""
-    if extras.compare != "off":
-        return True
-    marks, _ = marks_for(deps, window, live, extras.sources)
-    return bool(marks)
+def wants_full_figure(extras: Extras) -> bool:
+    """Whether a live chart must be redrawn whole: a comparison adds traces a patch of the
+    series' points cannot carry (annotations travel in the patch: ``marks_on_live``)."""
+    return extras.compare != "off"
+
+
+def marks_on_live(deps, window: Window, fig, extras: Extras):
+    """A live chart (a figure, a ``Patch`` or ``no_update``) with the annotations of
+    ``window``, and their notes. A patch re-sends the few shapes whole each time, so a region
+    still growing or one gone from the window is drawn as it is now."""
+    if not extras.sources:
+        return fig, []
+    marks, notes = marks_for(deps, window, True, extras.sources)
+    if isinstance(fig, dict):
+        return (extras_view.with_marks(fig, marks) if marks else fig), notes
+    if isinstance(fig, Patch):
+        drawn = extras_view.with_marks({"layout": {}}, marks)["layout"] if marks else {}
+        fig["layout"]["shapes"] = drawn.get("shapes", [])
+        fig["layout"]["annotations"] = drawn.get("annotations", [])
+        fig["layout"]["margin"]["t"] = drawn.get("margin", {}).get("t", extras_view.TOP)
+    return fig, notes
 
 
 def marks_for(deps, window: Window, live: bool, sources) -> tuple[list, list[str]]:

@@ -16,8 +16,10 @@ from callbacks import chart_extras, heatmap, prom_status, session
 from callbacks import range_picker as picker
 from datasources.errors import DatasourceError
 from layouts import ids
+from layouts import legend_table as legend_view
 from layouts import metrics as view
-from query import limits, panels
+from query import legend_stats, limits, panels, variables
+from query import promql_suggest as suggest_words
 from query import range_state as rp
 from query.csv_safe import metric_frame_csv
 from query.live import signature
@@ -32,6 +34,8 @@ URL_KEYS = {"q": f"{PREFIX}.q", "job": f"{PREFIX}.job", "instance": f"{PREFIX}.i
 #: the measured width is a plot's pixels; at least this many points however narrow (the most
 #: is ``metrics.max_points``)
 MIN_POINTS = 100
+#: suggestions under the query box: recent queries, PromQL's words, then names
+SUGGESTED = 60
 
 
 def register(app, deps) -> None:
@@ -120,7 +124,8 @@ BUILT = "built"
 
 
 def _mark(state, width, job, instance, extras) -> str:
-    return signature(state, width, job, instance, extras.compare, extras.sources)
+    return signature(state, width, job, instance, extras.compare, extras.sources,
+                     extras.legend)
 
 
 def _built(held, state, width, job, instance, extras) -> bool:
@@ -155,14 +160,16 @@ def _register_render(app, deps, by_slug) -> None:
         Input(ids.METRICS_QUERY_STORE, "data"),
         Input(ids.METRICS_COMPARE, "value"),
         Input(ids.METRICS_ANNOTATE, "value"),
+        Input(ids.METRICS_LEGEND, "value"),
         State({"type": ids.METRICS_GRAPH, "panel": MATCH}, "id"),
         State({"type": ids.METRICS_HELD, "panel": MATCH}, "data"),
     )
-    def render(state, _tick, job, instance, width, adhoc, compare, sources, graph_id, held):
+    def render(state, _tick, job, instance, width, adhoc, compare, sources, legend, graph_id,
+               held):
         slug = _slug(graph_id)
         if width is None or (ctx.triggered_id == ids.METRICS_QUERY_STORE and slug != view.ADHOC):
             raise PreventUpdate
-        extras = chart_extras.extras_from(compare, sources, configured)
+        extras = chart_extras.extras_from(compare, sources, configured, legend)
         if ctx.triggered_id is None and _built(held, state, width, job, instance, extras):
             raise PreventUpdate  # mounted with this very chart (``build``)
         panel = _panel(by_slug, slug, adhoc)
@@ -234,26 +241,43 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
     result = _fetch(deps, query, window, live)
     if result.value is None:
         return view.empty_figure("no data: the query failed"), view.notice(result), None, None
+    table = extras.legend == "table"
+
+    def legend(line):
+        return view.legend_name(panel.legend, getattr(line, "labels", {}), line.series)
+
     below = None
-    if not live or panel.exemplars or chart_extras.wants_full_figure(deps, window, live, extras):
+    if not live or panel.exemplars or chart_extras.wants_full_figure(extras):
         fig, notes = view.figure(result.value, window, unit=panel.unit,
-                                 legend=panel.legend, revision=revision)
+                                 legend=panel.legend, revision=revision, y=panel.y,
+                                 legend_shown=not table)
         holds = None
         if not result.value.empty:
-            fig, more, below = chart_extras.decorate(
-                deps, panel, query, window, live, fig, extras,
-                lambda line: view.legend_name(panel.legend, getattr(line, "labels", {}),
-                                              line.series))
+            fig, more, below = chart_extras.decorate(deps, panel, query, window, live, fig,
+                                                     extras, legend)
             notes = [*notes, *more]
     else:
         fig, notes, holds = view.live_chart(
             result.value, window, held, unit=panel.unit, legend=panel.legend,
-            revision=revision, query=query, revise=deps.config.metrics.scrape_interval)
+            revision=revision, query=query, revise=deps.config.metrics.scrape_interval,
+            y=panel.y, legend_shown=not table)
+        fig, more = chart_extras.marks_on_live(deps, window, fig, extras)
+        notes = [*notes, *more]
     if panel.exemplars:
         fig, more = heatmap.with_exemplars(deps, panel, fig, query, window,
                                            _ttl(deps, window, live))
         notes = [*notes, *more]
-    return fig, view.notice(result, notes), holds, below
+    return fig, view.notice(result, notes), holds, _with_table(below, panel, result, table)
+
+
+def _with_table(below, panel, result, table: bool):
+    """What goes under a chart, with the legend table when it is asked for."""
+    if not table:
+        return below
+    stats, total = legend_stats.series_stats(result.value)
+    rows = legend_view.table(stats, total, panel.unit,
+                             lambda s: view.legend_name(panel.legend, s.labels, s.series))
+    return [part for part in (rows, below) if part is not None] or None
 
 
 def _inspected(deps, by_slug, slug, state, width, job, instance, adhoc):
@@ -294,8 +318,8 @@ def _window(deps, state, width) -> Window:
 def _expand(deps, panel, window: Window, job, instance) -> str:
     return panels.expand(panel.query, step=window.step,
                          scrape_interval=deps.config.metrics.scrape_interval,
-                         job=limits.optional_text(job, "job"),
-                         instance=limits.optional_text(instance, "instance"))
+                         job=variables.chosen(job, "job"),
+                         instance=variables.chosen(instance, "instance"))
 
 
 def _fetch(deps, query: str, window: Window, live: bool):
@@ -318,7 +342,7 @@ def _register_variables(app, deps) -> None:
     def jobs(width, chosen):
         if width is None:
             raise PreventUpdate
-        chosen = limits.optional_text(chosen, "job")
+        chosen = variables.chosen(chosen, "job")
         return _options(deps.prometheus.label_values("job").value, chosen)
 
     @app.callback(
@@ -330,15 +354,15 @@ def _register_variables(app, deps) -> None:
     def instances(width, job, chosen):
         if width is None:
             raise PreventUpdate
-        job = limits.optional_text(job, "job")
-        chosen = limits.optional_text(chosen, "instance")
+        job = variables.chosen(job, "job")
+        chosen = variables.chosen(chosen, "instance")
         match = regex_selector("job", panels.regex_value(job)) if job else None
         return _options(deps.prometheus.label_values("instance", match).value, chosen)
 
 
 def _options(values, chosen) -> list[dict]:
     # Keep a value from a shared link listed even when this server does not know it (yet).
-    names = sorted(set(values or []) | ({chosen} if chosen else set()))
+    names = sorted(set(values or []) | set(chosen or ()))
     return [{"label": v, "value": v} for v in names]
 
 
@@ -350,15 +374,20 @@ def _values(options) -> list[str]:
 def _register_adhoc(app, deps) -> None:
     @app.callback(
         Output(ids.METRICS_QUERY_STORE, "data"),
+        Output(ids.METRICS_QUERY_RECENT, "data"),
         Input(ids.METRICS_QUERY_RUN, "n_clicks"),
         Input(ids.METRICS_QUERY, "n_submit"),
         State(ids.METRICS_QUERY, "value"),
         State(ids.METRICS_QUERY_STORE, "data"),
+        State(ids.METRICS_QUERY_RECENT, "data"),
         prevent_initial_call=True,
     )
-    def run(_clicks, _submits, text, current):
+    def run(_clicks, _submits, text, current, recent):
         text = limits.text(text, "query", most=limits.MAX_QUERY).strip()
-        return no_update if text == current else text
+        # The recent queries live in the browser's local storage, not on the server.
+        kept = suggest_words.remembered(text, suggest_words.checked_recent(recent))
+        return (no_update if text == current else text,
+                no_update if kept == (recent or []) else kept)
 
     @app.callback(
         Output(ids.METRICS_ADHOC, "style"),
@@ -370,11 +399,16 @@ def _register_adhoc(app, deps) -> None:
     @app.callback(
         Output(ids.METRICS_QUERY_SUGGEST, "children"),
         Input(ids.METRICS_QUERY, "value"),
+        Input(ids.METRICS_QUERY_RECENT, "data"),
         prevent_initial_call=True,
     )
-    def suggest(text):
-        where = context(limits.text(text, "query", most=limits.MAX_QUERY))
-        return view.suggestion_options(completions(where, _candidates(deps, where)))
+    def suggest(text, recent):
+        text = limits.text(text, "query", most=limits.MAX_QUERY)
+        where = context(text)
+        offered = [*suggest_words.recent_matching(suggest_words.checked_recent(recent), text),
+                   *suggest_words.words(text, where),
+                   *completions(where, _candidates(deps, where))]
+        return view.suggestion_options(list(dict.fromkeys(offered))[:SUGGESTED])
 
 
 def _candidates(deps, where) -> list[str]:
@@ -407,10 +441,16 @@ def _register_url(app) -> None:
     )
     def from_url(search, query, job, instance, job_options, instance_options):
         query = limits.optional_text(query, "query", most=limits.MAX_QUERY)
-        job = limits.optional_text(job, "job")
-        instance = limits.optional_text(instance, "instance")
-        params = rp.url_params(search)
-        wanted = [params.get(URL_KEYS[k]) or None for k in ("q", "job", "instance")]
+        job, instance = variables.chosen(job, "job"), variables.chosen(instance, "instance")
+        try:
+            params = rp.url_params(search)
+            wanted = [params.get(URL_KEYS["q"]) or None,
+                      *(variables.from_url(rp.url_values(search, URL_KEYS[k]))
+                        for k in ("job", "instance"))]
+        except limits.Rejected:
+            raise
+        except ValueError as exc:  # more fields than url_params reads
+            raise limits.Rejected(f"URL: {exc}") from None
         if wanted == [query or None, job, instance]:
             raise PreventUpdate
         q = wanted[0] or ""
@@ -429,7 +469,6 @@ def _register_url(app) -> None:
     )
     def to_url(query, job, instance, search):
         query = limits.optional_text(query, "query", most=limits.MAX_QUERY)
-        job = limits.optional_text(job, "job")
-        instance = limits.optional_text(instance, "instance")
+        job, instance = variables.chosen(job, "job"), variables.chosen(instance, "instance")
         return picker.url_update(search, {URL_KEYS["q"]: query, URL_KEYS["job"]: job,
                                           URL_KEYS["instance"]: instance})

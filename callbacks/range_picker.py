@@ -11,6 +11,7 @@ from dash.exceptions import PreventUpdate
 
 from layouts import ids
 from query import range_state as rp
+from query.limits import Rejected
 
 
 def register(app, prefix: str, refresh_seconds: float = 5) -> None:
@@ -150,5 +151,8 @@ def register_tab_sync(app) -> None:
 
 def url_update(search: str | None, updates) -> str:
     """The new query string, or no_update when nothing changed (no browser history entry)."""
-    updated = rp.with_params(search, updates)
+    try:
+        updated = rp.with_params(search, updates)
+    except ValueError as exc:  # a forged query string of more fields than it reads
+        raise Rejected(f"URL: {exc}") from None
     return no_update if updated == (search or "") else updated

@@ -27,6 +27,8 @@ DEPLOY_COLOUR = "#6f42c1"
 BAND_SERIES = 10
 #: anomalies listed under a chart
 LISTED = 10
+#: the chart's top margin without annotations (layouts.metrics._base_layout), and with them
+TOP, TOP_MARKED = 8, 18
 #: rows of data shown in Inspect (the CSV has them all)
 INSPECT_ROWS = 200
 
@@ -43,6 +45,11 @@ def controls(extra_sources: Sequence[str] = ()):
         dbc.Checklist(id=ids.METRICS_ANNOTATE, inline=True, switch=True,
                       options=[{"label": label, "value": v} for v, label in sources.items()],
                       value=list(sources), className="small metrics-annotate"),
+        html.Span("Legend", className="small text-muted ms-3"),
+        dbc.RadioItems(id=ids.METRICS_LEGEND, inline=True, value="list",
+                       options=[{"label": "list", "value": "list"},
+                                {"label": "table", "value": "table"}],
+                       className="small metrics-legend-mode"),
     ], className="d-flex flex-wrap align-items-center gap-2 mb-2 metrics-options")
 
 
@@ -73,7 +80,7 @@ def with_marks(fig: dict, marks: Sequence[Mark]) -> dict:
                       "font": {"size": 9, "color": DEPLOY_COLOUR if not m.is_region
                                else "#6c757d"}, "hovertext": _mark_hover(m)})
     fig["layout"]["shapes"], fig["layout"]["annotations"] = shapes, notes
-    fig["layout"]["margin"] = {**fig["layout"].get("margin", {}), "t": 18}
+    fig["layout"]["margin"] = {**fig["layout"].get("margin", {}), "t": TOP_MARKED}
     return fig
 
 

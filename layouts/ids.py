@@ -104,6 +104,7 @@ METRICS_QUERY = "metrics-query"
 METRICS_QUERY_SUGGEST = "metrics-query-suggest"
 METRICS_QUERY_RUN = "metrics-query-run"
 METRICS_QUERY_STORE = "metrics-query-store"
+METRICS_QUERY_RECENT = "metrics-query-recent"  # the last queries run (browser local storage)
 METRICS_ADHOC = "metrics-adhoc"
 METRICS_PANELS = "metrics-panels"
 METRICS_PANELS_NOTICE = "metrics-panels-notice"
@@ -160,6 +161,7 @@ METRICS_FULL = "metrics-full"  # a panel's full-screen toggle
 # the chart options shared by every panel, and the one Inspect dialog
 METRICS_COMPARE = "metrics-compare"  # query.compare.MODES
 METRICS_ANNOTATE = "metrics-annotate"  # the annotation sources shown
+METRICS_LEGEND = "metrics-legend"  # "list" (plotly's legend) or "table" (min/max/mean/last)
 METRICS_INSPECT_MODAL = "metrics-inspect-modal"
 METRICS_INSPECT_TITLE = "metrics-inspect-title"
 METRICS_INSPECT_BODY = "metrics-inspect-body"

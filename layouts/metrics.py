@@ -14,12 +14,13 @@ import dash_bootstrap_components as dbc
 from dash import Patch, dcc, html, no_update
 
 from config import Config
-from layouts import chart_extras, ids
+from layouts import chart_extras, ids, panel_axis
 from layouts.common import graph_config, result_notice
 from layouts.range_picker import range_picker
 from query import chart, live
 from query.panels import ADHOC, Panel
 from query.timerange import Window
+from query.y_axis import YAxis
 
 GRAPH_HEIGHT = 260
 #: above this many series, or points, traces switch to WebGL (scattergl)
@@ -36,6 +37,7 @@ def layout(config: Config):
     return html.Div([
         dcc.Store(id=ids.METRICS_WIDTH),
         dcc.Store(id=ids.METRICS_QUERY_STORE, data=""),
+        dcc.Store(id=ids.METRICS_QUERY_RECENT, storage_type="local"),
         range_picker("metrics", refresh_seconds=config.refresh.metrics),
         variables(),
         adhoc_card(),
@@ -47,11 +49,12 @@ def layout(config: Config):
 
 
 def variables():
-    """The job and instance dropdowns the presets' $job and $instance come from."""
+    """The job and instance dropdowns the presets' $job and $instance come from (several
+    values each: a regex alternation; none chosen is all)."""
     def dropdown(id_, name):
         return html.Div([
             html.Label(name, htmlFor=id_, className="small text-muted me-2 mb-0"),
-            dcc.Dropdown(id=id_, options=[], value=None, placeholder="All",
+            dcc.Dropdown(id=id_, options=[], value=[], multi=True, placeholder="All",
                          className="metrics-variable"),
         ], className="d-flex align-items-center me-3")
     return html.Div([dropdown(ids.METRICS_JOB, "job"), dropdown(ids.METRICS_INSTANCE, "instance")],
@@ -188,16 +191,19 @@ def _base_layout() -> dict:
 
 
 def figure(frame, window: Window, *, unit: str = "", legend: str = "",
-           revision: str = "") -> tuple[dict, list[str]]:
+           revision: str = "", y: YAxis | None = None,
+           legend_shown: bool = True) -> tuple[dict, list[str]]:
     """The chart of a metric frame over ``window``, and notes on what it leaves out."""
     if frame.empty:
         return empty_figure("no data for this range"), []
     drawn, notes = chart.lines(frame, window.points, window.step)
-    return _figure(drawn, window, unit, legend, revision, plain=False), notes
+    return _figure(drawn, window, unit, legend, revision, plain=False, y=y,
+                   legend_shown=legend_shown), notes
 
 
 def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
-               revision: str = "", query: str = "", revise: float = 0.0):
+               revision: str = "", query: str = "", revise: float = 0.0,
+               y: YAxis | None = None, legend_shown: bool = True):
     """A live panel's chart: a ``Patch`` of the one the browser ``held`` when only points
     changed, else the whole figure; its notes; and the record of what the browser then holds.
 
@@ -207,7 +213,8 @@ def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
     if frame.empty:
         return empty_figure("no data for this range"), [], None
     drawn, notes = chart.lines(frame, window.points, window.step)
-    fig = _figure(drawn, window, unit, legend, revision, plain=True)
+    fig = _figure(drawn, window, unit, legend, revision, plain=True, y=y,
+                  legend_shown=legend_shown)
     styles = [{k: v for k, v in t.items() if k not in ("x", "y")} for t in fig["data"]]
     layout = {k: v for k, v in fig["layout"].items() if k != "xaxis"}
     sig = live.signature(query, window.step, styles, layout)
@@ -239,17 +246,18 @@ def _patch(changes: Sequence[live.Edit], window: Window | None) -> Patch:
 
 
 def _figure(drawn: Sequence[chart.Line], window: Window, unit: str, legend: str,
-            revision: str, plain: bool) -> dict:
+            revision: str, plain: bool, y: YAxis | None = None,
+            legend_shown: bool = True) -> dict:
     gl = len(drawn) > GL_SERIES or sum(len(line.x) for line in drawn) > GL_POINTS
     # Label values are untrusted text: escaped, never rendered as plotly's HTML subset.
     traces = [_trace(chart.plain_text(legend_name(legend, line.labels, line.series)), line, gl,
                      plain) for line in drawn]
-    layout = {**_base_layout(), "uirevision": revision,
+    layout = {**_base_layout(), "uirevision": revision, "showlegend": legend_shown,
               "xaxis": _time_axis(window),
               # y is fixed so a drag zooms time only; from zero, so noise does not look big
               "yaxis": {**axis_format(unit), "fixedrange": True, "rangemode": "tozero",
                         "gridcolor": "#eef0f3", "zeroline": False}}
-    return {"data": traces, "layout": layout}
+    return panel_axis.apply({"data": traces, "layout": layout}, y)
 
 
 def _trace(name: str, line: chart.Line, gl: bool, plain: bool = False) -> dict:

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 from query.promql import escape_value
 from query.timerange import format_duration, rate_interval
+from query.y_axis import YAxis
+from query.y_axis import from_config as y_axis_of
 
 
 class Panel(NamedTuple):
@@ -33,6 +35,8 @@ class Panel(NamedTuple):
     kind: str = "lines"
     quantiles: bool = False
     exemplars: bool = False
+    #: scale, fixed limits and thresholds of the y axis ([[panels]] y_scale, y_min, …)
+    y: YAxis = YAxis()
 
 
 ALL = ".*"
@@ -113,6 +117,28 @@ SEEDS: tuple[Panel, ...] = (
     Panel("container-memory", "Container memory (working set)",
           f'sum by (name) (container_memory_working_set_bytes{{name!="", {_SEL}}})', "bytes",
           "{{name}}", "Containers", ("container_memory_working_set_bytes",)),
+    # GPU hosts: NVIDIA's DCGM exporter (percent, MiB, °C per "gpu" index) ...
+    Panel("gpu-util", "GPU utilisation", f"max by (instance, gpu) (DCGM_FI_DEV_GPU_UTIL{{{_SEL}}})"
+          " / 100", "percentunit", "{{instance}} GPU {{gpu}}", "GPUs", ("DCGM_FI_DEV_GPU_UTIL",)),
+    Panel("gpu-memory", "GPU memory used",
+          f"max by (instance, gpu) (DCGM_FI_DEV_FB_USED{{{_SEL}}} / (DCGM_FI_DEV_FB_USED{{{_SEL}}}"
+          f" + DCGM_FI_DEV_FB_FREE{{{_SEL}}}))", "percentunit", "{{instance}} GPU {{gpu}}",
+          "GPUs", ("DCGM_FI_DEV_FB_USED",)),
+    Panel("gpu-temp", "GPU temperature",
+          f"max by (instance, gpu) (DCGM_FI_DEV_GPU_TEMP{{{_SEL}}})", "°C",
+          "{{instance}} GPU {{gpu}}", "GPUs", ("DCGM_FI_DEV_GPU_TEMP",)),
+    # ... and utkuozdemir/nvidia_gpu_exporter (ratios, bytes, °C per "uuid")
+    Panel("gpu-util-smi", "GPU utilisation (nvidia-smi)",
+          f"max by (instance, uuid) (nvidia_smi_utilization_gpu_ratio{{{_SEL}}})",
+          "percentunit", "{{instance}} {{uuid}}", "GPUs",
+          ("nvidia_smi_utilization_gpu_ratio",)),
+    Panel("gpu-memory-smi", "GPU memory used (nvidia-smi)",
+          f"max by (instance, uuid) (nvidia_smi_memory_used_bytes{{{_SEL}}}"
+          f" / nvidia_smi_memory_total_bytes{{{_SEL}}})", "percentunit",
+          "{{instance}} {{uuid}}", "GPUs", ("nvidia_smi_memory_used_bytes",)),
+    Panel("gpu-temp-smi", "GPU temperature (nvidia-smi)",
+          f"max by (instance, uuid) (nvidia_smi_temperature_gpu{{{_SEL}}})", "°C",
+          "{{instance}} {{uuid}}", "GPUs", ("nvidia_smi_temperature_gpu",)),
 )
 
 
@@ -144,10 +170,12 @@ def from_config(panels: Sequence) -> tuple[Panel, ...]:
     out = []
     for p in panels:
         slug = unique_slug(p.title, taken)
+        y = y_axis_of(getattr(p, "y_scale", "linear"), getattr(p, "y_min", None),
+                      getattr(p, "y_max", None), getattr(p, "thresholds", ()))
         out.append(Panel(slug, p.title, p.query, p.unit, p.legend, p.group or "Panels",
                          kind=getattr(p, "kind", "lines"),
                          quantiles=getattr(p, "quantiles", False),
-                         exemplars=getattr(p, "exemplars", False)))
+                         exemplars=getattr(p, "exemplars", False), y=y))
     return tuple(out)
 
 

@@ -248,15 +248,30 @@ def url_params(search) -> dict[str, str]:
     return dict(parse_qsl(search.lstrip("?"), keep_blank_values=True, max_num_fields=100))
 
 
-def with_params(search: str | None, updates: Mapping[str, str | None]) -> str:
-    """``search`` with ``updates`` applied (None removes a key); other tabs' keys are kept."""
-    params = url_params(search)
+def url_values(search, key: str) -> list[str]:
+    """Every value ``key`` has in ``search`` ("?k=a&k=b" → ["a", "b"]), in order."""
+    search = search if isinstance(search, str) else ""
+    return [v for k, v in parse_qsl(search.lstrip("?"), keep_blank_values=True,
+                                    max_num_fields=100) if k == key]
+
+
+def with_params(search: str | None,
+                updates: Mapping[str, str | Sequence[str] | None]) -> str:
+    """``search`` with ``updates`` applied (None, "" or [] removes a key; a list repeats the
+    key once per value); other keys are kept, repeated ones with all their values."""
+    search = search if isinstance(search, str) else ""
+    params: dict[str, list[str]] = {}
+    for key, value in parse_qsl(search.lstrip("?"), keep_blank_values=True,
+                                max_num_fields=100):
+        params.setdefault(key, []).append(value)
     for key, value in updates.items():
-        if value in (None, ""):
-            params.pop(key, None)
+        values = [value] if isinstance(value, str) else list(value or [])
+        values = [v for v in values if v not in (None, "")]
+        if values:
+            params[key] = values
         else:
-            params[key] = value
-    return "?" + urlencode(params) if params else ""
+            params.pop(key, None)
+    return "?" + urlencode(params, doseq=True) if params else ""
 
 
 def known_tab(name: str | None, tabs: Sequence[str]) -> str:

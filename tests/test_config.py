@@ -339,3 +339,14 @@ def test_bad_status_settings_name_file_key_and_value(tmp_path, body, named, says
         loaded(tmp_path, body)
     message = str(caught.value)
     assert named in message and says in message and "s.toml" in message
+def test_a_panel_axis_is_read_into_its_panel(tmp_path):
+    from query.panels import configured
+    from query.y_axis import Threshold, YAxis
+
+    path = tmp_path / "s.toml"
+    path.write_text('[[panels]]\ntitle = "Load"\nquery = "up"\ny_scale = "log"\ny_min = 0.5\n'
+                    'y_max = 100\nthresholds = [10, {value = 50, color = "#fd7e14"}]\n'
+                    '[[panels]]\ntitle = "Plain"\nquery = "up"\n')
+    load, plain = configured(load_config(str(path), env={}).panels)
+    assert load.y == YAxis("log", 0.5, 100.0, (Threshold(10.0), Threshold(50.0, "#fd7e14")))
+    assert plain.y.plain

@@ -323,6 +323,18 @@ CASES = [
         "must not be empty"),
     Bad("panel-title-newline", '[[panels]]\ntitle = "T\\n"\nquery = "up"\n',
         "panels[0].title = 'T\\n'", "line breaks"),
+    Bad("panel-y-scale", '[[panels]]\ntitle = "T"\nquery = "up"\ny_scale = "cubic"\n',
+        "panels[0].y_scale = 'cubic'", "must be one of 'linear', 'log'"),
+    Bad("panel-y-limits", '[[panels]]\ntitle = "T"\nquery = "up"\ny_min = 5\ny_max = 1\n',
+        "panels[0].y_max = 1", "must be above y_min (5)"),
+    Bad("panel-log-zero", '[[panels]]\ntitle = "T"\nquery = "up"\ny_scale = "log"\n'
+        "y_min = 0\n", "panels[0].y_min = 0", "above zero on a log scale"),
+    Bad("panel-threshold-colour", '[[panels]]\ntitle = "T"\nquery = "up"\n'
+        'thresholds = [1, {value = 2, color = "url(x)"}]\n',
+        "panels[0].thresholds = [1, {'color': 'url(x)', 'value': 2}]",
+        "is not #rgb, #rrggbb or a CSS colour name"),
+    Bad("panel-threshold-text", '[[panels]]\ntitle = "T"\nquery = "up"\n'
+        'thresholds = ["high"]\n', "panels[0].thresholds = ['high']", "finite number"),
     Bad("log-query-name-empty", '[[log_queries]]\nname = ""\nquery = "{a=\\"b\\"}"\n',
         "log_queries[0].name = ''", "must not be empty"),
     Bad("redact-bad-regex", '[[redact]]\npattern = "token=([a-z"\n',

@@ -228,6 +228,32 @@ def test_a_url_with_a_400_digit_epoch_is_ignored(stack):
     assert "metrics-range-state" not in dash_calls.response_of(resp)
 
 
+def test_ten_thousand_chosen_values_are_a_400_and_never_reach_prometheus(stack, prometheus):
+    app, client, _ = stack()
+    many = [f"job-{i}" for i in range(10_000)]
+    resp = post(app, client, "metrics-graph.figure", {
+        "metrics-range-state.data": STATE, "metrics-width.data": 800,
+        "metrics-query-store.data": "", "metrics-job.value": many},
+        triggered=["metrics-job.value"], match={"panel": "up"})
+    assert resp.status_code == 400 and "at most" in resp.get_data(as_text=True)
+    resp = post(app, client, "metrics-query.value", {
+        "url.search": "?" + "&".join(f"metrics.job=j{i}" for i in range(10_000))},
+        triggered=["url.search"])
+    assert resp.status_code == 400
+    assert prometheus.to("/api/v1/query_range") == []
+
+
+def test_several_chosen_values_reach_prometheus_as_one_escaped_alternation(stack, prometheus):
+    app, client, _ = stack("[[panels]]\ntitle = \"Jobs\"\nquery = 'up{job=~\"$job\"}'\n")
+    resp = post(app, client, "metrics-graph.figure", {
+        "metrics-range-state.data": STATE, "metrics-width.data": 800,
+        "metrics-query-store.data": "", "metrics-job.value": ["api", "a.b"]},
+        triggered=["metrics-job.value"], match={"panel": "jobs"})
+    assert resp.status_code == 200
+    [asked] = prometheus.to("/api/v1/query_range")
+    assert asked["params"]["query"] == 'up{job=~"api|a\\\\.b"}'
+
+
 # --- rate limits ---------------------------------------------------------------------------
 
 def test_refresh_now_probes_once_per_interval_per_browser(stack, probed):
@@ -308,6 +334,7 @@ BASELINE = {
     "silence-duration.value": "2h", "silence-custom.value": "", "silence-comment.value": "x",
     "silence-expire.n_clicks": [({"id": "not-a-uuid"}, 1)],
     "metrics-compare.value": "band", "metrics-annotate.value": ["deploys", "alerts"],
+    "metrics-legend.value": "table", "metrics-query-recent.data": ["up", "sum(up)"],
     "metrics-inspect.n_clicks": [({"panel": "request-rate"}, 1)],
     "metrics-full.n_clicks": 1,
     "metrics-anomaly.n_clicks": [({"panel": "error-rate", "from": "2024-05-01T10:00:00Z",

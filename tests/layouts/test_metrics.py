@@ -220,7 +220,7 @@ def test_back_and_forward_keep_the_variables_options(metrics_callback):
     from_url = metrics_callback()("from_url")
     out = from_url("?metrics.job=node&metrics.instance=b%3A9100", "", "api", None,
                    options("api", "node"), options("a:9100"))
-    assert out[:4] == ("", "", "node", "b:9100")
+    assert out[:4] == ("", "", ["node"], ["b:9100"])
     # Nothing fetches the options again: they stay, with a value only the link knows.
     assert out[4:] == (options("api", "node"), options("a:9100", "b:9100"))
 

@@ -140,3 +140,16 @@ def test_latency_seed_in_one_query_equals_three_separate_quantile_queries(prom, 
         for column in ("timestamp", "job"):
             assert part[column].tolist() == alone[column].tolist()
         np.testing.assert_array_equal(part["value"].to_numpy(), alone["value"].to_numpy())
+
+
+def test_several_values_with_regex_characters_are_one_valid_re2_alternation(prom, history_end):
+    # Each value is matched literally: "." and "|" and quotes in a value are escaped for RE2
+    # and then for the PromQL string, and Prometheus accepts the result.
+    panel = next(p for p in presets.SEEDS if p.slug == "active-connections")
+    window = plan(history_end - 600, history_end, max_data_points=10)
+    odd = ['api-1.8000', 'x|y', 'q"uo\\te', "(a+)*", "tab\there"]
+    query = presets.expand(panel.query, step=window.step, scrape_interval=60,
+                           instance=[INSTANCES[0], *odd])
+    result = prom.query_range(query, window.start, window.end, window.step)
+    assert result.error is None, result.error.describe()
+    assert set(result.value["instance"]) == {INSTANCES[0]}
