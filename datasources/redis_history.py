@@ -48,7 +48,8 @@ _EXPIRE_SECONDS = KEEP_SECONDS + 3600
 _SPLIT = """
 local function split(s)
   local t = {}
-  for w in string.gmatch(s, '%S+') do t[#t + 1] = tonumber(w) end
+  -- (s false: a bucket evicted by maxmemory while its minute stayed: counted from zero)
+  for w in string.gmatch(s or '', '%S+') do t[#t + 1] = tonumber(w) end
   for j = #t + 1, 9 do t[j] = 0 end  -- a bucket written before states had 6 fields
   return t
 end
