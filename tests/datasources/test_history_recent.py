@@ -102,3 +102,19 @@ def test_a_history_of_the_earlier_schema_gains_the_new_tables(tmp_path):
     history = ProbeHistory(path, now=Clock())
     history.record([result("x", True, T0)])
     assert len(history.recent(["x"], 5)["x"]) == 1
+
+
+def test_a_probe_dated_before_the_newest_counts_in_recent_but_not_in_runs_or_spans(
+        make_history):
+    clock = Clock()
+    history = make_history(now=clock, gap=60)
+    play(history, clock, "redis", "uuu")  # 0, 5, 10
+    history.record([result("redis", False, T0 + 2)])  # a clock set back: a late probe
+    assert [(p.at - T0, p.state) for p in history.recent(["redis"], 10)["redis"]] == [
+        (0, "up"), (2, "down"), (5, "up"), (10, "up")]
+    run = history.current_runs(["redis"])["redis"]
+    assert (run.state, run.start - T0, run.last - T0, run.probes) == ("up", 0, 10, 3)
+    assert history.incidents(["redis"], 5) == []
+    assert history.coverage(["redis"])["redis"]["1h"] == 10
+    play(history, clock, "redis", "u")  # the clock goes on from 15
+    assert history.current_runs(["redis"])["redis"].last == T0 + 15

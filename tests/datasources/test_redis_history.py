@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 
 import pytest
@@ -140,3 +141,42 @@ def test_redis_down_every_read_is_empty_not_an_error(closed_port):
     assert h.recent(["a"], 5) == {"a": []} and h.current_runs(["a"]) == {"a": None}
     assert h.coverage(["a"]) == {"a": {"1h": 0.0, "24h": 0.0, "7d": 0.0}}
     assert h.incidents(["a"], 5) == []
+
+
+def test_readers_never_see_half_a_round_in_any_read(store):
+    h = RedisHistory(store, now=Clock(T0 + 1000), gap=5.0)
+    names = [f"s{i}" for i in range(6)]
+    done, problems = threading.Event(), []
+
+    def reader():
+        while not done.is_set():
+            try:
+                reads = (h.recent(names, 1), h.current_runs(names), h.states(names),
+                         h.failures(names), h.coverage(names), h.latency(names),
+                         h.uptime(names), [(i.start, i.probes) for i in h.incidents(names, 6)])
+            except Exception as exc:  # any exception is a failure
+                problems.append(repr(exc))
+                return
+            recent, runs, *rest = reads
+            # every service alike in a round: a half-written round would differ
+            if len({tuple(p.at for p in recent[n]) for n in names}) != 1:
+                problems.append(f"recent {recent}")
+            if len({runs[n] and (runs[n].start, runs[n].probes) for n in names}) != 1:
+                problems.append(f"runs {runs}")
+            for got in rest[:-1]:
+                if len({repr(got[n]) for n in names if n in got}) > 1:
+                    problems.append(f"read {got}")
+            if len(set(rest[-1])) > 1:
+                problems.append(f"incidents {rest[-1]}")
+
+    threads = [threading.Thread(target=reader) for _ in range(3)]
+    for th in threads:
+        th.start()
+    for k in range(150):
+        h.record([stated(n, "down" if k % 4 < 2 else "up", T0 + k, 1.0) for n in names],
+                 dict.fromkeys(names, k % 4))
+    done.set()
+    for th in threads:
+        th.join()
+    assert problems == []
+    assert len(h.incidents(names, 1000)) == 6 * 38
