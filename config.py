@@ -327,6 +327,13 @@ SETTINGS: list[Setting] = [
             "STACKSCOPE_LOKI_TENANT"),
     *_upstream_settings("alertmanager", "Alertmanager", "", 5, 4, 16,
                         "some 8 000 alerts of 2 KB"),
+    Setting("alertmanager.notify", bool, True,
+            "post a StackscopeServiceDown alert to Alertmanager when a probed service goes "
+            "down, resolved when it is back (only when `alertmanager.url` is set)"),
+    Setting("alertmanager.notify_interval", (int, float), 60,
+            "seconds between re-posts of a down service's alert, 1 to 3600; each post is "
+            "valid for 4 intervals, so Alertmanager resolves it by itself if stackscope stops",
+            check=_between(1, HOUR)),
     Setting("metrics.max_data_points", int, 1000,
             "points per series asked for when the panel width is unknown, 1 to 11000 "
             "(Prometheus' limit)", check=_between(1, 11_000, "")),
@@ -335,6 +342,15 @@ SETTINGS: list[Setting] = [
     Setting("metrics.scrape_interval", (int, float), 15,
             "Prometheus scrape interval in seconds (for rate windows), 0.001 to 86400",
             check=_between(0.001, DAY)),
+    Setting("metrics.band_days", int, 7,
+            "past days whose same time of day gives a point's expected band (Compare: "
+            "Expected band), 4 to 56", check=_between(4, 56, "")),
+    Setting("metrics.band_mads", (int, float), 4,
+            "half-width of the expected band in scaled median absolute deviations, 1 to 20",
+            check=_between(1, 20, "")),
+    Setting("metrics.band_min_points", int, 2,
+            "neighbouring points outside the band that make an anomaly, 1 to 100",
+            check=_between(1, 100, "")),
     Setting("logs.limit", int, 1000,
             "default number of log lines shown, 1 to 5000 (Loki's default maximum)",
             check=_between(1, 5000, "")),
@@ -643,6 +659,8 @@ TABLES: dict[str, list[Field]] = {
         Field("tls_ca_file", str, "",
               "https only: PEM file of the CA(s) to trust instead of the system's (an internal "
               "CA); empty: the system's"),
+        Field("severity", str, "critical",
+              "severity label of the alert posted to Alertmanager when the service is down"),
     ],
     "maintenance": [
         Field("service", str, "*", 'the service\'s name, or "*" for every service',
@@ -665,6 +683,21 @@ TABLES: dict[str, list[Field]] = {
         Field("unit", str, "", 'axis unit, e.g. "req/s", "s", "bytes", "%"'),
         Field("legend", str, "", 'legend format, e.g. "{{instance}}" (empty: full series name)'),
         Field("group", str, "", "section the panel is shown in"),
+        Field("kind", str, "lines", '"lines" or "heatmap" (a histogram: native, or classic '
+              '_bucket series with le)', check=_one_of("lines", "heatmap")),
+        Field("quantiles", bool, False, "heatmap only: draw p50/p95/p99 over the buckets"),
+        Field("exemplars", bool, False,
+              "show the query's exemplars as points (Prometheus with exemplar storage); a "
+              "click opens Logs on the request"),
+    ],
+    "annotations": [
+        Field("name", str, None, "label on the chart and in the Annotations menu",
+              required=True),
+        Field("expr", str, None,
+              "PromQL expression: a region (or a line) wherever it has a non-zero value",
+              required=True, multiline=True),
+        Field("style", str, "region", '"region" (shaded) or "line" (at each point)',
+              check=_one_of("region", "line")),
     ],
     "log_queries": [
         Field("name", str, None, "label in the predefined-query menu", required=True),
@@ -741,6 +774,7 @@ class Service:
     tls_verify: bool = True
     tls_warn_days: float = 14.0
     tls_ca_file: str = ""
+    severity: str = "critical"
 
     @property
     def target(self) -> str:
@@ -817,6 +851,7 @@ class Config:
     values: Mapping[str, Any]
     services: tuple[Service, ...]
     panels: tuple[SimpleNamespace, ...]
+    annotations: tuple[SimpleNamespace, ...]
     log_queries: tuple[SimpleNamespace, ...]
     redact: tuple[SimpleNamespace, ...]
     #: where each setting's value came from, for errors found after loading (see ``origin``)
@@ -902,6 +937,7 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None,
         values=values,
         services=services,
         panels=tuple(SimpleNamespace(**p) for p in tables["panels"]),
+        annotations=tuple(SimpleNamespace(**a) for a in tables["annotations"]),
         log_queries=tuple(SimpleNamespace(**q) for q in tables["log_queries"]),
         redact=tuple(SimpleNamespace(**r) for r in tables["redact"]),
         origins=origins,

@@ -10,6 +10,7 @@ from datasources.alertmanager import Alertmanager
 from datasources.cache import Cache
 from datasources.history import GAP_SECONDS, KEEP_RECENT_SECONDS
 from datasources.loki import Loki
+from datasources.notify import Notifier
 from datasources.prometheus import Prometheus
 from datasources.shared_state import open_cache, open_history
 from datasources.status import StatusSource, known_answer_checks
@@ -42,8 +43,14 @@ def build_deps(config: Config, cache: Cache | None = None) -> Deps:
     status = StatusSource(config.services, cache, history, ttl=config.cache.status_ttl,
                           interval=config.refresh.status, windows=config.maintenance,
                           known_answers=checks)
+    alertmanager = _alertmanager(config, cache)
+    notify = config.section("alertmanager")
+    if alertmanager is not None and notify.notify:
+        # Inside the probe round's single flight: one process notifies per round.
+        status.listeners.append(Notifier(alertmanager.post_alerts, config.services,
+                                         repeat=notify.notify_interval))
     return Deps(config=config, cache=cache, status=status, prometheus=prometheus,
-                alertmanager=_alertmanager(config, cache), loki=loki)
+                alertmanager=alertmanager, loki=loki)
 
 
 def history_spans(config: Config) -> dict:

@@ -35,7 +35,7 @@ VOLUME_BARS = 120
 
 def register(app, deps) -> None:
     """Wire the Logs tab."""
-    picker.register(app, view.PREFIX)
+    picker.register(app, view.PREFIX, deps.config.refresh.logs)
     _register_run(app, deps)
     _register_table(app, deps)
     _register_volume(app, deps)
@@ -64,7 +64,9 @@ def _register_run(app, deps) -> None:
         State(ids.LOGS_REQUEST, "data"),
     )
     def run(tab, _clicks, preset, state, _tick, limit, direction, query, request_id, last):
-        trigger = ctx.triggered_id
+        # A link may set the range and click Run at once (an exemplar): the Run click wins.
+        ran = f"{ids.LOGS_RUN}.n_clicks" in ctx.triggered_prop_ids
+        trigger = ids.LOGS_RUN if ran else ctx.triggered_id
         last = last if isinstance(last, dict) else None
         if tab != "logs" or (trigger == ids.TABS and last):
             raise PreventUpdate  # nothing is asked of Loki until the tab is first shown

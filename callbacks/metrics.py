@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks import prom_status, session
+from callbacks import chart_extras, heatmap, prom_status, session
 from callbacks import range_picker as picker
 from datasources.errors import DatasourceError
 from layouts import ids
@@ -36,7 +36,7 @@ MIN_POINTS = 100
 
 def register(app, deps) -> None:
     """Wire the Metrics tab (and the Status tab's Prometheus section)."""
-    picker.register(app, PREFIX)
+    picker.register(app, PREFIX, deps.config.refresh.metrics)
     offered = panels.configured(deps.config.panels)
     by_slug = {p.slug: p for p in offered}
     _register_width(app)
@@ -45,6 +45,9 @@ def register(app, deps) -> None:
     _register_variables(app, deps)
     _register_adhoc(app, deps)
     _register_url(app)
+    chart_extras.register(app, deps, lambda *a: _inspected(deps, by_slug, *a),
+                          ids.range_id(PREFIX, ids.RANGE_ZOOM))
+    heatmap.register(app)
     prom_status.register(app, deps)
 
 
@@ -107,22 +110,23 @@ def _first_charts(deps, shown, state, width, job, instance) -> dict[str, tuple]:
     done, _ = wait(futures.values(), timeout=FIRST_WAIT)
     pool.shutdown(wait=False, cancel_futures=True)
     charts = {slug: f.result() for slug, f in futures.items() if f in done}
-    mark = _mark(state, width, job, instance)
-    return {slug: (fig, notice, {**(held or {}), BUILT: mark})
-            for slug, (fig, notice, held) in ((s, c) for s, c in charts.items() if c)}
+    mark = _mark(state, width, job, instance, chart_extras.default_extras(deps))
+    return {slug: (fig, notice, {**(held or {}), BUILT: mark}, below)
+            for slug, (fig, notice, held, below) in ((s, c) for s, c in charts.items() if c)}
 
 
 #: the key in a panel's held store naming the inputs ``build`` drew its first chart for
 BUILT = "built"
 
 
-def _mark(state, width, job, instance) -> str:
-    return signature(state, width, job, instance)
+def _mark(state, width, job, instance, extras) -> str:
+    return signature(state, width, job, instance, extras.compare, extras.sources)
 
 
-def _built(held, state, width, job, instance) -> bool:
+def _built(held, state, width, job, instance, extras) -> bool:
     """Whether the panel mounted with the chart these inputs draw (``_first_charts``)."""
-    return isinstance(held, dict) and held.get(BUILT) == _mark(state, width, job, instance)
+    return isinstance(held, dict) and held.get(BUILT) == _mark(state, width, job, instance,
+                                                               extras)
 
 
 def _present(deps, offered) -> tuple[list[panels.Panel], DatasourceError | None]:
@@ -136,29 +140,38 @@ def _present(deps, offered) -> tuple[list[panels.Panel], DatasourceError | None]
 
 
 def _register_render(app, deps, by_slug) -> None:
+    configured = tuple(a.name for a in deps.config.annotations)
+
     @app.callback(
         Output({"type": ids.METRICS_GRAPH, "panel": MATCH}, "figure"),
         Output({"type": ids.METRICS_NOTICE, "panel": MATCH}, "children"),
         Output({"type": ids.METRICS_HELD, "panel": MATCH}, "data"),
+        Output({"type": ids.METRICS_BELOW, "panel": MATCH}, "children"),
         Input(STATE, "data"),
         Input(INTERVAL, "n_intervals"),
         Input(ids.METRICS_JOB, "value"),
         Input(ids.METRICS_INSTANCE, "value"),
         Input(ids.METRICS_WIDTH, "data"),
         Input(ids.METRICS_QUERY_STORE, "data"),
+        Input(ids.METRICS_COMPARE, "value"),
+        Input(ids.METRICS_ANNOTATE, "value"),
         State({"type": ids.METRICS_GRAPH, "panel": MATCH}, "id"),
         State({"type": ids.METRICS_HELD, "panel": MATCH}, "data"),
     )
-    def render(state, _tick, job, instance, width, adhoc, graph_id, held):
+    def render(state, _tick, job, instance, width, adhoc, compare, sources, graph_id, held):
         slug = _slug(graph_id)
         if width is None or (ctx.triggered_id == ids.METRICS_QUERY_STORE and slug != view.ADHOC):
             raise PreventUpdate
-        if ctx.triggered_id is None and _built(held, state, width, job, instance):
+        extras = chart_extras.extras_from(compare, sources, configured)
+        if ctx.triggered_id is None and _built(held, state, width, job, instance, extras):
             raise PreventUpdate  # mounted with this very chart (``build``)
         panel = _panel(by_slug, slug, adhoc)
         # Only a refresh tick may patch: any other input (range, zoom, variables) redraws.
         ticked = set(ctx.triggered_prop_ids) == {f"{INTERVAL}.n_intervals"}
-        return _chart(deps, panel, state, width, job, instance, held if ticked else None)
+        # A chart with exemplars is redrawn whole: a patch extends its lines, not its points.
+        patch = ticked and not panel.exemplars
+        return _chart(deps, panel, state, width, job, instance, held if patch else None,
+                      extras)
 
     @app.callback(
         Output({"type": ids.METRICS_DOWNLOAD, "panel": MATCH}, "data"),
@@ -202,29 +215,53 @@ def _register_render(app, deps, by_slug) -> None:
         raise PreventUpdate
 
 
-def _chart(deps, panel, state, width, job, instance, held=None) -> tuple:
-    """A panel's chart (a figure, or a ``Patch`` of the ``held`` live one), its notices and
-    the record of what a live chart holds (None otherwise)."""
+def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> tuple:
+    """A panel's chart (a figure, or a ``Patch`` of the ``held`` live one), its notices, the
+    record of what a live chart holds (None otherwise) and what goes under the chart."""
+    extras = extras or chart_extras.default_extras(deps)
     try:
         window = _window(deps, state, width)
     except ValueError as exc:
-        return view.empty_figure("no chart: bad time range"), [str(exc)], None
+        return view.empty_figure("no chart: bad time range"), [str(exc)], None, None
     if panel.slug == view.ADHOC and (wait := session.query_wait(deps.limiter, deps.config)):
-        return view.empty_figure("no chart: too many queries"), [wait], None
+        return view.empty_figure("no chart: too many queries"), [wait], None, None
     live = is_relative(state["from"], state["to"])
     query = _expand(deps, panel, window, job, instance)
+    revision = f"{state['from']}|{state['to']}"
+    if panel.kind == "heatmap":
+        return (*heatmap.chart(deps, panel, window, query, _ttl(deps, window, live), revision),
+                None, None)
     result = _fetch(deps, query, window, live)
     if result.value is None:
-        return view.empty_figure("no data: the query failed"), view.notice(result), None
-    revision = f"{state['from']}|{state['to']}"
-    if not live:
+        return view.empty_figure("no data: the query failed"), view.notice(result), None, None
+    below = None
+    if not live or panel.exemplars or chart_extras.wants_full_figure(deps, window, live, extras):
         fig, notes = view.figure(result.value, window, unit=panel.unit,
                                  legend=panel.legend, revision=revision)
-        return fig, view.notice(result, notes), None
-    fig, notes, holds = view.live_chart(
-        result.value, window, held, unit=panel.unit, legend=panel.legend, revision=revision,
-        query=query, revise=deps.config.metrics.scrape_interval)
-    return fig, view.notice(result, notes), holds
+        holds = None
+        if not result.value.empty:
+            fig, more, below = chart_extras.decorate(
+                deps, panel, query, window, live, fig, extras,
+                lambda line: view.legend_name(panel.legend, getattr(line, "labels", {}),
+                                              line.series))
+            notes = [*notes, *more]
+    else:
+        fig, notes, holds = view.live_chart(
+            result.value, window, held, unit=panel.unit, legend=panel.legend,
+            revision=revision, query=query, revise=deps.config.metrics.scrape_interval)
+    if panel.exemplars:
+        fig, more = heatmap.with_exemplars(deps, panel, fig, query, window,
+                                           _ttl(deps, window, live))
+        notes = [*notes, *more]
+    return fig, view.notice(result, notes), holds, below
+
+
+def _inspected(deps, by_slug, slug, state, width, job, instance, adhoc):
+    """(panel, query as sent, window) of the panel Inspect asks about; ValueError for a bad
+    range."""
+    panel = _panel(by_slug, slug, adhoc)
+    window = _window(deps, state, width)
+    return panel, _expand(deps, panel, window, job, instance), window
 
 
 def _slug(component_id) -> str:
@@ -262,10 +299,14 @@ def _expand(deps, panel, window: Window, job, instance) -> str:
 
 
 def _fetch(deps, query: str, window: Window, live: bool):
+    return deps.prometheus.query_range(query, window.start, window.end, window.step,
+                                       ttl=_ttl(deps, window, live))
+
+
+def _ttl(deps, window: Window, live: bool) -> float | None:
     # A live window is current for one step: reused that long, all its viewers share a call.
-    ttl = live_ttl(window.step, deps.config.refresh.metrics,
-                   deps.config.prometheus.cache_ttl) if live else None
-    return deps.prometheus.query_range(query, window.start, window.end, window.step, ttl=ttl)
+    return live_ttl(window.step, deps.config.refresh.metrics,
+                    deps.config.prometheus.cache_ttl) if live else None
 
 
 def _register_variables(app, deps) -> None:

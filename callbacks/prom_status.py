@@ -1,34 +1,189 @@
-"""Status tab, Prometheus section: targets and alerts, refreshed with the Status tab."""
+"""Status tab, Prometheus section: targets, the alert list, silences and alert history."""
 
 from __future__ import annotations
 
-from dash import Input, Output, State
+import time
+
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
-from layouts import ids
+import access
+from datasources.errors import DatasourceError
+from layouts import alert_list, ids
 from layouts import prom_status as view
+from query import alerts
+from query.timerange import human_duration, plan
 
 
 def register(app, deps) -> None:
-    """Fill ``ids.STATUS_PROM_SECTION`` on every Status refresh while that tab is shown."""
+    """Fill ``ids.STATUS_PROM_SECTION`` on every Status refresh while that tab is shown, and
+    wire the alert history and the silence dialog."""
 
     @app.callback(
         Output(ids.STATUS_PROM_SECTION, "children"),
+        Output(ids.ALERTS_SEVERITY_FILTER, "options"),
         Input(ids.STATUS_INTERVAL, "n_intervals"),
         Input(ids.STATUS_REFRESH, "n_clicks"),
         Input(ids.TABS, "value"),
+        Input(ids.ALERTS_STATE_FILTER, "value"),
+        Input(ids.ALERTS_SEVERITY_FILTER, "value"),
+        Input(ids.ALERTS_LABEL_FILTER, "value"),
+        Input(ids.ALERTS_CHANGED, "data"),
         State(ids.STATUS_PROM_SECTION, "children"),
     )
-    def refresh(_ticks, _clicks, tab, shown):
+    def refresh(_ticks, _clicks, tab, states, severities, label, _changed, shown):
         if tab != "status":
             raise PreventUpdate  # filled when the tab is first shown, not on another's load
         if not deps.config.prometheus.enabled:
-            return view.not_configured()
+            return view.not_configured(), []
         ttl = section_ttl(deps.config)
-        alerts = [("Prometheus", deps.prometheus.alerts(ttl=ttl))]
-        if deps.alertmanager is not None:
-            alerts.append(("Alertmanager", deps.alertmanager.alerts(ttl=ttl)))
-        return view.section(deps.prometheus.targets(ttl=ttl), alerts)
+        sources = alert_sources(deps, ttl)
+        silences = deps.alertmanager.silences(ttl=ttl) if deps.alertmanager else None
+        found = alerts.severities_of([r.value for _, r in sources])
+        section = view.section(deps.prometheus.targets(ttl=ttl), sources,
+                               filters=alerts.filters(states, severities, label),
+                               silences=silences, can_silence=_can_silence(deps))
+        return section, alert_list.severity_options(found)
+
+    @app.callback(
+        Output(ids.ALERTS_HISTORY, "children"),
+        Input(ids.TABS, "value"),
+        Input(ids.ALERTS_HISTORY_WINDOW, "value"),
+        Input(ids.STATUS_REFRESH, "n_clicks"),
+    )
+    def history(tab, window, _clicks):
+        if tab != "status":
+            raise PreventUpdate
+        if not deps.config.prometheus.enabled:
+            return []
+        seconds = alert_list.HISTORY_WINDOWS.get(
+            window if isinstance(window, str) else "", alert_list.HISTORY_WINDOWS[
+                alert_list.DEFAULT_WINDOW])
+        now = time.time()
+        w = plan(now - seconds, now, max_data_points=300,
+                 min_step=deps.config.metrics.scrape_interval)
+        result = deps.prometheus.alert_history(w.start, w.end, w.step,
+                                               ttl=max(w.step, section_ttl(deps.config)))
+        return alert_list.history(result, (w.start, w.end))
+
+    register_silences(app, deps)
+
+
+def register_silences(app, deps) -> None:
+    """The silence dialog: open it for an alert, create the silence, expire one."""
+
+    @app.callback(
+        Output(ids.SILENCE_MODAL, "is_open"),
+        Output(ids.SILENCE_KEY, "data"),
+        Output(ids.SILENCE_MATCHERS, "children"),
+        Output(ids.SILENCE_ERROR, "children"),
+        Input({"type": ids.SILENCE_OPEN, "key": ALL}, "n_clicks"),
+        Input(ids.SILENCE_CANCEL, "n_clicks"),
+        prevent_initial_call=True,
+    )
+    def open_dialog(_opens, _cancel):
+        if ctx.triggered_id == ids.SILENCE_CANCEL:
+            return False, None, None, ""
+        if not _clicked() or not isinstance(ctx.triggered_id, dict):
+            raise PreventUpdate  # a Silence button drawn again, not pressed
+        alert = find_alert(deps, ctx.triggered_id.get("key"))
+        if alert is None:
+            return False, None, None, ""
+        return True, alert["key"], alert_list.matchers_view(alert["label_set"]), ""
+
+    @app.callback(
+        Output(ids.SILENCE_MODAL, "is_open", allow_duplicate=True),
+        Output(ids.SILENCE_ERROR, "children", allow_duplicate=True),
+        Output(ids.ALERTS_CHANGED, "data"),
+        Output(ids.ALERTS_FEEDBACK, "children"),
+        Input(ids.SILENCE_CREATE, "n_clicks"),
+        State(ids.SILENCE_KEY, "data"),
+        State(ids.SILENCE_DURATION, "value"),
+        State(ids.SILENCE_CUSTOM, "value"),
+        State(ids.SILENCE_COMMENT, "value"),
+        State(ids.ALERTS_CHANGED, "data"),
+        prevent_initial_call=True,
+    )
+    def create(clicks, key, duration, custom, comment, changed):
+        user = access.require("silence")
+        if not clicks:
+            raise PreventUpdate
+        try:
+            seconds = alerts.silence_seconds(str(duration or ""), str(custom or ""))
+            text = alerts.silence_comment(comment if isinstance(comment, str) else "")
+        except ValueError as exc:
+            return no_update, str(exc), no_update, no_update
+        alert = find_alert(deps, key) if deps.alertmanager else None
+        if alert is None:
+            return no_update, "That alert is no longer active.", no_update, no_update
+        now = time.time()
+        labels = alert["label_set"]
+        try:
+            silence_id = deps.alertmanager.create_silence(labels, now, now + seconds,
+                                                          user.name, text)
+        except DatasourceError as exc:
+            access.audit("silence.create", "error", matchers=labels, error=exc.describe())
+            return no_update, exc.describe(), no_update, no_update
+        access.audit("silence.create", "ok", silence_id=silence_id, matchers=labels,
+                     seconds=seconds, comment=text)
+        done = f"Silenced {alert['alertname']} for {human_duration(seconds)}."
+        return False, "", _bump(changed), _feedback(done, "success")
+
+    @app.callback(
+        Output(ids.ALERTS_CHANGED, "data", allow_duplicate=True),
+        Output(ids.ALERTS_FEEDBACK, "children", allow_duplicate=True),
+        Input({"type": ids.SILENCE_EXPIRE, "id": ALL}, "n_clicks"),
+        State(ids.ALERTS_CHANGED, "data"),
+        prevent_initial_call=True,
+    )
+    def expire(_clicks, changed):
+        access.require("silence")
+        if not _clicked() or not isinstance(ctx.triggered_id, dict) or deps.alertmanager is None:
+            raise PreventUpdate
+        silence_id = str(ctx.triggered_id.get("id", ""))[:100]
+        try:
+            deps.alertmanager.expire_silence(silence_id)
+        except DatasourceError as exc:
+            access.audit("silence.expire", "error", silence_id=silence_id, error=exc.describe())
+            return no_update, _feedback(exc.describe(), "danger")
+        access.audit("silence.expire", "ok", silence_id=silence_id)
+        return _bump(changed), _feedback(f"Silence {silence_id} expired.", "success")
+
+
+def _bump(changed) -> int:
+    # a counter the browser holds: anything but a small int starts it again
+    ok = isinstance(changed, int) and not isinstance(changed, bool) and 0 <= changed < 1 << 30
+    return (changed if ok else 0) + 1
+
+
+def _clicked() -> bool:
+    return any(t.get("value") for t in ctx.triggered or [])
+
+
+def _feedback(text: str, color: str):
+    return dbc.Alert(text, color=color, dismissable=True, className="py-1 small mb-2")
+
+
+def _can_silence(deps) -> bool:
+    return deps.alertmanager is not None and access.current_user().may("silence")
+
+
+def alert_sources(deps, ttl: float | None = None) -> list[tuple]:
+    """(name, ``Result``) of each alert source: Prometheus, and Alertmanager when set."""
+    sources = [("Prometheus", deps.prometheus.alerts(ttl=ttl))]
+    if deps.alertmanager is not None:
+        sources.append(("Alertmanager", deps.alertmanager.alerts(ttl=ttl)))
+    return sources
+
+
+def find_alert(deps, key) -> dict | None:
+    """The current alert with fingerprint ``key``, looked up on the server: a silence's
+    matchers are the alert's own labels, never label text sent by a browser."""
+    if not isinstance(key, str):
+        return None
+    frames = {name.lower(): r.value for name, r in alert_sources(deps, section_ttl(deps.config))}
+    return alerts.find(alerts.merge(frames.get("prometheus"), frames.get("alertmanager")), key)
 
 
 def section_ttl(config) -> float:

@@ -13,8 +13,9 @@ from layouts import ids
 from query import range_state as rp
 
 
-def register(app, prefix: str) -> None:
-    """Wire the range picker built by ``layouts.range_picker.range_picker(prefix)``."""
+def register(app, prefix: str, refresh_seconds: float = 5) -> None:
+    """Wire the range picker built by ``layouts.range_picker.range_picker(prefix)``;
+    ``refresh_seconds`` is the tab's configured (and fastest allowed) live refresh."""
     rid = lambda part: ids.range_id(prefix, part)  # noqa: E731
 
     @app.callback(
@@ -24,20 +25,20 @@ def register(app, prefix: str) -> None:
         Input(ids.URL, "search"),
         Input(rid(ids.RANGE_PRESETS), "value"),
         Input(rid(ids.RANGE_APPLY), "n_clicks"),
+        Input(rid(ids.RANGE_FROM), "n_submit"),
+        Input(rid(ids.RANGE_TO), "n_submit"),
         Input(rid(ids.RANGE_BACK), "n_clicks"),
         Input(rid(ids.RANGE_ZOOM), "data"),
         State(rid(ids.RANGE_STATE), "data"),
-        State(rid(ids.RANGE_DATES), "start_date"),
-        State(rid(ids.RANGE_FROM_TIME), "value"),
-        State(rid(ids.RANGE_DATES), "end_date"),
-        State(rid(ids.RANGE_TO_TIME), "value"),
+        State(rid(ids.RANGE_FROM), "value"),
+        State(rid(ids.RANGE_TO), "value"),
     )
-    def change(search, preset, _apply, _back, zoom, state, *absolute):
+    def change(search, preset, _apply, _enter_from, _enter_to, _back, zoom, state, *typed):
         trigger = ctx.triggered_id
         state = rp.checked(state)  # forged: HTTP 400 (query.limits.Rejected)
         try:
             new = _next_state(trigger, rid, state, search, preset, rp.checked_zoom(zoom),
-                              absolute, prefix)
+                              typed, prefix)
             if new is not None:
                 new = rp.checked(new)
                 rp.window(new)  # a preset or zoom the browser sent must be a real range
@@ -52,19 +53,36 @@ def register(app, prefix: str) -> None:
     @app.callback(
         Output(rid(ids.RANGE_BACK), "disabled"),
         Output(rid(ids.RANGE_LABEL), "children"),
-        Output(rid(ids.RANGE_DATES), "start_date"),
-        Output(rid(ids.RANGE_FROM_TIME), "value"),
-        Output(rid(ids.RANGE_DATES), "end_date"),
-        Output(rid(ids.RANGE_TO_TIME), "value"),
+        Output(rid(ids.RANGE_FROM), "value"),
+        Output(rid(ids.RANGE_TO), "value"),
         Input(rid(ids.RANGE_STATE), "data"),
     )
     def show(state):
         state = rp.checked(state)
         try:
-            absolute = rp.absolute_inputs(state)
+            typed = rp.typed_inputs(state)
         except ValueError:
-            absolute = (no_update,) * 4
-        return (not state.get("back"), rp.label(state), *absolute)
+            typed = (no_update,) * 2
+        return (not state.get("back"), rp.label(state), *typed)
+
+    @app.callback(
+        Output(rid(ids.RANGE_FROM), "value", allow_duplicate=True),
+        Output(rid(ids.RANGE_TO), "value", allow_duplicate=True),
+        Input(rid(ids.RANGE_DATES), "start_date"),
+        Input(rid(ids.RANGE_DATES), "end_date"),
+        prevent_initial_call=True,
+    )
+    def days_picked(start_date, end_date):
+        frm, to = rp.dates_typed(start_date, end_date)
+        return frm or no_update, to or no_update
+
+    @app.callback(
+        Output(rid(ids.RANGE_INTERVAL), "interval"),
+        Input(rid(ids.RANGE_REFRESH), "value"),
+        prevent_initial_call=True,
+    )
+    def refresh_every(value):
+        return int(rp.chosen_refresh(value, refresh_seconds) * 1000)
 
     @app.callback(
         Output(ids.URL, "search", allow_duplicate=True),
@@ -90,14 +108,14 @@ def register(app, prefix: str) -> None:
         return paused, "Resume" if paused else "Pause", False
 
 
-def _next_state(trigger, rid, state, search, preset, zoom, absolute, prefix):
+def _next_state(trigger, rid, state, search, preset, zoom, typed, prefix):
     """The picker state after ``trigger``; None when nothing changes."""
     if trigger == ids.URL or trigger is None:
         return rp.state_from_url(prefix, search, state)
     if trigger == rid(ids.RANGE_PRESETS):
         return rp.set_range(state, str(preset), rp.DEFAULT_TO) if preset else None
-    if trigger == rid(ids.RANGE_APPLY):
-        return rp.set_range(state, *rp.absolute_range(*absolute))
+    if trigger in (rid(ids.RANGE_APPLY), rid(ids.RANGE_FROM), rid(ids.RANGE_TO)):
+        return rp.set_range(state, *rp.typed_range(*typed))
     if trigger == rid(ids.RANGE_BACK):
         return rp.go_back(state)
     if trigger == rid(ids.RANGE_ZOOM) and zoom:

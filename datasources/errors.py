@@ -40,7 +40,8 @@ class DatasourceError(Exception):
     serve_stale = True
 
     def __init__(self, upstream: str, message: str, *, status: int | None = None,
-                 error_type: str | None = None, retry_after: float | None = None):
+                 error_type: str | None = None, retry_after: float | None = None,
+                 warnings: Iterable[str] = ()):
         super().__init__(message)
         self.upstream = upstream
         self.message = message
@@ -48,6 +49,8 @@ class DatasourceError(Exception):
         self.error_type = error_type
         #: seconds the upstream asked us to wait (``Retry-After``), for the cache's backoff
         self.retry_after = retry_after
+        #: the upstream's warnings and infos sent along with the error (Prometheus does)
+        self.warnings = list(warnings)
 
     def __str__(self) -> str:
         return self.message
@@ -65,16 +68,18 @@ class DatasourceError(Exception):
         self.args = (self.message,)
         if self.error_type:
             self.error_type = scrub(self.error_type, secrets)
+        self.warnings = [scrub(w, secrets) for w in self.warnings]
         return self
 
     def __reduce__(self):
         # Keep the keyword fields when pickled into the disk cache or a background job.
         return (_rebuild, (type(self), self.upstream, self.message, self.status, self.error_type,
-                           self.retry_after))
+                           self.retry_after, self.warnings))
 
 
-def _rebuild(cls, upstream, message, status, error_type, retry_after=None):
-    return cls(upstream, message, status=status, error_type=error_type, retry_after=retry_after)
+def _rebuild(cls, upstream, message, status, error_type, retry_after=None, warnings=()):
+    return cls(upstream, message, status=status, error_type=error_type, retry_after=retry_after,
+               warnings=warnings)
 
 
 class Unreachable(DatasourceError):

@@ -42,7 +42,8 @@ CHUNK = 64 * 1024
 _MIB = 1 << 20
 
 #: Reads an error body: returns (error_type, message) in the upstream's own words.
-ErrorReader = Callable[[requests.Response], tuple[str | None, str]]
+#: (errorType, error), or (errorType, error, warnings) when the error body carries warnings
+ErrorReader = Callable[[requests.Response], tuple]
 
 
 class DeadlineAdapter(HTTPAdapter):
@@ -229,8 +230,18 @@ def too_large(upstream: Upstream, limit: int) -> BadResponse:
 
 def error_for(resp: requests.Response, upstream: Upstream,
               read_error: ErrorReader) -> DatasourceError:
-    """The family member for an error status, with the upstream's words and its Retry-After."""
-    error_type, message = read_error(resp)
+    """The family member for an error status, with the upstream's words and its Retry-After.
+
+    A reader may return a third item, the body's warnings: they stay on the error.
+    """
+    words = read_error(resp)
+    error = _status_error(resp, upstream, *words[:2])
+    error.warnings = list(words[2]) if len(words) > 2 else []
+    return error
+
+
+def _status_error(resp: requests.Response, upstream: Upstream, error_type: str | None,
+                  message: str) -> DatasourceError:
     status, url = resp.status_code, resp.url.split("?", 1)[0]
     if status >= 500 or status in (408, 429):
         wait = retry_after(resp.headers.get("Retry-After"))

@@ -12,7 +12,9 @@ from __future__ import annotations
 import io
 import math
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from itertools import chain
 from typing import Any
 from urllib.parse import quote
@@ -101,25 +103,35 @@ def error_words(doc: Mapping, upstream: str = "Prometheus") -> tuple[str | None,
     return error_type, message
 
 
-def read_error(resp: requests.Response) -> tuple[str | None, str]:
-    """Error reader for ``http.request``: the JSON error body, else the plain text."""
+def read_error(resp: requests.Response) -> tuple:
+    """Error reader for ``http.request``: the JSON error body (and its warnings), else the
+    plain text."""
     try:
         doc = orjson.loads(resp.content)
     except orjson.JSONDecodeError:
         return plain_error(resp)
     if isinstance(doc, dict) and doc.get("status") == "error":
         try:
-            return error_words(doc)
+            words, notes = error_words(doc), _error_notes(doc)
+            return (*words, notes) if notes else words
         except BadResponse:
             pass  # an error body of the wrong shape: its text is still the upstream's words
     return plain_error(resp)
+
+
+def _error_notes(doc: Mapping, upstream: str = "Prometheus") -> list[str]:
+    """The warnings of an error body; misshapen ones are dropped (the error is what matters)."""
+    try:
+        return notes_of(doc, upstream)
+    except BadResponse:
+        return []
 
 
 def error_from_body(doc: Mapping, upstream: str = "Prometheus") -> DatasourceError:
     """The family member for a ``"status": "error"`` body seen with HTTP 200."""
     error_type, message = error_words(doc, upstream)
     kind = Unreachable if error_type in _UNAVAILABLE_TYPES else QueryError
-    return kind(upstream, message, error_type=error_type)
+    return kind(upstream, message, error_type=error_type, warnings=_error_notes(doc, upstream))
 
 
 def success_doc(body: bytes | str | Mapping, upstream: str = "Prometheus") -> Mapping:
@@ -136,42 +148,57 @@ def success_doc(body: bytes | str | Mapping, upstream: str = "Prometheus") -> Ma
 
 # --- frames -----------------------------------------------------------------------------------
 
-def frame_from_response(body: bytes | str | Mapping, *, upstream: str = "Prometheus"
-                        ) -> pd.DataFrame:
+def frame_from_response(body: bytes | str | Mapping, *, upstream: str = "Prometheus",
+                        expr: str | None = None) -> pd.DataFrame:
     """A query body → long frame: timestamp, value, series, one categorical column per label.
 
-    Matrix, vector and scalar results give the same shape; warnings (and infos) of the body
-    are in ``frame.attrs["warnings"]``. A body that breaks the API's promise in any field is
+    Matrix, vector and scalar results give the same shape; a string result is one row with
+    its text in a ``text`` column. A series without labels is named by ``expr`` (the query,
+    as Grafana does), else ``{}``. Warnings (and infos) of the body are in
+    ``frame.attrs["warnings"]``. A body that breaks the API's promise in any field is
     ``BadResponse`` naming the field: nothing is coerced or read as empty.
     """
-    fast = _matrix_fast(body, upstream) if isinstance(body, bytes) else None
+    fast = _matrix_fast(body, upstream, expr=expr) if isinstance(body, bytes) else None
     if fast is not None:
         doc, frame, notes = fast
     else:
         doc = success_doc(body, upstream)
         data = need_object(doc["data"], "query data", upstream)
         frame, notes = frame_from_result(data.get("resultType"), data.get("result"),
-                                         upstream=upstream)
+                                         upstream=upstream, expr=expr)
     frame.attrs["warnings"] = notes_of(doc, upstream) + notes
     return frame
 
 
-def frame_from_result(result_type: str | None, result: Any, *, upstream: str = "Prometheus"
-                      ) -> tuple[pd.DataFrame, list[str]]:
+def frame_from_result(result_type: str | None, result: Any, *, upstream: str = "Prometheus",
+                      expr: str | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Frame the ``data.result`` of a query; also returns notes about samples left out."""
     if result_type == "string":
-        raise QueryError(upstream, "the query returns a string, not numbers; nothing to chart")
+        return string_frame(result, upstream, expr), []
     if result_type == "scalar":
-        return _assemble([{}], *_flatten([[result]], upstream), upstream), []
+        return _assemble([{}], *_flatten([[result]], upstream), upstream, expr), []
     if result_type in ("vector", "matrix"):
         return _series_frame(result_type, need_list(result, f"the {result_type}'s result",
-                                                    upstream), upstream)
+                                                    upstream), upstream, expr)
     if result_type is None:
         raise BadResponse(upstream, "query data has no resultType")
     raise BadResponse(upstream, f"unknown result type {snippet(result_type)}")
 
 
-def _series_frame(result_type: str, result: list, upstream: str
+def string_frame(result: Any, upstream: str = "Prometheus", expr: str | None = None
+                 ) -> pd.DataFrame:
+    """A ``string`` result ``[t, "text"]``: one row, value NaN, the text in ``text``."""
+    pair = need_list(result, "the string's result", upstream)
+    if len(pair) != 2 or type(pair[1]) is not str:
+        raise wrong(upstream, "the string's result", result, 'a [timestamp, "text"] pair')
+    seconds = sample_seconds([pair[0]], upstream)
+    frame = _assemble([{}], np.ones(1, dtype=np.int64), seconds, np.full(1, np.nan), upstream,
+                      expr)
+    frame["text"] = pd.array([pair[1]], dtype=object)
+    return frame
+
+
+def _series_frame(result_type: str, result: list, upstream: str, expr: str | None = None
                   ) -> tuple[pd.DataFrame, list[str]]:
     key = "value" if result_type == "vector" else "values"
     samples = []
@@ -187,7 +214,7 @@ def _series_frame(result_type: str, result: list, upstream: str
             raise BadResponse(upstream, f"{result_type} series {i} has no {key!r}")
     flat = _flatten(samples, upstream)
     metrics = series_labels(result, result_type, upstream)
-    return _assemble(metrics, *flat, upstream), _histogram_notes(result)
+    return _assemble(metrics, *flat, upstream, expr), _histogram_notes(result)
 
 
 #: Native histograms (Prometheus 2.40+) come in these keys; they are left out with a note.
@@ -206,7 +233,8 @@ def series_labels(result: list, result_type: str, upstream: str) -> list[Mapping
 
 def _histogram_notes(result: list[Mapping]) -> list[str]:
     skipped = sum(1 for s in result if _HISTOGRAM_KEYS & s.keys())
-    return [f"{skipped} native-histogram series not shown"] if skipped else []
+    return ([f"{skipped} native-histogram series not shown (a heatmap panel shows them)"]
+            if skipped else [])
 
 
 def _flatten(samples: list[list], upstream: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -231,9 +259,9 @@ def sample_seconds(stamps: list, upstream: str = "Prometheus") -> np.ndarray:
 
 
 def _assemble(metrics: list[Mapping], counts: np.ndarray, seconds: np.ndarray,
-              values: np.ndarray, upstream: str) -> pd.DataFrame:
+              values: np.ndarray, upstream: str, expr: str | None = None) -> pd.DataFrame:
     owner = np.repeat(np.arange(len(metrics), dtype=np.int32), counts)
-    names = unique_names([series_name(m) for m in metrics])
+    names = unique_names([display_name(m, expr) for m in metrics])
     columns = {
         "timestamp": utc_timestamps(seconds, upstream),
         "value": values,
@@ -252,8 +280,8 @@ def _assemble(metrics: list[Mapping], counts: np.ndarray, seconds: np.ndarray,
 _VALUES_KEY = b'"values":['
 
 
-def _matrix_fast(body: bytes, upstream: str, chunk_bytes: int | None = None
-                 ) -> tuple[Mapping, pd.DataFrame, list] | None:
+def _matrix_fast(body: bytes, upstream: str, chunk_bytes: int | None = None,
+                 expr: str | None = None) -> tuple[Mapping, pd.DataFrame, list] | None:
     """Frame a compact matrix body without a Python object per sample; None if not one."""
     split = _split_values(body)
     if split is None:
@@ -275,7 +303,7 @@ def _matrix_fast(body: bytes, upstream: str, chunk_bytes: int | None = None
     if parsed is None:
         return None
     metrics = series_labels(result, "matrix", upstream)
-    return doc, _assemble(metrics, *parsed, upstream), _histogram_notes(result)
+    return doc, _assemble(metrics, *parsed, upstream, expr), _histogram_notes(result)
 
 
 def _split_values(body: bytes) -> tuple[bytes, list[tuple[int, int]]] | None:
@@ -502,6 +530,11 @@ def utc_timestamps(seconds: np.ndarray, upstream: str = "Prometheus") -> pd.arra
     return pd.array(ns.view("M8[ns]")).tz_localize("UTC")
 
 
+def display_name(metric: Mapping[str, str], expr: str | None = None) -> str:
+    """A series' name; one without labels is named by its expression (Grafana's convention)."""
+    return expr if expr and not metric else series_name(metric)
+
+
 def unique_names(names: list[str]) -> list[str]:
     """Names made unique with " #2", " #3"… (servers never repeat a series, proxies might)."""
     if len(set(names)) == len(names):
@@ -625,7 +658,10 @@ def utc_times(texts: Iterable[str | None], upstream: str = "Prometheus") -> pd.S
         raise BadResponse(upstream, f"a time pandas cannot hold (1677 to 2262): {exc}") from None
 
 
-ALERT_COLUMNS = ("alertname", "state", "severity", "active_at", "summary", "labels", "value")
+#: ``label_set`` and ``annotations`` are the whole dicts: the merged alert list keys alerts by
+#: their label set and links their ``runbook_url`` / ``dashboard_url`` annotations.
+ALERT_COLUMNS = ("alertname", "state", "severity", "active_at", "summary", "labels", "value",
+                 "label_set", "annotations")
 _STATE_ORDER = {"firing": 0, "pending": 1}
 
 
@@ -659,7 +695,7 @@ def alert_row(labels: Any, annotations: Any, state: str | None, active_at: Any,
     summary = annotations.get("summary") or annotations.get("description") or ""
     number = np.nan if value is None else go_float(value, f"{where}: value", upstream)
     return (labels.get("alertname", ""), state or "unknown", labels.get("severity", ""),
-            active_at, summary, series_name(rest), number)
+            active_at, summary, series_name(rest), number, dict(labels), dict(annotations))
 
 
 def alert_frame(rows: list[tuple], columns: Iterable[str] = ALERT_COLUMNS, *,
@@ -671,6 +707,42 @@ def alert_frame(rows: list[tuple], columns: Iterable[str] = ALERT_COLUMNS, *,
     order = frame["state"].map(_STATE_ORDER).fillna(2)
     return frame.assign(_o=order).sort_values(["_o", "alertname", "active_at"]) \
         .drop(columns="_o").reset_index(drop=True)
+
+
+#: Prometheus' own series of its alerts: 1 for every evaluation an alert is firing.
+ALERTS_FIRING = 'ALERTS{alertstate="firing"}'
+HISTORY_COLUMNS = ("alert", "alertname", "start", "end")
+
+
+def firing_intervals(frame: pd.DataFrame, step: float) -> pd.DataFrame:
+    """A range query's long frame of ``ALERTS_FIRING`` → one row per stretch an alert fired:
+    alert (name and labels), alertname, start, end (the last sample plus one step). Samples
+    more than 1.5 steps apart are two stretches: the alert stopped firing in between."""
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in HISTORY_COLUMNS})
+    hidden = {"__name__", "alertstate", "timestamp", "value", "series", "alertname"}
+    extra = [c for c in frame.columns if c not in hidden]
+    names = frame["alertname"].astype(object) if "alertname" in frame else \
+        pd.Series("", index=frame.index, dtype=object)
+    alert = names.fillna("") + _label_text(frame, extra)
+    ordered = pd.DataFrame({"alert": alert, "alertname": names.fillna(""),
+                            "t": frame["timestamp"]}).sort_values(["alert", "t"], kind="stable")
+    gap = ordered["t"].diff().dt.total_seconds()
+    new = (ordered["alert"] != ordered["alert"].shift()) | (gap > 1.5 * step)
+    runs = ordered.assign(run=new.cumsum()).groupby("run", sort=False)
+    out = runs.agg(alert=("alert", "first"), alertname=("alertname", "first"),
+                   start=("t", "min"), end=("t", "max")).reset_index(drop=True)
+    out["end"] = out["end"] + pd.Timedelta(seconds=step)
+    return out[list(HISTORY_COLUMNS)]
+
+
+def _label_text(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    text = pd.Series("", index=frame.index, dtype=object)
+    for column in sorted(columns):
+        values = frame[column].astype(object)
+        present = values.notna()
+        text[present] = text[present] + f" {column}=" + values[present].astype(str)
+    return text
 
 
 # --- the datasource ---------------------------------------------------------------------------
@@ -698,14 +770,35 @@ class Prometheus:
         viewer of its aligned window shares one upstream call per step.
         """
         params = build_range_request(query, start, end, step, timeout=self.eval_timeout)
-        return self._call("POST", "/api/v1/query_range", params, frame_from_response, force,
-                          ttl)
+        return self._call("POST", "/api/v1/query_range", params,
+                          partial(frame_from_response, expr=query), force, ttl)
+
+    def query_buckets(self, query: str, start: float, end: float, step: float,
+                      force: bool = False, ttl: float | None = None) -> Result[pd.DataFrame]:
+        """A range query of a histogram as a bucket frame (``prom_histograms``)."""
+        # prom_histograms builds on this module's framing: imported here, not at the top.
+        from datasources.prom_histograms import buckets_from_response
+
+        params = build_range_request(query, start, end, step, timeout=self.eval_timeout)
+        return self._call("POST", "/api/v1/query_range", params,
+                          partial(buckets_from_response, expr=query), force, ttl, kind="buckets")
+
+    def query_exemplars(self, query: str, start: float, end: float,
+                        ttl: float | None = None) -> Result[pd.DataFrame]:
+        """Exemplars of the series ``query`` selects, over a panel's range (needs Prometheus'
+        ``--enable-feature=exemplar-storage``; without it the answer is empty)."""
+        from datasources.prom_histograms import exemplars_from_response
+
+        params = {"query": query, "start": _num(start), "end": _num(end)}
+        return self._call("POST", "/api/v1/query_exemplars", params, exemplars_from_response,
+                          ttl=ttl)
 
     def query(self, query: str, time: float | None = None, force: bool = False
               ) -> Result[pd.DataFrame]:
         """An instant query as a long frame (one row per series)."""
         params = build_instant_request(query, time, timeout=self.eval_timeout)
-        return self._call("POST", "/api/v1/query", params, frame_from_response, force)
+        return self._call("POST", "/api/v1/query", params,
+                          partial(frame_from_response, expr=query), force)
 
     def label_names(self, match: str | None = None) -> Result[list[str]]:
         """Label names, optionally of the series matching ``match``."""
@@ -725,6 +818,14 @@ class Prometheus:
         """Firing and pending alerts from the rules Prometheus evaluates."""
         return self._call("GET", "/api/v1/alerts", {}, alerts_from_response, ttl=ttl)
 
+    def alert_history(self, start: float, end: float, step: float,
+                      ttl: float | None = None) -> Result[pd.DataFrame]:
+        """When each alert fired between ``start`` and ``end`` (``firing_intervals``)."""
+        params = build_range_request(ALERTS_FIRING, start, end, step, timeout=self.eval_timeout)
+        return self._call("POST", "/api/v1/query_range", params,
+                          lambda body, upstream: firing_intervals(
+                              frame_from_response(body, upstream=upstream), step), ttl=ttl)
+
     def buildinfo(self) -> Result[dict[str, str]]:
         """The server's version, revision and build details."""
         return self._call("GET", "/api/v1/status/buildinfo", {}, buildinfo_from_response)
@@ -735,23 +836,29 @@ class Prometheus:
         return self._call("POST", "/api/v1/query", params, health_from_response)
 
     def _call(self, method: str, path: str, params: dict, parse: Parse,
-              force: bool = False, ttl: float | None = None) -> Result:
-        key = cache_key("prometheus", self.upstream.url, path, params)
+              force: bool = False, ttl: float | None = None, kind: str = "") -> Result:
+        # ``kind`` keeps two framings of one request (lines, buckets) apart in the cache.
+        key = cache_key("prometheus" + kind, self.upstream.url, path, params)
         timeless = {k: v for k, v in params.items() if k not in ("start", "end", "time")}
         return self.cache.get(key, lambda: self._fetch(method, path, params, parse),
                               ttl=self.upstream.cache_ttl if ttl is None else ttl,
                               upstream=self.upstream.name,
-                              force=force, fallback=cache_key("prometheus", self.upstream.url,
-                                                              path, timeless),
+                              force=force, fallback=cache_key("prometheus" + kind,
+                                                              self.upstream.url, path, timeless),
                               wait=self.upstream.timeout)
 
     def _fetch(self, method: str, path: str, params: dict, parse: Parse) -> Any:
         # POST form-encoded: long PromQL does not fit in a URL behind some proxies.
         form = {"data": params} if method == "POST" else {"params": params}
+        started = time.perf_counter()
         resp = request(self.session, self.upstream, method, path, read_error=read_error, **form)
+        took = time.perf_counter() - started
         # A body quoted in a parse error may echo what we sent: scrub it like an error body.
         with scrubbing(self.upstream):
-            return parse(resp.content, upstream=self.upstream.name)
+            value = parse(resp.content, upstream=self.upstream.name)
+        if isinstance(value, pd.DataFrame):
+            value.attrs["took_s"] = took  # the upstream's time, shown by a panel's Inspect
+        return value
 
 
 def _match(match: str | None) -> dict[str, str]:

@@ -45,6 +45,8 @@ class StatusSource:
     windows: Sequence[Window] = ()
     #: per service name, a known-answer query of the upstream it is (Prometheus, Loki)
     known_answers: Mapping[str, KnownAnswer] = field(default_factory=dict)
+    #: called with each real round's results, once per round across processes (notify.py)
+    listeners: list[Callable[[list[ProbeResult]], None]] = field(default_factory=list)
 
     def snapshot(self, force: bool = False) -> Result[list[ProbeResult]]:
         """The latest probe round; ``force`` skips the throttle ("Refresh now")."""
@@ -81,6 +83,11 @@ class StatusSource:
         results = apply_maintenance(results, self.windows)
         # Recorded here, inside the single flight, so each real round is counted once.
         self.history.record(results, failures)
+        for listener in self.listeners:
+            try:
+                listener(results)
+            except Exception:  # a listener's failure must not lose the round
+                log.exception("probe round listener failed")
         return results
 
     def states(self) -> dict[str, tuple[str, float]]:

@@ -203,6 +203,10 @@ def redacted_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+#: connections one process keeps to the shared Redis at most (more threads wait for one)
+REDIS_CONNECTIONS = 64
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -236,9 +240,15 @@ class RedisStore:
                         self.shown)
         self._errors = (redis.RedisError, OSError)
         # No client-side retries: the cache falls back to the upstream instead of waiting.
-        self.client = redis.Redis.from_url(
-            url, socket_connect_timeout=timeout, socket_timeout=timeout,
+        # A blocking pool: a burst of threads (the Metrics tab fetches its panels in
+        # parallel, in every server thread) waits up to ``timeout`` for a free connection,
+        # where redis-py's default pool raised "Too many connections" past 100, which
+        # read as an outage and sent every call straight to the upstreams for a second.
+        pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=REDIS_CONNECTIONS, timeout=timeout,
+            socket_connect_timeout=timeout, socket_timeout=timeout,
             retry=Retry(NoBackoff(), 0), health_check_interval=30)
+        self.client = redis.Redis(connection_pool=pool)
         self._release = self.client.register_script(_RELEASE)
         self._renew = self.client.register_script(_RENEW)
         self._down_until = 0.0

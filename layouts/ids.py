@@ -85,9 +85,10 @@ def range_id(prefix: str, part: str) -> str:
 RANGE_STATE = "state"  # dcc.Store {"from", "to", "preset", "back": [[from, to], …]}
 RANGE_ZOOM = "zoom"  # dcc.Store the tab's charts write {"from", "to"} or {"reset": true} into
 RANGE_PRESETS = "presets"
-RANGE_DATES = "dates"
-RANGE_FROM_TIME = "from-time"
-RANGE_TO_TIME = "to-time"
+RANGE_DATES = "dates"  # the calendar: picking days fills the From / To boxes
+RANGE_FROM = "from"  # From box: "now-6h", "now-7d/d", "2024-05-01 10:00" (UTC)
+RANGE_TO = "to"
+RANGE_REFRESH = "refresh"  # live refresh interval, seconds (choices from query.range_state)
 RANGE_APPLY = "apply"
 RANGE_BACK = "back"
 RANGE_LIVE = "live"
@@ -130,3 +131,35 @@ NAV_CONFIG = "nav-config"
 AUDIT_OPEN = "audit-open"
 AUDIT_MODAL = "audit-modal"
 AUDIT_BODY = "audit-body"
+# Status tab, alert list and silences (issues 13, 14)
+ALERTS_STATE_FILTER = "alerts-state-filter"
+ALERTS_SEVERITY_FILTER = "alerts-severity-filter"
+ALERTS_LABEL_FILTER = "alerts-label-filter"
+ALERTS_HISTORY_WINDOW = "alerts-history-window"
+ALERTS_HISTORY = "alerts-history"
+#: bumped after a silence is created or expired: the list is drawn again at once
+ALERTS_CHANGED = "alerts-changed"
+ALERTS_FEEDBACK = "alerts-feedback"
+#: pattern-matching types: {"type": SILENCE_OPEN, "key": <alert fingerprint>},
+#: {"type": SILENCE_EXPIRE, "id": <silence id>}
+SILENCE_OPEN = "silence-open"
+SILENCE_EXPIRE = "silence-expire"
+SILENCE_MODAL = "silence-modal"
+SILENCE_KEY = "silence-key"
+SILENCE_MATCHERS = "silence-matchers"
+SILENCE_DURATION = "silence-duration"
+SILENCE_CUSTOM = "silence-custom"
+SILENCE_COMMENT = "silence-comment"
+SILENCE_CREATE = "silence-create"
+SILENCE_CANCEL = "silence-cancel"
+SILENCE_ERROR = "silence-error"
+METRICS_BELOW = "metrics-below"  # under a chart: the anomalies in range
+METRICS_ANOMALY = "metrics-anomaly"  # a link in that list: {"panel", "from", "to"} zooms to it
+METRICS_INSPECT = "metrics-inspect"  # a panel's Inspect button
+METRICS_FULL = "metrics-full"  # a panel's full-screen toggle
+# the chart options shared by every panel, and the one Inspect dialog
+METRICS_COMPARE = "metrics-compare"  # query.compare.MODES
+METRICS_ANNOTATE = "metrics-annotate"  # the annotation sources shown
+METRICS_INSPECT_MODAL = "metrics-inspect-modal"
+METRICS_INSPECT_TITLE = "metrics-inspect-title"
+METRICS_INSPECT_BODY = "metrics-inspect-body"

@@ -14,7 +14,7 @@ import dash_bootstrap_components as dbc
 from dash import Patch, dcc, html, no_update
 
 from config import Config
-from layouts import ids
+from layouts import chart_extras, ids
 from layouts.common import graph_config, result_notice
 from layouts.range_picker import range_picker
 from query import chart, live
@@ -39,6 +39,8 @@ def layout(config: Config):
         range_picker("metrics", refresh_seconds=config.refresh.metrics),
         variables(),
         adhoc_card(),
+        chart_extras.controls([a.name for a in config.annotations]),
+        chart_extras.inspect_modal(),
         html.Div(id=ids.METRICS_PANELS_NOTICE),
         html.Div(id=ids.METRICS_PANELS, className="metrics-panels"),
     ], className="metrics-tab mt-3")
@@ -94,20 +96,29 @@ def panels_grid(panels: Sequence[Panel], first: Mapping[str, tuple] | None = Non
 
 def panel_card(panel: Panel, first: tuple | None = None):
     """One panel: title, unit, notices, Download CSV and the chart (``first`` as above)."""
-    return dbc.Card(panel_body(panel, first), className="metrics-panel h-100",
+    return dbc.Card(panel_body(panel, first, full_screen=True), className="metrics-panel h-100",
                     id={"type": ids.METRICS_PANEL, "panel": panel.slug})
 
 
-def panel_body(panel: Panel, first: tuple | None = None):
+def panel_body(panel: Panel, first: tuple | None = None, *, full_screen: bool = False):
     """A panel's header and chart; the ids carry the panel's slug. ``first``: the figure,
-    notices and held record it mounts with, so the chart is drawn once, with its data."""
-    figure, notices, holds = first or (empty_figure("loading…"), None, None)
+    notices, held record and what goes under the chart it mounts with, so the chart is drawn
+    once, with its data. ``full_screen`` adds the button that fills the window with it."""
+    figure, notices, holds, below = first or (empty_figure("loading…"), None, None, None)
     key = {"panel": panel.slug}
+    tools = [dbc.Button("Inspect", id={"type": ids.METRICS_INSPECT, **key}, size="sm",
+                        color="link", className="p-0 metrics-csv", n_clicks=0,
+                        title="the query as sent, its step and timing, and the data"),
+             dbc.Button("Download CSV", id={"type": ids.METRICS_CSV, **key}, size="sm",
+                        color="link", className="p-0 metrics-csv", n_clicks=0)]
+    if full_screen:
+        tools.append(dbc.Button("⤢", id={"type": ids.METRICS_FULL, **key}, size="sm",
+                                color="link", className="p-0 metrics-csv metrics-full",
+                                n_clicks=0, title="full screen (again to restore)"))
     header = html.Div([
         html.Span(panel.title, className="metrics-panel-title fw-semibold", title=panel.query),
         html.Span(unit_label(panel.unit), className="text-muted small ms-2"),
-        dbc.Button("Download CSV", id={"type": ids.METRICS_CSV, **key}, size="sm",
-                   color="link", className="ms-auto p-0 metrics-csv", n_clicks=0),
+        html.Div(tools, className="ms-auto d-flex gap-2"),
         dcc.Download(id={"type": ids.METRICS_DOWNLOAD, **key}),
     ], className="d-flex align-items-center px-2 pt-2")
     graph = dcc.Graph(id={"type": ids.METRICS_GRAPH, **key}, config=GRAPH_CONFIG,
@@ -117,7 +128,8 @@ def panel_body(panel: Panel, first: tuple | None = None):
     return [header, held, html.Div(notices, id={"type": ids.METRICS_NOTICE, **key},
                                    className="px-2"),
             dcc.Loading(graph, delay_show=400, overlay_style={"visibility": "visible",
-                                                              "opacity": 0.6})]
+                                                              "opacity": 0.6}),
+            html.Div(below, id={"type": ids.METRICS_BELOW, **key})]
 
 
 def panels_notice(shown: int, offered: int, error=None):
@@ -268,6 +280,8 @@ def notice(result, notes: Sequence[str] = ()):
     parts = [result_notice(result)]
     frame = result.value if result is not None else None
     warnings = list(frame.attrs.get("warnings", [])) if frame is not None else []
+    if frame is None and result is not None:  # an error body's warnings are shown too
+        warnings = list(getattr(result.error, "warnings", None) or [])
     parts += [html.Div(w, className="metrics-warning small text-warning-emphasis")
               for w in warnings]
     parts += [html.Div(n, className="metrics-note small text-muted") for n in notes]

@@ -1,8 +1,9 @@
-"""Status tab, Prometheus section: scrape-target health and firing/pending alerts.
+"""Status tab, Prometheus section: scrape-target health and the alert list.
 
 Targets come from Prometheus' ``/api/v1/targets``; alerts from its ``/api/v1/alerts`` and,
-when configured, Alertmanager's ``/api/v2/alerts``. Each source keeps its own stale badge or
-error, so a down Alertmanager does not hide Prometheus' answer.
+when configured, Alertmanager's ``/api/v2/alerts``, merged into one row per alert
+(``query.alerts.merge``). Each source keeps its own stale badge or error, so a down
+Alertmanager does not hide Prometheus' answer.
 """
 
 from __future__ import annotations
@@ -14,33 +15,43 @@ from datetime import UTC
 import dash_bootstrap_components as dbc
 from dash import html
 
+from layouts import alert_list, ids
 from layouts.common import result_notice
 from query import alerts
 from query.timerange import human_duration
 
 MAX_ROWS = 200
 STATE_COLOURS = {"firing": "danger", "pending": "warning", "up": "success", "down": "danger"}
-SEVERITY_COLOURS = {"critical": "danger", "page": "danger", "error": "danger",
-                    "warning": "warning", "info": "info"}
 
 
-def section(targets, alert_sources: Sequence[tuple],
-            now: float | None = None):
-    """The whole section: a heading, the targets card and the alerts card (each a ``Result``)."""
+def container():
+    """The section's frame, drawn with the tab: heading, alert filters, the refreshed part
+    (``ids.STATUS_PROM_SECTION``), the silence dialog and the alert history."""
+    return html.Div([html.H5("Prometheus", className="mb-2"), *alert_list.frame_parts(),
+                     html.Div(id=ids.STATUS_PROM_SECTION), alert_list.history_card()],
+                    className="mt-4")
+
+
+def section(targets, alert_sources: Sequence[tuple], now: float | None = None, *,
+            filters: dict | None = None, silences=None, can_silence: bool = False):
+    """The refreshed part: the targets card and the alerts card (each source a ``Result``).
+
+    ``filters`` are ``query.alerts.select``'s keywords; ``silences`` a ``Result`` of active
+    silences (None: no Alertmanager); ``can_silence`` offers the Silence button.
+    """
     now = time.time() if now is None else now
     return html.Div([
-        html.H5("Prometheus", className="mb-2"),
         dbc.Row([
             dbc.Col(targets_card(targets, now), xl=6, className="mb-3"),
-            dbc.Col(alerts_card(alert_sources, now), xl=6, className="mb-3"),
+            dbc.Col(alerts_card(alert_sources, now, filters=filters, silences=silences,
+                                can_silence=can_silence), xl=6, className="mb-3"),
         ]),
     ], className="prom-status")
 
 
 def not_configured():
     """What the section says when no Prometheus URL is set."""
-    return html.Div([html.H5("Prometheus", className="mb-2"),
-                     dbc.Alert("No Prometheus URL configured ([prometheus] url).",
+    return html.Div([dbc.Alert("No Prometheus URL configured ([prometheus] url).",
                                color="secondary", className="py-2")], className="prom-status")
 
 
@@ -106,39 +117,28 @@ def _more(total: int) -> list:
     return [html.Div(f"showing {MAX_ROWS} of {total}", className="small text-muted")]
 
 
-def alerts_card(sources: Sequence[tuple], now: float):
-    """Firing and pending alerts from every (name, ``Result``) source, firing first."""
+def alerts_card(sources: Sequence[tuple], now: float, *, filters: dict | None = None,
+                silences=None, can_silence: bool = False):
+    """Every source's alerts as one list (each alert once, its sources as tags), grouped by
+    alertname, filtered; then the active silences with an Expire button."""
     notices = [n for _, r in sources if (n := result_notice(r)) is not None]
-    frame = alerts.active([(name, r.value) for name, r in sources])
+    frames = {name.lower(): r.value for name, r in sources}
+    frame = alerts.merge(frames.get("prometheus"), frames.get("alertmanager"))
+    silence_parts = _silences(silences, now, can_silence)
     if frame is None:
-        return _card("Alerts", [], notices, html.Div("no alert list",
-                                                      className="text-muted small"))
-    firing, pending = alerts.counts(frame)
-    summary = [dbc.Badge(f"{firing} firing", color="danger" if firing else "secondary"),
-               dbc.Badge(f"{pending} pending", color="warning" if pending else "secondary",
-                         text_color="dark" if pending else None)]
-    if frame.empty:
-        return _card("Alerts", summary, notices,
-                     html.Div("No alerts firing or pending.", className="text-muted small"))
-    head = html.Thead(html.Tr([html.Th(c) for c in ("State", "Alert", "Severity", "Since",
-                                                     "Summary", "Source")]))
-    rows = [_alert_row(a, now) for a in frame.head(MAX_ROWS).itertuples(index=False)]
-    return _card("Alerts", summary, notices + _more(len(frame)),
-                 dbc.Table([head, html.Tbody(rows)], size="sm", hover=True,
-                           className="mb-0 prom-alerts", responsive=True))
+        return _card("Alerts", [], notices, html.Div(
+            [html.Div("no alert list", className="text-muted small"), *silence_parts]))
+    shown = alerts.select(frame, **(filters or {}))
+    body = html.Div([alert_list.alert_groups(shown, can_silence=can_silence, total=len(frame)),
+                     *silence_parts])
+    return _card("Alerts", alert_list.summary_badges(alerts.counts(frame)), notices, body)
 
 
-def _alert_row(a, now: float):
-    severity = a.severity or ""
-    return html.Tr([
-        html.Td(dbc.Badge(a.state, color=STATE_COLOURS.get(a.state, "secondary"),
-                          text_color="dark" if a.state == "pending" else None)),
-        html.Td([html.Div(a.alertname, className="fw-semibold"),
-                 *([html.Div(a.labels, className="small text-muted text-break")]
-                   if a.labels not in ("", "{}") else [])]),
-        html.Td(dbc.Badge(severity, color=SEVERITY_COLOURS.get(severity.lower(), "secondary"))
-                if severity else "—"),
-        html.Td(ago(a.active_at, now), title=utc(a.active_at), className="text-nowrap"),
-        html.Td(a.summary or "—", className="small"),
-        html.Td(a.source, className="small text-muted"),
-    ], className=f"prom-alert prom-alert-{a.state}")
+def _silences(result, now: float, can_silence: bool) -> list:
+    if result is None:
+        return []
+    notice = result_notice(result)
+    frame = result.value
+    listed = None if frame is None else alert_list.silences_list(
+        alerts.active_silences(frame), now, can_silence)
+    return [part for part in (notice, listed) if part is not None]

@@ -7,17 +7,19 @@ Grafana-style strings, so a range reads the same in the URL, the cache keys and 
     {"from": "now-1h", "to": "now", "preset": "now-1h", "back": [["now-6h", "now"], …]}
 
 The state helpers are pure (``query/range_state.py``); ``callbacks/range_picker.py`` wires
-them. Times shown and typed are UTC, as plotly draws them.
+them. Times shown and typed are UTC, as plotly draws them, on a 24-hour clock.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from layouts import ids
-from query.range_state import DEFAULT_FROM, initial_state, short_label
-from query.timerange import PRESETS
+from query.range_state import DEFAULT_FROM, MAX_END, initial_state, refresh_choices, short_label
+from query.timerange import PRESETS, human_duration
 
 
 def range_picker(prefix: str, *, default_from: str = DEFAULT_FROM,
@@ -28,7 +30,8 @@ def range_picker(prefix: str, *, default_from: str = DEFAULT_FROM,
         dcc.Store(id=rid(ids.RANGE_STATE), data=initial_state(default_from)),
         dcc.Store(id=rid(ids.RANGE_ZOOM)),
         dcc.Interval(id=rid(ids.RANGE_INTERVAL), interval=int(refresh_seconds * 1000)),
-        html.Div([_presets(rid, default_from), _absolute(rid), _controls(rid, refresh_seconds)],
+        html.Div([_presets(rid, default_from), _absolute(rid),
+                  _controls(rid, refresh_seconds)],
                  className="d-flex flex-wrap align-items-center gap-2"),
         html.Div([html.Span(id=rid(ids.RANGE_LABEL), className="range-label small text-muted"),
                   html.Span(id=rid(ids.RANGE_ERROR), className="range-error small text-danger")],
@@ -50,26 +53,45 @@ def _presets(rid, default_from: str):
 
 
 def _absolute(rid):
+    # Text boxes, not <input type="time">: the browser's time input follows its locale (a
+    # 12-hour clock in en-US); these read and show 24-hour UTC, and take Grafana's
+    # expressions ("now-3h", "now-7d/d") as well as absolute times.
     return html.Div([
+        _typed(rid(ids.RANGE_FROM), "From", "now-6h"),
+        _typed(rid(ids.RANGE_TO), "To", "now"),
         dcc.DatePickerRange(id=rid(ids.RANGE_DATES), display_format="YYYY-MM-DD",
-                            start_date_placeholder_text="from date",
-                            end_date_placeholder_text="to date", minimum_nights=0,
+                            start_date_placeholder_text="from day",
+                            end_date_placeholder_text="to day", minimum_nights=0,
+                            first_day_of_week=1, clearable=True,
+                            initial_visible_month=datetime.now(UTC).date().isoformat(),
                             className="range-dates"),
-        dbc.Input(id=rid(ids.RANGE_FROM_TIME), type="time", size="sm", value="00:00",
-                  className="range-time"),
-        html.Span("→", className="text-muted"),
-        dbc.Input(id=rid(ids.RANGE_TO_TIME), type="time", size="sm", value="23:59",
-                  className="range-time"),
         html.Span("UTC", className="small text-muted"),
         dbc.Button("Apply", id=rid(ids.RANGE_APPLY), size="sm", color="primary",
-                   outline=True, n_clicks=0, title="show this absolute range (UTC)"),
+                   outline=True, n_clicks=0,
+                   title="show the typed range (Enter in a box does the same)"),
     ], className="d-flex align-items-center gap-1 range-absolute")
+
+
+def _typed(component_id: str, label: str, placeholder: str):
+    return html.Div(dbc.InputGroup([
+        dbc.InputGroupText(label),
+        dbc.Input(id=component_id, type="text", placeholder=placeholder, maxLength=MAX_END,
+                  n_submit=0, autoComplete="off", className="range-typed"),
+    ], size="sm"), className="range-typed-group",
+        title="now, now-3h, now-7d/d (rounded to the day), or a UTC time such as "
+              "2024-05-01 10:00")
 
 
 def _controls(rid, refresh_seconds: float):
     return html.Div([
         dbc.Button("Back", id=rid(ids.RANGE_BACK), size="sm", color="secondary", outline=True,
                    n_clicks=0, disabled=True, title="undo the last zoom or range change"),
+        html.Div(dbc.Select(
+            id=rid(ids.RANGE_REFRESH), size="sm", className="range-refresh",
+            value=str(refresh_choices(refresh_seconds)[0]),
+            options=[{"label": f"every {human_duration(s, whole=True)}", "value": str(s)}
+                     for s in refresh_choices(refresh_seconds)]),
+            title="how often a live range refreshes"),
         dbc.Button("Pause", id=rid(ids.RANGE_LIVE), size="sm", color="secondary",
                    outline=True, n_clicks=0,
                    title=f"live: refresh every {refresh_seconds:g} s"),

@@ -13,7 +13,7 @@ from dash import dcc, html
 
 from config import Config
 from layouts import actions as actions_view
-from layouts import ids
+from layouts import ids, prom_status
 from layouts import status_history as part
 from query.probe_state import cert_days, state
 
@@ -46,7 +46,7 @@ def layout(config: Config, first: Sequence | None = None):
         html.Div(error, id=ids.STATUS_ERROR),
         html.Div(cards_, id=ids.STATUS_CARDS),
         part.incidents_section(incidents),
-        html.Div(id=ids.STATUS_PROM_SECTION, className="mt-4"),
+        prom_status.container(),
         actions_view.dialog(),
     ])
 

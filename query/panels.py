@@ -17,7 +17,11 @@ from query.timerange import format_duration, rate_interval
 
 
 class Panel(NamedTuple):
-    """One chart: title, PromQL, unit, legend format, section; seeds name what they need."""
+    """One chart: title, PromQL, unit, legend format, section; seeds name what they need.
+
+    ``kind`` "heatmap" draws a histogram's buckets (``quantiles``: p50/p95/p99 over them);
+    ``exemplars`` adds the query's exemplars as points.
+    """
 
     slug: str
     title: str
@@ -26,6 +30,9 @@ class Panel(NamedTuple):
     legend: str = ""
     group: str = ""
     requires: tuple[str, ...] = ()
+    kind: str = "lines"
+    quantiles: bool = False
+    exemplars: bool = False
 
 
 ALL = ".*"
@@ -65,7 +72,15 @@ SEEDS: tuple[Panel, ...] = (
     Panel("error-rate", "Error rate (5xx)", f"sum by (job) ({_ERRS}) / sum by (job) ({_REQS})",
           "percentunit", "{{job}}", "Service overview", ("http_requests_total",)),
     Panel("latency", "Latency p50 / p95 / p99", _quantiles(_BUCKETS, "job"), "s",
-          "{{job}} {{quantile}}", "Service overview", ("http_request_duration_seconds_bucket",)),
+          "{{job}} {{quantile}}", "Service overview", ("http_request_duration_seconds_bucket",),
+          exemplars=True),
+    Panel("latency-heatmap", "Latency heatmap", f"sum by (le) ({_BUCKETS})", "s", "",
+          "Service overview", ("http_request_duration_seconds_bucket",), kind="heatmap",
+          quantiles=True, exemplars=True),
+    Panel("latency-native", "Latency heatmap (native histogram)",
+          f"sum(rate(http_request_duration_seconds{{{_SEL}}}{_RATE}))", "s", "",
+          "Service overview", ("http_request_duration_seconds",), kind="heatmap",
+          quantiles=True),
     Panel("active-connections", "Active connections",
           f'sum by (job, instance) ({{__name__=~"{"|".join(_CONNS)}", {_SEL}}})', "connections",
           "{{instance}}", "Service overview", _CONNS),
@@ -129,7 +144,10 @@ def from_config(panels: Sequence) -> tuple[Panel, ...]:
     out = []
     for p in panels:
         slug = unique_slug(p.title, taken)
-        out.append(Panel(slug, p.title, p.query, p.unit, p.legend, p.group or "Panels"))
+        out.append(Panel(slug, p.title, p.query, p.unit, p.legend, p.group or "Panels",
+                         kind=getattr(p, "kind", "lines"),
+                         quantiles=getattr(p, "quantiles", False),
+                         exemplars=getattr(p, "exemplars", False)))
     return tuple(out)
 
 

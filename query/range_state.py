@@ -10,13 +10,22 @@ Times shown and typed are UTC, as plotly draws them.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode
 
 from query.limits import Rejected, mapping, text
-from query.timerange import PRESETS, human_duration, in_range, is_relative, resolve
+from query.timerange import (
+    PRESETS,
+    human_duration,
+    in_range,
+    is_relative,
+    resolve,
+    resolve_one,
+    shown,
+)
 
 DEFAULT_FROM, DEFAULT_TO = "now-1h", "now"
 #: how many zooms Back can undo
@@ -121,23 +130,68 @@ def iso_utc(epoch: float) -> str:
     return datetime.fromtimestamp(round(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def absolute_range(start_date, from_time, end_date, to_time) -> tuple[str, str]:
-    """The date + time inputs as ISO strings; ValueError says what is missing or wrong."""
-    start_date, end_date = text(start_date, "from date"), text(end_date, "to date")
-    from_time, to_time = text(from_time, "from time"), text(to_time, "to time")
-    if not start_date or not end_date:
-        raise ValueError("pick a from date and a to date")
-    frm = f"{start_date[:10]}T{(from_time or '00:00')[:8]}Z"
-    to = f"{end_date[:10]}T{(to_time or '23:59')[:8]}Z"
-    resolve(frm, to, time.time())
+#: live refresh intervals offered (seconds); a tab offers those not below its configured one
+REFRESH_CHOICES = (1, 2, 5, 10, 15, 30, 60, 300, 900, 3600)
+
+
+def refresh_choices(minimum: float) -> list[float]:
+    """The refresh intervals a tab offers: its configured one first, then the longer ones.
+
+    The server checks a chosen interval against this list, so a page cannot ask for a faster
+    refresh than the configuration allows.
+    """
+    return [minimum, *(s for s in REFRESH_CHOICES if s > minimum)]
+
+
+def chosen_refresh(value, minimum: float) -> float:
+    """The refresh interval the browser chose, or Rejected when it is not on offer."""
+    choices = refresh_choices(minimum)
+    try:
+        seconds = float(text(value, "refresh interval", most=20))
+    except ValueError:
+        seconds = math.nan
+    if seconds not in choices:
+        raise Rejected(f"refresh interval: {shown(value)} is not one of "
+                       f"{', '.join(f'{c:g}' for c in choices)}")
+    return seconds
+
+
+def typed_range(frm, to, now: float | None = None) -> tuple[str, str]:
+    """The From and To boxes as state strings; ValueError names the end that is wrong.
+
+    Relative expressions stay as typed ("now-7d/d", spaces dropped) so the range keeps
+    following the clock; absolute times become ISO-8601 UTC to the second.
+    """
+    now = time.time() if now is None else now
+    frm, to = _typed(frm, "from", now), _typed(to, "to", now)
+    resolve(frm, to, now)
     return frm, to
 
 
-def absolute_inputs(state: Mapping, now: float | None = None) -> tuple[str, str, str, str]:
-    """(from date, from time, to date, to time) showing the state's range, in UTC."""
-    start, end = window(state, now)
-    a, b = utc_text(start), utc_text(end)
-    return a[:10], a[11:16], b[:10], b[11:16]
+def _typed(value, which: str, now: float) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"type a '{which}' time, such as now-6h, now-7d/d or 2024-05-01 10:00")
+    if len(value) > MAX_END:
+        raise ValueError(f"'{which}' time: at most {MAX_END} characters")
+    compact = value.strip().replace(" ", "")
+    if compact.startswith("now"):
+        resolve_one(compact, now, which)
+        return compact
+    return iso_utc(resolve_one(value, now, which))
+
+
+def typed_inputs(state: Mapping, now: float | None = None) -> tuple[str, str]:
+    """What the From and To boxes show: relative ends as they are, absolute ones in UTC."""
+    now = time.time() if now is None else now
+    return tuple(end if is_relative(end, end) else utc_text(resolve_one(end, now, which))
+                 for end, which in ((state["from"], "from"), (state["to"], "to")))
+
+
+def dates_typed(start_date, end_date) -> tuple[str | None, str | None]:
+    """Days picked on the calendar as From / To text: the whole days, in UTC (None: unpicked)."""
+    start = text(start_date, "from date", most=40)[:10] or None
+    end = text(end_date, "to date", most=40)[:10] or None
+    return (f"{start} 00:00:00" if start else None, f"{end} 23:59:59" if end else None)
 
 
 # --- zoom: a chart's relayoutData → a range request --------------------------------------

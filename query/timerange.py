@@ -29,7 +29,9 @@ MAX_POINTS = 11_000
 LATEST = (2**63 - 1) // 10**9
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-_RELATIVE = re.compile(r"^now(?:\s*-\s*(\d+)\s*(s|m|h|d|w))?$")
+#: "now", "now-3h", "now-7d/d" (Grafana's rounding: "/d" snaps to the start of the day for a
+#: range's "from" and to its end for its "to"), "now/w" (ISO weeks start on Monday)
+_RELATIVE = re.compile(r"^now(?:\s*-\s*(\d+)\s*(s|m|h|d|w))?(?:\s*/\s*(s|m|h|d|w|M|y))?$")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
 
 _MINUTE, _HOUR, _DAY = 60, 3600, 86400
@@ -68,26 +70,46 @@ def resolve_one(text: str, now: float, which: str = "time") -> float:
     """One end of a range: "now", "now-5m", epoch milliseconds, or ISO-8601 (naive = UTC)."""
     raw = str(text).strip()
     try:
-        seconds = _resolve(raw, now)
+        seconds = _resolve(raw, now, up=which == "to")
     except OverflowError:  # a 400-digit epoch or "now-10¹⁰⁰d": far out of range
         seconds = math.inf
     except ValueError:
         raise ValueError(
-            f"time range: {which} {shown(text)} is not 'now', 'now-<N><s|m|h|d|w>', epoch "
-            "seconds or milliseconds, or an ISO-8601 date") from None
+            f"time range: {which} {shown(text)} is not 'now', 'now-<N><s|m|h|d|w>' (optionally "
+            "rounded: 'now-7d/d'), epoch seconds or milliseconds, or an ISO-8601 date") from None
     return in_range(seconds, text, which)
 
 
-def _resolve(raw: str, now: float) -> float:
+def _resolve(raw: str, now: float, up: bool = False) -> float:
     m = _RELATIVE.match(raw)
     if m:
-        return now - (int(m.group(1)) * _UNITS[m.group(2)] if m.group(1) else 0)
+        moment = now - (int(m.group(1)) * _UNITS[m.group(2)] if m.group(1) else 0)
+        return round_to(moment, m.group(3), up=up) if m.group(3) else moment
     if m := _EPOCH.fullmatch(raw):
         return _epoch_ns(m.group(1), m.group(2)) / 1e9  # Grafana's URLs: ms; people: s
     parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
+
+
+def round_to(epoch: float, unit: str, *, up: bool = False) -> float:
+    """``epoch`` snapped to the start of its UTC ``unit`` (s m h d w M y), or with ``up`` to
+    the last millisecond of it, as Grafana rounds "now/d" in a range's "to"."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    if unit == "y":
+        start = moment.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
+        after = start.replace(year=start.year + 1)
+    elif unit == "M":
+        start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        after = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    else:
+        size = _UNITS[unit]
+        # Epoch day 0 was a Thursday: weeks are counted from the Monday before it.
+        shift = 3 * _DAY if unit == "w" else 0
+        begin = math.floor((epoch + shift) / size) * size - shift
+        return begin + size - 0.001 if up else float(begin)
+    return (after.timestamp() - 0.001) if up else start.timestamp()
 
 
 def in_range(seconds: float, text, which: str = "time") -> float:

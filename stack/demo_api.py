@@ -38,6 +38,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.openmetrics import exposition as openmetrics_exposition
+
+from stack.native_histogram import PROTOBUF_TYPE, NativeHistogram
 
 # ---------------------------------------------------------------- the workload model
 
@@ -224,6 +227,9 @@ class Metrics:
                                 ["method", "route", "status"], registry=reg)
         self.duration = Histogram("http_request_duration_seconds", "Time to answer a request.",
                                   ["route"], buckets=BUCKETS, registry=reg)
+        #: the same latencies as a native histogram, served as protobuf on /metrics/native
+        self.native = NativeHistogram("http_request_duration_seconds",
+                                      "Time to answer a request.", ["route"])
         self.active = Gauge("http_active_connections", "Requests and sessions open now.",
                             registry=reg)
         self.cache_hits = Counter("cache_hits", "Item lookups answered by Redis.", registry=reg)
@@ -295,7 +301,9 @@ class DemoAPI:
     def _record(self, method, route, reply: Reply, elapsed: float, ids: dict) -> None:
         self.metrics.requests.labels(method, route, str(reply.status)).inc()
         if route in self.routes:  # long-lived sessions would swamp the latency buckets
-            self.metrics.duration.labels(route).observe(elapsed)
+            # The exemplar names the request as its log lines do, so Logs can find them.
+            self.metrics.duration.labels(route).observe(elapsed, exemplar=exemplar_labels(ids))
+            self.metrics.native.observe(elapsed, route)
         if reply.event:
             self.log.write(*reply.event, **ids, route=route, status_code=reply.status)
         ms = round(elapsed * 1000, 3)
@@ -388,6 +396,12 @@ class DemoAPI:
                      ("info", "api.ws", "WebSocket closed (close code 1000)"))
 
 
+def exemplar_labels(ids: dict) -> dict[str, str]:
+    """request_id and trace_id for an exemplar: OpenMetrics allows 128 characters in all, so a
+    long X-Request-ID a client sent is cut (its log lines keep it whole)."""
+    return {"request_id": ids["request_id"][:64], "trace_id": ids["trace_id"][:32]}
+
+
 def request_ids(headers) -> dict:
     """request_id, user_id, trace_id and span_id: from the headers when sent, else new."""
     trace = (headers.get("traceparent") or "").split("-")
@@ -395,6 +409,18 @@ def request_ids(headers) -> dict:
     return {"request_id": headers.get("X-Request-ID") or uuid.uuid4().hex,
             "user_id": headers.get("X-User-ID") or "anonymous",
             "trace_id": trace_id, "span_id": uuid.uuid4().hex[:16]}
+
+
+#: where the native latency histogram is served (protobuf: Prometheus 2.42 reads no other form)
+NATIVE_PATH = "/metrics/native"
+
+
+def metrics_body(metrics: Metrics, accept: str) -> tuple[bytes, str]:
+    """The registry as OpenMetrics (with exemplars) when the scraper takes it, else text."""
+    if "application/openmetrics-text" in accept:
+        return (openmetrics_exposition.generate_latest(metrics.registry),
+                openmetrics_exposition.CONTENT_TYPE_LATEST)
+    return generate_latest(metrics.registry), CONTENT_TYPE_LATEST
 
 
 def make_handler(api: DemoAPI) -> type[BaseHTTPRequestHandler]:
@@ -414,7 +440,10 @@ def make_handler(api: DemoAPI) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._send(200, generate_latest(api.metrics.registry), CONTENT_TYPE_LATEST)
+                self._send(200, *metrics_body(api.metrics, self.headers.get("Accept", "")))
+                return
+            if path == NATIVE_PATH:
+                self._send(200, api.metrics.native.family(), PROTOBUF_TYPE)
                 return
             if path == "/health":
                 status, payload = api.health()

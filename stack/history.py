@@ -148,7 +148,8 @@ def api_families(t, plot: Story, targets: Targets, rng) -> list[Family]:
     labels = {**base, "method": "GET", "route": WS_ROUTE, "status": "200"}
     requests.series.append(Series("http_requests_total", labels, counter(closed), True))
     return [requests, latency, connections(rps, sessions, hit, base, rng),
-            *cache_families(rps, hit, base, dt, rng), build_info(t, plot, base), up(t, targets)]
+            *cache_families(rps, hit, base, dt, rng), build_info(t, plot, base), up(t, targets),
+            alerts(t, plot)]
 
 
 def counter(increments: np.ndarray) -> np.ndarray:
@@ -214,6 +215,26 @@ def build_info(t, plot: Story, base) -> Family:
             values = np.where(running, 1.0, np.nan)
             family.series.append(Series("app_build_info", {**base, "version": version}, values,
                                         True))
+    return family
+
+
+#: how long LatencyP95High (stack/config/rules.yml) must hold before it fires
+LATENCY_ALERT_FOR = 5 * 60
+
+
+def alerts(t, plot: Story) -> Family:
+    """ALERTS as Prometheus would have recorded it, had it evaluated the demo's rules all week:
+    ErrorBudgetBurn fires throughout (the API fails ~0.5 % of requests, over its 0.2 % budget)
+    and LatencyP95High from 5 minutes into the incident to its end. (Watchdog, always firing
+    with severity "none", is left out: the annotations skip it anyway.)"""
+    family = Family("ALERTS", "gauge", "Alerts firing (recorded by rule evaluation).")
+    slow = in_window(t, (plot.incident[0] + LATENCY_ALERT_FOR, plot.incident[1]))
+    for name, severity, firing in (("ErrorBudgetBurn", "warning", np.ones(t.size, bool)),
+                                   ("LatencyP95High", "warning", slow)):
+        if firing.any():
+            family.series.append(Series(
+                "ALERTS", {"alertname": name, "alertstate": "firing", "severity": severity},
+                np.where(firing, 1.0, np.nan), True))
     return family
 
 

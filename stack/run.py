@@ -2,14 +2,16 @@
 
     python -m stack.run [--dir .stack] [--PORT-NAME-port N ...] [--free-ports]
                         [--history-days 7] [--reset-history] [--no-dashboard]
-                        [--restart-delay 1]
+                        [--restart-delay 1] [--replicas 1]
 
 Starts Redis, node_exporter, the demo API (``stack.demo_api``), NGINX in front of it,
 Alertmanager, Loki and Promtail when their binaries are on PATH, then writes the history once
 (``stack.history``) and starts Prometheus on it, and, without Loki, the demo log store
 (``stack.log_store``) on Loki's port, its logs backfilled for the same week; then writes
 ``<dir>/stackscope.toml`` and serves the dashboard (``app.py --config``) on it. All state stays
-under ``--dir``.
+under ``--dir``. ``--replicas N`` (N > 1) serves N dashboards sharing the demo's Redis, a
+Celery worker for their exports, and NGINX in front of them on the dashboard's port
+(``stack.replicas``).
 
 Every server runs in its own process group (``stack.services``); one that exits is restarted
 with backoff (``stack.supervise``) while the rest, the dashboard included, stay up; Ctrl-C or
@@ -36,7 +38,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from string import Template
 
-from stack import action_engine, services
+from stack import action_engine, replicas, services
+from stack.demo_api import NATIVE_PATH
 from stack.history import DEFAULT_DAYS, History, Targets, ensure_history
 from stack.history import MARKER as HISTORY_MARKER
 from stack.supervise import Supervisor
@@ -271,12 +274,12 @@ def start_servers(stack: Stack, loki: bool) -> None:
 def start_api(directory: Path, port: int, *, host: str, redis: str, log_file: Path,
               traffic_url: str) -> services.Proc:
     """Start ``stack.demo_api`` on ``port``, its JSON log in ``log_file``; ready on /health."""
-    # Run as a file (spawn() runs it in its state directory; it imports nothing from this
-    # repo); -P keeps stack/ off sys.path, where history.py or run.py could shadow a module.
-    args = [sys.executable, "-P", str(Path(__file__).with_name("demo_api.py")), "--host", host,
+    # As a module from the repo (it imports stack.native_histogram), like the log store:
+    # stack/ itself stays off sys.path, where history.py or run.py could shadow a module.
+    args = [sys.executable, "-m", "stack.demo_api", "--host", host,
             "--port", str(port), "--redis", redis, "--log-file", str(log_file),
             "--traffic-url", traffic_url]
-    return services.start_server("demo_api", args, directory, port=port, host=host,
+    return services.start_server("demo_api", args, directory, cwd=REPO, port=port, host=host,
                                  url=f"http://{host}:{port}", ready=services.http_ready("/health"))
 
 
@@ -359,10 +362,14 @@ def prometheus_yaml(stack: Stack, scrape_interval: str, evaluation_interval: str
         if key in stack.procs and not (key == "loki" and stack.log_store):  # no /metrics
             jobs[job] = [f"{stack.host}:{stack.ports[key]}"]
     if "dashboard" in stack.ports:  # the dashboard's own /metrics (open: no metrics_token)
-        jobs["stackscope"] = [f"{stack.host}:{stack.ports['dashboard']}"]
+        jobs["stackscope"] = [f"{stack.host}:{stack.ports[k]}" for k in
+                              replicas.replica_keys(stack.ports) or ["dashboard"]]
+    if "api" in jobs:  # the API's latency as a native histogram (protobuf, its own path)
+        jobs["api-native"] = jobs["api"]
     return services.scrape_config(jobs, interval=scrape_interval, rule_files=["rules.yml"],
                                   evaluation_interval=evaluation_interval,
-                                  alertmanagers=[f"{stack.host}:{stack.ports['alertmanager']}"])
+                                  alertmanagers=[f"{stack.host}:{stack.ports['alertmanager']}"],
+                                  paths={"api-native": NATIVE_PATH})
 
 
 def start_prometheus(stack: Stack, scrape_interval: str,
@@ -373,7 +380,7 @@ def start_prometheus(stack: Stack, scrape_interval: str,
         d, stack.ports["prometheus"], host=stack.host, data_dir=d / "data",
         # Alerts evaluated before Alertmanager is discovered (~5 s) are otherwise resent only
         # after the default 1 m: a firing alert would take a minute to show there.
-        extra_args=["--rules.alert.resend-delay=5s"],
+        extra_args=["--rules.alert.resend-delay=5s", services.HISTOGRAM_FEATURES],
         config_yaml=prometheus_yaml(stack, scrape_interval, evaluation_interval),
         rule_files={"rules.yml": (CONFIG_DIR / "rules.yml").read_text()})
 
@@ -523,6 +530,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--restart-delay", type=float, default=1.0, metavar="S",
                         help="a server that exits is restarted after S seconds, then 2S, 4S … "
                              "(at most 30 s; default 1)")
+    parser.add_argument("--replicas", type=int, default=1, metavar="N",
+                        help="N dashboards sharing Redis, a Celery worker for exports, NGINX "
+                             "in front of them on the dashboard's port (default 1: one "
+                             "dashboard, no worker)")
     parser.add_argument("--reap-fd", type=int, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -548,6 +559,12 @@ def prepare(args) -> tuple[dict[str, int], bool]:
     keys = [p.key for p in PORTS if (loki or p.key != "promtail")
             and not (args.no_dashboard and p.key == "dashboard")]
     problems = port_problems(ports, keys)
+    if args.replicas < 1:
+        raise StackError(f"--replicas {args.replicas}: must be 1 or more")
+    if args.replicas > 1 and not args.no_dashboard:
+        ports.update(replicas.replica_ports(ports["dashboard"], args.replicas,
+                                            free=args.free_ports))
+        problems += replicas.port_problems(ports, port_is_free, HOST)
     if problems:
         raise StackError("\n  ".join(["cannot start the stack:", *problems]))
     missing = missing_packages()
@@ -582,7 +599,10 @@ def run(args, ports: dict[str, int], loki: bool) -> int:
                                 on_restart=stack.replaced, first_delay=args.restart_delay)
         token = secrets.token_urlsafe(24)
         engine = start_action_engine(stack, supervisor, token, say_now)
-        if not args.no_dashboard:
+        if replicas.replica_keys(ports):
+            replicas.start(stack, lambda port: dashboard_toml(stack, port, actions_token=token),
+                           say=say_now)
+        elif not args.no_dashboard:
             config = directory / "stackscope.toml"
             config.write_text(dashboard_toml(stack, ports["dashboard"], actions_token=token))
             print("starting the dashboard…", flush=True)
@@ -613,7 +633,9 @@ def summary(stack: Stack, loki: bool, now: Callable[[], float] = time.time) -> s
     """The readiness lines: what runs where."""
     h, p = stack.host, stack.ports
     rows = []
-    if "dashboard" in stack.procs:
+    if "front" in stack.procs:
+        rows += replicas.summary_rows(stack)
+    elif "dashboard" in stack.procs:
         rows.append(("Dashboard", stack.url("dashboard"), "← open this"))
     rows += [("Prometheus", stack.url("prometheus"), history_note(stack.history, now())),
              ("Alertmanager", stack.url("alertmanager"), "alert rules: stack/config/rules.yml"),

@@ -476,12 +476,14 @@ def start_nginx(dir: Path | str, port: int | None = None, *, upstream_url: str |
 
 def scrape_config(jobs: dict[str, Iterable[str]], *, interval: str = "1s",
                   rule_files: Iterable[str] = (), evaluation_interval: str | None = None,
-                  alertmanagers: Iterable[str] = ()) -> str:
-    """A prometheus.yml scraping ``{job: ["host:port", ...]}`` (JSON is valid YAML)."""
+                  alertmanagers: Iterable[str] = (), paths: dict[str, str] | None = None) -> str:
+    """A prometheus.yml scraping ``{job: ["host:port", ...]}`` (JSON is valid YAML);
+    ``paths`` gives a job a metrics path other than /metrics."""
     config: dict = {
         "global": {"scrape_interval": interval,
                    "evaluation_interval": evaluation_interval or interval},
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}],
+                            **({"metrics_path": paths[job]} if job in (paths or {}) else {})}
                            for job, targets in jobs.items()],
     }
     if rule_files:
@@ -490,6 +492,11 @@ def scrape_config(jobs: dict[str, Iterable[str]], *, interval: str = "1s",
         targets = [{"targets": list(alertmanagers)}]
         config["alerting"] = {"alertmanagers": [{"static_configs": targets}]}
     return json.dumps(config, indent=2) + "\n"
+
+
+#: Prometheus 2.42 flags for exemplars (OpenMetrics scrapes) and native histograms (protobuf
+#: scrapes: with this flag 2.42 asks targets for protobuf first)
+HISTOGRAM_FEATURES = "--enable-feature=exemplar-storage,native-histograms"
 
 
 def start_prometheus(dir: Path | str, port: int | None = None, *, config_yaml: str,

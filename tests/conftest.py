@@ -14,7 +14,7 @@ from config import load_config
 from tests import loki_bodies
 
 pytest_plugins = ["tests.servers", "tests.metrics_stack", "tests.loki_fixtures",
-                  "tests.actions_stack"]
+                  "tests.actions_stack", "tests.histogram_stack"]
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"

@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from datasources import alertmanager, loki, loki_frame
+from datasources import prom_histograms as histograms
 from datasources import prometheus as prom
 from datasources.errors import DatasourceError
 
@@ -51,7 +52,23 @@ def seeds() -> tuple[tuple[str, object], ...]:
     found = [(path.stem, orjson.loads(path.read_bytes()))
              for folder in ("prometheus", "alertmanager")
              for path in sorted((FIXTURES / folder).glob("*.json")) if path.stem != "INDEX"]
-    return tuple(found + loki_seeds())
+    return tuple(found + histogram_seeds() + loki_seeds())
+
+
+def histogram_seeds() -> list[tuple[str, object]]:
+    """Native histograms and exemplars as the API documents them (recorded ones are above)."""
+    hist = {"count": "7", "sum": "1.25", "buckets": [
+        [3, "-0.001", "0.001", "1"], [1, "-1", "-0.5", "1"], [0, "0.5", "1", "5"]]}
+    metric = {"__name__": "lat", "job": "api"}
+    ok = {"status": "success"}
+    return [
+        ("native_vector", {**ok, "data": {"resultType": "vector", "result": [
+            {"metric": metric, "histogram": [1700000000, hist]}]}}),
+        ("native_matrix", {**ok, "data": {"resultType": "matrix", "result": [
+            {"metric": metric, "histograms": [[1700000000, hist], [1700000060.5, hist]]}]}}),
+        ("exemplars", {**ok, "data": [{"seriesLabels": {**metric, "le": "0.5"}, "exemplars": [
+            {"labels": {"trace_id": "abc"}, "value": "0.4", "timestamp": 1700000000.25}]}]}),
+    ]
 
 
 def loki_seeds() -> list[tuple[str, object]]:
@@ -249,6 +266,8 @@ PARSERS: dict[str, Callable[[bytes], object]] = {
     "prometheus.targets_from_response": prom.targets_from_response,
     "prometheus.alerts_from_response": prom.alerts_from_response,
     "prometheus.read_error": lambda body: prom.read_error(_response(body, 400)),
+    "prometheus.buckets_from_response": histograms.buckets_from_response,
+    "prometheus.exemplars_from_response": histograms.exemplars_from_response,
     "alertmanager.alerts_from_response": alertmanager.alerts_from_response,
     "alertmanager.read_error": lambda body: alertmanager.read_error(_response(body, 400)),
     "loki.frame_from_response": loki_frame.frame_from_response,
@@ -353,6 +372,10 @@ def _query_promise(doc) -> str | None:
     kind = data["resultType"]
     if kind == "scalar":
         return _pairs_promise([data["result"]])
+    if kind == "string":
+        t, text = data["result"]
+        return None if type(text) is str and type(t) in (int, float) and abs(t) < _SECONDS \
+            else f"accepted a string result: {data['result']!r}"
     if kind not in ("vector", "matrix", "streams"):
         return f"accepted resultType: {kind!r}"
     series = data["result"]
@@ -420,6 +443,7 @@ _PROMISES: dict[str, Callable] = {
     "loki.frame_from_response": _loki_query_promise,
     "loki.volume_from_response": _query_promise,
     "loki.log_page": _loki_query_promise,
+    "prometheus.buckets_from_response": _query_promise,
     "prometheus.targets_from_response": _list_promise("activeTargets"),
     "prometheus.alerts_from_response": _list_promise("alerts"),
     "alertmanager.alerts_from_response":

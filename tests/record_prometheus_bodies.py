@@ -1,6 +1,7 @@
 """Record real Prometheus, VictoriaMetrics and Alertmanager bodies for the golden tests.
 
     python tests/record_prometheus_bodies.py
+    python tests/record_prometheus_bodies.py histograms   # only the histogram/exemplar bodies
 
 Starts the servers from ``stack.services`` on free loopback ports in a temp dir, backfills the
 known history of ``tests/prom_history.py``, sends each request below and writes the body as
@@ -96,7 +97,12 @@ VM_ONLY = {"error_points": ("POST", "/api/v1/query_range", {"query": "demo_value
 VM_SKIP = {"matrix_gap"}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    if (argv if argv is not None else sys.argv[1:]) == ["histograms"]:
+        index = json.loads((OUT / "INDEX.json").read_text())
+        record_histograms(index)
+        (OUT / "INDEX.json").write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+        return
     OUT.mkdir(parents=True, exist_ok=True)
     AM_OUT.mkdir(parents=True, exist_ok=True)
     end = history.history_end(time.time())
@@ -189,6 +195,83 @@ def record_vm(vm, end: int, index: dict) -> None:
     for name, (method, path, params) in reqs.items():
         resp = send(vm.url, method, path, params)
         save(index, f"vm_{name}", resp, "victoria-metrics", version, method, path, params)
+
+
+HISTOGRAM_REQUESTS = {
+    "native_vector": ("POST", "/api/v1/query", {"query": "http_request_duration_seconds"}),
+    "native_matrix": ("POST", "/api/v1/query_range", {
+        "query": "sum by (route) (increase(http_request_duration_seconds[10s]))", "step": 2}),
+    "classic_vector": ("POST", "/api/v1/query", {"query": "http_request_duration_seconds_bucket"}),
+    "classic_matrix": ("POST", "/api/v1/query_range", {
+        "query": "sum by (le, route) (increase(http_request_duration_seconds_bucket[10s]))",
+        "step": 2}),
+    "exemplars": ("POST", "/api/v1/query_exemplars", {
+        "query": 'http_request_duration_seconds_bucket{job="api"}'}),
+    "string_quotes": ("POST", "/api/v1/query", {"query": '"say \\"hi\\""'}),
+    # Prometheus' own quantiles of the same buckets, to check ours against
+    "classic_quantile": ("POST", "/api/v1/query", {"query": (
+        "histogram_quantile(0.95, sum by (le) (http_request_duration_seconds_bucket))")}),
+    "native_quantile": ("POST", "/api/v1/query", {"query": (
+        "histogram_quantile(0.95, sum(http_request_duration_seconds))")}),
+}
+
+
+def record_histograms(index: dict, requests_made: int = 60) -> None:
+    """The demo API (``stack.demo_api``: classic buckets with exemplars on /metrics, a native
+    histogram as protobuf on /metrics/native) scraped by Prometheus with both feature flags.
+
+    Traffic stops before the bodies are taken, so both histograms hold the same requests;
+    the request ids the API logged go into INDEX.json for the tests.
+    """
+    import random
+    import threading
+
+    from stack import demo_api
+
+    with tempfile.TemporaryDirectory(prefix="record-hist-") as tmp:
+        tmp = Path(tmp)
+        with services.start_redis(tmp / "redis") as red:
+            api = demo_api.DemoAPI(demo_api.Redis(red.host, red.port),
+                                   demo_api.JsonLog(tmp / "api.log"), demo_api.Metrics(),
+                                   rng=random.Random(5), sleep=lambda s: time.sleep(s / 20))
+            server = demo_api.serve(api, services.LOCALHOST, 0)
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            target = f"{services.LOCALHOST}:{server.server_address[1]}"
+            config = services.scrape_config({"api": [target], "api-native": [target]},
+                                            paths={"api-native": demo_api.NATIVE_PATH})
+            try:
+                with services.start_prometheus(tmp / "prom", config_yaml=config,
+                                               extra_args=[services.HISTOGRAM_FEATURES]) as prom:
+                    # Targets are discovered ~5 s after start: traffic begins once both are up.
+                    until(answered(lambda: len(get_json(prom.url + "/api/v1/query",
+                                                        query="up == 1")["data"]["result"]) == 2),
+                          30, every=0.2, message="both API jobs scraped")
+                    start = time.time()
+                    traffic = demo_api.Traffic(f"http://{target}", rng=random.Random(3))
+                    for _ in range(requests_made):
+                        traffic.call(*traffic.pick())
+                        time.sleep(0.05)
+                    time.sleep(2.5)  # both jobs scrape the final counts (1 s interval)
+                    end = time.time()
+                    _record_histogram_bodies(prom, start, end, index)
+            finally:
+                server.shutdown()
+                server.server_close()
+            lines = [json.loads(x) for x in (tmp / "api.log").read_text().splitlines()]
+            index["prom_exemplars"]["logged_request_ids"] = sorted(
+                {x["request_id"] for x in lines if x.get("logger") == "api.http"})
+
+
+def _record_histogram_bodies(prom, start: float, end: float, index: dict) -> None:
+    version = get_json(prom.url + "/api/v1/status/buildinfo")["data"]["version"]
+    for name, (method, path, params) in HISTOGRAM_REQUESTS.items():
+        params = dict(params)
+        if path.endswith("query"):
+            params["time"] = round(end, 3)
+        else:
+            params.update(start=round(start, 3), end=round(end, 3))
+        resp = send(prom.url, method, path, params)
+        save(index, f"prom_{name}", resp, "prometheus", version, method, path, params)
 
 
 def send(url: str, method: str, path: str, params: dict) -> requests.Response:

@@ -231,6 +231,10 @@ CASES = [
         "must be a string", hidden="12345678"),
     Bad("timeout-1e308", "[prometheus]\ntimeout = 1e308\n", "prometheus.timeout = 1e+308",
         "between 0.01 and 3600 seconds"),
+    Bad("notify-yes", '[alertmanager]\nnotify = "yes"\n', "alertmanager.notify = 'yes'",
+        "true or false"),
+    Bad("notify-interval-0", "[alertmanager]\nnotify_interval = 0\n",
+        "alertmanager.notify_interval = 0", "between 1 and 3600 seconds"),
     # --- the limits the server owns and the export queue ---------------------------------
     Bad("exports-keep-1e300", "[exports]\nkeep = 1e300\n", "exports.keep = 1e+300",
         "between 1 and 604800 seconds"),
@@ -309,6 +313,8 @@ CASES = [
     Bad("service-expect-strings", svc('expect_status = ["200", "399"]'),
         "services[0].expect_status = ['200', '399']", "[low, high]"),
     Bad("service-keyword-number", svc("keyword = 1"), "services[0].keyword = 1",
+        "must be a string"),
+    Bad("service-severity-number", svc("severity = 1"), "services[0].severity = 1",
         "must be a string"),
     # --- panels, log queries, redaction ----------------------------------------------------
     Bad("panel-query-missing", '[[panels]]\ntitle = "T"\n', "panels[0].query = None",

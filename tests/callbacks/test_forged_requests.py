@@ -287,6 +287,8 @@ BASELINE = {
     "metrics-job.options": [{"label": "api", "value": "api"}], "metrics-csv.n_clicks": 1,
     "metrics-graph.relayoutData": [({"panel": "up"}, {"xaxis.range[0]": "2024-05-01 12:00:00",
                                                       "xaxis.range[1]": "2024-05-01 13:00:00"})],
+    "metrics-graph.clickData": [({"panel": "up"}, {"points": [
+        {"customdata": ["r1", "t1", 1714564800.5, 0.2]}]})],
     "logs-run.n_clicks": 1, "logs-preset.value": QUERY, "logs-limit.value": 100,
     "logs-direction.value": "backward", "logs-query.value": QUERY, "logs-request-id.value": "",
     "logs-request.data": logs_request(), "logs-shown.data": {"at": 1.0, "n": 5, "limit": 100},
@@ -299,6 +301,17 @@ BASELINE = {
     "logs-grid.selectedRows": [{"labels": '{app="api"}', "@ns": "1714564800000000123",
                                 "@id": "x", "line": '{"status": 401}', "@time": "t"}],
     "logs-export-file.data": None,
+    "alerts-state-filter.value": ["firing"], "alerts-severity-filter.value": ["critical"],
+    "alerts-label-filter.value": "team=ops", "alerts-changed.data": 0,
+    "alerts-history-window.value": "6h", "silence-open.n_clicks": [({"key": "0" * 16}, 1)],
+    "silence-cancel.n_clicks": 1, "silence-create.n_clicks": 1, "silence-key.data": "0" * 16,
+    "silence-duration.value": "2h", "silence-custom.value": "", "silence-comment.value": "x",
+    "silence-expire.n_clicks": [({"id": "not-a-uuid"}, 1)],
+    "metrics-compare.value": "band", "metrics-annotate.value": ["deploys", "alerts"],
+    "metrics-inspect.n_clicks": [({"panel": "request-rate"}, 1)],
+    "metrics-full.n_clicks": 1,
+    "metrics-anomaly.n_clicks": [({"panel": "error-rate", "from": "2024-05-01T10:00:00Z",
+                                   "to": "2024-05-01T12:00:00Z"}, 1)],
 }
 for _prefix in ("metrics", "logs"):
     BASELINE.update({
@@ -306,9 +319,11 @@ for _prefix in ("metrics", "logs"):
         f"{_prefix}-range-apply.n_clicks": 1, f"{_prefix}-range-back.n_clicks": 1,
         f"{_prefix}-range-zoom.data": {"from": "2024-05-01T12:00:00Z",
                                        "to": "2024-05-01T12:30:00Z"},
-        f"{_prefix}-range-dates.start_date": "2024-05-01", f"{_prefix}-range-from-time.value":
-            "12:00", f"{_prefix}-range-dates.end_date": "2024-05-01",
-        f"{_prefix}-range-to-time.value": "13:00", f"{_prefix}-range-live.n_clicks": 1,
+        f"{_prefix}-range-dates.start_date": "2024-05-01", f"{_prefix}-range-from.value":
+            "2024-05-01 12:00", f"{_prefix}-range-dates.end_date": "2024-05-01",
+        f"{_prefix}-range-to.value": "2024-05-01 13:00", f"{_prefix}-range-live.n_clicks": 1,
+        f"{_prefix}-range-from.n_submit": 1, f"{_prefix}-range-to.n_submit": 1,
+        f"{_prefix}-range-refresh.value": "10",
         f"{_prefix}-range-interval.n_intervals": 1, f"{_prefix}-range-interval.disabled": False})
 
 

@@ -137,14 +137,19 @@ def test_panels_are_built_drawn_and_their_first_render_asks_nothing(app, proxy):
     grid = build(app, client)["metrics-panels"]["children"]
     text = json.dumps(grid)
     assert '"type": "scatter' in text and "loading" not in text  # mounted with its data
-    assert len(proxy.to("/api/v1/query_range")) == 1
+    # The panel's query once; the annotations' (deploys, alerts) once each, for every panel.
+    queries = [c["params"]["query"] for c in proxy.to("/api/v1/query_range")]
+    assert queries.count("sum by (instance) (http_connections_active)") == 1
+    assert len(queries) == 3
+    assert sum("_build_info" in q or "ALERTS" in q for q in queries) == 2
     held = held_of(grid)
     assert held["traces"] and held["built"]  # a live record: the next tick can patch
     # The render callback's initial call for that panel: the chart is already there.
     def first_render(job=None):
         return dash_calls.call(client, app, "metrics-graph.figure", {
             "metrics-range-state.data": STATE, "metrics-width.data": WIDTH,
-            "metrics-query-store.data": "", "metrics-held.data": held, "metrics-job.value": job},
+            "metrics-query-store.data": "", "metrics-held.data": held, "metrics-job.value": job,
+            "metrics-compare.value": "off", "metrics-annotate.value": ["deploys", "alerts"]},
             match={"panel": "up"})
 
     assert first_render().status_code == 204

@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import redis
 
 from datasources.cache import Cache
-from datasources.stores import RedisStore, redacted_url
+from datasources.stores import REDIS_CONNECTIONS, RedisStore, redacted_url
 from stack import services
 from stack.poll import until
 from tests.counting_server import CountingServer
@@ -160,3 +161,14 @@ def test_with_redis_down_every_replica_holds_the_lease_and_does_the_work(closed_
     url = f"redis://127.0.0.1:{closed_port}/0"
     a, b = Cache(store=RedisStore(url)), Cache(store=RedisStore(url))
     assert a.lease("prober", 5) and b.lease("prober", 5)
+
+
+def test_more_threads_than_connections_wait_for_one_instead_of_an_outage(redis_server):
+    # The Metrics tab fetches its panels in parallel in every server thread: a burst of
+    # operations past the pool's size must queue for a connection, not read as Redis down.
+    store = RedisStore(redis_url(redis_server), prefix=f"burst-{uuid.uuid4().hex[:8]}:",
+                       timeout=5)
+    with ThreadPoolExecutor(3 * REDIS_CONNECTIONS) as pool:
+        list(pool.map(lambda i: store.set(f"k{i}", i, expire=30), range(6 * REDIS_CONNECTIONS)))
+    assert store.problem() is None
+    assert store.get("k7") == 7

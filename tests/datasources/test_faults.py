@@ -364,11 +364,14 @@ headers = {{ "X-Api-Key" = "{HEADER}" }}
 
 
 def _callback(output: str, inputs: list, state: list = ()) -> dict:
-    """A Dash callback request, as the browser posts it."""
+    """A Dash callback request, as the browser posts it (outputs joined by "...")."""
     def prop(triple):
         return {"id": triple[0], "property": triple[1], "value": triple[2]}
-    oid, oprop = output.split(".")
-    return {"output": output, "outputs": {"id": oid, "property": oprop},
+    outputs = [dict(zip(("id", "property"), o.rsplit(".", 1), strict=True))
+               for o in output.split("...")]
+    many = len(outputs) > 1
+    return {"output": f"..{output}.." if many else output,
+            "outputs": outputs if many else outputs[0],
             "inputs": [prop(i) for i in inputs], "state": [prop(s) for s in state],
             "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"]}
 
@@ -376,10 +379,13 @@ def _callback(output: str, inputs: list, state: list = ()) -> dict:
 CALLBACKS = {
     # Prometheus alerts, Alertmanager alerts, Prometheus targets: three calls in a row (the
     # first backoff, 1 s, ends before the third)
+    # (Alertmanager's silences come next, answered at once: it is backing off by then)
     "status-prom-section": (3, _callback(
-        "status-prom-section.children",
+        "status-prom-section.children...alerts-severity-filter.options",
         [("status-interval", "n_intervals", 1), ("status-refresh", "n_clicks", None),
-         ("tabs", "value", "status")], [("status-prom-section", "children", None)])),
+         ("tabs", "value", "status"), ("alerts-state-filter", "value", []),
+         ("alerts-severity-filter", "value", []), ("alerts-label-filter", "value", None),
+         ("alerts-changed", "data", 0)], [("status-prom-section", "children", None)])),
     "metrics-job": (1, _callback("metrics-job.options", [("metrics-width", "data", 800)],
                                  [("metrics-job", "value", None)])),
     "logs-label-name": (1, _callback(

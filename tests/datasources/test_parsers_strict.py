@@ -379,6 +379,8 @@ def test_mutated_real_bodies_never_escape_the_error_family(named):
 
 def test_every_parser_is_fuzzed():
     assert set(PARSERS) >= {"prometheus.frame_from_response", "loki.frame_from_response",
+                            "prometheus.buckets_from_response",
+                            "prometheus.exemplars_from_response",
                             "alertmanager.alerts_from_response", "loki.volume_from_response",
                             "loki.log_page", "loki.index_volume_from_response"}
     for parse in PARSERS.values():

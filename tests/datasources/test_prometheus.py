@@ -113,9 +113,17 @@ def test_empty_result_gives_empty_frame_with_core_columns(name):
     pd.testing.assert_frame_equal(frame, prom.empty_frame())
 
 
-def test_string_result_is_a_query_error_not_a_chart():
-    with pytest.raises(QueryError, match="returns a string"):
-        prom.frame_from_response(body("prom_string"))
+def test_string_result_is_one_row_with_its_text_not_an_error():
+    query = params("prom_string")["query"]
+    frame = prom.frame_from_response(body("prom_string"), expr=query)
+    assert frame["text"].tolist() == ["hello"] and frame["series"].tolist() == [query]
+    assert frame["timestamp"].tolist() == [ts(END)] and math.isnan(frame["value"].iloc[0])
+
+
+@pytest.mark.parametrize("name", ["prom_scalar", "vm_scalar"])
+def test_a_series_without_labels_is_named_by_its_expression(name):
+    query = params(name)["query"]
+    assert prom.frame_from_response(body(name), expr=query)["series"].tolist() == [query]
 
 
 @pytest.mark.parametrize("server", BOTH)

@@ -13,7 +13,7 @@ from datasources.probes import ProbeResult
 from datasources.redis_history import RedisHistory
 from datasources.stores import RedisStore
 from tests.datasources.conftest import redis_url
-from tests.datasources.test_history import T0, Clock, result
+from tests.datasources.test_history import T0, Clock, result, stated
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def test_redis_down_records_nothing_and_reads_no_figures(closed_port):
 STATES = ["up", "up", "up", "degraded", "pending", "down", "down", "maintenance"]
 
 
-def stated(name, st, at, ms):
+def stated_ms(name, st, at, ms):
     up = st in ("up", "degraded")
     return ProbeResult(name, "tcp", "tcp://127.0.0.1:1", "", up, ms if up else None,
                        f"{st} | detail with  spaces {at}", at, state=st)
@@ -90,7 +90,7 @@ def test_every_read_gives_what_sqlite_gives_through_gaps_and_a_clock_set_back(tm
         at += rng.uniform(300, 2e4) if gap else rng.choice([60.5, 121.25, 180.0])
         clock.t = at
         when = at - rng.uniform(1, 400) if rng.random() < 0.02 else at
-        rnd = [stated(n, rng.choice(STATES) if rng.random() < 0.1 else "up", when + i / 7,
+        rnd = [stated_ms(n, rng.choice(STATES) if rng.random() < 0.1 else "up", when + i / 7,
                       rng.uniform(0.1, 9)) for i, n in enumerate(names[:2])]
         fails = {n: rng.randint(0, 3) for n in names[:2]}
         down = any(r.state == "down" for r in rnd)
@@ -114,7 +114,7 @@ def test_memory_stays_bounded_and_every_key_expires_when_no_longer_written(store
     c = store.client
     for k in range(3 * 72 * 7):  # three weeks, a round every 20 minutes: every one a new run
         clock.t += 1200
-        h.record([stated("a", "down" if k % 2 else "up", clock.t, 1.0)])
+        h.record([stated_ms("a", "down" if k % 2 else "up", clock.t, 1.0)])
     week = 7 * 86400 // 1200
     assert c.zcard(h._key("m", "a")) == c.hlen(h._key("b", "a")) == week + 1
     assert c.zcard(h._key("r", "a")) == c.zcard(h._key("sp", "a")) == week + 1
@@ -130,7 +130,7 @@ def test_buckets_written_before_states_are_read_and_extended(store):
     store.client.hset(h._key("b", "a"), str(minute), "4 3 20 3 4 3")
     store.client.zadd(h._key("m", "a"), {str(minute): minute})
     assert h.uptime(["a"])["a"]["1h"] == pytest.approx(3 / 4)
-    h.record([stated("a", "maintenance", T0, 1.0), stated("a", "up", T0 + 1, 1.0)])
+    h.record([stated_ms("a", "maintenance", T0, 1.0), stated_ms("a", "up", T0 + 1, 1.0)])
     assert h.uptime(["a"])["a"]["1h"] == pytest.approx(4 / 5)
 
 
@@ -173,10 +173,30 @@ def test_readers_never_see_half_a_round_in_any_read(store):
     for th in threads:
         th.start()
     for k in range(150):
-        h.record([stated(n, "down" if k % 4 < 2 else "up", T0 + k, 1.0) for n in names],
+        h.record([stated_ms(n, "down" if k % 4 < 2 else "up", T0 + k, 1.0) for n in names],
                  dict.fromkeys(names, k % 4))
     done.set()
     for th in threads:
         th.join()
     assert problems == []
     assert len(h.incidents(names, 1000)) == 6 * 38
+
+
+def test_states_changes_and_failures_as_sqlite_keeps_them(tmp_path, store):
+    # The prober reads failures (retries) and the cards read states and changes: with
+    # cache.url set they come from here.
+    clock = Clock(T0 + 600)
+    sqlite, shared = ProbeHistory(tmp_path / "h.sqlite3", now=clock), RedisHistory(store,
+                                                                                   now=clock)
+    for i, state in enumerate(["up", "up", "pending", "down", "down", "up"]):
+        rnd = [stated("a", state, T0 + i * 10), stated("b", "up", T0 + i * 10)]
+        failures = {"a": {"pending": 1, "down": 2 + (i == 4)}.get(state, 0)}
+        sqlite.record(rnd, failures=failures)
+        shared.record(rnd, failures=failures)
+    names = ["a", "b", "c"]
+    assert shared.changes(names) == sqlite.changes(names)
+    assert shared.changes(["a"], since=T0 + 25) == sqlite.changes(["a"], since=T0 + 25)
+    assert shared.states(names) == sqlite.states(names) == {"a": ("up", T0 + 50),
+                                                            "b": ("up", T0)}
+    shared.record([stated("a", "down", T0 + 60)], failures={"a": 1})
+    assert shared.failures(["a", "never"]) == {"a": 1}

@@ -22,7 +22,7 @@ from datasources.errors import QueryError, Unreachable
 from datasources.prometheus import Prometheus, empty_frame, frame_from_response
 from layouts import ids
 from layouts import metrics as view
-from query import chart
+from query import chart, panels
 from query.timerange import Window, plan
 from tests.counting_server import CountingServer
 from tests.metrics_stack import DAY, FLEET_SERIES
@@ -234,7 +234,8 @@ def test_configured_panels_are_built_without_listing_metric_names(metrics_callba
 def test_seed_panels_are_built_from_the_metric_names_listed(metrics_callback, prometheus):
     grid, notice = metrics_callback()("build")(800, None, None, None, None)
     assert prometheus.count == 1
-    assert "request-rate" not in to_json(grid) and "0 of 14" in to_json(notice)
+    offered = len(panels.configured(()))  # every seed: none of their metrics is listed here
+    assert "request-rate" not in to_json(grid) and f"0 of {offered} " in to_json(notice)
 
 
 def test_a_width_that_could_not_be_measured_still_loads_the_tab(metrics_callback):

@@ -51,16 +51,28 @@ def test_targets_show_job_instance_state_last_scrape_and_error():
     assert f"{len(TARGETS) - 1}/{len(TARGETS)} up" in texts(card)
 
 
-def test_alerts_from_both_sources_firing_first_with_severity_and_summary():
+def test_an_alert_from_both_sources_is_listed_once_with_both_source_tags():
     card = view.alerts_card([("Prometheus", Result(value=ALERTS)),
                              ("Alertmanager", Result(value=AM_ALERTS))], NOW)
-    table = rows(card, "prom-alert")
-    assert [r[0] for r in table] == ["firing", "firing", "pending"]
-    assert {r[-1] for r in table if r[0] == "firing"} == {"Prometheus", "Alertmanager"}
-    pending = table[-1]
-    assert pending[1:4] == ["DemoSlowBurn", "warning", "1m ago"]
-    assert "Pending for an hour before it fires" in pending
-    assert {"2 firing", "1 pending"} <= set(texts(card))
+    items = rows(card, "alert-item")
+    assert [r[0] for r in items] == ["firing", "pending", "silenced"]
+    firing, pending, silenced = items
+    assert firing[:3] == ["firing", "critical", 'team=ops "core"']
+    assert {"prometheus", "alertmanager"} <= set(firing)
+    assert "Pending for an hour before it fires" in pending and "alertmanager" not in pending
+    assert "alertmanager" in silenced and "prometheus" not in silenced
+    # the header counts each alert once: 1 firing (it was "2 firing" when listed twice)
+    assert {"1 firing", "1 pending", "1 silenced"} <= set(texts(card))
+    groups = rows(card, "alert-group-head")
+    assert groups == [["DemoAlwaysFiring", "1"], ["DemoSlowBurn", "1"], ["DemoManual", "1"]]
+
+
+def test_filters_keep_the_header_counts_of_the_whole_list():
+    card = view.alerts_card([("Prometheus", Result(value=ALERTS)),
+                             ("Alertmanager", Result(value=AM_ALERTS))], NOW,
+                            filters={"states": ["silenced"]})
+    assert [r[0] for r in rows(card, "alert-item")] == ["silenced"]
+    assert "1 firing" in texts(card)
 
 
 def test_a_failing_source_shows_its_error_and_the_other_its_alerts():
@@ -68,7 +80,7 @@ def test_a_failing_source_shows_its_error_and_the_other_its_alerts():
     card = view.alerts_card([("Prometheus", Result(value=ALERTS)),
                              ("Alertmanager", Result(error=down))], NOW)
     assert "Alertmanager unreachable: connection refused" in texts(card)
-    assert len(rows(card, "prom-alert")) == 2
+    assert len(rows(card, "alert-item")) == 2
 
 
 def test_no_alerts_says_so():

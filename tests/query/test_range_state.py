@@ -12,6 +12,7 @@ from callbacks import range_picker as picker
 from layouts import ids
 from layouts import range_picker as picker_layout
 from query import range_state as rp
+from query.limits import Rejected
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC).timestamp()
 
@@ -77,21 +78,52 @@ def test_a_zoom_narrower_than_a_second_still_spans_a_second():
     assert zoom == {"from": "2024-05-01T10:00:00Z", "to": "2024-05-01T10:00:01Z"}
 
 
-def test_absolute_inputs_become_utc_iso_strings_and_back():
-    frm, to = rp.absolute_range("2024-05-01", "10:30", "2024-05-02T00:00:00", "08:00")
-    assert (frm, to) == ("2024-05-01T10:30Z", "2024-05-02T08:00Z")
+def test_typed_absolute_times_become_utc_iso_strings_and_show_on_a_24_hour_clock():
+    frm, to = rp.typed_range("2024-05-01 10:30", "2024-05-02T08:00", NOW)
+    assert (frm, to) == ("2024-05-01T10:30:00Z", "2024-05-02T08:00:00Z")
     state = rp.set_range(rp.initial_state(), frm, to)
-    assert rp.absolute_inputs(state) == ("2024-05-01", "10:30", "2024-05-02", "08:00")
+    assert rp.typed_inputs(state) == ("2024-05-01 10:30:00", "2024-05-02 08:00:00")
     assert rp.label(state) == "2024-05-01 10:30:00 → 2024-05-02 08:00:00 UTC (21.5h)"
+    # 22:15, not 10:15 PM: the boxes read and show 24-hour times
+    assert rp.typed_range("2024-04-30 22:15", "now", NOW)[0] == "2024-04-30T22:15:00Z"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ((None, "10:00", "2024-05-02", "10:00"), "pick a from date"),
-    (("2024-05-02", "10:00", "2024-05-01", "10:00"), "must be before"),
+def test_typed_relative_ranges_stay_relative_so_they_follow_the_clock():
+    frm, to = rp.typed_range(" now - 3h ", "now", NOW)
+    assert (frm, to) == ("now-3h", "now")
+    state = rp.set_range(rp.initial_state(), frm, to)
+    assert rp.live(state) and rp.typed_inputs(state) == ("now-3h", "now")
+    assert rp.typed_range("now-7d/d", "now/d", NOW) == ("now-7d/d", "now/d")
+
+
+@pytest.mark.parametrize(("typed", "message"), [
+    (("", "now"), "type a 'from' time"),
+    ((None, "now"), "type a 'from' time"),
+    (("now-1h", "   "), "type a 'to' time"),
+    (("tomorrow", "now"), "from 'tomorrow' is not"),
+    (("now", "now-1h"), "must be before"),
+    (("now-1h", "x" * 65), "at most 64 characters"),
+    (("2024-05-02", "2024-05-01"), "must be before"),
+    ((3, "now"), "type a 'from' time"),
 ])
-def test_bad_absolute_inputs_say_what_is_wrong(args, message):
+def test_bad_typed_ranges_say_which_end_is_wrong(typed, message):
     with pytest.raises(ValueError, match=message):
-        rp.absolute_range(*args)
+        rp.typed_range(*typed, NOW)
+
+
+def test_days_picked_on_the_calendar_fill_the_boxes_with_whole_utc_days():
+    assert rp.dates_typed("2024-05-01", "2024-05-03") == ("2024-05-01 00:00:00",
+                                                          "2024-05-03 23:59:59")
+    assert rp.dates_typed("2024-05-01T00:00:00", None) == ("2024-05-01 00:00:00", None)
+
+
+def test_refresh_choices_start_at_the_configured_interval_and_the_server_checks_them():
+    assert rp.refresh_choices(5) == [5, 10, 15, 30, 60, 300, 900, 3600]
+    assert rp.refresh_choices(7.5)[:2] == [7.5, 10]
+    assert rp.chosen_refresh("30", 5) == 30
+    for forged in ("1", "0", "nan", "-5", "abc", 5, "1e9"):
+        with pytest.raises(Rejected):
+            rp.chosen_refresh(forged, 5)
 
 
 def test_the_relative_window_follows_the_clock():

@@ -22,6 +22,30 @@ def test_relative_times_count_back_from_now(text, ago):
     assert tr.resolve_one(text, NOW) == NOW - ago
 
 
+@pytest.mark.parametrize("text, which, expected", [
+    ("now/d", "from", datetime(2026, 12, 2, tzinfo=UTC)),
+    ("now/d", "to", datetime(2026, 12, 2, 23, 59, 59, 999000, tzinfo=UTC)),
+    ("now-7d/d", "from", datetime(2026, 11, 25, tzinfo=UTC)),
+    ("now-1h/h", "from", datetime(2026, 12, 2, 14, tzinfo=UTC)),
+    ("now/w", "from", datetime(2026, 11, 30, tzinfo=UTC)),  # ISO weeks start on Monday
+    ("now/w", "to", datetime(2026, 12, 6, 23, 59, 59, 999000, tzinfo=UTC)),
+    ("now/M", "from", datetime(2026, 12, 1, tzinfo=UTC)),
+    ("now/M", "to", datetime(2026, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+    ("now/y", "from", datetime(2026, 1, 1, tzinfo=UTC)),
+    ("now - 2d / d", "from", datetime(2026, 11, 30, tzinfo=UTC)),
+])
+def test_rounded_relative_times_snap_like_grafanas(text, which, expected):
+    now = datetime(2026, 12, 2, 15, 30, 12, tzinfo=UTC).timestamp()
+    assert tr.resolve_one(text, now, which) == pytest.approx(expected.timestamp())
+
+
+def test_a_week_snaps_to_monday_on_every_day_of_it():
+    monday = datetime(2024, 4, 29, tzinfo=UTC).timestamp()
+    for day in range(7):
+        now = monday + day * D + 12 * H
+        assert tr.resolve_one("now/w", now, "from") == monday
+
+
 def test_epoch_milliseconds_as_in_grafana_urls():
     assert tr.resolve("1700000000000", "1700003600500", NOW) == (1_700_000_000.0, 1_700_003_600.5)
 
@@ -61,6 +85,7 @@ def test_presets_are_the_seven_relative_ranges():
 @pytest.mark.parametrize("frm, to, relative", [
     ("now-1h", "now", True), ("now-2d", "now-1d", True),
     ("1700000000000", "now", False), ("now-1h", "2024-01-01", False),
+    ("now-7d/d", "now", True), ("now/d", "now/d", True),
 ])
 def test_only_ranges_following_the_clock_are_relative(frm, to, relative):
     assert tr.is_relative(frm, to) is relative

@@ -1,0 +1,79 @@
+"""The alert list in headless Chromium: grouped by alertname, silenced from the page."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import requests
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+
+from app import create_app
+from stack.poll import until
+
+
+def post_alerts(url: str, name: str, *instances: str) -> None:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    body = [{"labels": {"alertname": name, "severity": "warning", "instance": i},
+             "annotations": {"summary": f"{name} on {i}",
+                             "runbook_url": "https://runbooks.example/x"},
+             "startsAt": now} for i in instances]
+    requests.post(url + "/api/v2/alerts", json=body, timeout=5).raise_for_status()
+
+
+def read(dash_duo, css: str, how):
+    """``how(element)``; the list is redrawn every second, so an element found may be
+    replaced before it is read: find it and read it again then."""
+    def attempt():
+        try:
+            return how(dash_duo.find_element(css))
+        except (NoSuchElementException, StaleElementReferenceException):
+            return None
+    return until(attempt, 15)
+
+
+def test_alerts_are_grouped_with_counts_and_a_silence_from_the_page_shows(
+        dash_duo, write_config, prometheus_server, alertmanager_server, redis_server, screens):
+    name = f"Browser{uuid.uuid4().hex[:8]}"
+    post_alerts(alertmanager_server.url, name, "a", "b")
+    config = write_config(f"""
+[refresh]
+status = 1
+[prometheus]
+url = "{prometheus_server.url}"
+[alertmanager]
+url = "{alertmanager_server.url}"
+notify = false
+[[services]]
+name = "Redis"
+kind = "tcp"
+port = {redis_server.port}
+""")
+    dash_duo.start_server(create_app(config))
+    group = f'.alert-group[data-alertname="{name}"]'
+
+    def group_text(element):
+        return element.text if element.find_elements(By.CSS_SELECTOR, ".alert-item") else None
+
+    text = read(dash_duo, group, lambda g: group_text(g) and g.text.count("firing") == 2
+                and g.text)
+    assert text.splitlines()[:2] == [name, "2"]  # the alertname and its count
+    assert "instance=a" in text and "alertmanager" in text and "runbook" in text
+
+    def open_silence(g):
+        g.find_element(By.CSS_SELECTOR, ".silence-open").click()
+        return True
+
+    read(dash_duo, group, open_silence)
+    dash_duo.wait_for_element("#silence-comment", timeout=10).send_keys("browser test")
+    assert name in dash_duo.find_element("#silence-matchers").text
+    dash_duo.find_element("#silence-create").click()
+    dash_duo.wait_for_contains_text("#alerts-feedback", f"Silenced {name} for 2h", timeout=10)
+    text = read(dash_duo, group, lambda g: "silenced" in g.text and g.text)
+    assert text.count("firing") == 1 and text.count("silenced") == 1
+    assert "browser test" in dash_duo.find_element(".silences").text
+    # this Prometheus has no alerting rules: its ALERTS history is empty, and says so
+    dash_duo.wait_for_contains_text("#alerts-history", "No alert fired in this window.")
+    dash_duo.driver.save_screenshot(str(screens / "alerts.png"))
+    assert dash_duo.get_logs() == []
