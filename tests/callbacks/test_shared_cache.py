@@ -42,6 +42,6 @@ def test_status_tab_shows_the_shared_cache_is_down_without_its_password(write_co
     url = f"redis://:hunter2-pw@127.0.0.1:{closed_port}/0"
     deps = build_deps(write_config(cache_table(tmp_path, url)))
     deps.cache.get("k", lambda: 1, ttl=1, upstream="U")  # finds Redis down
-    notices = rendered(outputs(deps, Result(value=[]))[-1])
+    notices = rendered(outputs(deps, Result(value=[]))[4])  # [5]: the incidents
     assert f"shared cache redis://:***@127.0.0.1:{closed_port}/0 unreachable" in notices
     assert "hunter2" not in notices

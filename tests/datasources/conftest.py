@@ -38,3 +38,31 @@ def make_cache(request, tmp_path):
     yield make
     for cache in made:
         cache.close()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def make_history(request, tmp_path):
+    """``make_history(**kw)``: a ``ProbeHistory`` on a SQLite file in tmp_path, or a
+    ``RedisHistory`` on the session's Redis; ``kw`` as the constructors take them.
+
+    Histories made by one test share their store (a restart, or another replica); each test
+    has its own key prefix.
+    """
+    from datasources.history import ProbeHistory
+    from datasources.redis_history import RedisHistory
+
+    made = []
+    prefix = f"test-{uuid.uuid4().hex[:12]}:"
+
+    def make(**kw):
+        if request.param == "sqlite":
+            return ProbeHistory(tmp_path / "h.sqlite3", **kw)
+        server = request.getfixturevalue("redis_server")
+        store = RedisStore(redis_url(server), prefix=prefix)
+        made.append(store)
+        return RedisHistory(store, **kw)
+
+    make.backend = request.param
+    yield make
+    for store in made:
+        store.close()

@@ -31,9 +31,9 @@ def result(name, up, at, ms=5.0):
                        "connected" if up else "connection refused", at)
 
 
-def test_uptime_over_each_window(tmp_path):
+def test_uptime_over_each_window(make_history):
     clock = Clock()
-    h = ProbeHistory(tmp_path / "h.sqlite3", now=clock)
+    h = make_history(now=clock)
     # 2 days ago: down for 10 minutes; last hour: up 30 min, down 30 min.
     for m in range(10):
         h.record([result("a", False, T0 - 2 * 86400 + m * 60)])
@@ -46,9 +46,9 @@ def test_uptime_over_each_window(tmp_path):
     assert up["never-probed"] == {"1h": None, "24h": None, "7d": None}
 
 
-def test_latency_is_a_per_minute_average_over_the_last_hour(tmp_path):
+def test_latency_is_a_per_minute_average_over_the_last_hour(make_history):
     clock = Clock(T0 + 59)
-    h = ProbeHistory(tmp_path / "h.sqlite3", now=clock)
+    h = make_history(now=clock)
     h.record([result("a", True, T0 - 7200, ms=99)])   # too old for the sparkline
     h.record([result("a", True, T0 - 60, ms=10), result("b", False, T0 - 60)])
     h.record([result("a", True, T0 + 1, ms=4)])
@@ -56,13 +56,12 @@ def test_latency_is_a_per_minute_average_over_the_last_hour(tmp_path):
     assert h.latency(["a", "b"]) == {"a": [(T0 - 60, 10.0), (T0, 6.0)], "b": []}
 
 
-def test_history_survives_a_restart_and_keeps_seven_days(tmp_path):
+def test_history_survives_a_restart_and_keeps_seven_days(make_history):
     clock = Clock()
-    path = tmp_path / "h.sqlite3"
-    ProbeHistory(path, now=clock).record([result("a", True, T0 - 8 * 86400)])
-    ProbeHistory(path, now=clock).record([result("a", True, T0 - 3 * 86400)])
+    make_history(now=clock).record([result("a", True, T0 - 8 * 86400)])
+    make_history(now=clock).record([result("a", True, T0 - 3 * 86400)])
     clock.t += 1
-    h = ProbeHistory(path, now=clock)
+    h = make_history(now=clock)
     h.record([result("a", False, T0)])
     assert h.uptime(["a"])["a"]["7d"] == pytest.approx(0.5)  # the 8-day-old round is gone
 
@@ -129,10 +128,10 @@ def raw_figures(recorded: list[ProbeResult], last_write: float, now: float, name
     return uptime, latency
 
 
-def test_running_totals_give_exactly_the_raw_figures_over_a_week(tmp_path):
+def test_running_totals_give_exactly_the_raw_figures_over_a_week(make_history):
     end = T0
     clock = Clock(end - WEEK - 3600)
-    h = ProbeHistory(tmp_path / "h.sqlite3", now=clock)
+    h = make_history(now=clock)
     names = ["a", "b", "c", "never-probed"]
     recorded, checks = [], 0
     for i, rnd in enumerate(synthetic_week(end)):
@@ -150,9 +149,9 @@ def test_running_totals_give_exactly_the_raw_figures_over_a_week(tmp_path):
     assert checks > 20
 
 
-def test_late_rounds_count_in_every_window(tmp_path):
+def test_late_rounds_count_in_every_window(make_history):
     clock = Clock(T0)
-    h = ProbeHistory(tmp_path / "h.sqlite3", now=clock)
+    h = make_history(now=clock)
     h.record([result("a", True, T0 - 60)])
     h.record([result("a", True, T0)])
     h.record([result("a", False, T0 - 600)])  # late: before both
@@ -164,9 +163,9 @@ def test_late_rounds_count_in_every_window(tmp_path):
 
 # --- concurrency: readers take no lock and never see half a round -------------------------------
 
-def test_readers_beside_a_writer_see_whole_rounds_and_never_fail(tmp_path):
+def test_readers_beside_a_writer_see_whole_rounds_and_never_fail(make_history):
     clock = Clock()
-    h = ProbeHistory(tmp_path / "h.sqlite3", now=clock)
+    h = make_history(now=clock)
     names = [f"s{i}" for i in range(8)]
 
     def round_(k):  # every service alike in a round: a half-written round would show
@@ -339,8 +338,8 @@ def stated(name, state, at):
                        at, state=state)
 
 
-def test_maintenance_is_left_out_of_uptime_and_pending_is_not_up(tmp_path):
-    h = ProbeHistory(tmp_path / "h.sqlite3", now=Clock(T0 + 3599))
+def test_maintenance_is_left_out_of_uptime_and_pending_is_not_up(make_history):
+    h = make_history(now=Clock(T0 + 3599))
     states = ["up"] * 6 + ["maintenance"] * 10 + ["pending", "down"] + ["degraded"] * 2
     for i, state in enumerate(states):
         h.record([stated("a", state, T0 + i * 60)])
@@ -351,8 +350,8 @@ def test_maintenance_is_left_out_of_uptime_and_pending_is_not_up(tmp_path):
     assert up["m"] == {"1h": None, "24h": None, "7d": None}  # only maintenance: no figure
 
 
-def test_each_change_of_state_is_kept_with_its_detail_and_the_state_since_when(tmp_path):
-    h = ProbeHistory(tmp_path / "h.sqlite3", now=Clock(T0 + 600))
+def test_each_change_of_state_is_kept_with_its_detail_and_the_state_since_when(make_history):
+    h = make_history(now=Clock(T0 + 600))
     for i, state in enumerate(["up", "up", "pending", "down", "down", "up"]):
         h.record([stated("a", state, T0 + i * 10), stated("b", "up", T0 + i * 10)],
                  failures={"a": {"pending": 1, "down": 2 + (i == 4)}.get(state, 0)})
@@ -367,9 +366,9 @@ def test_each_change_of_state_is_kept_with_its_detail_and_the_state_since_when(t
     assert h.failures(["a", "never"]) == {"a": 1}
 
 
-def test_changes_older_than_seven_days_are_dropped(tmp_path):
+def test_changes_older_than_seven_days_are_dropped(make_history):
     clock = Clock(T0)
-    h = ProbeHistory(tmp_path / "h.sqlite3", now=clock)
+    h = make_history(now=clock)
     h.record([stated("a", "down", T0)])
     clock.t = T0 + 7 * 86400 + 1
     h.record([stated("a", "up", clock.t)])

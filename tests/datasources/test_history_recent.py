@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datasources.history import ProbeHistory
+from datasources.history import ProbeHistory  # the SQLite-only schema test
 from datasources.probes import ProbeResult
 
 T0 = 1_800_000_000.0
@@ -28,9 +28,9 @@ def play(history, clock, name, pattern, every=5.0):
         clock.t += every
 
 
-def test_recent_returns_the_last_n_probes_oldest_first(tmp_path):
+def test_recent_returns_the_last_n_probes_oldest_first(make_history):
     clock = Clock()
-    history = ProbeHistory(tmp_path / "h.sqlite3", now=clock)
+    history = make_history(now=clock)
     play(history, clock, "redis", "uuddu")
     got = history.recent(["redis", "nginx"], 3)
     assert [(p.at - T0, p.state, p.latency_ms) for p in got["redis"]] == [
@@ -39,25 +39,25 @@ def test_recent_returns_the_last_n_probes_oldest_first(tmp_path):
     assert got["nginx"] == []
 
 
-def test_raw_probes_are_kept_for_the_recent_window_only(tmp_path):
+def test_raw_probes_are_kept_for_the_recent_window_only(make_history):
     clock = Clock()
-    history = ProbeHistory(tmp_path / "h.sqlite3", now=clock, keep_recent=12)
+    history = make_history(now=clock, keep_recent=12)
     play(history, clock, "redis", "uuuu")
     assert [p.at - T0 for p in history.recent(["redis"], 10)["redis"]] == [5, 10, 15]
 
 
-def test_current_run_says_since_when_a_service_is_down(tmp_path):
+def test_current_run_says_since_when_a_service_is_down(make_history):
     clock = Clock()
-    history = ProbeHistory(tmp_path / "h.sqlite3", now=clock)
+    history = make_history(now=clock)
     play(history, clock, "redis", "uuddd")
     run = history.current_runs(["redis", "nginx"])
     assert (run["redis"].state, run["redis"].start - T0, run["redis"].probes) == ("down", 10, 3)
     assert run["nginx"] is None
 
 
-def test_coverage_counts_watched_time_not_the_gaps(tmp_path):
+def test_coverage_counts_watched_time_not_the_gaps(make_history):
     clock = Clock()
-    history = ProbeHistory(tmp_path / "h.sqlite3", now=clock, gap=60)
+    history = make_history(now=clock, gap=60)
     play(history, clock, "redis", "u" * 13)  # 0..60 s watched
     clock.t += 3600  # stackscope off for an hour
     play(history, clock, "redis", "u" * 7)  # 30 s watched
@@ -68,9 +68,9 @@ def test_coverage_counts_watched_time_not_the_gaps(tmp_path):
     assert history.coverage(["nginx"])["nginx"] == {"1h": 0.0, "24h": 0.0, "7d": 0.0}
 
 
-def test_incidents_from_the_history_newest_first_and_bounded(tmp_path):
+def test_incidents_from_the_history_newest_first_and_bounded(make_history):
     clock = Clock()
-    history = ProbeHistory(tmp_path / "h.sqlite3", now=clock, gap=60)
+    history = make_history(now=clock, gap=60)
     play(history, clock, "redis", "uddudddu")
     play(history, clock, "nginx", "dd")
     clock.t -= 5
@@ -81,9 +81,9 @@ def test_incidents_from_the_history_newest_first_and_bounded(tmp_path):
     assert history.incidents(["redis"], 10)[0].detail == "connection refused"
 
 
-def test_an_outage_across_a_restart_gap_is_two_incidents(tmp_path):
+def test_an_outage_across_a_restart_gap_is_two_incidents(make_history):
     clock = Clock()
-    history = ProbeHistory(tmp_path / "h.sqlite3", now=clock, gap=60)
+    history = make_history(now=clock, gap=60)
     play(history, clock, "redis", "udd")
     clock.t += 600
     play(history, clock, "redis", "ddu")
@@ -102,3 +102,19 @@ def test_a_history_of_the_earlier_schema_gains_the_new_tables(tmp_path):
     history = ProbeHistory(path, now=Clock())
     history.record([result("x", True, T0)])
     assert len(history.recent(["x"], 5)["x"]) == 1
+
+
+def test_a_probe_dated_before_the_newest_counts_in_recent_but_not_in_runs_or_spans(
+        make_history):
+    clock = Clock()
+    history = make_history(now=clock, gap=60)
+    play(history, clock, "redis", "uuu")  # 0, 5, 10
+    history.record([result("redis", False, T0 + 2)])  # a clock set back: a late probe
+    assert [(p.at - T0, p.state) for p in history.recent(["redis"], 10)["redis"]] == [
+        (0, "up"), (2, "down"), (5, "up"), (10, "up")]
+    run = history.current_runs(["redis"])["redis"]
+    assert (run.state, run.start - T0, run.last - T0, run.probes) == ("up", 0, 10, 3)
+    assert history.incidents(["redis"], 5) == []
+    assert history.coverage(["redis"])["redis"]["1h"] == 10
+    play(history, clock, "redis", "u")  # the clock goes on from 15
+    assert history.current_runs(["redis"])["redis"].last == T0 + 15
