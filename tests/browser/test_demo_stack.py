@@ -18,6 +18,12 @@ def url_of(log_text: str, name: str) -> str:
     return line.split()[1]
 
 
+def healthy(notice: str) -> bool:
+    """A panel's notices hold no badge and no error (notes, such as an alert firing over the
+    whole range, may stay)."""
+    return "stale since" not in notice and "unreachable" not in notice
+
+
 def main_prometheus(directory) -> psutil.Process | None:
     """The stack's running Prometheus server process, if there is one."""
     found = [p for p in processes_under(directory)
@@ -36,7 +42,8 @@ def test_killing_the_demo_prometheus_shows_stale_then_recovers(dash_duo, tmp_pat
         dash_duo.driver.get(dashboard + "/?tab=metrics")
         panel = "request-rate"
         until(lambda: (f := figure(dash_duo, panel)) and f["traces"], timeout=60)
-        assert notice_text(dash_duo, panel) == ""
+        # Only notes (the demo's always-firing ErrorBudgetBurn), no badge or error.
+        assert healthy(notice_text(dash_duo, panel))
 
         killed = main_prometheus(tmp_path)
         assert killed is not None
@@ -49,7 +56,7 @@ def test_killing_the_demo_prometheus_shows_stale_then_recovers(dash_duo, tmp_pat
         assert run.alive()  # stack.run and the dashboard stay up
 
         until(lambda: (p := main_prometheus(tmp_path)) and p.pid != killed.pid, timeout=60)
-        until(lambda: notice_text(dash_duo, panel) == "", timeout=60)
+        until(lambda: healthy(notice_text(dash_duo, panel)), timeout=60)
         assert figure(dash_duo, panel)["traces"]
         assert "prometheus restarted on port" in run.log_path.read_text()
     assert dash_duo.get_logs() == []
