@@ -45,6 +45,7 @@ kind = "http"
 port = {closed_port}
 path = "/ready"
 group = "monitoring"
+retries = 0  # Offline at the first failed probe, not Pending first
 
 [prometheus]
 url = "{prometheus_server.url}"
@@ -156,6 +157,7 @@ name = "Flappy"
 kind = "tcp"
 port = {listener.port}
 timeout = 0.5
+retries = 0
 """)
         dash_duo.start_server(create_app(config))
         dash_duo.wait_for_text_to_equal("#status-summary", "1/1 services up", timeout=15)
