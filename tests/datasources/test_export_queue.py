@@ -81,7 +81,13 @@ class Browser:
 
     def poll(self) -> bool:
         """One poll; True once the export has answered."""
-        answer = self._post(**self.handles).get_json()
+        resp = self._post(**self.handles)
+        if resp.status_code == 204:
+            # Dash 4.4 answers 204 when the job is not running and has no result yet: a poll
+            # landing between the job's end and its result being stored (seen under load).
+            # The result is there on the next poll.
+            return False
+        answer = resp.get_json()
         progress = answer.get("progress") or {}
         if progress.get("logs-export-queue.children"):
             self.seen.append(progress["logs-export-queue.children"])
