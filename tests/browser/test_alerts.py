@@ -72,7 +72,7 @@ port = {redis_server.port}
     dash_duo.wait_for_contains_text("#alerts-feedback", f"Silenced {name} for 2h", timeout=10)
     text = read(dash_duo, group, lambda g: "silenced" in g.text and g.text)
     assert text.count("firing") == 1 and text.count("silenced") == 1
-    assert "browser test" in dash_duo.find_element(".silences").text
+    assert read(dash_duo, ".silences", lambda e: "browser test" in e.text)
     # this Prometheus has no alerting rules: its ALERTS history is empty, and says so
     dash_duo.wait_for_contains_text("#alerts-history", "No alert fired in this window.")
     dash_duo.driver.save_screenshot(str(screens / "alerts.png"))

@@ -77,7 +77,9 @@ def test_status_tab_shows_up_offline_and_summary(dash_duo, write_config, redis_s
     loki = card_text(dash_duo, "Loki")
     assert "Offline" in loki and "connection refused" in loki
     assert f"http://127.0.0.1:{closed_port}/ready" in loki
-    groups = [e.text.upper() for e in dash_duo.find_elements(".status-group h6")]
+    # Read in one call: the cards are redrawn every second, so an element found may be gone.
+    groups = [t.upper() for t in dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('.status-group h6')].map(e => e.innerText)")]
     assert groups == ["DATA", "EDGE", "MONITORING"]
     assert "1h" in card_text(dash_duo, "Redis") and "100%" in card_text(dash_duo, "Redis")
     dash_duo.driver.save_screenshot(str(screens / "status.png"))
