@@ -135,15 +135,22 @@ def _port(v):
     return None if 1 <= v <= 65535 else "must be a port number between 1 and 65535"
 
 
+def _split_url(v: str):
+    """(parts, None) for a URL without spaces that urlsplit reads, else (None, why)."""
+    if re.search(r"\s", v):
+        return None, "must not contain spaces"
+    try:
+        return urlsplit(v), None
+    except ValueError as exc:
+        return None, f"not a valid URL: {exc}"
+
+
 def _url(v):
     if v == "":
         return None
-    if re.search(r"\s", v):
-        return "must not contain spaces"
-    try:
-        parts = urlsplit(v)
-    except ValueError as exc:
-        return f"not a valid URL: {exc}"
+    parts, why = _split_url(v)
+    if why:
+        return why
     if not v.startswith(("http://", "https://")):
         return "must be an http:// or https:// URL (or empty to disable)"
     if not parts.hostname:
@@ -502,10 +509,10 @@ SETTINGS += [
 def _redis_url(v):
     if v == "":
         return None
-    if re.search(r"\s", v):
-        return "must not contain spaces"
+    parts, why = _split_url(v)
+    if why:
+        return why
     try:
-        parts = urlsplit(v)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as exc:
         return f"not a valid URL: {exc}"
