@@ -14,9 +14,9 @@ from dash import ALL, MATCH, Input, Output, Patch, State, ctx
 from dash.exceptions import PreventUpdate
 
 from layouts import chart_extras as extras_view
-from layouts import ids
+from layouts import ids, time_axis
 from query import annotations as notes_of
-from query import compare, limits
+from query import compare, limits, timezone
 from query.range_state import utc_text
 from query.timerange import Window, live_ttl
 
@@ -33,6 +33,8 @@ class Extras:
     sources: tuple[str, ...] = DEFAULT_SOURCES
     #: "list" (plotly's legend) or "table" (min / max / mean / last under the chart)
     legend: str = "list"
+    #: the zone whose clock the chart's times are on (``query.timezone``), checked
+    zone: str = timezone.UTC_NAME
 
     @property
     def plain(self) -> bool:
@@ -41,8 +43,9 @@ class Extras:
 
 
 def extras_from(compare_value, sources, configured: tuple[str, ...],
-                legend="list") -> Extras:
-    """The options the browser sent, checked (an unknown one is HTTP 400)."""
+                legend="list", zone=None) -> Extras:
+    """The options the browser sent, checked (an unknown one is HTTP 400; a zone this
+    server does not know is UTC, ``timezone.chosen``)."""
     legend = "list" if legend is None else legend
     if legend not in LEGENDS:
         raise limits.Rejected(f"legend: {str(legend)[:40]!r} is neither 'list' nor 'table'")
@@ -55,7 +58,8 @@ def extras_from(compare_value, sources, configured: tuple[str, ...],
     unknown = [s for s in chosen if s not in known]
     if unknown:
         raise limits.Rejected(f"annotation source {unknown[0][:40]!r} is not configured")
-    return Extras(mode, tuple(s for s in known if s in chosen), legend)
+    return Extras(mode, tuple(s for s in known if s in chosen), legend,
+                  timezone.checked(zone))
 
 
 def default_extras(deps) -> Extras:
@@ -81,10 +85,11 @@ def decorate(deps, panel, query: str, window: Window, live: bool, fig: dict, ext
         else:
             notes.append(f"{compare.MODES[extras.compare]}: {shifted.error.describe()}")
     elif extras.compare == "band":
-        fig, band_notes, below = _band(deps, panel, query, window, live, fig, legend)
+        fig, band_notes, below = _band(deps, panel, query, window, live, fig, legend,
+                                       extras.zone)
         notes += band_notes
     if marks:
-        fig = extras_view.with_marks(fig, marks)
+        fig = extras_view.with_marks(fig, marks, extras.zone)
     return fig, notes, below
 
 
@@ -102,9 +107,12 @@ def marks_on_live(deps, window: Window, fig, extras: Extras):
         return fig, []
     marks, notes = marks_for(deps, window, True, extras.sources)
     if isinstance(fig, dict):
-        return (extras_view.with_marks(fig, marks) if marks else fig), notes
+        return (extras_view.with_marks(fig, marks, extras.zone) if marks else fig), notes
     if isinstance(fig, Patch):
-        drawn = extras_view.with_marks({"layout": {}}, marks)["layout"] if marks else {}
+        # A patch's times go on the zone's clock here: no figure to localize comes after.
+        drawn = time_axis.localized(
+            extras_view.with_marks({"data": [], "layout": {}}, marks, extras.zone),
+            extras.zone)["layout"] if marks else {}
         fig["layout"]["shapes"] = drawn.get("shapes", [])
         fig["layout"]["annotations"] = drawn.get("annotations", [])
         fig["layout"]["margin"]["t"] = drawn.get("margin", {}).get("t", extras_view.TOP)
@@ -149,7 +157,7 @@ def _marks(source: str, frame, window: Window, style: str) -> list:
             for m in notes_of.regions(frame, window.step, source=source, name_label="")]
 
 
-def _band(deps, panel, query, window: Window, live, fig, legend):
+def _band(deps, panel, query, window: Window, live, fig, legend, zone=timezone.UTC_NAME):
     cfg = deps.config.metrics
     if not compare.band_supported(window.step):
         return fig, [f"Expected band: a step of {window.step:g} s does not divide a day; "
@@ -163,7 +171,8 @@ def _band(deps, panel, query, window: Window, live, fig, legend):
     found = compare.anomalies(bands, window.step, min_points=cfg.band_min_points, most=500)
     fig = extras_view.with_band(fig, bands, found, lambda b: legend(b))
     pad = max(window.step * 6, (window.end - window.start) / 50)
-    return fig, [], extras_view.anomaly_list(panel.slug, found, len(found), pad=pad)
+    return fig, [], extras_view.anomaly_list(panel.slug, found, len(found), pad=pad,
+                                             zone=zone)
 
 
 def _range(deps, query: str, start: float, end: float, step: float, live: bool):
@@ -177,7 +186,7 @@ def _range(deps, query: str, start: float, end: float, step: float, live: bool):
 
 def register(app, deps, chart, range_zoom: str) -> None:
     """Inspect, full screen and the anomaly links. ``chart(panel_slug, state, width, job,
-    instance, adhoc)`` gives (panel, query, window) for Inspect."""
+    instance, adhoc, zone)`` gives (panel, query, window) for Inspect."""
 
     @app.callback(
         Output(ids.METRICS_INSPECT_MODAL, "is_open"),
@@ -189,14 +198,16 @@ def register(app, deps, chart, range_zoom: str) -> None:
         State(ids.METRICS_JOB, "value"),
         State(ids.METRICS_INSTANCE, "value"),
         State(ids.METRICS_QUERY_STORE, "data"),
+        State(ids.range_id("metrics", ids.RANGE_ZONE_NAME), "data"),
         prevent_initial_call=True,
     )
-    def inspect(clicks, state, width, job, instance, adhoc):
+    def inspect(clicks, state, width, job, instance, adhoc, zone=None):
         if not ctx.triggered_id or not any(c for c in clicks or [] if c):
             raise PreventUpdate  # buttons mounting, not a click
         slug = limits.text(limits.mapping(ctx.triggered_id, "id").get("panel"), "panel")
         try:
-            panel, query, window = chart(slug, state, width, job, instance, adhoc)
+            panel, query, window = chart(slug, state, width, job, instance, adhoc,
+                                         timezone.checked(zone))
         except ValueError as exc:
             return True, "Inspect", extras_view.inspect_body({"Range": str(exc)}, None)
         started = time.perf_counter()

@@ -15,10 +15,10 @@ from dash.exceptions import PreventUpdate
 from callbacks import chart_extras, heatmap, prom_status, session
 from callbacks import range_picker as picker
 from datasources.errors import DatasourceError
-from layouts import ids
+from layouts import ids, time_axis
 from layouts import legend_table as legend_view
 from layouts import metrics as view
-from query import legend_stats, limits, panels, variables
+from query import legend_stats, limits, panels, timezone, variables
 from query import promql_suggest as suggest_words
 from query import range_state as rp
 from query.csv_safe import metric_frame_csv
@@ -30,6 +30,8 @@ from query.timerange import Window, is_relative, live_ttl, plan
 PREFIX = "metrics"
 STATE = ids.range_id(PREFIX, ids.RANGE_STATE)
 INTERVAL = ids.range_id(PREFIX, ids.RANGE_INTERVAL)
+#: the zone's name the charts are drawn in (the picker's zone choice; None until known: UTC)
+ZONE = ids.range_id(PREFIX, ids.RANGE_ZONE_NAME)
 URL_KEYS = {"q": f"{PREFIX}.q", "job": f"{PREFIX}.job", "instance": f"{PREFIX}.instance"}
 #: the measured width is a plot's pixels; at least this many points however narrow (the most
 #: is ``metrics.max_points``)
@@ -40,7 +42,7 @@ SUGGESTED = 60
 
 def register(app, deps) -> None:
     """Wire the Metrics tab (and the Status tab's Prometheus section)."""
-    picker.register(app, PREFIX, deps.config.refresh.metrics)
+    picker.register(app, PREFIX, deps.config.refresh.metrics, zones=True)
     offered = panels.configured(deps.config.panels)
     by_slug = {p.slug: p for p in offered}
     _register_width(app)
@@ -77,12 +79,13 @@ def _register_panels(app, deps, offered) -> None:
         State(STATE, "data"),
         State(ids.METRICS_JOB, "value"),
         State(ids.METRICS_INSTANCE, "value"),
+        State(ZONE, "data"),
     )
-    def build(width, built, state, job, instance):
+    def build(width, built, state, job, instance, zone=None):
         if width is None or built:
             raise PreventUpdate  # built once, when the tab is first shown
         shown, error = _present(deps, offered)
-        first = _first_charts(deps, shown, state, width, job, instance)
+        first = _first_charts(deps, shown, state, width, job, instance, zone)
         return (view.panels_grid(shown, first),
                 view.panels_notice(len(shown), len(offered), error))
 
@@ -92,7 +95,7 @@ def _register_panels(app, deps, offered) -> None:
 FIRST_WORKERS, FIRST_WAIT = 8, 1.0
 
 
-def _first_charts(deps, shown, state, width, job, instance) -> dict[str, tuple]:
+def _first_charts(deps, shown, state, width, job, instance, zone=None) -> dict[str, tuple]:
     """Each shown panel's first chart, figure, notices and held record, by slug.
 
     The panels then mount drawn (a chart drawn empty, then again with its data, costs the
@@ -101,9 +104,15 @@ def _first_charts(deps, shown, state, width, job, instance) -> dict[str, tuple]:
     slower than ``FIRST_WAIT``: a slow Prometheus must not hold the whole grid) mounts empty
     and its render callback draws it as before; a query still running fills the cache.
     """
+    try:
+        extras = chart_extras.Extras(**{**vars(chart_extras.default_extras(deps)),
+                                        "zone": timezone.checked(zone)})
+    except limits.Rejected:
+        return {}  # a forged zone: the render callback refuses it
+
     def first(panel):
         try:
-            return _chart(deps, panel, state, width, job, instance)
+            return _chart(deps, panel, state, width, job, instance, extras=extras)
         except (limits.Rejected, PreventUpdate, ValueError, TypeError, KeyError):
             return None
 
@@ -114,7 +123,7 @@ def _first_charts(deps, shown, state, width, job, instance) -> dict[str, tuple]:
     done, _ = wait(futures.values(), timeout=FIRST_WAIT)
     pool.shutdown(wait=False, cancel_futures=True)
     charts = {slug: f.result() for slug, f in futures.items() if f in done}
-    mark = _mark(state, width, job, instance, chart_extras.default_extras(deps))
+    mark = _mark(state, width, job, instance, extras)
     return {slug: (fig, notice, {**(held or {}), BUILT: mark}, below)
             for slug, (fig, notice, held, below) in ((s, c) for s, c in charts.items() if c)}
 
@@ -125,7 +134,7 @@ BUILT = "built"
 
 def _mark(state, width, job, instance, extras) -> str:
     return signature(state, width, job, instance, extras.compare, extras.sources,
-                     extras.legend)
+                     extras.legend, extras.zone)
 
 
 def _built(held, state, width, job, instance, extras) -> bool:
@@ -163,14 +172,18 @@ def _register_render(app, deps, by_slug) -> None:
         Input(ids.METRICS_LEGEND, "value"),
         State({"type": ids.METRICS_GRAPH, "panel": MATCH}, "id"),
         State({"type": ids.METRICS_HELD, "panel": MATCH}, "data"),
+        Input(ZONE, "data"),
     )
     def render(state, _tick, job, instance, width, adhoc, compare, sources, legend, graph_id,
-               held):
+               held, zone=None):
         slug = _slug(graph_id)
         if width is None or (ctx.triggered_id == ids.METRICS_QUERY_STORE and slug != view.ADHOC):
             raise PreventUpdate
-        extras = chart_extras.extras_from(compare, sources, configured, legend)
-        if ctx.triggered_id is None and _built(held, state, width, job, instance, extras):
+        extras = chart_extras.extras_from(compare, sources, configured, legend, zone)
+        # The zone's name arrives from the browser just after the page opens: a chart built
+        # already in that zone stays as it is.
+        if ctx.triggered_id in (None, ZONE) and _built(held, state, width, job, instance,
+                                                       extras):
             raise PreventUpdate  # mounted with this very chart (``build``)
         panel = _panel(by_slug, slug, adhoc)
         # Only a refresh tick may patch: any other input (range, zoom, variables) redraws.
@@ -189,13 +202,14 @@ def _register_render(app, deps, by_slug) -> None:
         State(ids.METRICS_WIDTH, "data"),
         State(ids.METRICS_QUERY_STORE, "data"),
         State({"type": ids.METRICS_CSV, "panel": MATCH}, "id"),
+        State(ZONE, "data"),
         prevent_initial_call=True,
     )
-    def download(_clicks, state, job, instance, width, adhoc, button_id):
+    def download(_clicks, state, job, instance, width, adhoc, button_id, zone=None):
         slug = _slug(button_id)
         panel = _panel(by_slug, slug, adhoc)
         try:
-            window = _window(deps, state, width)
+            window = _window(deps, state, width, timezone.checked(zone))
         except ValueError:
             raise PreventUpdate from None  # the panel already says the range is bad
         if slug == view.ADHOC and session.query_wait(deps.limiter, deps.config):
@@ -211,12 +225,14 @@ def _register_render(app, deps, by_slug) -> None:
     @app.callback(
         Output(ids.range_id(PREFIX, ids.RANGE_ZOOM), "data"),
         Input({"type": ids.METRICS_GRAPH, "panel": ALL}, "relayoutData"),
+        State(ZONE, "data"),
         prevent_initial_call=True,
     )
-    def zoom(_relayouts):
+    def zoom(_relayouts, zone=None):
+        zone = timezone.checked(zone)  # the charts' times are on this zone's clock
         for trigger in ctx.triggered:
             if trigger["prop_id"].endswith(".relayoutData"):
-                wanted = rp.zoom_from_relayout(trigger["value"])
+                wanted = rp.zoom_from_relayout(trigger["value"], zone)
                 if wanted:
                     return {**wanted, "at": time.time()}
         raise PreventUpdate
@@ -227,7 +243,7 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
     record of what a live chart holds (None otherwise) and what goes under the chart."""
     extras = extras or chart_extras.default_extras(deps)
     try:
-        window = _window(deps, state, width)
+        window = _window(deps, state, width, extras.zone)
     except ValueError as exc:
         return view.empty_figure("no chart: bad time range"), [str(exc)], None, None
     if panel.slug == view.ADHOC and (wait := session.query_wait(deps.limiter, deps.config)):
@@ -236,8 +252,9 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
     query = _expand(deps, panel, window, job, instance)
     revision = f"{state['from']}|{state['to']}"
     if panel.kind == "heatmap":
-        return (*heatmap.chart(deps, panel, window, query, _ttl(deps, window, live), revision),
-                None, None)
+        fig, notice = heatmap.chart(deps, panel, window, query, _ttl(deps, window, live),
+                                    revision)
+        return time_axis.localized(fig, extras.zone), notice, None, None
     result = _fetch(deps, query, window, live)
     if result.value is None:
         return view.empty_figure("no data: the query failed"), view.notice(result), None, None
@@ -260,13 +277,15 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
         fig, notes, holds = view.live_chart(
             result.value, window, held, unit=panel.unit, legend=panel.legend,
             revision=revision, query=query, revise=deps.config.metrics.scrape_interval,
-            y=panel.y, legend_shown=not table)
+            y=panel.y, legend_shown=not table, zone=extras.zone)
         fig, more = chart_extras.marks_on_live(deps, window, fig, extras)
         notes = [*notes, *more]
     if panel.exemplars:
         fig, more = heatmap.with_exemplars(deps, panel, fig, query, window,
                                            _ttl(deps, window, live))
         notes = [*notes, *more]
+    # Every time on the figure moves onto the zone's clock here, once (a patch is already).
+    fig = time_axis.localized(fig, extras.zone)
     return fig, view.notice(result, notes), holds, _with_table(below, panel, result, table)
 
 
@@ -280,11 +299,11 @@ def _with_table(below, panel, result, table: bool):
     return [part for part in (rows, below) if part is not None] or None
 
 
-def _inspected(deps, by_slug, slug, state, width, job, instance, adhoc):
+def _inspected(deps, by_slug, slug, state, width, job, instance, adhoc, zone):
     """(panel, query as sent, window) of the panel Inspect asks about; ValueError for a bad
     range."""
     panel = _panel(by_slug, slug, adhoc)
-    window = _window(deps, state, width)
+    window = _window(deps, state, width, zone)
     return panel, _expand(deps, panel, window, job, instance), window
 
 
@@ -304,11 +323,12 @@ def _panel(by_slug, slug: str, adhoc) -> panels.Panel:
     return by_slug[slug]
 
 
-def _window(deps, state, width) -> Window:
+def _window(deps, state, width, zone: str = timezone.UTC_NAME) -> Window:
     """The panel's aligned window: range and width as the browser sent them, clamped to the
-    config (``metrics.max_range``, ``metrics.max_points``); ValueError says what is wrong."""
+    config (``metrics.max_range``, ``metrics.max_points``), "/d" rounded to ``zone``'s days;
+    ValueError says what is wrong."""
     cfg = deps.config.metrics
-    start, end = rp.window(rp.checked(state))
+    start, end = rp.window(rp.checked(state), zone=zone)
     limits.span(start, end, cfg.max_range, "metrics.max_range")
     points = limits.points(width, fallback=cfg.max_data_points, lo=MIN_POINTS,
                            hi=max(cfg.max_points, MIN_POINTS))

@@ -6,18 +6,23 @@ the selected tab in the URL too, so a shared link opens on the right tab.
 
 from __future__ import annotations
 
-from dash import Input, Output, State, ctx, no_update
+from dash import ClientsideFunction, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 from layouts import ids
 from query import range_state as rp
+from query import timezone
 from query.limits import Rejected
 
 
-def register(app, prefix: str, refresh_seconds: float = 5) -> None:
+def register(app, prefix: str, refresh_seconds: float = 5, zones: bool = False) -> None:
     """Wire the range picker built by ``layouts.range_picker.range_picker(prefix)``;
-    ``refresh_seconds`` is the tab's configured (and fastest allowed) live refresh."""
+    ``refresh_seconds`` is the tab's configured (and fastest allowed) live refresh; ``zones``
+    as the picker was built with (its times then follow the chosen zone)."""
     rid = lambda part: ids.range_id(prefix, part)  # noqa: E731
+    zone_of = [State(rid(ids.RANGE_ZONE_NAME), "data")] if zones else []
+    if zones:
+        _register_zone(app, rid)
 
     @app.callback(
         Output(rid(ids.RANGE_STATE), "data"),
@@ -33,16 +38,18 @@ def register(app, prefix: str, refresh_seconds: float = 5) -> None:
         State(rid(ids.RANGE_STATE), "data"),
         State(rid(ids.RANGE_FROM), "value"),
         State(rid(ids.RANGE_TO), "value"),
+        *zone_of,
     )
     def change(search, preset, _apply, _enter_from, _enter_to, _back, zoom, state, *typed):
         trigger = ctx.triggered_id
         state = rp.checked(state)  # forged: HTTP 400 (query.limits.Rejected)
+        zone = timezone.checked(typed[2] if zones else None)
         try:
             new = _next_state(trigger, rid, state, search, preset, rp.checked_zoom(zoom),
-                              typed, prefix)
+                              typed[:2], prefix, zone)
             if new is not None:
                 new = rp.checked(new)
-                rp.window(new)  # a preset or zoom the browser sent must be a real range
+                rp.window(new, zone=zone)  # a preset or zoom sent must be a real range
         except ValueError as exc:
             return no_update, str(exc), rp.preset_of(state)
         if new is None or new == state:
@@ -57,14 +64,17 @@ def register(app, prefix: str, refresh_seconds: float = 5) -> None:
         Output(rid(ids.RANGE_FROM), "value"),
         Output(rid(ids.RANGE_TO), "value"),
         Input(rid(ids.RANGE_STATE), "data"),
+        *[Input(z.component_id, z.component_property) for z in zone_of],
     )
-    def show(state):
+    def show(state, zone=None):
         state = rp.checked(state)
+        zone, unknown = timezone.chosen(zone)
         try:
-            typed = rp.typed_inputs(state)
+            typed = rp.typed_inputs(state, zone=zone)
         except ValueError:
             typed = (no_update,) * 2
-        return (not state.get("back"), rp.label(state), *typed)
+        shown = rp.label(state, zone=zone) + (f" · {unknown}" if unknown else "")
+        return (not state.get("back"), shown, *typed)
 
     @app.callback(
         Output(rid(ids.RANGE_FROM), "value", allow_duplicate=True),
@@ -109,14 +119,24 @@ def register(app, prefix: str, refresh_seconds: float = 5) -> None:
         return paused, "Resume" if paused else "Pause", False
 
 
-def _next_state(trigger, rid, state, search, preset, zoom, typed, prefix):
+def _register_zone(app, rid) -> None:
+    # The browser names its zone (Intl); the select's choice says whether it is used.
+    app.clientside_callback(
+        ClientsideFunction("stackscope_time", "zoneName"),
+        Output(rid(ids.RANGE_ZONE_NAME), "data"),
+        Output(rid(ids.RANGE_ZONE), "options"),
+        Input(rid(ids.RANGE_ZONE), "value"),
+    )
+
+
+def _next_state(trigger, rid, state, search, preset, zoom, typed, prefix, zone=timezone.UTC_NAME):
     """The picker state after ``trigger``; None when nothing changes."""
     if trigger == ids.URL or trigger is None:
         return rp.state_from_url(prefix, search, state)
     if trigger == rid(ids.RANGE_PRESETS):
         return rp.set_range(state, str(preset), rp.DEFAULT_TO) if preset else None
     if trigger in (rid(ids.RANGE_APPLY), rid(ids.RANGE_FROM), rid(ids.RANGE_TO)):
-        return rp.set_range(state, *rp.typed_range(*typed))
+        return rp.set_range(state, *rp.typed_range(*typed, zone=zone))
     if trigger == rid(ids.RANGE_BACK):
         return rp.go_back(state)
     if trigger == rid(ids.RANGE_ZOOM) and zoom:

@@ -18,6 +18,7 @@ from layouts import ids
 from query import chart
 from query.annotations import Mark
 from query.compare import MODES, Anomaly, Band
+from query.timezone import UTC_NAME, wall_text
 
 #: the annotation sources a viewer can switch on and off (``[[annotations]]`` add theirs)
 BUILT_IN_SOURCES = {"deploys": "Deploys", "alerts": "Alerts firing"}
@@ -56,8 +57,10 @@ def controls(extra_sources: Sequence[str] = ()):
 # --- drawing on a figure ----------------------------------------------------------------
 
 
-def with_marks(fig: dict, marks: Sequence[Mark]) -> dict:
-    """Deploy lines and alert regions drawn behind the series, each named at the top."""
+def with_marks(fig: dict, marks: Sequence[Mark], zone: str = UTC_NAME) -> dict:
+    """Deploy lines and alert regions drawn behind the series, each named at the top; their
+    hover texts give times on ``zone``'s clock (the shapes are placed in UTC milliseconds,
+    as every time of a figure before ``layouts.time_axis.localized``)."""
     shapes, notes = list(fig["layout"].get("shapes", [])), list(
         fig["layout"].get("annotations", []))
     marks = sorted(marks, key=lambda m: m.start)
@@ -78,7 +81,7 @@ def with_marks(fig: dict, marks: Sequence[Mark]) -> dict:
                       "xanchor": "left", "showarrow": False, "text": chart.plain_text(m.text),
                       "yshift": -11 * level,
                       "font": {"size": 9, "color": DEPLOY_COLOUR if not m.is_region
-                               else "#6c757d"}, "hovertext": _mark_hover(m)})
+                               else "#6c757d"}, "hovertext": _mark_hover(m, zone)})
     fig["layout"]["shapes"], fig["layout"]["annotations"] = shapes, notes
     fig["layout"]["margin"] = {**fig["layout"].get("margin", {}), "t": TOP_MARKED}
     return fig
@@ -98,11 +101,11 @@ def _label_levels(starts, near: float = 0.06) -> list[int]:
     return levels
 
 
-def _mark_hover(m: Mark) -> str:
-    when = utc(m.start)
+def _mark_hover(m: Mark, zone: str = UTC_NAME) -> str:
+    when = clock(m.start, zone)
     if m.is_region:
-        return chart.plain_text(f"{m.text}: {when} → {utc(m.end)} UTC")
-    return chart.plain_text(f"{m.text} at {when} UTC")
+        return chart.plain_text(f"{m.text}: {when} → {clock(m.end, zone)} {zone}")
+    return chart.plain_text(f"{m.text} at {when} {zone}")
 
 
 def with_shift(fig: dict, frame, window, seconds: float, label: str, legend) -> dict:
@@ -154,13 +157,15 @@ def _list(values: np.ndarray) -> list:
 # --- under a chart: the anomaly list --------------------------------------------------------
 
 
-def anomaly_list(slug: str, found: Sequence[Anomaly], total: int, *, pad: float):
-    """The anomalies in range, each a link zooming to it (``pad`` seconds either side)."""
+def anomaly_list(slug: str, found: Sequence[Anomaly], total: int, *, pad: float,
+                 zone: str = UTC_NAME):
+    """The anomalies in range, each a link zooming to it (``pad`` seconds either side), their
+    times on ``zone``'s clock."""
     if not found:
         return html.Div("No anomalies in this range: every point is inside its expected band.",
                         className="small text-muted px-2 pb-2 metrics-anomalies")
     items = [html.Li(html.A(
-        f"{utc(a.start)} → {utc(a.end)[11:]} UTC · {a.series} · "
+        f"{clock(a.start, zone)} → {clock(a.end, zone)[11:]} {zone} · {a.series} · "
         f"{a.peak:.4g} {a.direction} the expected {a.expected:.4g}",
         id={"type": ids.METRICS_ANOMALY, "panel": slug, "from": _iso(a.start - pad),
             "to": _iso(a.end + pad)},
@@ -174,8 +179,9 @@ def anomaly_list(slug: str, found: Sequence[Anomaly], total: int, *, pad: float)
     ], className="px-2 pb-2 metrics-anomalies")
 
 
-def utc(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M")
+def clock(epoch: float, zone: str = UTC_NAME) -> str:
+    """"YYYY-MM-DD HH:MM" on ``zone``'s 24-hour clock."""
+    return wall_text(epoch, zone, "%Y-%m-%d %H:%M")
 
 
 def _iso(epoch: float) -> str:

@@ -86,7 +86,7 @@ RANGE_STATE = "state"  # dcc.Store {"from", "to", "preset", "back": [[from, to],
 RANGE_ZOOM = "zoom"  # dcc.Store the tab's charts write {"from", "to"} or {"reset": true} into
 RANGE_PRESETS = "presets"
 RANGE_DATES = "dates"  # the calendar: picking days fills the From / To boxes
-RANGE_FROM = "from"  # From box: "now-6h", "now-7d/d", "2024-05-01 10:00" (UTC)
+RANGE_FROM = "from"  # From box: "now-6h", "now-7d/d", "2024-05-01 10:00" (the picker's zone)
 RANGE_TO = "to"
 RANGE_REFRESH = "refresh"  # live refresh interval, seconds (choices from query.range_state)
 RANGE_APPLY = "apply"
@@ -95,6 +95,10 @@ RANGE_LIVE = "live"
 RANGE_INTERVAL = "interval"
 RANGE_LABEL = "label"
 RANGE_ERROR = "error"
+#: only in a picker built with zones=True (Metrics): the choice, "utc" or "browser", and
+#: the zone's IANA name the choice means here ("UTC", "Europe/Paris"), set in the browser
+RANGE_ZONE = "zone"
+RANGE_ZONE_NAME = "zone-name"
 
 # Metrics tab
 METRICS_WIDTH = "metrics-width"

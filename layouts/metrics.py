@@ -2,7 +2,8 @@
 
 Charts are built here from the lines ``query.chart`` cuts from the datasource's long frames:
 one trace per series, gaps left as gaps, WebGL past a few series, and a bounded payload.
-Times are UTC, as plotly draws epoch milliseconds.
+Times are UTC, as plotly draws epoch milliseconds, unless the viewer picks their browser's
+zone (``layouts.time_axis`` then moves the finished figure onto its clock).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import dash_bootstrap_components as dbc
 from dash import Patch, dcc, html, no_update
 
 from config import Config
-from layouts import chart_extras, ids, panel_axis
+from layouts import chart_extras, ids, panel_axis, time_axis
 from layouts.common import graph_config, result_notice
 from layouts.range_picker import range_picker
 from query import chart, live
@@ -38,7 +39,7 @@ def layout(config: Config):
         dcc.Store(id=ids.METRICS_WIDTH),
         dcc.Store(id=ids.METRICS_QUERY_STORE, data=""),
         dcc.Store(id=ids.METRICS_QUERY_RECENT, storage_type="local"),
-        range_picker("metrics", refresh_seconds=config.refresh.metrics),
+        range_picker("metrics", refresh_seconds=config.refresh.metrics, zones=True),
         variables(),
         adhoc_card(),
         chart_extras.controls([a.name for a in config.annotations]),
@@ -203,12 +204,14 @@ def figure(frame, window: Window, *, unit: str = "", legend: str = "",
 
 def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
                revision: str = "", query: str = "", revise: float = 0.0,
-               y: YAxis | None = None, legend_shown: bool = True):
+               y: YAxis | None = None, legend_shown: bool = True, zone: str = "UTC"):
     """A live panel's chart: a ``Patch`` of the one the browser ``held`` when only points
     changed, else the whole figure; its notes; and the record of what the browser then holds.
 
     Live figures carry plain lists (a patch can extend a list, not base64 typed arrays).
     The patch is ``no_update`` when nothing changed (a refresh within the same step).
+    The figure is in UTC (``layouts.time_axis.localized`` moves it onto ``zone``'s clock);
+    the patch's points are already on it. The record keeps UTC times.
     """
     if frame.empty:
         return empty_figure("no data for this range"), [], None
@@ -217,7 +220,7 @@ def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
                   legend_shown=legend_shown)
     styles = [{k: v for k, v in t.items() if k not in ("x", "y")} for t in fig["data"]]
     layout = {k: v for k, v in fig["layout"].items() if k != "xaxis"}
-    sig = live.signature(query, window.step, styles, layout)
+    sig = live.signature(query, window.step, styles, layout, zone)
     lines = [(line.x, line.y) for line in drawn]
     now = live.record(sig, window.start, window.end, lines, revise)
     changes = live.edits(held, now, lines)
@@ -226,10 +229,10 @@ def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
     moved = (held.get("start"), held.get("end")) != (window.start, window.end)
     if not moved and all(e.empty for e in changes):
         return no_update, notes, no_update
-    return _patch(changes, window if moved else None), notes, now
+    return _patch(changes, window if moved else None, zone), notes, now
 
 
-def _patch(changes: Sequence[live.Edit], window: Window | None) -> Patch:
+def _patch(changes: Sequence[live.Edit], window: Window | None, zone: str = "UTC") -> Patch:
     patch = Patch()
     for i, edit in enumerate(changes):
         trace = patch["data"][i]
@@ -239,9 +242,11 @@ def _patch(changes: Sequence[live.Edit], window: Window | None) -> Patch:
             for _ in range(edit.left):
                 del trace[axis][0]
             if len(values):
-                trace[axis].extend(values.tolist())
+                trace[axis].extend(time_axis.moved(values.tolist(), zone) if axis == "x"
+                                   else values.tolist())
     if window is not None:
-        patch["layout"]["xaxis"]["autorangeoptions"]["include"] = _include(window)
+        patch["layout"]["xaxis"]["autorangeoptions"]["include"] = time_axis.moved(
+            _include(window), zone)
     return patch
 
 

@@ -7,7 +7,8 @@ Grafana-style strings, so a range reads the same in the URL, the cache keys and 
     {"from": "now-1h", "to": "now", "preset": "now-1h", "back": [["now-6h", "now"], …]}
 
 The state helpers are pure (``query/range_state.py``); ``callbacks/range_picker.py`` wires
-them. Times shown and typed are UTC, as plotly draws them, on a 24-hour clock.
+them. Times shown and typed are on a 24-hour clock, in UTC; a picker built with
+``zones=True`` (Metrics) offers the browser's own zone instead (``query.timezone``).
 """
 
 from __future__ import annotations
@@ -23,14 +24,19 @@ from query.timerange import PRESETS, human_duration
 
 
 def range_picker(prefix: str, *, default_from: str = DEFAULT_FROM,
-                 refresh_seconds: float = 5):
-    """The picker's components for the tab ``prefix``; wire it with callbacks.range_picker."""
+                 refresh_seconds: float = 5, zones: bool = False):
+    """The picker's components for the tab ``prefix``; wire it with callbacks.range_picker.
+
+    ``zones`` offers a choice of time zone (UTC or the browser's) in place of the "UTC" note;
+    the zone's name is in the ``RANGE_ZONE_NAME`` store for the tab's charts.
+    """
     rid = _ids(prefix)
     return html.Div([
         dcc.Store(id=rid(ids.RANGE_STATE), data=initial_state(default_from)),
         dcc.Store(id=rid(ids.RANGE_ZOOM)),
+        *([dcc.Store(id=rid(ids.RANGE_ZONE_NAME))] if zones else []),
         dcc.Interval(id=rid(ids.RANGE_INTERVAL), interval=int(refresh_seconds * 1000)),
-        html.Div([_presets(rid, default_from), _absolute(rid),
+        html.Div([_presets(rid, default_from), _absolute(rid, zones),
                   _controls(rid, refresh_seconds)],
                  className="d-flex flex-wrap align-items-center gap-2"),
         html.Div([html.Span(id=rid(ids.RANGE_LABEL), className="range-label small text-muted"),
@@ -52,7 +58,7 @@ def _presets(rid, default_from: str):
         labelCheckedClassName="active")
 
 
-def _absolute(rid):
+def _absolute(rid, zones: bool = False):
     # Text boxes, not <input type="time">: the browser's time input follows its locale (a
     # 12-hour clock in en-US); these read and show 24-hour UTC, and take Grafana's
     # expressions ("now-3h", "now-7d/d") as well as absolute times.
@@ -65,7 +71,8 @@ def _absolute(rid):
                             first_day_of_week=1, clearable=True,
                             initial_visible_month=datetime.now(UTC).date().isoformat(),
                             className="range-dates"),
-        html.Span("UTC", className="small text-muted"),
+        zone_select(rid(ids.RANGE_ZONE)) if zones else html.Span("UTC",
+                                                                 className="small text-muted"),
         dbc.Button("Apply", id=rid(ids.RANGE_APPLY), size="sm", color="primary",
                    outline=True, n_clicks=0,
                    title="show the typed range (Enter in a box does the same)"),
@@ -78,8 +85,19 @@ def _typed(component_id: str, label: str, placeholder: str):
         dbc.Input(id=component_id, type="text", placeholder=placeholder, maxLength=MAX_END,
                   n_submit=0, autoComplete="off", className="range-typed"),
     ], size="sm"), className="range-typed-group",
-        title="now, now-3h, now-7d/d (rounded to the day), or a UTC time such as "
-              "2024-05-01 10:00")
+        title="now, now-3h, now-7d/d (rounded to the day), or a time such as "
+              "2024-05-01 10:00 (in the zone shown beside the boxes)")
+
+
+def zone_select(component_id: str):
+    """UTC or the browser's zone; the choice is kept in the browser (local storage). The
+    browser's option is labelled with its zone's name once the page knows it."""
+    return html.Div(dbc.Select(
+        id=component_id, size="sm", value="utc", className="range-zone",
+        persistence=True, persistence_type="local",
+        options=[{"label": "UTC", "value": "utc"},
+                 {"label": "Browser time", "value": "browser"}]),
+        title="the time zone of the charts and of the times typed here")
 
 
 def _controls(rid, refresh_seconds: float):

@@ -197,6 +197,11 @@ def typed(values: np.ndarray) -> dict:
     return {"dtype": "f8", "bdata": base64.b64encode(data.tobytes()).decode("ascii")}
 
 
+def untyped(typed_array: dict) -> np.ndarray:
+    """``typed``'s inverse: plotly's base64 float64 array back to numpy."""
+    return np.frombuffer(base64.b64decode(typed_array["bdata"]), dtype="<f8").copy()
+
+
 def plain_text(text) -> str:
     """``text`` as plotly shows it literally: its HTML subset (``<a href>``, ``<b>``) escaped.
 

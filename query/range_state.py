@@ -5,7 +5,8 @@ cache keys and the label::
 
     {"from": "now-1h", "to": "now", "preset": "now-1h", "back": [["now-6h", "now"], …]}
 
-Times shown and typed are UTC, as plotly draws them.
+Times shown and typed are on the chosen zone's clock (``query.timezone``: UTC unless the
+viewer picks their browser's zone); the state itself keeps absolute ends in UTC.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from query.timerange import (
     resolve_one,
     shown,
 )
+from query.timezone import UTC_NAME, from_wall, wall_text, zone_info
 
 DEFAULT_FROM, DEFAULT_TO = "now-1h", "now"
 #: how many zooms Back can undo
@@ -98,9 +100,12 @@ def preset_of(state: Mapping) -> str | None:
     return state["from"] if state["to"] == "now" and state["from"] in PRESET_LABELS else None
 
 
-def window(state: Mapping, now: float | None = None) -> tuple[float, float]:
-    """The state's range in epoch seconds; ValueError names a bad end."""
-    return resolve(state["from"], state["to"], time.time() if now is None else now)
+def window(state: Mapping, now: float | None = None, zone: str = UTC_NAME
+           ) -> tuple[float, float]:
+    """The state's range in epoch seconds ("/d" rounds to ``zone``'s days); ValueError names
+    a bad end."""
+    return resolve(state["from"], state["to"], time.time() if now is None else now,
+                   zone_info(zone))
 
 
 def live(state: Mapping) -> bool:
@@ -108,16 +113,18 @@ def live(state: Mapping) -> bool:
     return is_relative(state["from"], state["to"])
 
 
-def label(state: Mapping, now: float | None = None) -> str:
-    """What the picker shows: "Last 1 hour" or "2024-05-01 10:00:00 → … UTC (2h)"."""
+def label(state: Mapping, now: float | None = None, zone: str = UTC_NAME) -> str:
+    """What the picker shows: "Last 1 hour" or "2024-05-01 10:00:00 → … UTC (2h)", the
+    times and the zone's name those of ``zone``."""
     frm, to = state["from"], state["to"]
     if to == "now" and frm in PRESET_LABELS:
         return PRESET_LABELS[frm]
     try:
-        start, end = window(state, now)
+        start, end = window(state, now, zone)
     except ValueError as exc:
         return str(exc)
-    return f"{utc_text(start)} → {utc_text(end)} UTC ({human_duration(end - start)})"
+    return (f"{wall_text(start, zone)} → {wall_text(end, zone)} {zone} "
+            f"({human_duration(end - start)})")
 
 
 def utc_text(epoch: float) -> str:
@@ -156,19 +163,20 @@ def chosen_refresh(value, minimum: float) -> float:
     return seconds
 
 
-def typed_range(frm, to, now: float | None = None) -> tuple[str, str]:
+def typed_range(frm, to, now: float | None = None, zone: str = UTC_NAME) -> tuple[str, str]:
     """The From and To boxes as state strings; ValueError names the end that is wrong.
 
     Relative expressions stay as typed ("now-7d/d", spaces dropped) so the range keeps
-    following the clock; absolute times become ISO-8601 UTC to the second.
+    following the clock; absolute times, read on ``zone``'s clock unless they name their
+    offset, become ISO-8601 UTC to the second.
     """
     now = time.time() if now is None else now
-    frm, to = _typed(frm, "from", now), _typed(to, "to", now)
-    resolve(frm, to, now)
+    frm, to = _typed(frm, "from", now, zone), _typed(to, "to", now, zone)
+    resolve(frm, to, now, zone_info(zone))
     return frm, to
 
 
-def _typed(value, which: str, now: float) -> str:
+def _typed(value, which: str, now: float, zone: str = UTC_NAME) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"type a '{which}' time, such as now-6h, now-7d/d or 2024-05-01 10:00")
     if len(value) > MAX_END:
@@ -177,13 +185,16 @@ def _typed(value, which: str, now: float) -> str:
     if compact.startswith("now"):
         resolve_one(compact, now, which)
         return compact
-    return iso_utc(resolve_one(value, now, which))
+    return iso_utc(resolve_one(value, now, which, zone_info(zone)))
 
 
-def typed_inputs(state: Mapping, now: float | None = None) -> tuple[str, str]:
-    """What the From and To boxes show: relative ends as they are, absolute ones in UTC."""
+def typed_inputs(state: Mapping, now: float | None = None, zone: str = UTC_NAME
+                 ) -> tuple[str, str]:
+    """What the From and To boxes show: relative ends as they are, absolute ones on
+    ``zone``'s clock."""
     now = time.time() if now is None else now
-    return tuple(end if is_relative(end, end) else utc_text(resolve_one(end, now, which))
+    return tuple(end if is_relative(end, end) else wall_text(
+        resolve_one(end, now, which, zone_info(zone)), zone)
                  for end, which in ((state["from"], "from"), (state["to"], "to")))
 
 
@@ -197,10 +208,12 @@ def dates_typed(start_date, end_date) -> tuple[str | None, str | None]:
 # --- zoom: a chart's relayoutData → a range request --------------------------------------
 
 
-def zoom_from_relayout(relayout) -> dict | None:
+def zoom_from_relayout(relayout, zone: str = UTC_NAME) -> dict | None:
     """{"from", "to"} for a drag-zoom, {"reset": True} for a double-click, else None.
 
-    Anything unreadable (the browser's relayoutData may be forged) is no zoom.
+    The chart's times are ``zone``'s wall clock (``query.timezone.wall_ms``); the range
+    returned is UTC. Anything unreadable (the browser's relayoutData may be forged) is no
+    zoom.
     """
     if not isinstance(relayout, Mapping) or not relayout:
         return None
@@ -209,10 +222,10 @@ def zoom_from_relayout(relayout) -> dict | None:
         lo, hi = [*relayout["xaxis.range"], None, None][:2]
     if lo is not None and hi is not None:
         try:
-            start, end = sorted((_plotly_time(lo), _plotly_time(hi)))
+            start, end = sorted((_plotly_time(lo, zone), _plotly_time(hi, zone)))
             return {"from": iso_utc(in_range(start, lo)), "to": iso_utc(
                 in_range(max(end, start + 1), hi))}
-        except (ValueError, TypeError, OverflowError):
+        except (ValueError, TypeError, OverflowError, OSError):
             return None
     if relayout.get("xaxis.autorange"):
         return {"reset": True}
@@ -228,15 +241,19 @@ def checked_zoom(zoom) -> dict | None:
     return {"from": _end(zoom.get("from"), "zoom from"), "to": _end(zoom.get("to"), "zoom to")}
 
 
-def _plotly_time(value) -> float:
+def _plotly_time(value, zone: str = UTC_NAME) -> float:
     # plotly reports date-axis ranges as "YYYY-MM-DD HH:MM:SS.ffff" strings, in the axis' own
-    # (here UTC) time, or as epoch milliseconds when the figure gave numbers.
+    # time (the zone's wall clock), or as epoch milliseconds when the figure gave numbers.
     if isinstance(value, bool):
         raise TypeError("not a time")
     if isinstance(value, int | float):
-        return value / 1000
-    parsed = datetime.fromisoformat(str(value)[:40].strip().replace(" ", "T").replace("Z", ""))
-    return parsed.replace(tzinfo=UTC).timestamp()
+        if not math.isfinite(value):
+            raise ValueError("not a time")
+        wall = datetime.fromtimestamp(value / 1000, UTC).replace(tzinfo=None)
+    else:
+        wall = datetime.fromisoformat(str(value)[:40].strip().replace(" ", "T").replace("Z", ""))
+        wall = wall.replace(tzinfo=None)
+    return wall.replace(tzinfo=UTC).timestamp() if zone == UTC_NAME else from_wall(wall, zone)
 
 
 # --- URL: one query string shared by every tab, each tab owning its prefixed keys ---------

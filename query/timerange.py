@@ -9,7 +9,7 @@ from __future__ import annotations
 import calendar
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
 #: Relative presets offered by the range picker: (label, "from" expression; "to" is "now").
@@ -58,19 +58,23 @@ class Window(NamedTuple):
         return round((self.end - self.start) / self.step) + 1
 
 
-def resolve(frm: str, to: str, now: float) -> tuple[float, float]:
-    """("now-1h", "now") → (start, end) in epoch seconds; ValueError names the bad part."""
-    start, end = resolve_one(frm, now, "from"), resolve_one(to, now, "to")
+def resolve(frm: str, to: str, now: float, tz: tzinfo = UTC) -> tuple[float, float]:
+    """("now-1h", "now") → (start, end) in epoch seconds; ValueError names the bad part.
+
+    ``tz`` is the zone whose days "/d" rounds to and a naive ISO time is read in.
+    """
+    start, end = resolve_one(frm, now, "from", tz), resolve_one(to, now, "to", tz)
     if start >= end:
         raise ValueError(f"time range: 'from' ({frm!r}) must be before 'to' ({to!r})")
     return start, end
 
 
-def resolve_one(text: str, now: float, which: str = "time") -> float:
-    """One end of a range: "now", "now-5m", epoch milliseconds, or ISO-8601 (naive = UTC)."""
+def resolve_one(text: str, now: float, which: str = "time", tz: tzinfo = UTC) -> float:
+    """One end of a range: "now", "now-5m", epoch milliseconds, or ISO-8601 (naive: in
+    ``tz``, UTC unless told)."""
     raw = str(text).strip()
     try:
-        seconds = _resolve(raw, now, up=which == "to")
+        seconds = _resolve(raw, now, up=which == "to", tz=tz)
     except OverflowError:  # a 400-digit epoch or "now-10¹⁰⁰d": far out of range
         seconds = math.inf
     except ValueError:
@@ -80,22 +84,25 @@ def resolve_one(text: str, now: float, which: str = "time") -> float:
     return in_range(seconds, text, which)
 
 
-def _resolve(raw: str, now: float, up: bool = False) -> float:
+def _resolve(raw: str, now: float, up: bool = False, tz: tzinfo = UTC) -> float:
     m = _RELATIVE.match(raw)
     if m:
         moment = now - (int(m.group(1)) * _UNITS[m.group(2)] if m.group(1) else 0)
-        return round_to(moment, m.group(3), up=up) if m.group(3) else moment
+        return round_to(moment, m.group(3), up=up, tz=tz) if m.group(3) else moment
     if m := _EPOCH.fullmatch(raw):
         return _epoch_ns(m.group(1), m.group(2)) / 1e9  # Grafana's URLs: ms; people: s
     parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=tz, fold=0)
     return parsed.timestamp()
 
 
-def round_to(epoch: float, unit: str, *, up: bool = False) -> float:
-    """``epoch`` snapped to the start of its UTC ``unit`` (s m h d w M y), or with ``up`` to
-    the last millisecond of it, as Grafana rounds "now/d" in a range's "to"."""
+def round_to(epoch: float, unit: str, *, up: bool = False, tz: tzinfo = UTC) -> float:
+    """``epoch`` snapped to the start of its ``unit`` (s m h d w M y) on ``tz``'s clock (UTC
+    unless told), or with ``up`` to the last millisecond of it, as Grafana rounds "now/d" in
+    a range's "to"."""
+    if tz is not UTC and unit not in ("s", "m"):
+        return _round_on_clock(epoch, unit, up, tz)
     moment = datetime.fromtimestamp(epoch, UTC)
     if unit == "y":
         start = moment.replace(month=1, day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -110,6 +117,32 @@ def round_to(epoch: float, unit: str, *, up: bool = False) -> float:
         begin = math.floor((epoch + shift) / size) * size - shift
         return begin + size - 0.001 if up else float(begin)
     return (after.timestamp() - 0.001) if up else start.timestamp()
+
+
+def _round_on_clock(epoch: float, unit: str, up: bool, tz: tzinfo) -> float:
+    # On a zone's wall clock a day is not always 24 h (daylight saving): the bounds are the
+    # wall-clock starts of this unit and the next one, each read back in the zone.
+    wall = datetime.fromtimestamp(epoch, tz).replace(tzinfo=None)
+    if unit == "h":
+        start = wall.replace(minute=0, second=0, microsecond=0)
+        after = start + timedelta(hours=1)
+    else:
+        day = wall.replace(hour=0, minute=0, second=0, microsecond=0)
+        if unit == "d":
+            start, after = day, day + timedelta(days=1)
+        elif unit == "w":
+            start = day - timedelta(days=day.weekday())
+            after = start + timedelta(days=7)
+        elif unit == "M":
+            start = day.replace(day=1)
+            after = start.replace(year=start.year + start.month // 12,
+                                  month=start.month % 12 + 1)
+        else:
+            start = day.replace(month=1, day=1)
+            after = start.replace(year=start.year + 1)
+    bound = after if up else start
+    seconds = bound.replace(tzinfo=tz, fold=0).timestamp()
+    return seconds - 0.001 if up else seconds
 
 
 def in_range(seconds: float, text, which: str = "time") -> float:
