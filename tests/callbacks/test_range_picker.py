@@ -64,3 +64,31 @@ def test_the_refresh_interval_is_one_the_server_offers(client_app):
         resp = dash_calls.call(client, app, rid("interval.interval"),
                                {rid("refresh.value"): forged}, triggered=[rid("refresh.value")])
         assert resp.status_code == 400, forged
+
+
+def test_typed_times_are_read_on_the_chosen_zone_and_shown_on_it(client_app):
+    client, app = client_app
+    resp = dash_calls.call(client, app, rid("state.data"), {
+        rid("state.data"): STATE, rid("from.value"): "2024-05-01 15:30",
+        rid("to.value"): "2024-05-01 16:00", rid("apply.n_clicks"): 1,
+        rid("zone-name.data"): "Asia/Kolkata"}, triggered=[rid("apply.n_clicks")])
+    state = dash_calls.response_of(resp)[rid("state")]["data"]
+    assert (state["from"], state["to"]) == ("2024-05-01T10:00:00Z", "2024-05-01T10:30:00Z")
+    for zone, shown in (("Asia/Kolkata", "2024-05-01 15:30:00 → 2024-05-01 16:00:00 "
+                                         "Asia/Kolkata (30m)"),
+                        (None, "2024-05-01 10:00:00 → 2024-05-01 10:30:00 UTC (30m)"),
+                        ("Mars/Base", "2024-05-01 10:00:00 → 2024-05-01 10:30:00 UTC (30m) · "
+                                      "time zone 'Mars/Base' is unknown")):
+        resp = dash_calls.call(client, app, rid("label.children"), {
+            rid("state.data"): state, rid("zone-name.data"): zone},
+            triggered=[rid("zone-name.data")])
+        assert dash_calls.response_of(resp)[rid("label")]["children"].startswith(shown)
+
+
+def test_a_forged_zone_is_refused_and_the_logs_picker_has_none(client_app):
+    client, app = client_app
+    resp = dash_calls.call(client, app, rid("label.children"), {
+        rid("state.data"): STATE, rid("zone-name.data"): {"zone": "UTC"}},
+        triggered=[rid("zone-name.data")])
+    assert resp.status_code == 400 and b"time zone: expected text" in resp.data
+    assert not any("logs-range-zone" in k for k in app.callback_map)

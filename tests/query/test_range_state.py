@@ -206,3 +206,29 @@ def _walk(component):
     for child in children if isinstance(children, list) else [children]:
         if child is not None and hasattr(child, "to_plotly_json"):
             yield from _walk(child)
+
+
+KOLKATA = "Asia/Kolkata"  # UTC+05:30 all year
+
+
+def test_a_zoom_on_a_chart_in_a_zone_is_read_back_as_utc():
+    # The chart drew 15:30-16:00 Kolkata time: the range is 10:00-10:30 UTC.
+    for lo, hi in (("2024-05-01 15:30:00", "2024-05-01 16:00:00"),
+                   (1714577400000, 1714579200000)):
+        zoom = rp.zoom_from_relayout({"xaxis.range[0]": lo, "xaxis.range[1]": hi}, KOLKATA)
+        assert zoom == {"from": "2024-05-01T10:00:00Z", "to": "2024-05-01T10:30:00Z"}
+    assert rp.zoom_from_relayout({"xaxis.range[0]": float("inf"),
+                                  "xaxis.range[1]": 1e300}, KOLKATA) is None
+
+
+def test_typed_times_are_read_and_shown_on_the_zones_clock():
+    frm, to = rp.typed_range("2024-05-01 15:30", "2024-05-01T10:30:00Z", NOW, zone=KOLKATA)
+    assert (frm, to) == ("2024-05-01T10:00:00Z", "2024-05-01T10:30:00Z")
+    state = rp.set_range(rp.initial_state(), frm, to)
+    assert rp.typed_inputs(state, NOW, KOLKATA) == ("2024-05-01 15:30:00", "2024-05-01 16:00:00")
+    assert rp.label(state, NOW, KOLKATA) == (
+        "2024-05-01 15:30:00 → 2024-05-01 16:00:00 Asia/Kolkata (30m)")
+    # "/d" is the zone's day: Kolkata's 1 May began at 18:30 UTC on 30 April
+    assert rp.window(rp.set_range(state, "now/d", "now"), NOW, KOLKATA)[0] == datetime(
+        2024, 4, 30, 18, 30, tzinfo=UTC).timestamp()
+

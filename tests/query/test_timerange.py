@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -199,3 +200,39 @@ def test_one_human_duration_format_in_promql_units(seconds, text, whole):
 def test_a_live_answer_lives_its_step_and_at_least_a_refresh(step, refresh, cache_ttl, expected):
     ttl = tr.live_ttl(step, refresh, cache_ttl)
     assert ttl == expected and ttl >= refresh and ttl >= step
+
+
+@pytest.mark.parametrize("text, which, expected", [
+    # 00:30 UTC on 2 Dec is 01:30 in Paris and 19:30 on 1 Dec in New York
+    ("now/d", "from", datetime(2026, 12, 2, 0, 0, tzinfo=ZoneInfo("Europe/Paris"))),
+    ("now-7d/d", "from", datetime(2026, 11, 25, 0, 0, tzinfo=ZoneInfo("Europe/Paris"))),
+    ("now/w", "from", datetime(2026, 11, 30, 0, 0, tzinfo=ZoneInfo("Europe/Paris"))),
+    ("now/M", "to", datetime(2026, 12, 31, 23, 59, 59, 999000,
+                             tzinfo=ZoneInfo("Europe/Paris"))),
+])
+def test_days_weeks_and_months_round_on_the_zones_clock(text, which, expected):
+    now = datetime(2026, 12, 2, 0, 30, tzinfo=UTC).timestamp()
+    paris = ZoneInfo("Europe/Paris")
+    assert tr.resolve_one(text, now, which, paris) == pytest.approx(expected.timestamp())
+    york = tr.resolve_one("now/d", now, "from", ZoneInfo("America/New_York"))
+    assert york == datetime(2026, 12, 1, tzinfo=ZoneInfo("America/New_York")).timestamp()
+
+
+def test_a_day_with_a_clock_change_is_as_long_as_the_zone_says():
+    paris = ZoneInfo("Europe/Paris")
+    noon = datetime(2026, 3, 29, 12, tzinfo=paris).timestamp()
+    start, end = tr.resolve("now/d", "now/d", noon, paris)
+    assert end + 0.001 - start == 23 * H  # the spring day has 23 hours
+    # Newfoundland's half-hour offset: the hour starts at :30 UTC
+    newfoundland = ZoneInfo("America/St_Johns")
+    hour = tr.round_to(datetime(2026, 12, 2, 15, 10, tzinfo=UTC).timestamp(), "h",
+                       tz=newfoundland)
+    assert hour == datetime(2026, 12, 2, 14, 30, tzinfo=UTC).timestamp()
+
+
+def test_a_naive_time_is_read_on_the_zones_clock_and_an_offset_wins():
+    kolkata = ZoneInfo("Asia/Kolkata")
+    assert tr.resolve_one("2026-12-01 10:00", NOW, tz=kolkata) == datetime(
+        2026, 12, 1, 4, 30, tzinfo=UTC).timestamp()
+    assert tr.resolve_one("2026-12-01T10:00Z", NOW, tz=kolkata) == datetime(
+        2026, 12, 1, 10, tzinfo=UTC).timestamp()
