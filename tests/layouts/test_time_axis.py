@@ -9,11 +9,13 @@ import numpy as np
 from dash import Patch, no_update
 from dash._utils import to_json
 
+from layouts import chart_extras, time_axis
 from layouts import heatmap as heat
 from layouts import metrics as view
-from layouts import time_axis
 from query import chart, panels
 from query import heatmap as hm
+from query.annotations import Mark
+from query.compare import Anomaly
 from query.timerange import Window, plan
 from tests.layouts.test_live import SCRAPE, SEEDS, applied, prometheus  # noqa: F401  (fixture)
 from tests.metrics_stack import MINUTE
@@ -104,3 +106,18 @@ def test_a_live_chart_in_a_zone_patches_to_the_fresh_chart_in_that_zone(
             shown, held, patches = applied(shown, update), new_held, patches + 1
         assert shown == json.loads(to_json(zoned(prometheus, panel, now)[0]))
     assert patches >= 5
+
+
+def test_annotation_hovers_and_the_anomaly_list_read_on_the_zones_clock():
+    start = T0 / 1000 + 3600  # 01:00 UTC is 06:30 in Kolkata
+    marks = [Mark("deploys", "api 1.4.0", start), Mark("alerts", "HighErrorRate", start,
+                                                          start + 600, "critical")]
+    fig = chart_extras.with_marks({"data": [], "layout": {}}, marks, KOLKATA)
+    hovers = [a["hovertext"] for a in fig["layout"]["annotations"]]
+    assert hovers == ["api 1.4.0 at 2025-12-01 06:30 Asia/Kolkata",
+                      "HighErrorRate: 2025-12-01 06:30 → 2025-12-01 06:40 Asia/Kolkata"]
+    assert fig["layout"]["shapes"][0]["x0"] == start * 1000  # moved by ``localized``, once
+    found = [Anomaly("api-1", start, start + 300, 9.0, 1.0)]
+    listed = str(chart_extras.anomaly_list("errors", found, 1, pad=60, zone=KOLKATA))
+    assert "2025-12-01 06:30 → 06:35 Asia/Kolkata · api-1" in listed
+    assert "'from': '2025-12-01T00:59:00Z'" in listed  # the link's range stays UTC
