@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import replace
 
 from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
@@ -105,8 +106,7 @@ def _first_charts(deps, shown, state, width, job, instance, zone=None) -> dict[s
     and its render callback draws it as before; a query still running fills the cache.
     """
     try:
-        extras = chart_extras.Extras(**{**vars(chart_extras.default_extras(deps)),
-                                        "zone": timezone.checked(zone)})
+        extras = replace(chart_extras.default_extras(deps), zone=timezone.checked(zone))
     except limits.Rejected:
         return {}  # a forged zone: the render callback refuses it
 

@@ -81,3 +81,38 @@ def test_a_forged_zone_is_an_http_400_naming_it(app, zone):
     state = {"from": "now-1h", "to": "now", "preset": "now-1h", "back": []}
     resp = render(app, client, state, zone)
     assert resp.status_code == 400 and b"time zone" in resp.data
+
+
+def held_records(node):
+    """Every held record (a dict with the ``built`` mark) inside a rendered component tree."""
+    if isinstance(node, dict):
+        if "built" in node:
+            yield node
+        for value in node.values():
+            yield from held_records(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from held_records(value)
+
+
+def test_a_grid_built_in_the_zone_is_not_drawn_again_when_the_zone_arrives(app, history_end):
+    client = app.server.test_client()
+    client.get("/")
+    state = {"from": iso_utc(history_end - 3 * 3600), "to": iso_utc(history_end - 3600),
+             "preset": "now-1h", "back": []}
+    resp = dash_calls.call(client, app, "metrics-panels.children", {
+        "metrics-width.data": 400, "metrics-range-state.data": state,
+        "metrics-range-zone-name.data": KOLKATA}, triggered=["metrics-width.data"])
+    grid = dash_calls.response_of(resp)["metrics-panels"]["children"]
+    assert KOLKATA in json.dumps(grid)  # the first chart is drawn in the zone
+    held = next(held_records(grid))
+    values = {"metrics-range-state.data": state, "metrics-width.data": 400,
+              "metrics-query-store.data": "", "metrics-compare.value": "off",
+              "metrics-annotate.value": ["deploys", "alerts"], "metrics-legend.value": "list",
+              "metrics-held.data": held}
+    for zone, drawn in ((KOLKATA, False), ("UTC", True)):
+        resp = dash_calls.call(client, app, "metrics-graph.figure",
+                               {**values, "metrics-range-zone-name.data": zone},
+                               triggered=["metrics-range-zone-name.data"],
+                               match={"panel": "connections"})
+        assert (resp.status_code == 200) is drawn, resp.status_code
