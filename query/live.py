@@ -51,12 +51,14 @@ def signature(*parts: Any) -> str:
     return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
 
 
-def record(sig: str, start: float, end: float, lines: Sequence[XY], revise: float) -> dict:
+def record(sig: str, start: float, end: float, lines: Sequence[XY], revise: float,
+           reach: float | None = None) -> dict:
     """What the browser holds once it shows ``lines`` over ``[start, end]`` (JSON-ready).
 
     Per line: its length, how many leading points are settled (through the last finite
     point at least ``revise`` s before ``end``: the anchor), the anchor's x, and a digest
-    of the points after it.
+    of the points after it. ``reach``: where the x axis ends when a latest point lies past
+    ``end`` (else ``end``); such a point is after the anchor, so always re-sent.
     """
     cut = (end - revise) * 1000
     traces = []
@@ -65,7 +67,8 @@ def record(sig: str, start: float, end: float, lines: Sequence[XY], revise: floa
         keep = int(settled[-1]) + 1 if len(settled) else 0
         anchor = float(x[keep - 1]) if keep else None
         traces.append([len(x), keep, anchor, _digest(x[keep:], y[keep:])])
-    return {"sig": sig, "start": start, "end": end, "traces": traces}
+    return {"sig": sig, "start": start, "end": end,
+            "reach": end if reach is None else max(end, reach), "traces": traces}
 
 
 def edits(held, now: Mapping, lines: Sequence[XY]) -> list[Edit] | None:
