@@ -76,7 +76,9 @@ def edits(held, now: Mapping, lines: Sequence[XY]) -> list[Edit] | None:
 
     None when only the whole figure will do: no or a malformed record, another signature
     (query, step, series or their styles changed), an anchor the new lines do not have, or
-    a jump dropping more than ``MAX_DROPS`` points from a line.
+    a jump dropping more than ``MAX_DROPS`` points from a line. A held line with no settled
+    point (a series seen only lately, such as one whose only point is a live range's latest
+    one, ``query.latest_point``) is sent again whole, within the patch.
     """
     traces = _held_traces(held, now["sig"], len(lines))
     if traces is None:
@@ -92,8 +94,12 @@ def edits(held, now: Mapping, lines: Sequence[XY]) -> list[Edit] | None:
 
 def _edit(n: int, keep: int, anchor: float | None, digest: str, x: np.ndarray,
           y: np.ndarray) -> Edit | None:
-    if anchor is None:
-        return None
+    if anchor is None:  # nothing settled: the whole line again, unless it is unchanged
+        if n > MAX_DROPS:
+            return None
+        if _digest(x, y) == digest:
+            return Edit(0, 0, x[:0], y[:0])
+        return Edit(0, n, x, y)
     j = int(np.searchsorted(x, anchor))
     if j >= len(x) or x[j] != anchor or not np.isfinite(y[j]):
         return None
@@ -127,8 +133,10 @@ def _held_trace(trace) -> tuple | None:
     n, keep, anchor, digest = trace
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, keep)):
         return None
-    if not 0 < keep <= n or not isinstance(digest, str):
+    if not 0 <= keep <= n or not isinstance(digest, str):
         return None
+    if keep == 0:  # no settled point, so no anchor
+        return (n, 0, None, digest) if anchor is None else None
     if not isinstance(anchor, (int, float)) or isinstance(anchor, bool) or not math.isfinite(
             anchor):
         return None

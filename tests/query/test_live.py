@@ -72,7 +72,8 @@ def test_nothing_to_send_when_the_window_did_not_move():
     None, [], "x", {"sig": "other", "traces": []}, {"sig": "s", "traces": "x"},
     {"sig": "s", "traces": [[3, 1, 1.0]]}, {"sig": "s", "traces": [[3, 5, 1.0, "d"]]},
     {"sig": "s", "traces": [[3, 1, float("nan"), "d"]]},
-    {"sig": "s", "traces": [[3, True, 1.0, "d"]]},
+    {"sig": "s", "traces": [[3, True, 1.0, "d"]]}, {"sig": "s", "traces": [[3, 0, 1.0, "d"]]},
+    {"sig": "s", "traces": [[3, -1, None, "d"]]},
     {"sig": "s", "traces": [[3, 1, 1.0, "d"], [3, 1, 1.0, "d"]]},
 ])
 def test_a_missing_foreign_or_forged_record_asks_for_the_whole_figure(held):
@@ -118,3 +119,16 @@ def test_a_latest_point_past_the_window_is_replaced_tick_by_tick_never_kept(seed
         xs = [p[0] for p in held]
         assert xs == sorted(set(xs)), now  # no duplicate, no point out of order
     assert patched > 200
+
+
+def test_a_line_with_no_settled_point_is_sent_again_whole_within_the_patch():
+    # A series seen only in the last scrape interval (a live range's latest point alone).
+    x, y = np.array([1195e3]), np.array([1.0])
+    held = live.record("s", 600, 1190, [(x, y)], 30)
+    assert held["traces"][0][1:3] == [0, None]
+    [same_line] = live.edits(held, held, [(x, y)])
+    assert same_line.empty
+    x2, y2 = np.array([1195e3, 1198e3]), np.array([1.5, 2.0])
+    [edit] = live.edits(held, live.record("s", 600, 1190, [(x2, y2)], 30), [(x2, y2)])
+    assert (edit.left, edit.right, edit.x.tolist(), edit.y.tolist()) == (
+        0, 1, x2.tolist(), y2.tolist())
