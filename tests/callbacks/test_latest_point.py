@@ -7,14 +7,17 @@ recording proxy that passes the instant queries on to it, or to a fault server a
 
 from __future__ import annotations
 
+import io
 import json
 import time
 
+import pandas as pd
 import pytest
 import requests
 
 from app import create_app
-from tests.callbacks.test_live_refresh import STATE, STEP, render, viewer
+from tests import dash_calls
+from tests.callbacks.test_live_refresh import STATE, STEP, WIDTH, render, viewer
 from tests.fault_server import FaultServer
 from tests.recording_upstream import RecordingUpstream
 
@@ -161,3 +164,21 @@ def test_a_failing_instant_query_leaves_the_range_drawn_with_a_note(app, proxy):
     notes = json.dumps(response[NOTICE]["children"])
     assert "latest point: Prometheus" in notes and "head block is on fire" in notes
     assert STATE["to"] == "now"
+
+
+def test_the_panel_csv_ends_at_the_latest_point_as_the_chart_does(app, proxy):
+    client = viewer(app)
+    early_in_an_instant()
+    held = drawn(app, client)[HELD]["data"]
+    resp = dash_calls.call(client, app, "metrics-download.data", {
+        "metrics-csv.n_clicks": 1, "metrics-range-state.data": STATE,
+        "metrics-width.data": WIDTH, "metrics-query-store.data": ""},
+        triggered=["metrics-csv.n_clicks"], match={"panel": "up"})
+    text = next(iter(dash_calls.response_of(resp).values()))["data"]["content"]
+    table = pd.read_csv(io.StringIO(text))
+    stamps = pd.to_datetime(table["timestamp"], utc=True)
+    clock = table[table["series"] == '{job="clock"}']
+    assert stamps.max().timestamp() == held["reach"] > held["end"]
+    # The clock's value is its time: the latest row is the latest point, after the window.
+    assert clock["value"].iloc[-1] == held["reach"] and clock["value"].iloc[-2] == held["end"]
+    assert len(proxy.to(INSTANT)) == 1  # the chart's instant answer, from the cache
