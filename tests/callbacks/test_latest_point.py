@@ -182,3 +182,24 @@ def test_the_panel_csv_ends_at_the_latest_point_as_the_chart_does(app, proxy):
     # The clock's value is its time: the latest row is the latest point, after the window.
     assert clock["value"].iloc[-1] == held["reach"] and clock["value"].iloc[-2] == held["end"]
     assert len(proxy.to(INSTANT)) == 1  # the chart's instant answer, from the cache
+
+
+def test_a_failing_instant_query_serves_the_last_good_latest_point_as_stale(app, proxy):
+    client = viewer(app)
+    early_in_an_instant()
+    figure = drawn(app, client)[GRAPH]["figure"]
+    good = max(x[-1] for x in xs(figure))
+    fault = FaultServer()
+    fault.body = b'{"status":"error","errorType":"internal","error":"head block is on fire"}'
+    proxy.instant = f"{fault.url}/down-500"
+    try:
+        time.sleep(SCRAPE - time.time() % SCRAPE)  # the next instant: a new cache key
+        early_in_an_instant()
+        response = drawn(app, client)
+    finally:
+        fault.stop()
+    # The cache's last good answer for this query, shown as such: its point where it was.
+    figure, held = response[GRAPH]["figure"], response[HELD]["data"]
+    assert max(x[-1] for x in xs(figure)) == good < held["reach"] * 1000
+    notes = json.dumps(response[NOTICE]["children"])
+    assert "latest point: stale since" in notes and "head block is on fire" in notes
