@@ -21,9 +21,9 @@ from tests.callbacks.test_live_refresh import STATE, STEP, WIDTH, render, viewer
 from tests.fault_server import FaultServer
 from tests.recording_upstream import RecordingUpstream
 
-#: metrics.scrape_interval here: the history Prometheus scrapes every second; two leave a
-#: render and a redraw time to ask the same instant
-SCRAPE = 2
+#: metrics.scrape_interval here: the history Prometheus scrapes every second; four leave a
+#: render and a redraw, on a busy machine, the time to ask the same instant
+SCRAPE = 4
 GRAPH = '{"panel":"up","type":"metrics-graph"}'
 HELD = '{"panel":"up","type":"metrics-held"}'
 NOTICE = '{"panel":"up","type":"metrics-notice"}'
