@@ -13,7 +13,7 @@ from dataclasses import replace
 from dash import ALL, MATCH, ClientsideFunction, Input, Output, State, ctx, dcc, no_update
 from dash.exceptions import PreventUpdate
 
-from callbacks import chart_extras, heatmap, prom_status, session
+from callbacks import chart_extras, heatmap, latest_point, prom_status, session
 from callbacks import range_picker as picker
 from datasources.errors import DatasourceError
 from layouts import ids, time_axis
@@ -216,9 +216,12 @@ def _register_render(app, deps, by_slug) -> None:
             raise PreventUpdate  # the panel says so on its next refresh
         # The panel's own query on the same aligned window: normally a cache hit.
         live = is_relative(state["from"], state["to"])
-        result = _fetch(deps, _expand(deps, panel, window, job, instance), window, live)
+        query = _expand(deps, panel, window, job, instance)
+        result = _fetch(deps, query, window, live)
         if result.value is None:
             raise PreventUpdate  # the panel already shows the error
+        # The chart's latest point too, so the CSV ends where the chart does.
+        result = latest_point.added(deps, query, window, state, result).result
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(window.end))
         return dcc.send_string(metric_frame_csv(result.value), f"{panel.slug}-{stamp}.csv")
 
@@ -258,6 +261,7 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
     result = _fetch(deps, query, window, live)
     if result.value is None:
         return view.empty_figure("no data: the query failed"), view.notice(result), None, None
+    result, reach, late = latest_point.added(deps, query, window, state, result)
     table = extras.legend == "table"
 
     def legend(line):
@@ -267,7 +271,7 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
     if not live or panel.exemplars or chart_extras.wants_full_figure(extras):
         fig, notes = view.figure(result.value, window, unit=panel.unit,
                                  legend=panel.legend, revision=revision, y=panel.y,
-                                 legend_shown=not table)
+                                 legend_shown=not table, reach=reach)
         holds = None
         if not result.value.empty:
             fig, more, below = chart_extras.decorate(deps, panel, query, window, live, fig,
@@ -277,7 +281,7 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
         fig, notes, holds = view.live_chart(
             result.value, window, held, unit=panel.unit, legend=panel.legend,
             revision=revision, query=query, revise=deps.config.metrics.scrape_interval,
-            y=panel.y, legend_shown=not table, zone=extras.zone)
+            y=panel.y, legend_shown=not table, reach=reach, zone=extras.zone)
         fig, more = chart_extras.marks_on_live(deps, window, fig, extras)
         notes = [*notes, *more]
     if panel.exemplars:
@@ -286,7 +290,8 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
         notes = [*notes, *more]
     # Every time on the figure moves onto the zone's clock here, once (a patch is already).
     fig = time_axis.localized(fig, extras.zone)
-    return fig, view.notice(result, notes), holds, _with_table(below, panel, result, table)
+    return (fig, view.notice(result, [*notes, *late]), holds,
+            _with_table(below, panel, result, table))
 
 
 def _with_table(below, panel, result, table: bool):

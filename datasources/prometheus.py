@@ -793,12 +793,16 @@ class Prometheus:
         return self._call("POST", "/api/v1/query_exemplars", params, exemplars_from_response,
                           ttl=ttl)
 
-    def query(self, query: str, time: float | None = None, force: bool = False
-              ) -> Result[pd.DataFrame]:
-        """An instant query as a long frame (one row per series)."""
+    def query(self, query: str, time: float | None = None, force: bool = False,
+              ttl: float | None = None) -> Result[pd.DataFrame]:
+        """An instant query as a long frame (one row per series).
+
+        ``ttl`` overrides ``cache_ttl``: a live panel's latest point at a ``time`` aligned to
+        the scrape interval is current for one interval (``callbacks.latest_point``).
+        """
         params = build_instant_request(query, time, timeout=self.eval_timeout)
         return self._call("POST", "/api/v1/query", params,
-                          partial(frame_from_response, expr=query), force)
+                          partial(frame_from_response, expr=query), force, ttl)
 
     def label_names(self, match: str | None = None) -> Result[list[str]]:
         """Label names, optionally of the series matching ``match``."""

@@ -193,23 +193,30 @@ def _base_layout() -> dict:
 
 def figure(frame, window: Window, *, unit: str = "", legend: str = "",
            revision: str = "", y: YAxis | None = None,
-           legend_shown: bool = True) -> tuple[dict, list[str]]:
-    """The chart of a metric frame over ``window``, and notes on what it leaves out."""
+           legend_shown: bool = True, reach: float | None = None) -> tuple[dict, list[str]]:
+    """The chart of a metric frame over ``window``, and notes on what it leaves out.
+
+    ``reach``: where the x range ends when a live range's latest point is past the window's
+    end (``callbacks.latest_point``).
+    """
     if frame.empty:
         return empty_figure("no data for this range"), []
     drawn, notes = chart.lines(frame, window.points, window.step)
     return _figure(drawn, window, unit, legend, revision, plain=False, y=y,
-                   legend_shown=legend_shown), notes
+                   legend_shown=legend_shown, reach=reach), notes
 
 
 def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
                revision: str = "", query: str = "", revise: float = 0.0,
-               y: YAxis | None = None, legend_shown: bool = True, zone: str = "UTC"):
+               y: YAxis | None = None, legend_shown: bool = True,
+               reach: float | None = None, zone: str = "UTC"):
     """A live panel's chart: a ``Patch`` of the one the browser ``held`` when only points
     changed, else the whole figure; its notes; and the record of what the browser then holds.
 
     Live figures carry plain lists (a patch can extend a list, not base64 typed arrays).
     The patch is ``no_update`` when nothing changed (a refresh within the same step).
+    The latest point past the window's end (at ``reach``) is newer than the window's end,
+    so it is among the points re-sent on every refresh: a moved one is replaced, not kept.
     The figure is in UTC (``layouts.time_axis.localized`` moves it onto ``zone``'s clock);
     the patch's points are already on it. The record keeps UTC times.
     """
@@ -217,22 +224,24 @@ def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
         return empty_figure("no data for this range"), [], None
     drawn, notes = chart.lines(frame, window.points, window.step)
     fig = _figure(drawn, window, unit, legend, revision, plain=True, y=y,
-                  legend_shown=legend_shown)
+                  legend_shown=legend_shown, reach=reach)
     styles = [{k: v for k, v in t.items() if k not in ("x", "y")} for t in fig["data"]]
     layout = {k: v for k, v in fig["layout"].items() if k != "xaxis"}
     sig = live.signature(query, window.step, styles, layout, zone)
     lines = [(line.x, line.y) for line in drawn]
-    now = live.record(sig, window.start, window.end, lines, revise)
+    now = live.record(sig, window.start, window.end, lines, revise, reach=reach)
     changes = live.edits(held, now, lines)
     if changes is None:
         return fig, notes, now
-    moved = (held.get("start"), held.get("end")) != (window.start, window.end)
+    moved = [held.get(k) for k in ("start", "end", "reach")] != [now[k] for k in (
+        "start", "end", "reach")]
     if not moved and all(e.empty for e in changes):
         return no_update, notes, no_update
-    return _patch(changes, window if moved else None, zone), notes, now
+    return _patch(changes, _include(window, reach) if moved else None, zone), notes, now
 
 
-def _patch(changes: Sequence[live.Edit], window: Window | None, zone: str = "UTC") -> Patch:
+def _patch(changes: Sequence[live.Edit], include: list[float] | None,
+           zone: str = "UTC") -> Patch:
     patch = Patch()
     for i, edit in enumerate(changes):
         trace = patch["data"][i]
@@ -244,21 +253,21 @@ def _patch(changes: Sequence[live.Edit], window: Window | None, zone: str = "UTC
             if len(values):
                 trace[axis].extend(time_axis.moved(values.tolist(), zone) if axis == "x"
                                    else values.tolist())
-    if window is not None:
+    if include is not None:
         patch["layout"]["xaxis"]["autorangeoptions"]["include"] = time_axis.moved(
-            _include(window), zone)
+            include, zone)
     return patch
 
 
 def _figure(drawn: Sequence[chart.Line], window: Window, unit: str, legend: str,
             revision: str, plain: bool, y: YAxis | None = None,
-            legend_shown: bool = True) -> dict:
+            legend_shown: bool = True, reach: float | None = None) -> dict:
     gl = len(drawn) > GL_SERIES or sum(len(line.x) for line in drawn) > GL_POINTS
     # Label values are untrusted text: escaped, never rendered as plotly's HTML subset.
     traces = [_trace(chart.plain_text(legend_name(legend, line.labels, line.series)), line, gl,
                      plain) for line in drawn]
     layout = {**_base_layout(), "uirevision": revision, "showlegend": legend_shown,
-              "xaxis": _time_axis(window),
+              "xaxis": _time_axis(window, reach),
               # y is fixed so a drag zooms time only; from zero, so noise does not look big
               "yaxis": {**axis_format(unit), "fixedrange": True, "rangemode": "tozero",
                         "gridcolor": "#eef0f3", "zeroline": False}}
@@ -276,16 +285,17 @@ def _trace(name: str, line: chart.Line, gl: bool, plain: bool = False) -> dict:
             "meta": line.series, "hovertemplate": "%{y}<extra>%{fullData.name}</extra>"}
 
 
-def _time_axis(window: Window) -> dict:
+def _time_axis(window: Window, reach: float | None = None) -> dict:
     # autorange (not a fixed range) so a double-click sends "autorange" and resets the range;
     # "include" still shows the whole window when data is missing at either end.
     return {"type": "date", "autorange": True, "gridcolor": "#eef0f3",
-            "autorangeoptions": {"include": _include(window)},
+            "autorangeoptions": {"include": _include(window, reach)},
             "title": {"text": "UTC", "standoff": 4, "font": {"size": 10, "color": "#6c757d"}}}
 
 
-def _include(window: Window) -> list[float]:
-    return [window.start * 1000, window.end * 1000]
+def _include(window: Window, reach: float | None = None) -> list[float]:
+    # A live range's latest point lies past the aligned window's end: the axis reaches it.
+    return [window.start * 1000, max(window.end, reach or window.end) * 1000]
 
 
 def notice(result, notes: Sequence[str] = ()):

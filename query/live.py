@@ -51,12 +51,14 @@ def signature(*parts: Any) -> str:
     return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
 
 
-def record(sig: str, start: float, end: float, lines: Sequence[XY], revise: float) -> dict:
+def record(sig: str, start: float, end: float, lines: Sequence[XY], revise: float,
+           reach: float | None = None) -> dict:
     """What the browser holds once it shows ``lines`` over ``[start, end]`` (JSON-ready).
 
     Per line: its length, how many leading points are settled (through the last finite
     point at least ``revise`` s before ``end``: the anchor), the anchor's x, and a digest
-    of the points after it.
+    of the points after it. ``reach``: where the x axis ends when a latest point lies past
+    ``end`` (else ``end``); such a point is after the anchor, so always re-sent.
     """
     cut = (end - revise) * 1000
     traces = []
@@ -65,7 +67,8 @@ def record(sig: str, start: float, end: float, lines: Sequence[XY], revise: floa
         keep = int(settled[-1]) + 1 if len(settled) else 0
         anchor = float(x[keep - 1]) if keep else None
         traces.append([len(x), keep, anchor, _digest(x[keep:], y[keep:])])
-    return {"sig": sig, "start": start, "end": end, "traces": traces}
+    return {"sig": sig, "start": start, "end": end,
+            "reach": end if reach is None else max(end, reach), "traces": traces}
 
 
 def edits(held, now: Mapping, lines: Sequence[XY]) -> list[Edit] | None:
@@ -73,7 +76,9 @@ def edits(held, now: Mapping, lines: Sequence[XY]) -> list[Edit] | None:
 
     None when only the whole figure will do: no or a malformed record, another signature
     (query, step, series or their styles changed), an anchor the new lines do not have, or
-    a jump dropping more than ``MAX_DROPS`` points from a line.
+    a jump dropping more than ``MAX_DROPS`` points from a line. A held line with no settled
+    point (a series seen only lately, such as one whose only point is a live range's latest
+    one, ``query.latest_point``) is sent again whole, within the patch.
     """
     traces = _held_traces(held, now["sig"], len(lines))
     if traces is None:
@@ -89,8 +94,12 @@ def edits(held, now: Mapping, lines: Sequence[XY]) -> list[Edit] | None:
 
 def _edit(n: int, keep: int, anchor: float | None, digest: str, x: np.ndarray,
           y: np.ndarray) -> Edit | None:
-    if anchor is None:
-        return None
+    if anchor is None:  # nothing settled: the whole line again, unless it is unchanged
+        if n > MAX_DROPS:
+            return None
+        if _digest(x, y) == digest:
+            return Edit(0, 0, x[:0], y[:0])
+        return Edit(0, n, x, y)
     j = int(np.searchsorted(x, anchor))
     if j >= len(x) or x[j] != anchor or not np.isfinite(y[j]):
         return None
@@ -124,8 +133,10 @@ def _held_trace(trace) -> tuple | None:
     n, keep, anchor, digest = trace
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, keep)):
         return None
-    if not 0 < keep <= n or not isinstance(digest, str):
+    if not 0 <= keep <= n or not isinstance(digest, str):
         return None
+    if keep == 0:  # no settled point, so no anchor
+        return (n, 0, None, digest) if anchor is None else None
     if not isinstance(anchor, (int, float)) or isinstance(anchor, bool) or not math.isfinite(
             anchor):
         return None

@@ -208,6 +208,25 @@ def live_ttl(step: float, refresh: float, cache_ttl: float) -> float:
     return max(step, refresh, cache_ttl)
 
 
+def latest_instant(frm: str, to: str, window: Window, now: float,
+                   scrape_interval: float) -> float | None:
+    """The instant of a live range's latest point, or None when the window needs none.
+
+    ``plan`` floors a window's end to its step, so a live 7 d chart (2 h steps) stops up to
+    2 h short of now. When the range follows the clock and its window stops a scrape
+    interval or more before its end (now, or sooner for a "to" like "now-1h"), the panel
+    also asks its value at that end floored to the scrape interval: every viewer asks the
+    same instant for one interval (one cache key), and the point is never older than that.
+    A step under the scrape interval leaves the window close enough: None, no extra call.
+    """
+    if scrape_interval <= 0 or not is_relative(frm, to):
+        return None
+    reach = min(resolve_one(to, now, "to"), now)
+    if reach - window.end < scrape_interval:
+        return None
+    return float(math.floor(reach / scrape_interval) * scrape_interval)
+
+
 def format_duration(seconds: float) -> str:
     """PromQL duration in the largest unit that divides it: 300 → "5m", 90 → "90s"."""
     ms = round(seconds * 1000)

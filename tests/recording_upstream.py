@@ -1,7 +1,8 @@
 """A real HTTP upstream answering recorded bodies by path, keeping every request it was sent.
 
 ``RecordingUpstream({"/api/v1/query_range": body})`` answers GET and POST (form fields are
-read like query parameters, as Prometheus reads them) with the body routed to the path, or a
+read like query parameters, as Prometheus reads them) with the body routed to the path (a
+function's answer may be ``(status, body)``, as a forwarding proxy passes one on), or a
 404; ``requests`` lists ``{"method", "path", "params"}`` in arrival order, so a test can
 assert what reached the upstream — how many requests and with which parameters.
 """
@@ -57,7 +58,8 @@ class RecordingUpstream:
                                             "params": params})
                 answer = server.routes.get(path)
                 body = answer(params) if callable(answer) else answer
-                status = 200 if body is not None else 404
+                status, body = body if isinstance(body, tuple) else (200, body)
+                status = status if body is not None else 404
                 body = body if body is not None else b"404 page not found\n"
                 self.send_response(status)
                 self.send_header("Content-Type", server.content_type)

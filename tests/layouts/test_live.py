@@ -20,8 +20,9 @@ from datasources.cache import Cache
 from datasources.prometheus import Prometheus
 from layouts import metrics as view
 from query import live, panels
-from query.timerange import plan
-from tests.metrics_stack import MINUTE
+from query.latest_point import joined
+from query.timerange import latest_instant, plan
+from tests.metrics_stack import DAY, MINUTE
 
 SEEDS = {p.slug: p for p in panels.SEEDS}
 SCRAPE = 60
@@ -63,14 +64,26 @@ def chart(prometheus, panel, now: float, held=None, width: int = 700):
                            revision="now-1h|now", query=query, revise=SCRAPE)
 
 
-def walk(prometheus, panel, times) -> dict:
+def with_latest(prometheus, panel, now: float, held=None):
+    """A live "last day" chart (15 min steps) with its latest point, as the panel draws it."""
+    window = plan(now - DAY, now, max_data_points=100)
+    query = panels.expand(panel.query, step=window.step, scrape_interval=SCRAPE)
+    frame = prometheus.query_range(query, window.start, window.end, window.step).value
+    at = latest_instant("now-1d", "now", window, now, SCRAPE)
+    if at is not None:
+        frame = joined(frame, prometheus.query(query, at).value)
+    return view.live_chart(frame, window, held, unit=panel.unit, legend=panel.legend,
+                           revision="now-1d|now", query=query, revise=SCRAPE, reach=at)
+
+
+def walk(prometheus, panel, times, draw=chart) -> dict:
     """Draw at ``times[0]``, patch at every later time, compare with a fresh draw each time."""
-    fig, _, held = chart(prometheus, panel, times[0])
+    fig, _, held = draw(prometheus, panel, times[0])
     shown = json.loads(to_json(fig))
     seen = {"patch": 0, "same": 0, "dropped": 0}
     for now in times[1:]:
-        update, _, new_held = chart(prometheus, panel, now, held)
-        fresh = json.loads(to_json(chart(prometheus, panel, now)[0]))
+        update, _, new_held = draw(prometheus, panel, now, held)
+        fresh = json.loads(to_json(draw(prometheus, panel, now)[0]))
         if update is no_update:
             seen["same"] += 1
         else:
@@ -125,3 +138,17 @@ def test_a_long_jump_sends_the_whole_figure(prometheus, history_end):
     _, _, held = chart(prometheus, SEEDS["request-rate"], now)
     fig, _, _ = chart(prometheus, SEEDS["request-rate"], now + 2000, held)  # 200 steps on
     assert isinstance(fig, dict) and fig["data"] and live.MAX_DROPS <= 200
+
+
+@pytest.mark.parametrize("slug", ["request-rate", "active-connections"])
+def test_the_latest_point_moves_by_patch_across_steps_and_is_never_kept(prometheus,
+                                                                        history_end, slug):
+    # A minute a tick over 40 minutes of a 15 min step: each tick moves the latest point, two
+    # or three move the window too; every patched chart equals the fresh one.
+    times = [history_end - 50 * MINUTE + 7 + 60 * i for i in range(40)]
+    seen = walk(prometheus, SEEDS[slug], times, draw=with_latest)
+    assert seen["patch"] == 39 and seen["dropped"] >= 2
+    fig, _, held = with_latest(prometheus, SEEDS[slug], times[-1])
+    assert held["end"] < held["reach"] == times[-1] // SCRAPE * SCRAPE
+    for trace in json.loads(to_json(fig))["data"]:
+        assert trace["x"] == sorted(set(trace["x"])) and trace["x"][-1] == held["reach"] * 1000

@@ -72,9 +72,63 @@ def test_nothing_to_send_when_the_window_did_not_move():
     None, [], "x", {"sig": "other", "traces": []}, {"sig": "s", "traces": "x"},
     {"sig": "s", "traces": [[3, 1, 1.0]]}, {"sig": "s", "traces": [[3, 5, 1.0, "d"]]},
     {"sig": "s", "traces": [[3, 1, float("nan"), "d"]]},
-    {"sig": "s", "traces": [[3, True, 1.0, "d"]]},
+    {"sig": "s", "traces": [[3, True, 1.0, "d"]]}, {"sig": "s", "traces": [[3, 0, 1.0, "d"]]},
+    {"sig": "s", "traces": [[3, -1, None, "d"]]},
     {"sig": "s", "traces": [[3, 1, 1.0, "d"], [3, 1, 1.0, "d"]]},
 ])
 def test_a_missing_foreign_or_forged_record_asks_for_the_whole_figure(held):
     x, y = fresh(series(2), 1200)
     assert live.edits(held, live.record("s", 600, 1200, [(x, y)], 30), [(x, y)]) is None
+
+
+SCRAPE = 3.0
+
+
+def with_latest(samples: dict[float, float], now: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """The window's end and the line a fresh live draw shows at ``now``: the aligned window,
+    then the latest point at now floored to the scrape interval when the window lags by one."""
+    end = now // STEP * STEP
+    t = np.array([s for s in sorted(samples) if end - SPAN <= s <= end])
+    y = np.array([samples[s] for s in t])
+    if now - end >= SCRAPE:
+        at = now // SCRAPE * SCRAPE
+        t, y = np.append(t, at), np.append(y, np.sin(at))  # a value per instant
+    return end, *chart.with_gaps(t * 1000, np.where(np.isfinite(y), y, np.nan), STEP * 1000)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_latest_point_past_the_window_is_replaced_tick_by_tick_never_kept(seed):
+    samples = series(seed)
+    rng = np.random.default_rng(200 + seed)
+    now = SPAN + 1
+    end, x, y = with_latest(samples, now)
+    held = list(zip(x.tolist(), y.tolist(), strict=True))
+    record = live.record("s", end - SPAN, end, [(x, y)], SCRAPE)
+    patched = 0
+    while now < 3500:
+        now += SCRAPE * int(rng.integers(1, 4)) + float(rng.uniform(0, 1))
+        end, x, y = with_latest(samples, now)
+        current = live.record("s", end - SPAN, end, [(x, y)], SCRAPE)
+        edits = live.edits(record, current, [(x, y)])
+        if edits is None:
+            held = list(zip(x.tolist(), y.tolist(), strict=True))
+        else:
+            held, patched = applied(held, edits[0]), patched + 1
+        record = current
+        assert same(held, list(zip(x.tolist(), y.tolist(), strict=True))), now
+        xs = [p[0] for p in held]
+        assert xs == sorted(set(xs)), now  # no duplicate, no point out of order
+    assert patched > 200
+
+
+def test_a_line_with_no_settled_point_is_sent_again_whole_within_the_patch():
+    # A series seen only in the last scrape interval (a live range's latest point alone).
+    x, y = np.array([1195e3]), np.array([1.0])
+    held = live.record("s", 600, 1190, [(x, y)], 30)
+    assert held["traces"][0][1:3] == [0, None]
+    [same_line] = live.edits(held, held, [(x, y)])
+    assert same_line.empty
+    x2, y2 = np.array([1195e3, 1198e3]), np.array([1.5, 2.0])
+    [edit] = live.edits(held, live.record("s", 600, 1190, [(x2, y2)], 30), [(x2, y2)])
+    assert (edit.left, edit.right, edit.x.tolist(), edit.y.tolist()) == (
+        0, 1, x2.tolist(), y2.tolist())

@@ -236,3 +236,36 @@ def test_a_naive_time_is_read_on_the_zones_clock_and_an_offset_wins():
         2026, 12, 1, 4, 30, tzinfo=UTC).timestamp()
     assert tr.resolve_one("2026-12-01T10:00Z", NOW, tz=kolkata) == datetime(
         2026, 12, 1, 10, tzinfo=UTC).timestamp()
+@pytest.mark.parametrize("frm, to, now, expected", [
+    # 7 d at a 2 h step: the window ends at 08:00, now is 09:41:17 → the 09:41:15 scrape
+    ("now-7d", "now", 1_700_041_277.0, 1_700_041_275.0),
+    ("now-30d", "now", 1_700_041_277.0, 1_700_041_275.0),
+    # now just a scrape interval past the window's end: the point at that end's next scrape
+    ("now-7d", "now", 1_700_035_215.0, 1_700_035_215.0),
+    # less than a scrape interval past it: the window is close enough, no extra call
+    ("now-7d", "now", 1_700_035_214.9, None),
+    ("now-7d", "now", 1_700_035_200.0, None),
+    # a live range ending before now reaches its own end
+    ("now-7d", "now-1h", 1_700_041_277.0, 1_700_037_675.0),
+    # an absolute range is not live: None, whatever the lag
+    ("2023-11-08T00:00:00Z", "2023-11-15T09:41:17Z", 1_700_041_277.0, None),
+    ("now-7d", "2023-11-15T09:41:17Z", 1_700_041_277.0, None),
+])
+def test_a_live_window_lagging_a_scrape_interval_gets_a_latest_instant(frm, to, now, expected):
+    start, end = tr.resolve(frm, to, now)
+    window = tr.Window(start // 7200 * 7200, end // 7200 * 7200, 7200.0)
+    assert tr.latest_instant(frm, to, window, now, 15) == expected
+
+
+def test_a_step_under_the_scrape_interval_never_needs_a_latest_point():
+    for now in NOWS:
+        window = tr.plan(now - H, now, max_data_points=1000)  # 5 s steps
+        assert tr.latest_instant("now-1h", "now", window, now, 15) is None
+
+
+@pytest.mark.parametrize("now", NOWS)
+def test_the_latest_instant_is_after_the_window_and_shared_for_a_scrape_interval(now):
+    window = tr.plan(now - 7 * D, now, max_data_points=100)
+    at = tr.latest_instant("now-7d", "now", window, now, 15)
+    assert at is not None and window.end < at <= now < at + 15 and at % 15 == 0
+    assert tr.latest_instant("now-7d", "now", window, at + 14.9, 15) == at
