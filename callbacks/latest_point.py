@@ -18,6 +18,7 @@ from typing import NamedTuple
 from datasources.cache import Result
 from query.latest_point import joined
 from query.timerange import Window, latest_instant
+from query.timezone import UTC_NAME, zone_info
 
 
 class Latest(NamedTuple):
@@ -30,13 +31,14 @@ class Latest(NamedTuple):
 
 
 def added(deps, query: str, window: Window, state, result: Result,
-          now: Callable[[], float] = time.time) -> Latest:
-    """``result`` (the panel's range answer) with its latest point, when the range needs one."""
+          now: Callable[[], float] = time.time, zone: str = UTC_NAME) -> Latest:
+    """``result`` (the panel's range answer) with its latest point, when the range needs one
+    (a rounded "to" ends with ``zone``'s day)."""
     cfg = deps.config
     if result.value is None:
         return Latest(result, None, [])
     at = latest_instant(state["from"], state["to"], window, now(),
-                        cfg.metrics.scrape_interval)
+                        cfg.metrics.scrape_interval, zone_info(zone))
     if at is None:
         return Latest(result, None, [])
     # Every viewer asks this very instant for one scrape interval: one upstream call for all.

@@ -208,8 +208,9 @@ def _register_render(app, deps, by_slug) -> None:
     def download(_clicks, state, job, instance, width, adhoc, button_id, zone=None):
         slug = _slug(button_id)
         panel = _panel(by_slug, slug, adhoc)
+        zone = timezone.checked(zone)
         try:
-            window = _window(deps, state, width, timezone.checked(zone))
+            window = _window(deps, state, width, zone)
         except ValueError:
             raise PreventUpdate from None  # the panel already says the range is bad
         if slug == view.ADHOC and session.query_wait(deps.limiter, deps.config):
@@ -221,7 +222,7 @@ def _register_render(app, deps, by_slug) -> None:
         if result.value is None:
             raise PreventUpdate  # the panel already shows the error
         # The chart's latest point too, so the CSV ends where the chart does.
-        result = latest_point.added(deps, query, window, state, result).result
+        result = latest_point.added(deps, query, window, state, result, zone=zone).result
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(window.end))
         return dcc.send_string(metric_frame_csv(result.value), f"{panel.slug}-{stamp}.csv")
 
@@ -261,7 +262,8 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
     result = _fetch(deps, query, window, live)
     if result.value is None:
         return view.empty_figure("no data: the query failed"), view.notice(result), None, None
-    result, reach, late = latest_point.added(deps, query, window, state, result)
+    result, reach, late = latest_point.added(deps, query, window, state, result,
+                                             zone=extras.zone)
     table = extras.legend == "table"
 
     def legend(line):

@@ -209,7 +209,7 @@ def live_ttl(step: float, refresh: float, cache_ttl: float) -> float:
 
 
 def latest_instant(frm: str, to: str, window: Window, now: float,
-                   scrape_interval: float) -> float | None:
+                   scrape_interval: float, tz: tzinfo = UTC) -> float | None:
     """The instant of a live range's latest point, or None when the window needs none.
 
     ``plan`` floors a window's end to its step, so a live 7 d chart (2 h steps) stops up to
@@ -218,10 +218,11 @@ def latest_instant(frm: str, to: str, window: Window, now: float,
     also asks its value at that end floored to the scrape interval: every viewer asks the
     same instant for one interval (one cache key), and the point is never older than that.
     A step under the scrape interval leaves the window close enough: None, no extra call.
+    ``tz``: the zone whose days a rounded "to" ("now-1d/d") ends with.
     """
     if scrape_interval <= 0 or not is_relative(frm, to):
         return None
-    reach = min(resolve_one(to, now, "to"), now)
+    reach = min(resolve_one(to, now, "to", tz), now)
     if reach - window.end < scrape_interval:
         return None
     return float(math.floor(reach / scrape_interval) * scrape_interval)

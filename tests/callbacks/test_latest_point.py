@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from app import create_app
+from stack.poll import until
 from tests import dash_calls
 from tests.callbacks.test_live_refresh import STATE, STEP, WIDTH, render, viewer
 from tests.fault_server import FaultServer
@@ -48,8 +49,18 @@ class Proxy(RecordingUpstream):
         super().__init__({p: forward(p) for p in ("/api/v1/query_range", INSTANT)})
 
 
+def scraped_a_while(url: str) -> bool:
+    """Whether both jobs had been scraped two intervals ago (a fresh server has no ``up``
+    at an instant floored to the interval: run first, the test would see one series)."""
+    answer = requests.get(url + INSTANT, params={"query": "up", "time": time.time() - 2 * SCRAPE},
+                          timeout=5).json()
+    return len(answer["data"]["result"]) >= 2
+
+
 @pytest.fixture
 def proxy(history_prometheus):
+    until(lambda: scraped_a_while(history_prometheus.url), timeout=30,
+          message="the history Prometheus has not scraped its targets yet")
     server = Proxy(history_prometheus.url)
     yield server
     server.stop()
