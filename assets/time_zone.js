@@ -1,9 +1,10 @@
-/* The range picker's time zone (Metrics): the browser only names its zone; the server checks
-   the name (query/timezone.py) and moves the charts' times onto that zone's clock. */
+/* The range picker's time zone (Metrics): the browser only names zones; the server checks the
+   names (query/timezone.py) and sends each chart's times so that this browser, which shows
+   plotly's epoch milliseconds on its own clock, shows them on the chosen zone's clock. */
 window.dash_clientside = Object.assign({}, window.dash_clientside, {
     stackscope_time: {
-        /* choice is the picker's select ("utc" or "browser"). Returns the zone's IANA name
-           for the charts, and the select's options with the browser's zone named. */
+        /* choice is the picker's select ("utc" or "browser"). Returns {zone, browser} for the
+           charts, and the select's options with the browser's zone named. */
         zoneName: function (choice) {
             let browser = "";
             try {
@@ -16,7 +17,8 @@ window.dash_clientside = Object.assign({}, window.dash_clientside, {
                 {label: browser ? "Browser: " + browser : "Browser time (unknown zone)",
                  value: "browser", disabled: !browser},
             ];
-            return [choice === "browser" && browser ? browser : "UTC", options];
+            const zone = choice === "browser" && browser ? browser : "UTC";
+            return [{zone: zone, browser: browser || "UTC"}, options];
         }
     }
 });

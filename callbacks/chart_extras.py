@@ -35,6 +35,8 @@ class Extras:
     legend: str = "list"
     #: the zone whose clock the chart's times are on (``query.timezone``), checked
     zone: str = timezone.UTC_NAME
+    #: the zone the browser's own clock is on (plotly.js shows times on it), checked
+    browser: str = timezone.UTC_NAME
 
     @property
     def plain(self) -> bool:
@@ -59,7 +61,7 @@ def extras_from(compare_value, sources, configured: tuple[str, ...],
     if unknown:
         raise limits.Rejected(f"annotation source {unknown[0][:40]!r} is not configured")
     return Extras(mode, tuple(s for s in known if s in chosen), legend,
-                  timezone.checked(zone))
+                  timezone.checked(zone), timezone.browser(zone))
 
 
 def default_extras(deps) -> Extras:
@@ -112,7 +114,7 @@ def marks_on_live(deps, window: Window, fig, extras: Extras):
         # A patch's times go on the zone's clock here: no figure to localize comes after.
         drawn = time_axis.localized(
             extras_view.with_marks({"data": [], "layout": {}}, marks, extras.zone),
-            extras.zone)["layout"] if marks else {}
+            extras.zone, extras.browser)["layout"] if marks else {}
         fig["layout"]["shapes"] = drawn.get("shapes", [])
         fig["layout"]["annotations"] = drawn.get("annotations", [])
         fig["layout"]["margin"]["t"] = drawn.get("margin", {}).get("t", extras_view.TOP)

@@ -31,7 +31,7 @@ from query.timerange import Window, is_relative, live_ttl, plan
 PREFIX = "metrics"
 STATE = ids.range_id(PREFIX, ids.RANGE_STATE)
 INTERVAL = ids.range_id(PREFIX, ids.RANGE_INTERVAL)
-#: the zone's name the charts are drawn in (the picker's zone choice; None until known: UTC)
+#: {"zone": the zone the charts are drawn in, "browser": the browser's} (None until known: UTC)
 ZONE = ids.range_id(PREFIX, ids.RANGE_ZONE_NAME)
 URL_KEYS = {"q": f"{PREFIX}.q", "job": f"{PREFIX}.job", "instance": f"{PREFIX}.instance"}
 #: the measured width is a plot's pixels; at least this many points however narrow (the most
@@ -106,7 +106,8 @@ def _first_charts(deps, shown, state, width, job, instance, zone=None) -> dict[s
     and its render callback draws it as before; a query still running fills the cache.
     """
     try:
-        extras = replace(chart_extras.default_extras(deps), zone=timezone.checked(zone))
+        extras = replace(chart_extras.default_extras(deps), zone=timezone.checked(zone),
+                         browser=timezone.browser(zone))
     except limits.Rejected:
         return {}  # a forged zone: the render callback refuses it
 
@@ -134,7 +135,7 @@ BUILT = "built"
 
 def _mark(state, width, job, instance, extras) -> str:
     return signature(state, width, job, instance, extras.compare, extras.sources,
-                     extras.legend, extras.zone)
+                     extras.legend, extras.zone, extras.browser)
 
 
 def _built(held, state, width, job, instance, extras) -> bool:
@@ -258,7 +259,7 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
     if panel.kind == "heatmap":
         fig, notice = heatmap.chart(deps, panel, window, query, _ttl(deps, window, live),
                                     revision)
-        return time_axis.localized(fig, extras.zone), notice, None, None
+        return time_axis.localized(fig, extras.zone, extras.browser), notice, None, None
     result = _fetch(deps, query, window, live)
     if result.value is None:
         return view.empty_figure("no data: the query failed"), view.notice(result), None, None
@@ -283,7 +284,8 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
         fig, notes, holds = view.live_chart(
             result.value, window, held, unit=panel.unit, legend=panel.legend,
             revision=revision, query=query, revise=deps.config.metrics.scrape_interval,
-            y=panel.y, legend_shown=not table, reach=reach, zone=extras.zone)
+            y=panel.y, legend_shown=not table, reach=reach, zone=extras.zone,
+            browser=extras.browser)
         fig, more = chart_extras.marks_on_live(deps, window, fig, extras)
         notes = [*notes, *more]
     if panel.exemplars:
@@ -291,7 +293,7 @@ def _chart(deps, panel, state, width, job, instance, held=None, extras=None) -> 
                                            _ttl(deps, window, live))
         notes = [*notes, *more]
     # Every time on the figure moves onto the zone's clock here, once (a patch is already).
-    fig = time_axis.localized(fig, extras.zone)
+    fig = time_axis.localized(fig, extras.zone, extras.browser)
     return (fig, view.notice(result, [*notes, *late]), holds,
             _with_table(below, panel, result, table))
 

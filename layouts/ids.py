@@ -96,7 +96,8 @@ RANGE_INTERVAL = "interval"
 RANGE_LABEL = "label"
 RANGE_ERROR = "error"
 #: only in a picker built with zones=True (Metrics): the choice, "utc" or "browser", and
-#: the zone's IANA name the choice means here ("UTC", "Europe/Paris"), set in the browser
+#: {"zone": the IANA name the choice means ("UTC", "Europe/Paris"), "browser": the browser's
+#: own zone}, set in the browser
 RANGE_ZONE = "zone"
 RANGE_ZONE_NAME = "zone-name"
 

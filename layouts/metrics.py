@@ -2,8 +2,8 @@
 
 Charts are built here from the lines ``query.chart`` cuts from the datasource's long frames:
 one trace per series, gaps left as gaps, WebGL past a few series, and a bounded payload.
-Times are UTC, as plotly draws epoch milliseconds, unless the viewer picks their browser's
-zone (``layouts.time_axis`` then moves the finished figure onto its clock).
+Figures are built in UTC epoch milliseconds; ``layouts.time_axis`` then sends them so the
+browser shows them on the chosen zone's clock (plotly.js shows milliseconds on the browser's).
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ def figure(frame, window: Window, *, unit: str = "", legend: str = "",
 def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
                revision: str = "", query: str = "", revise: float = 0.0,
                y: YAxis | None = None, legend_shown: bool = True,
-               reach: float | None = None, zone: str = "UTC"):
+               reach: float | None = None, zone: str = "UTC", browser: str = "UTC"):
     """A live panel's chart: a ``Patch`` of the one the browser ``held`` when only points
     changed, else the whole figure; its notes; and the record of what the browser then holds.
 
@@ -217,8 +217,8 @@ def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
     The patch is ``no_update`` when nothing changed (a refresh within the same step).
     The latest point past the window's end (at ``reach``) is newer than the window's end,
     so it is among the points re-sent on every refresh: a moved one is replaced, not kept.
-    The figure is in UTC (``layouts.time_axis.localized`` moves it onto ``zone``'s clock);
-    the patch's points are already on it. The record keeps UTC times.
+    The figure is in UTC (``layouts.time_axis.localized`` puts it on ``zone``'s clock for a
+    browser on ``browser``'s); the patch's points are already on it. The record keeps UTC.
     """
     if frame.empty:
         return empty_figure("no data for this range"), [], None
@@ -227,7 +227,7 @@ def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
                   legend_shown=legend_shown, reach=reach)
     styles = [{k: v for k, v in t.items() if k not in ("x", "y")} for t in fig["data"]]
     layout = {k: v for k, v in fig["layout"].items() if k != "xaxis"}
-    sig = live.signature(query, window.step, styles, layout, zone)
+    sig = live.signature(query, window.step, styles, layout, zone, browser)
     lines = [(line.x, line.y) for line in drawn]
     now = live.record(sig, window.start, window.end, lines, revise, reach=reach)
     changes = live.edits(held, now, lines)
@@ -237,11 +237,12 @@ def live_chart(frame, window: Window, held, *, unit: str = "", legend: str = "",
         "start", "end", "reach")]
     if not moved and all(e.empty for e in changes):
         return no_update, notes, no_update
-    return _patch(changes, _include(window, reach) if moved else None, zone), notes, now
+    return (_patch(changes, _include(window, reach) if moved else None, zone, browser),
+            notes, now)
 
 
 def _patch(changes: Sequence[live.Edit], include: list[float] | None,
-           zone: str = "UTC") -> Patch:
+           zone: str = "UTC", browser: str = "UTC") -> Patch:
     patch = Patch()
     for i, edit in enumerate(changes):
         trace = patch["data"][i]
@@ -251,11 +252,11 @@ def _patch(changes: Sequence[live.Edit], include: list[float] | None,
             for _ in range(edit.left):
                 del trace[axis][0]
             if len(values):
-                trace[axis].extend(time_axis.moved(values.tolist(), zone) if axis == "x"
-                                   else values.tolist())
+                trace[axis].extend(time_axis.moved(values.tolist(), zone, browser)
+                                   if axis == "x" else values.tolist())
     if include is not None:
         patch["layout"]["xaxis"]["autorangeoptions"]["include"] = time_axis.moved(
-            include, zone)
+            include, zone, browser)
     return patch
 
 

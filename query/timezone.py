@@ -1,10 +1,14 @@
 """The Metrics charts' time zone: UTC by default, or the zone the viewer's browser reports.
 
-plotly.js has no time zones: it draws epoch milliseconds as the wall clock of UTC. To draw a
-chart in another zone, the server moves every time onto that zone's wall clock (``wall_ms``)
-and moves the times a chart sends back (a drag-zoom's range) off it again (``from_wall``).
-The browser only names its zone (``Intl.DateTimeFormat().resolvedOptions().timeZone``); the
-server checks the name against the IANA database (``zoneinfo``) before using it.
+plotly.js (4.x) has no time-zone setting: it shows epoch milliseconds on the *browser's*
+clock (``new Date(ms)``'s local date and time), data and layout alike, and date strings as
+they are written. So the server sends each time as the instant whose browser-clock reading
+is the chosen zone's reading (``shown_ms``): a chart in UTC reads UTC in any browser, and a
+chart in the browser's zone is sent as is. Times a chart sends back (a drag-zoom's range, as
+text) are read on the chosen zone's clock (``from_wall``).
+
+The browser names its zone (``Intl.DateTimeFormat().resolvedOptions().timeZone``) whatever
+the choice; the server checks both names against the IANA database (``zoneinfo``).
 
 Pure functions over zone names, epoch seconds and numpy arrays of epoch milliseconds.
 """
@@ -19,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 import pandas as pd
 
-from query.limits import text
+from query.limits import mapping, text
 
 #: the default zone, and the name every chart uses for it
 UTC_NAME = "UTC"
@@ -29,25 +33,45 @@ MAX_NAME = 64
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z0-9_+\-]+)*")
 
 
-def chosen(name) -> tuple[str, str | None]:
-    """The zone to draw in, for the name the browser sent, and a note when it is not used.
+def chosen(value) -> tuple[str, str | None]:
+    """The zone to draw in, from the store the page sends, and a note when it is not used.
 
-    None or "" is UTC. A name that is not text, or longer than any zone's, is refused
-    (``Rejected``: only a forged request sends one); a well-formed name this server's zone
-    database does not know draws in UTC, with a note saying so.
+    The store is ``{"zone": <shown>, "browser": <the browser's zone>}`` (a bare name is the
+    shown zone). None or "" is UTC. A value that is not text, or longer than any zone's
+    name, is refused (``Rejected``: only a forged request sends one); a well-formed name
+    this server's zone database does not know draws in UTC, with a note saying so.
     """
-    raw = text(name, "time zone", most=MAX_NAME).strip()
+    raw = _part(value, "zone")
     if not raw or raw == UTC_NAME:
         return UTC_NAME, None
-    if not _NAME.fullmatch(raw) or _zone(raw) is None:
+    if not _known(raw):
         return UTC_NAME, (f"time zone {raw!r} is unknown to this server's zone database: "
                           "times are shown in UTC")
     return raw, None
 
 
-def checked(name) -> str:
+def checked(value) -> str:
     """The zone to draw in (``chosen`` without its note)."""
-    return chosen(name)[0]
+    return chosen(value)[0]
+
+
+def browser(value) -> str:
+    """The zone the browser's clock is on (UTC when not told, or not a zone known here)."""
+    raw = _part(value, "browser")
+    return raw if raw and _known(raw) else UTC_NAME
+
+
+def _part(value, key: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):  # a bare name: the zone shown, the browser's not told
+        return text(value, "time zone", most=MAX_NAME).strip() if key == "zone" else ""
+    value = mapping(value, "time zone")
+    return text(value.get(key), f"time zone: {key!r}", most=MAX_NAME).strip()
+
+
+def _known(name: str) -> bool:
+    return name == UTC_NAME or (bool(_NAME.fullmatch(name)) and _zone(name) is not None)
 
 
 @lru_cache(maxsize=64)
@@ -78,6 +102,29 @@ def wall_ms(ms, zone: str) -> np.ndarray:
     local = utc.tz_convert(zone_info(zone)).tz_localize(None)
     offset_ms = (local.asi8 - utc.tz_localize(None).asi8) / 1e6
     return np.where(finite, values + offset_ms, np.nan)
+
+
+def shown_ms(ms, zone: str, browser_zone: str = UTC_NAME) -> np.ndarray:
+    """Epoch milliseconds → what to send plotly so a browser on ``browser_zone``'s clock
+    shows ``zone``'s date and time of each instant. NaN stays NaN.
+
+    The same zone (UTC in UTC, a browser's own zone) sends the instants as they are.
+    Otherwise each is the instant the browser's clock reads as ``zone``'s clock does; a
+    reading the browser's clock skips (its spring-forward hour) moves to the hour's end, the
+    one thing milliseconds cannot show in that browser.
+    """
+    values = np.asarray(ms, dtype=np.float64)
+    if zone == browser_zone or not values.size:
+        return values
+    wall = wall_ms(values, zone)
+    if browser_zone == UTC_NAME:
+        return wall
+    finite = np.isfinite(wall)
+    naive = pd.to_datetime(np.where(finite, wall, 0.0), unit="ms").as_unit("ns")
+    # A reading the browser's clock passes twice is its first pass (summer time): fold=0.
+    local = naive.tz_localize(zone_info(browser_zone), ambiguous=np.ones(len(naive), bool),
+                              nonexistent="shift_forward")
+    return np.where(finite, local.asi8 / 1e6, np.nan)
 
 
 def wall_of(epoch: float, zone: str) -> float:

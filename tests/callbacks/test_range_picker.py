@@ -88,7 +88,7 @@ def test_typed_times_are_read_on_the_chosen_zone_and_shown_on_it(client_app):
 def test_a_forged_zone_is_refused_and_the_logs_picker_has_none(client_app):
     client, app = client_app
     resp = dash_calls.call(client, app, rid("label.children"), {
-        rid("state.data"): STATE, rid("zone-name.data"): {"zone": "UTC"}},
+        rid("state.data"): STATE, rid("zone-name.data"): {"zone": ["UTC"]}},
         triggered=[rid("zone-name.data")])
-    assert resp.status_code == 400 and b"time zone: expected text" in resp.data
+    assert resp.status_code == 400 and b"time zone: 'zone': expected text" in resp.data
     assert not any("logs-range-zone" in k for k in app.callback_map)

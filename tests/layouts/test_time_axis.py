@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from dash import Patch, no_update
 from dash._utils import to_json
 
@@ -55,6 +56,18 @@ def test_every_time_on_the_figure_moves_and_the_axis_names_the_zone():
     assert axis["title"]["text"] == KOLKATA and axis["title"]["standoff"] == 4
 
 
+def test_a_browser_on_the_zones_clock_gets_the_instants_and_utc_elsewhere_moves_back():
+    # plotly.js shows milliseconds on the browser's clock: a Kolkata browser showing Kolkata
+    # time needs the instants as they are; showing UTC, 5.5 h earlier ones.
+    same = time_axis.localized(figure(), KOLKATA, KOLKATA)
+    assert same["data"][0]["x"] == [T0, T0 + 60_000, None]
+    assert same["layout"]["xaxis"]["title"]["text"] == KOLKATA
+    utc = time_axis.localized(figure(), "UTC", KOLKATA)
+    assert utc["data"][0]["x"] == [T0 - SHIFT, T0 + 60_000 - SHIFT, None]
+    assert utc["layout"]["shapes"][0]["x0"] == T0 - SHIFT
+    assert utc["layout"]["xaxis"]["title"]["text"] == "UTC"
+
+
 def test_utc_patches_and_no_update_are_left_as_they_are():
     fig = figure()
     assert time_axis.localized(fig, "UTC") is fig
@@ -78,33 +91,38 @@ def test_a_heatmap_and_its_exemplars_move_but_their_log_links_keep_the_instant()
     assert dots["customdata"][0][2] == (T0 + 30_000) / 1000  # Logs opens on the real instant
 
 
-def zoned(prometheus, panel, now: float, held=None, zone: str = KOLKATA):  # noqa: F811
+def zoned(prometheus, panel, now: float, held=None, zone: str = KOLKATA,  # noqa: F811
+          browser: str = "UTC"):
     window = plan(now - 3600, now, max_data_points=700)
     query = panels.expand(panel.query, step=window.step, scrape_interval=SCRAPE)
     result = prometheus.query_range(query, window.start, window.end, window.step)
     assert result.ok, result.error
     fig, notes, record = view.live_chart(result.value, window, held, unit=panel.unit,
                                          legend=panel.legend, revision="now-1h|now",
-                                         query=query, revise=SCRAPE, zone=zone)
-    return time_axis.localized(fig, zone), notes, record
+                                         query=query, revise=SCRAPE, zone=zone,
+                                         browser=browser)
+    return time_axis.localized(fig, zone, browser), notes, record
 
 
+@pytest.mark.parametrize(("zone", "browser", "shift"), [(KOLKATA, "UTC", SHIFT),
+                                                       ("UTC", KOLKATA, -SHIFT)])
 def test_a_live_chart_in_a_zone_patches_to_the_fresh_chart_in_that_zone(
-        prometheus, history_end):  # noqa: F811
+        prometheus, history_end, zone, browser, shift):  # noqa: F811
     panel = SEEDS["request-rate"]
     times = [history_end - 20 * MINUTE + 3 + 5 * i for i in range(12)]
-    fig, _, held = zoned(prometheus, panel, times[0])
+    fig, _, held = zoned(prometheus, panel, times[0], zone=zone, browser=browser)
     utc = json.loads(to_json(zoned(prometheus, panel, times[0], zone="UTC")[0]))
     shown = json.loads(to_json(fig))
-    assert shown["data"][0]["x"] == [x + SHIFT for x in utc["data"][0]["x"]]
-    assert shown["layout"]["xaxis"]["title"]["text"] == KOLKATA
+    assert shown["data"][0]["x"] == [x + shift for x in utc["data"][0]["x"]]
+    assert shown["layout"]["xaxis"]["title"]["text"] == zone
     patches = 0
     for now in times[1:]:
-        update, _, new_held = zoned(prometheus, panel, now, held)
+        update, _, new_held = zoned(prometheus, panel, now, held, zone, browser)
         if update is not no_update:
             assert isinstance(update, Patch)
             shown, held, patches = applied(shown, update), new_held, patches + 1
-        assert shown == json.loads(to_json(zoned(prometheus, panel, now)[0]))
+        fresh = zoned(prometheus, panel, now, zone=zone, browser=browser)[0]
+        assert shown == json.loads(to_json(fresh))
     assert patches >= 5
 
 

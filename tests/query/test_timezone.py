@@ -3,7 +3,8 @@ back, daylight-saving changes included."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -38,10 +39,20 @@ def test_an_unknown_zone_draws_in_utc_and_says_so(name):
     assert "unknown to this server's zone database" in note and "UTC" in note
 
 
-@pytest.mark.parametrize("name", [123, ["Europe/Paris"], {"a": 1}, "A" * 65])
-def test_a_forged_zone_value_is_refused(name):
+@pytest.mark.parametrize("value", [123, ["Europe/Paris"], "A" * 65, {"zone": 5},
+                                   {"zone": "UTC", "browser": ["x"]}, {"zone": "A" * 65}])
+def test_a_forged_zone_value_is_refused(value):
     with pytest.raises(Rejected):
-        tz.chosen(name)
+        tz.chosen(value)
+        tz.browser(value)
+
+
+def test_the_store_names_the_zone_shown_and_the_browsers_own():
+    store = {"zone": "UTC", "browser": "America/St_Johns"}
+    assert (tz.checked(store), tz.browser(store)) == ("UTC", "America/St_Johns")
+    assert tz.browser({"zone": PARIS, "browser": "Mars/Base"}) == "UTC"  # unknown: as UTC
+    assert (tz.checked(PARIS), tz.browser(PARIS)) == (PARIS, "UTC")  # a bare name is shown
+    assert (tz.checked(None), tz.browser(None)) == ("UTC", "UTC")
 
 
 def test_wall_clock_follows_daylight_saving_on_either_side_of_the_change():
@@ -75,6 +86,35 @@ def test_wall_and_back_is_the_same_instant_outside_repeated_hours(epoch, zone):
     # A time in the hour a change to winter time repeats reads as its first occurrence.
     assert back == pytest.approx(epoch, abs=1e-3) or round(epoch - back, 3) in (1800, 3600)
     assert tz.wall_text(epoch, zone) == wall.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def test_what_is_sent_shows_the_zones_reading_on_the_browsers_clock():
+    ms = np.array([SPRING - 86400, SPRING + 86400]) * 1000
+    # plotly shows milliseconds on the browser's clock: its own zone is sent as it is
+    assert np.array_equal(tz.shown_ms(ms, PARIS, PARIS), ms)
+    # UTC in Newfoundland (UTC-02:30 in summer, -03:30 in winter): later by the offset
+    sent = tz.shown_ms(ms, "UTC", "America/St_Johns") - ms
+    assert sent.tolist() == [2.5 * HOUR_MS, 2.5 * HOUR_MS]
+    assert (tz.shown_ms(ms, "Asia/Kolkata", "UTC") - ms).tolist() == [5.5 * HOUR_MS] * 2
+
+
+def test_a_reading_the_browsers_clock_skips_moves_to_the_end_of_the_skipped_hour():
+    # 01:30 UTC on the spring day reads 01:30 in UTC; a Paris clock goes 01:59 → 03:00 local
+    # an hour later, so 02:30 UTC (02:30 to show) is sent as 03:00 Paris.
+    at = datetime(2026, 3, 29, 2, 30, tzinfo=UTC).timestamp() * 1000
+    sent = tz.shown_ms(np.array([at]), "UTC", PARIS)[0]
+    assert datetime.fromtimestamp(sent / 1000, ZoneInfo(PARIS)).strftime("%H:%M") == "03:00"
+
+
+@given(st.floats(min_value=0, max_value=4.1e9, allow_nan=False),
+       st.sampled_from(["UTC", PARIS, "Asia/Kolkata", "America/St_Johns"]),
+       st.sampled_from(["UTC", PARIS, "America/New_York", "Australia/Lord_Howe"]))
+def test_the_browser_reads_the_zones_clock_from_what_is_sent(epoch, zone, browser):
+    sent = tz.shown_ms(np.array([epoch * 1000]), zone, browser)[0] / 1000
+    read = datetime.fromtimestamp(sent, tz.zone_info(browser)).replace(tzinfo=None)
+    wanted = datetime.fromtimestamp(epoch, tz.zone_info(zone)).replace(tzinfo=None)
+    # Exact, but for a reading the browser's clock skips (moved to the skipped hour's end).
+    assert read == wanted or timedelta(0) < read - wanted <= timedelta(hours=1)
 
 
 def test_offsets_are_named_with_hours_and_minutes():
