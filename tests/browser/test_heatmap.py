@@ -8,6 +8,10 @@ import time
 from urllib.parse import urlencode
 
 import pandas as pd
+from selenium.common.exceptions import (
+    MoveTargetOutOfBoundsException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.common.action_chains import ActionChains
 
 from app import create_app
@@ -91,14 +95,28 @@ def click_an_exemplar(dash_duo, panel: str, tries: list) -> bool:
         return False
     # plotly hears the pointer on its drag layer, above the points: go there, over the point.
     area = dash_duo.driver.find_element("css selector", f"{graph} .nsewdrag")
-    tops = sorted((pt.rect for pt in points), key=lambda r: r["y"])
-    a, p = area.rect, tops[len(tries) % len(tops)]
+    a = area.rect
+    # Only points inside the plot area: one drawn at its very edge may lie outside it.
+    tops = sorted((r for r in (pt.rect for pt in points) if _inside(r, a)),
+                  key=lambda r: r["y"])
+    if not tops:
+        return False
+    p = tops[len(tries) % len(tops)]
     tries.append(p)
-    ActionChains(dash_duo.driver).move_to_element(area).move_by_offset(
-        int(p["x"] + p["width"] / 2 - a["x"] - a["width"] / 2),
-        int(p["y"] + p["height"] / 2 - a["y"] - a["height"] / 2)).pause(0.3).click().perform()
+    try:
+        ActionChains(dash_duo.driver).move_to_element(area).move_by_offset(
+            int(p["x"] + p["width"] / 2 - a["x"] - a["width"] / 2),
+            int(p["y"] + p["height"] / 2 - a["y"] - a["height"] / 2)).pause(0.3).click().perform()
+    except (MoveTargetOutOfBoundsException, StaleElementReferenceException):
+        return False  # the chart was redrawn under the pointer: the next try aims again
     time.sleep(0.5)
     return "tab=logs" in dash_duo.driver.current_url
+
+
+def _inside(point: dict, area: dict) -> bool:
+    x, y = point["x"] + point["width"] / 2, point["y"] + point["height"] / 2
+    return (area["x"] < x < area["x"] + area["width"]
+            and area["y"] < y < area["y"] + area["height"])
 
 
 def api_log_entries(path) -> list[tuple]:
