@@ -205,10 +205,19 @@ def redacted_url(url: str) -> str:
 
 #: connections one process keeps to the shared Redis at most (more threads wait for one)
 REDIS_CONNECTIONS = 64
+#: how long a thread waits for a free connection, in operation timeouts: a busy pool is load,
+#: not an outage, so it waits longer than one reply may take
+POOL_WAITS = 4
 
 
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
+
+
+def _pool_busy(exc: Exception) -> bool:
+    """Whether ``exc`` is redis-py's blocking pool finding no free connection in time."""
+    return (type(exc).__module__, type(exc).__name__) == ("redis.exceptions", "ConnectionError") \
+        and str(exc) == "No connection available."
 
 
 class RedisStore:
@@ -245,10 +254,11 @@ class RedisStore:
         # where redis-py's default pool raised "Too many connections" past 100, which
         # read as an outage and sent every call straight to the upstreams for a second.
         pool = redis.BlockingConnectionPool.from_url(
-            url, max_connections=REDIS_CONNECTIONS, timeout=timeout,
+            url, max_connections=REDIS_CONNECTIONS, timeout=timeout * POOL_WAITS,
             socket_connect_timeout=timeout, socket_timeout=timeout,
             retry=Retry(NoBackoff(), 0), health_check_interval=30)
         self.client = redis.Redis(connection_pool=pool)
+        self.pool_wait = timeout * POOL_WAITS
         self._release = self.client.register_script(_RELEASE)
         self._renew = self.client.register_script(_RENEW)
         self._down_until = 0.0
@@ -306,6 +316,12 @@ class RedisStore:
         try:
             result = op(self.client)
         except self._errors as exc:
+            if _pool_busy(exc):
+                # Every connection in use (a burst of threads), Redis itself answering: this
+                # operation falls back, the others go on. Marking the store down would send
+                # every call for a second straight to the upstreams, the herd the cache is for.
+                raise StoreUnavailable(f"shared cache {self.shown} busy: no free connection "
+                                       f"within {self.pool_wait:g} s") from None
             self._down_until = time.monotonic() + self.retry
             first = self._problem is None
             self._problem = f"shared cache {self.shown} unreachable: {self._scrub(str(exc))}"

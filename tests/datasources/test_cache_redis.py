@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from datasources.cache import Cache
-from datasources.stores import REDIS_CONNECTIONS, RedisStore, redacted_url
+from datasources.stores import REDIS_CONNECTIONS, RedisStore, StoreUnavailable, redacted_url
 from stack import services
 from stack.poll import until
 from tests.counting_server import CountingServer
@@ -172,3 +172,19 @@ def test_more_threads_than_connections_wait_for_one_instead_of_an_outage(redis_s
         list(pool.map(lambda i: store.set(f"k{i}", i, expire=30), range(6 * REDIS_CONNECTIONS)))
     assert store.problem() is None
     assert store.get("k7") == 7
+
+
+def test_a_pool_with_no_free_connection_fails_that_call_only_not_the_store(redis_server):
+    # Every connection checked out (a burst on a loaded machine): the operation waiting past
+    # its wait falls back alone; the store is not marked down, so the next one uses Redis
+    # (marked down, every call for a second went straight to the upstreams: a herd).
+    store = RedisStore(redis_url(redis_server), prefix=f"busy-{uuid.uuid4().hex[:8]}:",
+                       timeout=0.05)
+    store.set("k", 1, expire=30)
+    pool = store.client.connection_pool
+    taken = [pool.get_connection("GET") for _ in range(REDIS_CONNECTIONS)]
+    with pytest.raises(StoreUnavailable, match=r"busy: no free connection within 0\.2 s"):
+        store.get("k")
+    for connection in taken:
+        pool.release(connection)
+    assert store.problem() is None and store.get("k") == 1
