@@ -23,6 +23,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.live_refresh import Clock  # noqa: E402
 from callbacks import latest_point  # noqa: E402
 from config import Upstream  # noqa: E402
 from datasources.cache import Cache  # noqa: E402
@@ -36,14 +37,6 @@ QUERY = ('label_replace(vector(time()), "s", "a", "", "") or '
          'label_replace(vector(time()) % 97, "s", "b", "", "")')
 CASES = (("7d", 100), ("7d", 1000), ("30d", 1000))  # range, points (a panel's pixels)
 DAYS = {"7d": 7, "30d": 30}
-
-
-class Clock:
-    def __init__(self, at: float):
-        self.at = at
-
-    def __call__(self) -> float:
-        return self.at
 
 
 class CountingSession(requests.Session):
