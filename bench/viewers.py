@@ -96,7 +96,7 @@ class Run:
 def kind_of(cb: dict) -> str:
     """What a callback is, for the table: see ``Call.kind``."""
     output = cb["output"]
-    if ids.STATUS_PROM_SECTION in output:
+    if ids.STATUS_PROM_TARGETS in output:
         return "prom"
     if ids.STATUS_CARDS in output:
         return "status"

@@ -116,7 +116,7 @@ def register(app, deps, runner: Runner | None = None) -> None:
     """Wire the action buttons and the dialog."""
     runner = runner or Runner()
     app.clientside_callback(
-        ClientsideFunction("stackscope_actions", "pending"),
+        ClientsideFunction("stackscope_clicks", "pressed"),
         Output(ids.ACTION_PENDING, "data"),
         Input({"type": ids.ACTION_RUN, "action": ALL, "service": ALL}, "n_clicks"),
         prevent_initial_call=True,

@@ -5,15 +5,22 @@ from __future__ import annotations
 import time
 
 import dash_bootstrap_components as dbc
-from dash import ALL, Input, Output, State, ctx, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
 from dash.exceptions import PreventUpdate
 
 import access
 from datasources.errors import DatasourceError
 from layouts import alert_list, ids
 from layouts import prom_status as view
+from layouts.common import shown_already
 from query import alerts
 from query.timerange import human_duration, plan
+
+#: the section's parts, each sent only when the browser does not show it already
+PARTS = (Output(ids.STATUS_PROM_TARGETS, "children"),
+         Output(ids.STATUS_PROM_ALERT_SUMMARY, "children"),
+         Output(ids.STATUS_PROM_ALERT_NOTICES, "children"),
+         Output(ids.STATUS_PROM_ALERTS, "children"))
 
 
 def register(app, deps) -> None:
@@ -21,7 +28,7 @@ def register(app, deps) -> None:
     wire the alert history and the silence dialog."""
 
     @app.callback(
-        Output(ids.STATUS_PROM_SECTION, "children"),
+        *PARTS,
         Output(ids.ALERTS_SEVERITY_FILTER, "options"),
         Input(ids.STATUS_INTERVAL, "n_intervals"),
         Input(ids.STATUS_REFRESH, "n_clicks"),
@@ -30,21 +37,21 @@ def register(app, deps) -> None:
         Input(ids.ALERTS_SEVERITY_FILTER, "value"),
         Input(ids.ALERTS_LABEL_FILTER, "value"),
         Input(ids.ALERTS_CHANGED, "data"),
-        State(ids.STATUS_PROM_SECTION, "children"),
+        *(State(o.component_id, o.component_property) for o in PARTS),
     )
-    def refresh(_ticks, _clicks, tab, states, severities, label, _changed, shown):
+    def refresh(_ticks, _clicks, tab, states, severities, label, _changed, *shown):
         if tab != "status":
             raise PreventUpdate  # filled when the tab is first shown, not on another's load
         if not deps.config.prometheus.enabled:
-            return view.not_configured(), []
+            return *unless_shown(view.not_configured(), shown), []
         ttl = section_ttl(deps.config)
         sources = alert_sources(deps, ttl)
         silences = deps.alertmanager.silences(ttl=ttl) if deps.alertmanager else None
         found = alerts.severities_of([r.value for _, r in sources])
-        section = view.section(deps.prometheus.targets(ttl=ttl), sources,
-                               filters=alerts.filters(states, severities, label),
-                               silences=silences, can_silence=_can_silence(deps))
-        return section, alert_list.severity_options(found)
+        parts = view.section(deps.prometheus.targets(ttl=ttl), sources,
+                             filters=alerts.filters(states, severities, label),
+                             silences=silences, can_silence=_can_silence(deps))
+        return *unless_shown(parts, shown), alert_list.severity_options(found)
 
     @app.callback(
         Output(ids.ALERTS_HISTORY, "children"),
@@ -71,23 +78,36 @@ def register(app, deps) -> None:
 
 
 def register_silences(app, deps) -> None:
-    """The silence dialog: open it for an alert, create the silence, expire one."""
+    """The silence dialog: open it for an alert, create the silence, expire one.
+
+    Which Silence or Expire button was pressed is kept in the browser first
+    (``stackscope_clicks.pressed``): the list is redrawn every refresh, and a server callback
+    on the buttons themselves lost any click answered slower than one refresh."""
+    for button, asked in ((ids.SILENCE_OPEN, ids.SILENCE_ASKED),
+                          (ids.SILENCE_EXPIRE, ids.SILENCE_EXPIRE_ASKED)):
+        app.clientside_callback(
+            ClientsideFunction("stackscope_clicks", "pressed"),
+            Output(asked, "data"),
+            Input({"type": button, "key" if button == ids.SILENCE_OPEN else "id": ALL},
+                  "n_clicks"),
+            prevent_initial_call=True,
+        )
 
     @app.callback(
         Output(ids.SILENCE_MODAL, "is_open"),
         Output(ids.SILENCE_KEY, "data"),
         Output(ids.SILENCE_MATCHERS, "children"),
         Output(ids.SILENCE_ERROR, "children"),
-        Input({"type": ids.SILENCE_OPEN, "key": ALL}, "n_clicks"),
+        Input(ids.SILENCE_ASKED, "data"),
         Input(ids.SILENCE_CANCEL, "n_clicks"),
         prevent_initial_call=True,
     )
-    def open_dialog(_opens, _cancel):
+    def open_dialog(asked, _cancel):
         if ctx.triggered_id == ids.SILENCE_CANCEL:
             return False, None, None, ""
-        if not _clicked() or not isinstance(ctx.triggered_id, dict):
-            raise PreventUpdate  # a Silence button drawn again, not pressed
-        alert = find_alert(deps, ctx.triggered_id.get("key"))
+        if not isinstance(asked, dict):
+            raise PreventUpdate
+        alert = find_alert(deps, asked.get("key"))
         if alert is None:
             return False, None, None, ""
         return True, alert["key"], alert_list.matchers_view(alert["label_set"]), ""
@@ -133,15 +153,15 @@ def register_silences(app, deps) -> None:
     @app.callback(
         Output(ids.ALERTS_CHANGED, "data", allow_duplicate=True),
         Output(ids.ALERTS_FEEDBACK, "children", allow_duplicate=True),
-        Input({"type": ids.SILENCE_EXPIRE, "id": ALL}, "n_clicks"),
+        Input(ids.SILENCE_EXPIRE_ASKED, "data"),
         State(ids.ALERTS_CHANGED, "data"),
         prevent_initial_call=True,
     )
-    def expire(_clicks, changed):
+    def expire(asked, changed):
         access.require("silence")
-        if not _clicked() or not isinstance(ctx.triggered_id, dict) or deps.alertmanager is None:
+        if not isinstance(asked, dict) or deps.alertmanager is None:
             raise PreventUpdate
-        silence_id = str(ctx.triggered_id.get("id", ""))[:100]
+        silence_id = str(asked.get("id", ""))[:100]
         try:
             deps.alertmanager.expire_silence(silence_id)
         except DatasourceError as exc:
@@ -151,14 +171,16 @@ def register_silences(app, deps) -> None:
         return _bump(changed), _feedback(f"Silence {silence_id} expired.", "success")
 
 
+def unless_shown(parts, shown) -> list:
+    """Each part, or ``no_update`` where the browser shows it already: children sent again
+    are mounted anew, which drops a text selection and, during a click, the click."""
+    return [no_update if shown_already(p, s) else p for p, s in zip(parts, shown, strict=True)]
+
+
 def _bump(changed) -> int:
     # a counter the browser holds: anything but a small int starts it again
     ok = isinstance(changed, int) and not isinstance(changed, bool) and 0 <= changed < 1 << 30
     return (changed if ok else 0) + 1
-
-
-def _clicked() -> bool:
-    return any(t.get("value") for t in ctx.triggered or [])
 
 
 def _feedback(text: str, color: str):

@@ -1,7 +1,8 @@
 """Status tab: the merged alert list (grouped by alertname), silences and alert history.
 
 The filters, the silence dialog and the history chart are drawn once with the tab; the list
-and the silences are drawn again on each refresh, inside ``ids.STATUS_PROM_SECTION``.
+and the silences are drawn again on each refresh that changed them, in
+``ids.STATUS_PROM_ALERTS``.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def silence_dialog():
 def frame_parts():
     """Everything static around the refreshed section: filters, feedback, dialog, stores."""
     return [controls(), html.Div(id=ids.ALERTS_FEEDBACK), silence_dialog(),
-            dcc.Store(id=ids.ALERTS_CHANGED, data=0)]
+            dcc.Store(id=ids.ALERTS_CHANGED, data=0), dcc.Store(id=ids.SILENCE_ASKED),
+            dcc.Store(id=ids.SILENCE_EXPIRE_ASKED)]
 
 
 def history_card():

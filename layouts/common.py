@@ -3,7 +3,10 @@ the plotly config every chart gets."""
 
 from __future__ import annotations
 
+import json
+
 import dash_bootstrap_components as dbc
+import plotly.utils
 from dash import html
 
 #: Nothing on a chart reaches the internet (an ops network must not leak data). Dash 4.4's
@@ -52,3 +55,11 @@ def result_notice(result):
     if result.error is not None:
         return error_alert(result.error)
     return None
+
+
+def shown_already(children, shown) -> bool:
+    """Whether the browser shows ``children`` already: ``shown`` is that prop as the browser
+    sends it back (a ``State``)."""
+    if children is None or shown is None:
+        return children is None and shown is None
+    return json.loads(json.dumps(children, cls=plotly.utils.PlotlyJSONEncoder)) == shown

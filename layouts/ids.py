@@ -28,6 +28,12 @@ STATUS_INCIDENTS_CSV = "status-incidents-csv"
 STATUS_INCIDENTS_DOWNLOAD = "status-incidents-download"
 #: filled by the Metrics tab's callbacks: scrape targets and alerts from Prometheus
 STATUS_PROM_SECTION = "status-prom-section"
+#: its parts, each drawn again only when what it shows changed: the targets card, and in
+#: the alerts card its header counts, the sources' notices and the list with the silences
+STATUS_PROM_TARGETS = "status-prom-targets"
+STATUS_PROM_ALERT_SUMMARY = "status-prom-alert-summary"
+STATUS_PROM_ALERT_NOTICES = "status-prom-alert-notices"
+STATUS_PROM_ALERTS = "status-prom-alerts"
 
 # Logs tab
 LOGS_PRESET = "logs-preset"
@@ -150,6 +156,10 @@ ALERTS_FEEDBACK = "alerts-feedback"
 #: {"type": SILENCE_EXPIRE, "id": <silence id>}
 SILENCE_OPEN = "silence-open"
 SILENCE_EXPIRE = "silence-expire"
+#: the id of the Silence / Expire button really pressed, plus "at" (set in the browser: the
+#: list is redrawn every refresh, see assets/clicks.js)
+SILENCE_ASKED = "silence-asked"
+SILENCE_EXPIRE_ASKED = "silence-expire-asked"
 SILENCE_MODAL = "silence-modal"
 SILENCE_KEY = "silence-key"
 SILENCE_MATCHERS = "silence-matchers"

@@ -25,34 +25,39 @@ STATE_COLOURS = {"firing": "danger", "pending": "warning", "up": "success", "dow
 
 
 def container():
-    """The section's frame, drawn with the tab: heading, alert filters, the refreshed part
-    (``ids.STATUS_PROM_SECTION``), the silence dialog and the alert history."""
+    """The section's frame, drawn with the tab: heading, alert filters, the refreshed parts
+    (``ids.STATUS_PROM_SECTION``), the silence dialog and the alert history.
+
+    Dash mounts children it is sent anew, so each part is its own output and is sent only
+    when it changed: a source's "next try in 3 s" does not redraw the alert list under the
+    pointer."""
+    alerts = _card("Alerts", [html.Span(id=ids.STATUS_PROM_ALERT_SUMMARY,
+                                        className="d-flex flex-wrap gap-2")],
+                   [html.Div(id=ids.STATUS_PROM_ALERT_NOTICES)],
+                   html.Div(id=ids.STATUS_PROM_ALERTS))
+    parts = dbc.Row([dbc.Col(id=ids.STATUS_PROM_TARGETS, xl=6, className="mb-3"),
+                     dbc.Col(alerts, xl=6, className="mb-3")])
     return html.Div([html.H5("Prometheus", className="mb-2"), *alert_list.frame_parts(),
-                     html.Div(id=ids.STATUS_PROM_SECTION), alert_list.history_card()],
-                    className="mt-4")
+                     html.Div(parts, id=ids.STATUS_PROM_SECTION, className="prom-status"),
+                     alert_list.history_card()], className="mt-4")
 
 
 def section(targets, alert_sources: Sequence[tuple], now: float | None = None, *,
-            filters: dict | None = None, silences=None, can_silence: bool = False):
-    """The refreshed part: the targets card and the alerts card (each source a ``Result``).
-
-    ``filters`` are ``query.alerts.select``'s keywords; ``silences`` a ``Result`` of active
-    silences (None: no Alertmanager); ``can_silence`` offers the Silence button.
+            filters: dict | None = None, silences=None, can_silence: bool = False) -> tuple:
+    """The refreshed parts: the targets card, then ``alerts_parts``; each source a
+    ``Result``. ``filters`` are ``query.alerts.select``'s keywords; ``silences`` a ``Result``
+    of active silences (None: no Alertmanager); ``can_silence`` offers the Silence button.
     """
     now = time.time() if now is None else now
-    return html.Div([
-        dbc.Row([
-            dbc.Col(targets_card(targets, now), xl=6, className="mb-3"),
-            dbc.Col(alerts_card(alert_sources, now, filters=filters, silences=silences,
-                                can_silence=can_silence), xl=6, className="mb-3"),
-        ]),
-    ], className="prom-status")
+    return (targets_card(targets, now),
+            *alerts_parts(alert_sources, now, filters=filters, silences=silences,
+                          can_silence=can_silence))
 
 
-def not_configured():
-    """What the section says when no Prometheus URL is set."""
-    return html.Div([dbc.Alert("No Prometheus URL configured ([prometheus] url).",
-                               color="secondary", className="py-2")], className="prom-status")
+def not_configured() -> tuple:
+    """The parts when no Prometheus URL is set."""
+    return (dbc.Alert("No Prometheus URL configured ([prometheus] url).", color="secondary",
+                      className="py-2"), [], [], _NO_LIST)
 
 
 def ago(when, now: float) -> str:
@@ -117,21 +122,24 @@ def _more(total: int) -> list:
     return [html.Div(f"showing {MAX_ROWS} of {total}", className="small text-muted")]
 
 
-def alerts_card(sources: Sequence[tuple], now: float, *, filters: dict | None = None,
-                silences=None, can_silence: bool = False):
-    """Every source's alerts as one list (each alert once, its sources as tags), grouped by
+def alerts_parts(sources: Sequence[tuple], now: float, *, filters: dict | None = None,
+                 silences=None, can_silence: bool = False) -> tuple:
+    """The alerts card's parts: (header counts, the sources' notices, the body). The body is
+    every source's alerts as one list (each alert once, its sources as tags), grouped by
     alertname, filtered; then the active silences with an Expire button."""
     notices = [n for _, r in sources if (n := result_notice(r)) is not None]
     frames = {name.lower(): r.value for name, r in sources}
     frame = alerts.merge(frames.get("prometheus"), frames.get("alertmanager"))
     silence_parts = _silences(silences, now, can_silence)
     if frame is None:
-        return _card("Alerts", [], notices, html.Div(
-            [html.Div("no alert list", className="text-muted small"), *silence_parts]))
+        return [], notices, html.Div([_NO_LIST, *silence_parts])
     shown = alerts.select(frame, **(filters or {}))
     body = html.Div([alert_list.alert_groups(shown, can_silence=can_silence, total=len(frame)),
                      *silence_parts])
-    return _card("Alerts", alert_list.summary_badges(alerts.counts(frame)), notices, body)
+    return alert_list.summary_badges(alerts.counts(frame)), notices, body
+
+
+_NO_LIST = html.Div("no alert list", className="text-muted small")
 
 
 def _silences(result, now: float, can_silence: bool) -> list:

@@ -24,11 +24,16 @@ os.environ.setdefault("DASH_TEST_CHROMEPATH", shutil.which("chromium") or "/usr/
 
 
 def pytest_setup_options():
-    """Chromium flags for a machine with no network beyond loopback."""
+    """Chromium flags for a machine with no network beyond loopback.
+
+    Reduced motion turns off Bootstrap's ``scroll-behavior: smooth``: chromedriver scrolls
+    an element into view and clicks at once, so with smooth scrolling a click on anything
+    below the fold lands on the point the element will reach, not where it is
+    ("element click intercepted"), on every try."""
     options = Options()
     for arg in ("--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--disable-quic", "--no-first-run",
-                "--window-size=1400,1000"):
+                "--window-size=1400,1000", "--force-prefers-reduced-motion"):
         options.add_argument(arg)
     return options
 

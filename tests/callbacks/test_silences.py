@@ -56,6 +56,17 @@ def callback_with_input(app, input_id: str) -> str:
                 if any(i["id"] == input_id for i in cb["inputs"]))
 
 
+def ask_to_silence(app, client, key):
+    """What the browser posts once a Silence button was pressed (``stackscope_clicks``)."""
+    name = callback_with_input(app, ids.SILENCE_ASKED)
+    body = dash_calls.body(app, name, {f"{ids.SILENCE_ASKED}.data":
+                                       {"type": ids.SILENCE_OPEN, "key": key, "at": 1},
+                                       f"{ids.SILENCE_CANCEL}.n_clicks": 0},
+                           triggered=[f"{ids.SILENCE_ASKED}.data"])
+    return client.post(dash_calls.ENDPOINT, data=json.dumps(body),
+                       content_type="application/json")
+
+
 def create(app, client, key, comment="deploy", duration="1h", custom=""):
     name = callback_with_input(app, ids.SILENCE_CREATE)
     body = dash_calls.body(app, name, {
@@ -68,11 +79,11 @@ def create(app, client, key, comment="deploy", duration="1h", custom=""):
 
 
 def expire(app, client, silence_id):
-    name = callback_with_input(app, json.dumps({"id": ["ALL"], "type": ids.SILENCE_EXPIRE},
-                                               separators=(",", ":"), sort_keys=True))
-    body = dash_calls.body(app, name, {f"{ids.SILENCE_EXPIRE}.n_clicks": [({"id": silence_id},
-                                                                          1)]},
-                           triggered=[f"{ids.SILENCE_EXPIRE}.n_clicks"])
+    name = callback_with_input(app, ids.SILENCE_EXPIRE_ASKED)
+    asked = {"type": ids.SILENCE_EXPIRE, "id": silence_id, "at": 1}
+    body = dash_calls.body(app, name, {f"{ids.SILENCE_EXPIRE_ASKED}.data": asked,
+                                       f"{ids.ALERTS_CHANGED}.data": 0},
+                           triggered=[f"{ids.SILENCE_EXPIRE_ASKED}.data"])
     return client.post(dash_calls.ENDPOINT, data=json.dumps(body),
                        content_type="application/json")
 
@@ -108,6 +119,20 @@ def test_an_operator_silences_an_alert_by_its_labels_and_expires_it(
     assert out[ids.ALERTS_CHANGED]["data"] == 1
     assert silences_for(url, labels["alertname"])[0]["status"]["state"] == "expired"
     assert [e["event"] for e in audit_entries(caplog)] == ["silence.create", "silence.expire"]
+
+
+def test_the_dialog_opens_on_the_alert_the_server_knows_by_that_key(
+        stack, alertmanager_server):
+    app, client, _ = stack
+    labels = firing_alert(alertmanager_server.url)
+    key = alerts.fingerprint(labels)
+    out = dash_calls.response_of(ask_to_silence(app, client, key))
+    assert out[ids.SILENCE_MODAL]["is_open"] is True
+    assert out[ids.SILENCE_KEY]["data"] == key
+    assert labels["alertname"] in json.dumps(out[ids.SILENCE_MATCHERS])
+    for forged in ("0123456789abcdef", {"alertname": "forged"}, None):
+        out = dash_calls.response_of(ask_to_silence(app, client, forged))
+        assert out[ids.SILENCE_MODAL]["is_open"] is False
 
 
 def test_a_viewer_gets_403_and_alertmanager_gets_nothing(stack, alertmanager_server, caplog):

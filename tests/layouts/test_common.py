@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import calendar
+import json
 import time
+
+import dash_bootstrap_components as dbc
+import plotly.utils
+from dash import html
 
 from datasources.cache import Result
 from datasources.errors import QueryError, Unreachable
-from layouts.common import result_notice
+from layouts.common import result_notice, shown_already
 
 
 def text_of(component) -> str:
@@ -38,3 +43,13 @@ def test_rejected_query_shows_the_upstream_words():
 
 def test_fresh_result_needs_no_notice():
     assert result_notice(Result(value=1, fetched_at=time.time())) is None
+
+
+def test_shown_already_compares_with_the_json_the_browser_sends_back():
+    part = dbc.Card([html.Span("a", className="x"), dbc.Badge("2", pill=True)])
+    sent = json.loads(json.dumps(part, cls=plotly.utils.PlotlyJSONEncoder))
+    assert shown_already(part, sent)
+    sent["props"]["children"][0]["props"]["children"] = "b"
+    assert not shown_already(part, sent)
+    assert not shown_already(part, None)
+    assert shown_already(None, None) and not shown_already(None, sent)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from dash import html
 
 from datasources.alertmanager import alerts_from_response as am_alerts
 from datasources.cache import Result
@@ -41,6 +42,11 @@ def rows(component, cls: str) -> list[list[str]]:
     return found + (rows(children, cls) if children is not None else [])
 
 
+def alerts_card(*args, **kwargs):
+    """The alerts card's parts as one component, to read."""
+    return html.Div(list(view.alerts_parts(*args, **kwargs)))
+
+
 def test_targets_show_job_instance_state_last_scrape_and_error():
     card = view.targets_card(Result(value=TARGETS, fetched_at=NOW), NOW)
     table = {r[0]: r for r in rows(card, "prom-target")}
@@ -52,7 +58,7 @@ def test_targets_show_job_instance_state_last_scrape_and_error():
 
 
 def test_an_alert_from_both_sources_is_listed_once_with_both_source_tags():
-    card = view.alerts_card([("Prometheus", Result(value=ALERTS)),
+    card = alerts_card([("Prometheus", Result(value=ALERTS)),
                              ("Alertmanager", Result(value=AM_ALERTS))], NOW)
     items = rows(card, "alert-item")
     assert [r[0] for r in items] == ["firing", "pending", "silenced"]
@@ -68,7 +74,7 @@ def test_an_alert_from_both_sources_is_listed_once_with_both_source_tags():
 
 
 def test_filters_keep_the_header_counts_of_the_whole_list():
-    card = view.alerts_card([("Prometheus", Result(value=ALERTS)),
+    card = alerts_card([("Prometheus", Result(value=ALERTS)),
                              ("Alertmanager", Result(value=AM_ALERTS))], NOW,
                             filters={"states": ["silenced"]})
     assert [r[0] for r in rows(card, "alert-item")] == ["silenced"]
@@ -77,14 +83,14 @@ def test_filters_keep_the_header_counts_of_the_whole_list():
 
 def test_a_failing_source_shows_its_error_and_the_other_its_alerts():
     down = Unreachable("Alertmanager", "connection refused")
-    card = view.alerts_card([("Prometheus", Result(value=ALERTS)),
+    card = alerts_card([("Prometheus", Result(value=ALERTS)),
                              ("Alertmanager", Result(error=down))], NOW)
     assert "Alertmanager unreachable: connection refused" in texts(card)
     assert len(rows(card, "alert-item")) == 2
 
 
 def test_no_alerts_says_so():
-    card = view.alerts_card([("Prometheus", Result(value=ALERTS.iloc[0:0]))], NOW)
+    card = alerts_card([("Prometheus", Result(value=ALERTS.iloc[0:0]))], NOW)
     assert "No alerts firing or pending." in texts(card)
 
 
