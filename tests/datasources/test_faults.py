@@ -376,16 +376,18 @@ def _callback(output: str, inputs: list, state: list = ()) -> dict:
             "changedPropIds": [f"{inputs[0][0]}.{inputs[0][1]}"]}
 
 
+PROM_PARTS = ("status-prom-targets", "status-prom-alert-summary", "status-prom-alert-notices",
+              "status-prom-alerts")
 CALLBACKS = {
     # Prometheus alerts, Alertmanager alerts, Prometheus targets: three calls in a row (the
     # first backoff, 1 s, ends before the third)
     # (Alertmanager's silences come next, answered at once: it is backing off by then)
     "status-prom-section": (3, _callback(
-        "status-prom-section.children...alerts-severity-filter.options",
+        "...".join(f"{p}.children" for p in PROM_PARTS) + "...alerts-severity-filter.options",
         [("status-interval", "n_intervals", 1), ("status-refresh", "n_clicks", None),
          ("tabs", "value", "status"), ("alerts-state-filter", "value", []),
          ("alerts-severity-filter", "value", []), ("alerts-label-filter", "value", None),
-         ("alerts-changed", "data", 0)], [("status-prom-section", "children", None)])),
+         ("alerts-changed", "data", 0)], [(p, "children", None) for p in PROM_PARTS])),
     "metrics-job": (1, _callback("metrics-job.options", [("metrics-width", "data", 800)],
                                  [("metrics-job", "value", None)])),
     "logs-label-name": (1, _callback(
