@@ -71,6 +71,7 @@ def create_app(config: Config, cache: Cache | None = None, *,
     # Dash parses a request body whole: refuse a huge one before it is read (HTTP 413).
     app.server.config["MAX_CONTENT_LENGTH"] = max_request_bytes(config)
     add_routes(app.server, config)
+    refuse_unknown_callbacks(app)
     install_telemetry(app, config)
     compression.install(app.server, compress=config.server.compress)
     # The prober keeps a round ready: a served page carries the cards, no round trip first.
@@ -79,6 +80,25 @@ def create_app(config: Config, cache: Cache | None = None, *,
     app.layout = lambda: shell(config, cards(), tab=opened_tab(), user=access.current_user())
     register_all(app, deps)
     return app
+
+
+def refuse_unknown_callbacks(app: Dash) -> None:
+    """A page served by another version of stackscope (a tab left open across an upgrade)
+    posts callbacks this one does not have: HTTP 400 saying to reload, where Dash's own
+    ``KeyError`` would be a 500 with a traceback in the log on every refresh."""
+    from flask import request
+
+    from query.limits import Rejected
+
+    @app.server.before_request
+    def known_callback():
+        if not request.path.endswith("/_dash-update-component"):
+            return
+        body = request.get_json(silent=True)
+        output = body.get("output") if isinstance(body, dict) else None
+        if not isinstance(output, str) or output not in app.callback_map:
+            raise Rejected("This page asks for an update this version of stackscope does not "
+                           "have (the page is older or newer than the server): reload it.")
 
 
 def install_telemetry(app: Dash, config: Config) -> None:

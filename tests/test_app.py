@@ -289,6 +289,24 @@ def test_a_request_body_over_the_cap_gets_413_before_dash_reads_it(write_config)
     assert big.status_code == 413
 
 
+@pytest.mark.parametrize("body", [
+    # the Prometheus section's output before it was split into parts (a tab left open across
+    # the upgrade posts exactly this)
+    {"output": "..status-prom-section.children...alerts-severity-filter.options..",
+     "outputs": [{"id": "status-prom-section", "property": "children"},
+                 {"id": "alerts-severity-filter", "property": "options"}],
+     "inputs": [], "state": [], "changedPropIds": []},
+    {"inputs": []}, [], "x"])
+def test_a_callback_this_version_does_not_have_is_a_400_saying_to_reload(
+        write_config, caplog, body):
+    client = create_app(write_config("")).server.test_client()
+    resp = client.post("/_dash-update-component", data=json.dumps(body),
+                       content_type="application/json")
+    assert resp.status_code == 400
+    assert "reload it" in resp.get_data(as_text=True)
+    assert "Traceback" not in caplog.text
+
+
 def test_a_served_page_carries_the_latest_status_round_so_cards_need_no_callback(
         write_config, redis_server, closed_port):
     config = write_config(f"""
