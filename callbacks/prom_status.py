@@ -83,15 +83,11 @@ def register_silences(app, deps) -> None:
     Which Silence or Expire button was pressed is kept in the browser first
     (``stackscope_clicks.pressed``): the list is redrawn every refresh, and a server callback
     on the buttons themselves lost any click answered slower than one refresh."""
-    for button, asked in ((ids.SILENCE_OPEN, ids.SILENCE_ASKED),
-                          (ids.SILENCE_EXPIRE, ids.SILENCE_EXPIRE_ASKED)):
-        app.clientside_callback(
-            ClientsideFunction("stackscope_clicks", "pressed"),
-            Output(asked, "data"),
-            Input({"type": button, "key" if button == ids.SILENCE_OPEN else "id": ALL},
-                  "n_clicks"),
-            prevent_initial_call=True,
-        )
+    for buttons, asked in (({"type": ids.SILENCE_OPEN, "key": ALL}, ids.SILENCE_ASKED),
+                           ({"type": ids.SILENCE_EXPIRE, "id": ALL}, ids.SILENCE_EXPIRE_ASKED)):
+        app.clientside_callback(ClientsideFunction("stackscope_clicks", "pressed"),
+                                Output(asked, "data"), Input(buttons, "n_clicks"),
+                                prevent_initial_call=True)
 
     @app.callback(
         Output(ids.SILENCE_MODAL, "is_open"),
