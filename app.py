@@ -88,11 +88,12 @@ def refuse_unknown_callbacks(app: Dash) -> None:
     ``KeyError`` would be a 500 with a traceback in the log on every refresh."""
     from flask import request
 
+    from login import UPDATE_COMPONENT
     from query.limits import Rejected
 
     @app.server.before_request
     def known_callback():
-        if not request.path.endswith("/_dash-update-component"):
+        if request.path != UPDATE_COMPONENT:
             return
         body = request.get_json(silent=True)
         output = body.get("output") if isinstance(body, dict) else None

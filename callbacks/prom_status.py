@@ -24,7 +24,8 @@ PARTS = (Output(ids.STATUS_PROM_TARGETS, "children"),
 
 
 def register(app, deps) -> None:
-    """Fill ``ids.STATUS_PROM_SECTION`` on every Status refresh while that tab is shown, and
+    """Fill the parts of ``ids.STATUS_PROM_SECTION`` on every Status refresh while that tab is
+    shown (each only when it changed), and
     wire the alert history and the silence dialog."""
 
     @app.callback(

@@ -26,7 +26,7 @@ STATUS_EXPANDED = "status-expanded"
 STATUS_INCIDENTS = "status-incidents"
 STATUS_INCIDENTS_CSV = "status-incidents-csv"
 STATUS_INCIDENTS_DOWNLOAD = "status-incidents-download"
-#: filled by the Metrics tab's callbacks: scrape targets and alerts from Prometheus
+#: the Status tab's Prometheus section: scrape targets and alerts
 STATUS_PROM_SECTION = "status-prom-section"
 #: its parts, each drawn again only when what it shows changed: the targets card, and in
 #: the alerts card its header counts, the sources' notices and the list with the silences
